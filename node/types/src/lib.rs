@@ -1,0 +1,30 @@
+//! The Pactum ledger's data model.
+//!
+//! This crate owns the shapes of everything the ledger stores or signs: transactions,
+//! blocks, commit certificates and receipts; their single canonical binary encoding and
+//! their JSON forms; SHA3-256 hashing, Merkle roots and Ed25519 signatures; and the
+//! [`limits`] that bound every one of them.
+//!
+//! It must never do IO, read a clock, or know about consensus, storage or the network:
+//! it is shared by every other Pactum crate, the contract VM's host side included.
+
+#![forbid(unsafe_code)]
+
+pub mod block;
+pub mod codec;
+pub mod crypto;
+pub mod hash;
+pub mod json;
+pub mod limits;
+pub mod merkle;
+pub mod receipt;
+pub mod transaction;
+
+pub use block::{Address, Block, BlockHeader, CommitCertificate, CommitSignature};
+pub use codec::{Decode, DecodeError, Encode};
+pub use crypto::{Keypair, PublicKey, Signature};
+pub use hash::Hash;
+pub use receipt::{Event, Receipt, ReceiptStatus};
+pub use transaction::{
+    ChainId, GovernanceAction, GovernanceChange, Payload, Transaction, UnsignedTransaction,
+};

@@ -1,0 +1,83 @@
+//! Every maximum in Pactum lives here, so that the bounds of the system can be read in one
+//! place and their relationships checked at compile time.
+//!
+//! A limit is named for the quantity it bounds, with its unit and the `_max` qualifier last
+//! (`transaction_bytes_max`), written in SCREAMING_CASE because it is a constant.
+//! Decoders enforce these limits before they allocate, so a hostile length prefix can never
+//! make a node reserve more memory than the limit allows.
+
+/// Bytes in a chain id (`pactum-devnet`, `supply-chain-prod`, ...).
+pub const CHAIN_ID_BYTES_MAX: usize = 64;
+
+/// Bytes in a contract method name.
+pub const METHOD_NAME_BYTES_MAX: usize = 64;
+
+/// Bytes of call input (arguments) carried by one transaction or query.
+pub const CALL_INPUT_BYTES_MAX: usize = 64 * 1024;
+
+/// Bytes of WebAssembly code in one deploy transaction.
+pub const CONTRACT_CODE_BYTES_MAX: usize = 512 * 1024;
+
+/// Bytes of a DER certificate carried in an enrolment or governance transaction.
+pub const CERTIFICATE_BYTES_MAX: usize = 8 * 1024;
+
+/// Bytes in an organisation name.
+pub const ORGANISATION_NAME_BYTES_MAX: usize = 64;
+
+/// Bytes in a certificate serial number (RFC 5280 allows at most 20 octets).
+pub const CERTIFICATE_SERIAL_BYTES_MAX: usize = 20;
+
+/// Bytes in a network address of a validator (`host:port`).
+pub const NETWORK_ADDRESS_BYTES_MAX: usize = 256;
+
+/// Bytes of one encoded transaction, signature included.
+pub const TRANSACTION_BYTES_MAX: usize = CONTRACT_CODE_BYTES_MAX + CALL_INPUT_BYTES_MAX + 4 * 1024;
+
+/// Transactions in one block.
+pub const BLOCK_TRANSACTIONS_MAX: usize = 10_000;
+
+/// Bytes of one encoded block body (all its transactions together).
+pub const BLOCK_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Signatures in one commit certificate; also the largest validator set.
+pub const VALIDATORS_MAX: usize = 256;
+
+/// Bytes of return data a receipt may carry.
+pub const RETURN_DATA_BYTES_MAX: usize = 64 * 1024;
+
+/// Bytes of a revert or invalidity reason.
+pub const REASON_BYTES_MAX: usize = 1024;
+
+/// Events one transaction may emit.
+pub const EVENTS_PER_TRANSACTION_MAX: usize = 256;
+
+/// Bytes of an event topic.
+pub const EVENT_TOPIC_BYTES_MAX: usize = 64;
+
+/// Bytes of an event's data.
+pub const EVENT_DATA_BYTES_MAX: usize = 4 * 1024;
+
+/// Bytes of one contract storage key.
+pub const STATE_KEY_BYTES_MAX: usize = 256;
+
+/// Bytes of one contract storage value.
+pub const STATE_VALUE_BYTES_MAX: usize = 64 * 1024;
+
+/// State writes one block may make (all its transactions together).
+pub const BLOCK_STATE_CHANGES_MAX: usize = 1_000_000;
+
+/// Gas one transaction may ask for.
+pub const TRANSACTION_GAS_MAX: u64 = 1_000_000_000;
+
+/// Bytes of a whole encoded block (header, body, certificate) as stored.
+pub const BLOCK_BYTES_MAX: usize = BLOCK_BODY_BYTES_MAX + 64 * 1024;
+
+// Relationships between the limits, checked when the crate compiles.
+const _: () = assert!(TRANSACTION_BYTES_MAX > CONTRACT_CODE_BYTES_MAX + CALL_INPUT_BYTES_MAX);
+const _: () = assert!(TRANSACTION_BYTES_MAX <= BLOCK_BODY_BYTES_MAX);
+const _: () = assert!(TRANSACTION_BYTES_MAX <= u32::MAX as usize);
+const _: () = assert!(BLOCK_BYTES_MAX <= u32::MAX as usize);
+// A certificate holds at most one signature per validator: 32-byte key + 64-byte signature.
+const _: () = assert!(VALIDATORS_MAX * (32 + 64) + 1024 < BLOCK_BYTES_MAX - BLOCK_BODY_BYTES_MAX);
+const _: () = assert!(EVENTS_PER_TRANSACTION_MAX * EVENT_DATA_BYTES_MAX <= 16 * 1024 * 1024);
+const _: () = assert!(BLOCK_TRANSACTIONS_MAX <= u32::MAX as usize);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build and test Pactum, and skips what is present:
+#   - clang and libclang-dev, which RocksDB's Rust bindings (bindgen) need;
+#   - the wasm32-unknown-unknown Rust target, for the sample contracts.
+# Safe to run any number of times.
+set -euo pipefail
+
+need_apt=()
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+  need_apt+=(libclang-dev)
+fi
+
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
+else
+  echo "setup: clang and libclang present"
+fi
+
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  echo "setup: wasm32-unknown-unknown target present"
+else
+  echo "setup: adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole Pactum test suite, exactly as CI runs it (.ci/run calls this script).
+#
+#  1. installs what a fresh machine lacks (scripts/setup.sh);
+#  2. checks formatting and runs clippy with warnings as errors;
+#  3. runs every test in the workspace.
+#
+# Everything builds in the `release` profile only, so RocksDB's C++ is compiled once and
+# shared by clippy, the tests, the benchmarks and the devnet. The target directory lives
+# outside the clone ($HOME/.cache/pactum/target unless CARGO_TARGET_DIR says otherwise),
+# so a second run, or CI after a developer's run on the same machine, reuses it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pactum/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+echo "test: target directory $CARGO_TARGET_DIR"
+
+start=$SECONDS
+echo "test: cargo fmt --check"
+cargo fmt --all -- --check
+echo "test: cargo build (release, all targets)"
+cargo build --release --workspace --all-targets --locked
+echo "test: cargo clippy -D warnings"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+echo "test: cargo test"
+cargo test --release --workspace --locked
+echo "test: done in $((SECONDS - start)) s"

@@ -1,0 +1,17 @@
+//! Pactum's whole-system tests live in this crate's `tests/` directory, with the helper
+//! processes they spawn in `src/bin/`:
+//!
+//! - `crash-writer` commits blocks to a RocksDB store in a loop and reports each committed
+//!   height on stdout, so that a test can kill it with SIGKILL at any instant and check
+//!   what survived.
+//!
+//! The deterministic cluster simulator and the multi-process end-to-end tests will join
+//! them here.
+
+#![forbid(unsafe_code)]
+
+/// The chain id used by the crash-safety writer.
+pub const CRASH_CHAIN_ID: &str = "pactum-crash";
+
+/// Seed of the crash writer's keys; the test uses the same one to audit.
+pub const CRASH_KEY_SEED: u64 = 7;
