@@ -1,6 +1,6 @@
 //! `pactum chain`: inspect and audit a chain's data directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -33,7 +33,7 @@ enum ChainCommand {
 
 pub fn run(arguments: ChainArgs) -> anyhow::Result<ExitCode> {
     match arguments.command {
-        ChainCommand::Verify { data_dir } => verify(data_dir),
+        ChainCommand::Verify { data_dir } => verify(&data_dir),
         ChainCommand::Show { .. } => {
             eprintln!(
                 "pactum chain show: not built yet. It needs the node's REST API (issue 6); \
@@ -44,8 +44,8 @@ pub fn run(arguments: ChainArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn verify(data_dir: PathBuf) -> anyhow::Result<ExitCode> {
-    let store = Store::open_read_only(&data_dir)
+fn verify(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read_only(data_dir)
         .with_context(|| format!("cannot open {}", data_dir.display()))?;
     let total = store.last_height();
     // indicatif draws only when stderr is a terminal, so logs and tests see plain text.

@@ -127,9 +127,14 @@ pub fn audit(store: &Store, progress: &mut dyn FnMut(u64, u64)) -> Result<AuditR
             ));
         }
 
-        let outcome = store
-            .block_outcome(height)?
-            .ok_or_else(|| fault(height, "its receipts are missing from the store"))?;
+        let outcome = match store.block_outcome(height) {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => return Err(fault(height, "its receipts are missing from the store")),
+            Err(StorageError::Corrupt { detail, .. }) => {
+                return Err(fault(height, format!("its stored receipts do not decode: {detail}")));
+            }
+            Err(error) => return Err(error.into()),
+        };
         if outcome.receipts.len() != block.transactions.len() {
             return Err(fault(
                 height,
@@ -153,7 +158,18 @@ pub fn audit(store: &Store, progress: &mut dyn FnMut(u64, u64)) -> Result<AuditR
                     ),
                 ));
             }
-            match store.transaction_location(&hash)? {
+            let location = match store.transaction_location(&hash) {
+                Err(StorageError::Corrupt { detail, .. }) => {
+                    return Err(fault(
+                        height,
+                        format!(
+                            "the index entry of transaction {position} does not decode: {detail}"
+                        ),
+                    ));
+                }
+                other => other?,
+            };
+            match location {
                 Some(location)
                     if location.height == height && location.position as usize == position => {}
                 Some(location) => {

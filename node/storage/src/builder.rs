@@ -135,7 +135,7 @@ impl ChainBuilder {
             .map(|position| StateChange {
                 space: StateSpace::Contract(self.contract),
                 key: format!("balance/{}", (height as usize * 7 + position) % 64).into_bytes(),
-                value: if (height + position as u64) % 11 == 0 {
+                value: if (height + position as u64).is_multiple_of(11) {
                     None
                 } else {
                     Some([height.to_be_bytes(), (position as u64).to_be_bytes()].concat())

@@ -13,7 +13,7 @@ use crate::state_hash::StateHash;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The column families, each holding one kind of record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ColumnFamily {
     /// height (u64 BE) -> encoded `Block`.
     Blocks,
@@ -105,10 +105,13 @@ impl StorageError {
         move |source| StorageError::Rocks { operation, source }
     }
 
-    fn corrupt(what: impl Into<String>, error: DecodeError) -> StorageError {
+    fn corrupt(what: impl Into<String>, error: &DecodeError) -> StorageError {
         StorageError::Corrupt { what: what.into(), detail: error.to_string() }
     }
 }
+
+/// One consensus-log record: `(key, value)`.
+pub type ConsensusLogRecord = (Vec<u8>, Vec<u8>);
 
 /// Where a state key lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -312,7 +315,6 @@ impl Store {
                 }
             }
         }
-        drop(meta);
         let mut store =
             Self { db, path, read_only, last_height: 0, state_hash: StateHash::default() };
         store.load_meta()?;
@@ -338,7 +340,6 @@ impl Store {
             })?,
             None => StateHash::default(),
         };
-        drop(meta);
         // The meta height and the blocks must agree: the block at the last height exists,
         // and none exists after it. Both are written in the same batch, so a mismatch
         // means the store was damaged outside Pactum.
@@ -362,7 +363,7 @@ impl Store {
         Ok(())
     }
 
-    fn cf(&self, family: ColumnFamily) -> std::sync::Arc<rocksdb::BoundColumnFamily<'_>> {
+    fn cf(&self, family: ColumnFamily) -> &rocksdb::ColumnFamily {
         self.db.cf_handle(family.name()).expect("every column family is opened with the store")
     }
 
@@ -462,7 +463,6 @@ impl Store {
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options).map_err(StorageError::rocks("commit block"))?;
-        drop((blocks, index, receipts, meta));
         self.last_height = height;
         self.state_hash = state_hash;
         Ok(state_root)
@@ -479,7 +479,7 @@ impl Store {
         self.raw_block(height)?
             .map(|bytes| {
                 Block::from_bytes(&bytes)
-                    .map_err(|error| StorageError::corrupt(format!("block {height}"), error))
+                    .map_err(|error| StorageError::corrupt(format!("block {height}"), &error))
             })
             .transpose()
     }
@@ -490,7 +490,7 @@ impl Store {
             .map_err(StorageError::rocks("read receipts"))?
             .map(|bytes| {
                 BlockOutcome::from_bytes(&bytes).map_err(|error| {
-                    StorageError::corrupt(format!("receipts of block {height}"), error)
+                    StorageError::corrupt(format!("receipts of block {height}"), &error)
                 })
             })
             .transpose()
@@ -504,8 +504,9 @@ impl Store {
             .get_cf(&self.cf(ColumnFamily::TransactionIndex), hash.0)
             .map_err(StorageError::rocks("read transaction index"))?
             .map(|bytes| {
-                TransactionLocation::from_bytes(&bytes)
-                    .map_err(|error| StorageError::corrupt(format!("index entry of {hash}"), error))
+                TransactionLocation::from_bytes(&bytes).map_err(|error| {
+                    StorageError::corrupt(format!("index entry of {hash}"), &error)
+                })
             })
             .transpose()
     }
@@ -568,7 +569,7 @@ impl Store {
                         detail: format!("key of {} bytes", key.len()),
                     })?;
                 let location = TransactionLocation::from_bytes(&value)
-                    .map_err(|error| StorageError::corrupt("transaction index entry", error))?;
+                    .map_err(|error| StorageError::corrupt("transaction index entry", &error))?;
                 Ok((Hash(hash), location))
             },
         )
@@ -598,7 +599,7 @@ impl Store {
     }
 
     /// Every consensus-log record in key order.
-    pub fn consensus_log(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub fn consensus_log(&self) -> Result<Vec<ConsensusLogRecord>, StorageError> {
         self.db
             .iterator_cf(&self.cf(ColumnFamily::ConsensusLog), IteratorMode::Start)
             .map(|entry| {

@@ -163,7 +163,7 @@ impl CommitCertificate {
                 max: limits::VALIDATORS_MAX,
             });
         }
-        signatures.sort_by(|a, b| a.validator.cmp(&b.validator));
+        signatures.sort_by_key(|entry| entry.validator);
         if let Some(pair) =
             signatures.windows(2).find(|pair| pair[0].validator == pair[1].validator)
         {

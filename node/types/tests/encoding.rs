@@ -141,7 +141,7 @@ fn unsorted_or_duplicate_certificate_signers_are_not_canonical() {
         Err(DecodeError::Invalid { what: "commit certificate", .. })
     ));
     // Duplicate the first entry in place of the second.
-    let mut duplicated = bytes.clone();
+    let mut duplicated = bytes;
     duplicated[second..second + 96].copy_from_slice(&first_entry);
     assert!(Block::from_bytes(&duplicated).is_err());
 }
