@@ -18,3 +18,11 @@ impl Stopwatch {
         self.0.elapsed()
     }
 }
+
+/// Seconds since the Unix epoch, from the system clock.
+pub fn unix_seconds() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the system clock is after 1970");
+    i64::try_from(since_epoch.as_secs()).expect("seconds since 1970 fit in i64")
+}

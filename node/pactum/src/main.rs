@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod certs;
 mod chain;
 mod clock;
 
@@ -22,8 +23,8 @@ enum Command {
     Node(NotBuilt),
     /// Start and stop a local multi-validator consortium (not built yet).
     Devnet(NotBuilt),
-    /// Consortium PKI: create CAs, issue and inspect certificates (not built yet).
-    Certs(NotBuilt),
+    /// Consortium PKI: create CAs, issue and inspect certificates.
+    Certs(certs::CertsArgs),
     /// Create and show client signing keys (not built yet).
     Keys(NotBuilt),
     /// Build, sign and submit transactions (not built yet).
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Node(_) => not_built("node", "the validator node work (issue 6)"),
         Command::Devnet(_) => not_built("devnet", "the validator node work (issue 6)"),
-        Command::Certs(_) => not_built("certs", "the consortium PKI work (issue 4)"),
+        Command::Certs(arguments) => report(certs::run(arguments)),
         Command::Keys(_) => not_built("keys", "the client commands (issue 6)"),
         Command::Tx(_) => not_built("tx", "the client commands (issue 6)"),
         Command::Contract(_) => {

@@ -37,7 +37,7 @@ fn help_lists_every_subcommand() {
 
 #[test]
 fn unbuilt_subcommands_say_so_and_fail() {
-    for name in ["node", "devnet", "certs", "keys", "tx", "contract", "admin"] {
+    for name in ["node", "devnet", "keys", "tx", "contract", "admin"] {
         let output = pactum(&[name, "--anything", "x"]);
         assert_eq!(output.status.code(), Some(2), "pactum {name}");
         assert!(

@@ -1,0 +1,252 @@
+//! rustls configurations for validator-to-validator mutual TLS.
+//!
+//! TLS 1.3 only, Ed25519 only. Both sides present a certificate, and both sides run the
+//! same [`PeerVerifier`]: the peer's certificate must chain to a trusted member CA, carry the
+//! validator role, be valid at the handshake time, and not be revoked. The trust store is
+//! shared, so a governance change applies to the next handshake without a restart.
+//! Hostnames are not checked: a validator is known by its key, and the transport checks
+//! that key against the validator set above TLS.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
+    ServerConfig, SignatureScheme,
+};
+use thiserror::Error;
+
+use crate::identity::{CertificateInfo, Role};
+use crate::verify::{CertError, TrustStore};
+
+/// Why the TLS layer turned a peer away; carried inside `rustls::Error` so the transport
+/// can log and count the precise reason.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PeerRejection {
+    #[error("{0}")]
+    Certificate(#[from] CertError),
+    #[error(
+        "the handshake signature does not match the certificate's key (no private key for it?)"
+    )]
+    HandshakeSignature,
+    #[error(
+        "the peer presented intermediate certificates; Pactum certificates are issued directly by a member CA"
+    )]
+    UnexpectedIntermediates,
+}
+
+impl PeerRejection {
+    fn into_rustls(self) -> rustls::Error {
+        rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(self))))
+    }
+
+    /// Finds a `PeerRejection` inside an error from a TLS handshake, if there is one.
+    pub fn find(error: &(dyn std::error::Error + 'static)) -> Option<PeerRejection> {
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(error) = current {
+            if let Some(rustls::Error::InvalidCertificate(CertificateError::Other(other))) =
+                error.downcast_ref::<rustls::Error>()
+            {
+                return other.0.downcast_ref::<PeerRejection>().cloned();
+            }
+            if let Some(inner) =
+                error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref)
+            {
+                current = Some(inner);
+                continue;
+            }
+            current = error.source();
+        }
+        None
+    }
+}
+
+/// Errors building a TLS configuration.
+#[derive(Debug, Error)]
+pub enum TlsError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("{0}")]
+    Certificate(#[from] CertError),
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// This node's certificate and private key.
+#[derive(Debug)]
+pub struct NodeIdentity {
+    pub certificate: CertificateDer<'static>,
+    pub private_key: PrivateKeyDer<'static>,
+    pub info: CertificateInfo,
+}
+
+impl NodeIdentity {
+    /// Loads a PEM certificate and a PEM PKCS#8 private key.
+    pub fn load(certificate_path: &Path, private_key_path: &Path) -> Result<Self, TlsError> {
+        let file_error = |path: &Path, reason: String| TlsError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let certificate = CertificateDer::from_pem_file(certificate_path)
+            .map_err(|error| file_error(certificate_path, error.to_string()))?;
+        let private_key = PrivateKeyDer::from_pem_file(private_key_path)
+            .map_err(|error| file_error(private_key_path, error.to_string()))?;
+        Self::from_der(certificate, private_key)
+    }
+
+    pub fn from_der(
+        certificate: CertificateDer<'static>,
+        private_key: PrivateKeyDer<'static>,
+    ) -> Result<Self, TlsError> {
+        let info = CertificateInfo::from_der(&certificate)?;
+        Ok(Self { certificate, private_key, info })
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Verifies the other side of a validator connection, in either direction.
+#[derive(Debug)]
+pub struct PeerVerifier {
+    trust: Arc<TrustStore>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PeerVerifier {
+    pub fn new(trust: Arc<TrustStore>) -> Self {
+        Self { trust, algorithms: provider().signature_verification_algorithms }
+    }
+
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        if !intermediates.is_empty() {
+            return Err(PeerRejection::UnexpectedIntermediates.into_rustls());
+        }
+        let at = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        self.trust
+            .verify(end_entity, at, Some(Role::Validator))
+            .map(|_| ())
+            .map_err(|error| PeerRejection::Certificate(error).into_rustls())
+    }
+
+    fn handshake_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, certificate, signature, &self.algorithms)
+            .map_err(|_| PeerRejection::HandshakeSignature.into_rustls())
+    }
+}
+
+impl ClientCertVerifier for PeerVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates, now).map(|()| ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _certificate: &CertificateDer<'_>,
+        _signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.handshake_signature(message, certificate, signature)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+impl ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates, now).map(|()| ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _certificate: &CertificateDer<'_>,
+        _signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.handshake_signature(message, certificate, signature)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// The listening side: TLS 1.3, client certificates mandatory.
+pub fn server_config(
+    identity: &NodeIdentity,
+    trust: Arc<TrustStore>,
+) -> Result<ServerConfig, TlsError> {
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(Arc::new(PeerVerifier::new(trust)))
+        .with_single_cert(vec![identity.certificate.clone()], identity.private_key.clone_key())?;
+    Ok(config)
+}
+
+/// The dialling side: TLS 1.3, presenting this node's certificate.
+pub fn client_config(
+    identity: &NodeIdentity,
+    trust: Arc<TrustStore>,
+) -> Result<ClientConfig, TlsError> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PeerVerifier::new(trust)))
+        .with_client_auth_cert(
+            vec![identity.certificate.clone()],
+            identity.private_key.clone_key(),
+        )?;
+    Ok(config)
+}

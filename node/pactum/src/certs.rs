@@ -1,0 +1,131 @@
+//! `pactum certs`: the consortium PKI on the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use pactum_certs::authority::{self, IssueRequest};
+use pactum_certs::identity::certificates_from_pem;
+use pactum_certs::{CertificateInfo, Role};
+
+use crate::clock;
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    #[command(subcommand)]
+    command: CertsCommand,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RoleArgument {
+    Validator,
+    Client,
+    Admin,
+}
+
+impl From<RoleArgument> for Role {
+    fn from(role: RoleArgument) -> Self {
+        match role {
+            RoleArgument::Validator => Role::Validator,
+            RoleArgument::Client => Role::Client,
+            RoleArgument::Admin => Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Create an organisation's CA (self-signed Ed25519); the key is written with mode 0600.
+    InitCa {
+        /// The organisation's name; it becomes the O of every certificate the CA issues.
+        #[arg(long)]
+        org: String,
+        /// Directory to write ca-certificate.pem and ca-private-key.pem into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Days the CA is valid.
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+    },
+    /// Issue an Ed25519 certificate for a validator, client or admin under a CA.
+    Issue {
+        /// The CA directory made by `init-ca`.
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long, value_enum)]
+        role: RoleArgument,
+        /// The holder's name (CN).
+        #[arg(long)]
+        name: String,
+        /// A DNS name or IP address the holder is reached at; repeat for several.
+        #[arg(long = "san")]
+        subject_alt_names: Vec<String>,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Directory to write certificate.pem, private-key.pem and ca-certificate.pem into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show who a certificate names, its key fingerprint, validity and serial.
+    Inspect {
+        /// A PEM certificate file.
+        file: PathBuf,
+    },
+}
+
+pub fn run(arguments: CertsArgs) -> anyhow::Result<ExitCode> {
+    match arguments.command {
+        CertsCommand::InitCa { org, out, days } => {
+            let info =
+                authority::init_authority_directory(&org, &out, clock::unix_seconds(), days)?;
+            println!("created the CA of {} in {}", info.organisation, out.display());
+            print_info(&info);
+        }
+        CertsCommand::Issue { ca, role, name, subject_alt_names, days, out } => {
+            let request = IssueRequest {
+                role: role.into(),
+                name: &name,
+                subject_alt_names: &subject_alt_names,
+                at: clock::unix_seconds(),
+                days,
+            };
+            let info = authority::issue_into_directory(&ca, &request, &out)?;
+            println!("issued a {} certificate for {} in {}", request.role, name, out.display());
+            print_info(&info);
+        }
+        CertsCommand::Inspect { file } => {
+            let pem =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let certificates =
+                certificates_from_pem(&pem).with_context(|| file.display().to_string())?;
+            for der in certificates {
+                let info =
+                    CertificateInfo::from_der(&der).with_context(|| file.display().to_string())?;
+                print_info(&info);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_time(unix_seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|time| time.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| format!("{unix_seconds} (Unix seconds)"))
+}
+
+fn print_info(info: &CertificateInfo) {
+    println!("  organisation: {}", info.organisation);
+    match info.role {
+        Some(role) => println!("  role:         {role}"),
+        None => println!("  role:         (certificate authority)"),
+    }
+    println!("  name:         {}", info.name);
+    println!("  public key:   {}", info.public_key);
+    println!("  fingerprint:  {} (SHA3-256 of the key)", info.fingerprint());
+    println!("  valid from:   {}", format_time(info.not_before));
+    println!("  valid until:  {}", format_time(info.not_after));
+    println!("  serial:       {}", info.serial_hex());
+}
