@@ -44,6 +44,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         batch: usize,
     },
+    /// Frames/s and MB/s between two validators over loopback mutual TLS.
+    Transport {
+        /// Frames to send.
+        #[arg(long, default_value_t = 200_000)]
+        frames: u64,
+        /// Payload bytes per frame.
+        #[arg(long, default_value_t = 256)]
+        bytes: usize,
+    },
     /// Committed TPS and latency of a running devnet (not built yet).
     Devnet {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
@@ -55,6 +64,7 @@ pub fn run(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
     match arguments.command {
         BenchCommand::Storage { blocks, transactions, dir } => storage(blocks, transactions, dir),
         BenchCommand::Crypto { signatures, batch } => crypto(signatures, batch),
+        BenchCommand::Transport { frames, bytes } => transport(frames, bytes),
         BenchCommand::Devnet { .. } => {
             eprintln!(
                 "pactum bench devnet: not built yet. It needs the devnet (issue 6); nothing was done."
@@ -190,4 +200,90 @@ fn stopwatch_small_hashes() -> f64 {
         message[8] ^= digest.0[0];
     }
     per_second(count as f64, stopwatch.elapsed())
+}
+
+fn transport(frames: u64, bytes: usize) -> anyhow::Result<ExitCode> {
+    use pactum_certs::authority::{self, IssueRequest};
+    use pactum_certs::tls::NodeIdentity;
+    use pactum_certs::{Role, TrustStore};
+    use pactum_net::{Peer, Transport, TransportConfig, TransportSettings};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+
+    anyhow::ensure!(frames > 0 && bytes >= 8, "--frames must be positive and --bytes at least 8");
+    let now = crate::clock::unix_seconds();
+    let authority = authority::create_authority("Bench Org", now - 60, 1)?;
+    let trust = Arc::new(TrustStore::new());
+    trust.add_authority(&CertificateDer::from_pem_slice(authority.certificate_pem.as_bytes())?)?;
+    let identity = |name: &str| -> anyhow::Result<NodeIdentity> {
+        let request =
+            IssueRequest { role: Role::Validator, name, subject_alt_names: &[], at: now, days: 1 };
+        let issued =
+            authority::issue(&authority.certificate_pem, &authority.private_key_pem, &request)?;
+        Ok(NodeIdentity::from_der(
+            CertificateDer::from_pem_slice(issued.certificate_pem.as_bytes())?,
+            PrivateKeyDer::from_pem_slice(issued.private_key_pem.as_bytes())?,
+        )?)
+    };
+    let (source_identity, target_identity) = (identity("source")?, identity("target")?);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let settings = TransportSettings::default();
+        let target_key = target_identity.info.public_key;
+        let source_key = source_identity.info.public_key;
+        let (target, mut inbound) = Transport::start(TransportConfig {
+            listen_address: "127.0.0.1:0".parse()?,
+            identity: target_identity,
+            trust: Arc::clone(&trust),
+            validators: vec![],
+            settings: settings.clone(),
+        })
+        .await?;
+        let target_peer =
+            Peer { public_key: target_key, address: target.local_address().to_string() };
+        let (source, _) = Transport::start(TransportConfig {
+            listen_address: "127.0.0.1:0".parse()?,
+            identity: source_identity,
+            trust,
+            validators: vec![target_peer.clone()],
+            settings,
+        })
+        .await?;
+        let source_peer =
+            Peer { public_key: source_key, address: source.local_address().to_string() };
+        target.set_validators(vec![target_peer, source_peer]);
+        // Warm up: one frame through, so the handshake is not timed.
+        source.send_waiting(&target_key, vec![0; bytes]).await?;
+        inbound.recv().await.ok_or_else(|| anyhow::anyhow!("the transport stopped"))?;
+
+        let stopwatch = Stopwatch::start();
+        let sender = tokio::spawn(async move {
+            for index in 0..frames {
+                let mut payload = vec![0u8; bytes];
+                payload[..8].copy_from_slice(&index.to_be_bytes());
+                source.send_waiting(&target_key, payload).await?;
+            }
+            anyhow::Ok(source)
+        });
+        for expected in 0..frames {
+            let frame =
+                inbound.recv().await.ok_or_else(|| anyhow::anyhow!("the transport stopped"))?;
+            let index = u64::from_be_bytes(frame.payload[..8].try_into()?);
+            anyhow::ensure!(
+                index == expected,
+                "frame {index} arrived where {expected} was expected"
+            );
+        }
+        let elapsed = stopwatch.elapsed();
+        let _source = sender.await??;
+        println!(
+            "transport: {frames} frames of {bytes} bytes, one direction, loopback TLS 1.3 mTLS"
+        );
+        println!("  frames/s: {:.0}", per_second(frames as f64, elapsed));
+        println!("  MB/s:     {:.1}", per_second((frames * bytes as u64) as f64 / 1e6, elapsed));
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -72,6 +72,18 @@ pub const TRANSACTION_GAS_MAX: u64 = 1_000_000_000;
 /// Bytes of a whole encoded block (header, body, certificate) as stored.
 pub const BLOCK_BYTES_MAX: usize = BLOCK_BODY_BYTES_MAX + 64 * 1024;
 
+/// Bytes of one frame's payload between validators; a whole block must fit in one.
+pub const NETWORK_FRAME_BYTES_MAX: usize = BLOCK_BYTES_MAX + 64 * 1024;
+
+/// Frames queued for one peer before `send` answers "queue full".
+pub const PEER_SEND_QUEUE_FRAMES_MAX: usize = 4096;
+
+/// Frames received from all peers and not yet taken by the node.
+pub const INBOUND_QUEUE_FRAMES_MAX: usize = 8192;
+
+/// Inbound connections (handshaking or established) a validator holds at once.
+pub const INBOUND_CONNECTIONS_MAX: usize = 2 * VALIDATORS_MAX;
+
 // Relationships between the limits, checked when the crate compiles.
 const _: () = assert!(TRANSACTION_BYTES_MAX > CONTRACT_CODE_BYTES_MAX + CALL_INPUT_BYTES_MAX);
 const _: () = assert!(TRANSACTION_BYTES_MAX <= BLOCK_BODY_BYTES_MAX);
@@ -81,3 +93,6 @@ const _: () = assert!(BLOCK_BYTES_MAX <= u32::MAX as usize);
 const _: () = assert!(VALIDATORS_MAX * (32 + 64) + 1024 < BLOCK_BYTES_MAX - BLOCK_BODY_BYTES_MAX);
 const _: () = assert!(EVENTS_PER_TRANSACTION_MAX * EVENT_DATA_BYTES_MAX <= 16 * 1024 * 1024);
 const _: () = assert!(BLOCK_TRANSACTIONS_MAX <= u32::MAX as usize);
+const _: () = assert!(NETWORK_FRAME_BYTES_MAX > BLOCK_BYTES_MAX);
+const _: () = assert!(NETWORK_FRAME_BYTES_MAX < u32::MAX as usize);
+const _: () = assert!(INBOUND_CONNECTIONS_MAX >= VALIDATORS_MAX);

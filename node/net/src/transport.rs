@@ -1,0 +1,512 @@
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use pactum_certs::tls::{NodeIdentity, client_config, server_config};
+use pactum_certs::{CertificateInfo, TrustStore};
+use pactum_types::{PublicKey, limits};
+use rustls::pki_types::ServerName;
+use thiserror::Error;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tracing::{debug, info, warn};
+
+use crate::frame::{FrameError, FrameKind, read_frame, write_frame};
+use crate::stats::{RejectReason, TransportStats};
+
+/// Another validator: its consensus key and where to dial it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub public_key: PublicKey,
+    /// `host:port`.
+    pub address: String,
+}
+
+/// Timing and sizing. Defaults suit a LAN or loopback consortium.
+#[derive(Debug, Clone)]
+pub struct TransportSettings {
+    pub frame_payload_bytes_max: usize,
+    pub send_queue_frames_max: usize,
+    pub inbound_queue_frames_max: usize,
+    pub inbound_connections_max: usize,
+    /// A connection that has not finished its TLS handshake by then is dropped.
+    pub handshake_timeout: Duration,
+    /// How often an otherwise idle outbound connection sends a keep-alive.
+    pub keepalive_interval: Duration,
+    /// An inbound connection silent this long (no frame, not even a keep-alive) is closed.
+    pub idle_timeout: Duration,
+    pub reconnect_backoff_initial: Duration,
+    pub reconnect_backoff_max: Duration,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        Self {
+            frame_payload_bytes_max: limits::NETWORK_FRAME_BYTES_MAX,
+            send_queue_frames_max: limits::PEER_SEND_QUEUE_FRAMES_MAX,
+            inbound_queue_frames_max: limits::INBOUND_QUEUE_FRAMES_MAX,
+            inbound_connections_max: limits::INBOUND_CONNECTIONS_MAX,
+            handshake_timeout: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(10),
+            reconnect_backoff_initial: Duration::from_millis(100),
+            reconnect_backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a transport needs to start.
+#[derive(Debug)]
+pub struct TransportConfig {
+    pub listen_address: SocketAddr,
+    pub identity: NodeIdentity,
+    pub trust: Arc<TrustStore>,
+    /// The validator set, this node included or not (it never dials itself).
+    pub validators: Vec<Peer>,
+    pub settings: TransportSettings,
+}
+
+/// A frame received from an authenticated validator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundFrame {
+    pub from: PublicKey,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Error)]
+pub enum NetError {
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] pactum_certs::tls::TlsError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SendError {
+    #[error("{peer} is not a validator this node talks to")]
+    UnknownPeer { peer: PublicKey },
+    #[error("the send queue to {peer} is full ({capacity} frames)")]
+    QueueFull { peer: PublicKey, capacity: usize },
+    #[error("frame of {length} bytes is over the limit of {max}")]
+    TooLarge { length: usize, max: usize },
+    #[error("the transport has shut down")]
+    Closed,
+}
+
+struct OutboundPeer {
+    peer: Peer,
+    queue: mpsc::Sender<Vec<u8>>,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    local_key: PublicKey,
+    settings: TransportSettings,
+    stats: TransportStats,
+    /// The current validator set, by key.
+    validators: RwLock<HashMap<PublicKey, Peer>>,
+    /// Keys with a live, authenticated outbound connection.
+    connected: RwLock<HashMap<PublicKey, bool>>,
+}
+
+/// A running transport. Dropping it (or calling [`Transport::shutdown`]) stops every task.
+pub struct Transport {
+    shared: Arc<Shared>,
+    local_address: SocketAddr,
+    connector: TlsConnector,
+    outbound: RwLock<HashMap<PublicKey, OutboundPeer>>,
+    listener_task: JoinHandle<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Transport")
+            .field("local_key", &self.shared.local_key)
+            .field("local_address", &self.local_address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// Binds the listener and starts dialling every other validator.
+    pub async fn start(
+        config: TransportConfig,
+    ) -> Result<(Self, mpsc::Receiver<InboundFrame>), NetError> {
+        let local_key = config.identity.info.public_key;
+        let server = Arc::new(server_config(&config.identity, Arc::clone(&config.trust))?);
+        let client = Arc::new(client_config(&config.identity, Arc::clone(&config.trust))?);
+        let listener = TcpListener::bind(config.listen_address)
+            .await
+            .map_err(|source| NetError::Listen { address: config.listen_address, source })?;
+        let local_address = listener
+            .local_addr()
+            .map_err(|source| NetError::Listen { address: config.listen_address, source })?;
+        let (inbound_sender, inbound) = mpsc::channel(config.settings.inbound_queue_frames_max);
+        let (shutdown, shutdown_signal) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            local_key,
+            settings: config.settings,
+            stats: TransportStats::default(),
+            validators: RwLock::new(HashMap::new()),
+            connected: RwLock::new(HashMap::new()),
+        });
+        let listener_task = tokio::spawn(accept_loop(
+            listener,
+            TlsAcceptor::from(server),
+            Arc::clone(&shared),
+            inbound_sender,
+            shutdown_signal,
+        ));
+        let transport = Self {
+            shared,
+            local_address,
+            connector: TlsConnector::from(client),
+            outbound: RwLock::new(HashMap::new()),
+            listener_task,
+            shutdown,
+        };
+        transport.set_validators(config.validators);
+        info!(address = %local_address, key = %local_key, "transport listening");
+        Ok((transport, inbound))
+    }
+
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    pub fn stats(&self) -> &TransportStats {
+        &self.shared.stats
+    }
+
+    /// Replaces the validator set: dials new members, stops dialling removed ones, and
+    /// from now on refuses inbound connections from keys outside the set.
+    pub fn set_validators(&self, validators: Vec<Peer>) {
+        let set: HashMap<PublicKey, Peer> =
+            validators.into_iter().map(|peer| (peer.public_key, peer)).collect();
+        let mut outbound = self.outbound.write().expect("outbound lock is never poisoned");
+        outbound.retain(|key, existing| {
+            let keep = set.get(key).is_some_and(|peer| *peer == existing.peer);
+            if !keep {
+                existing.task.abort();
+            }
+            keep
+        });
+        for (key, peer) in &set {
+            if *key == self.shared.local_key || outbound.contains_key(key) {
+                continue;
+            }
+            let (queue, frames) = mpsc::channel(self.shared.settings.send_queue_frames_max);
+            let task = tokio::spawn(dial_loop(
+                peer.clone(),
+                self.connector.clone(),
+                Arc::clone(&self.shared),
+                frames,
+                self.shutdown.subscribe(),
+            ));
+            outbound.insert(*key, OutboundPeer { peer: peer.clone(), queue, task });
+        }
+        *self.shared.validators.write().expect("validator lock is never poisoned") = set;
+    }
+
+    fn queue_to(&self, to: &PublicKey, payload: &[u8]) -> Result<mpsc::Sender<Vec<u8>>, SendError> {
+        let max = self.shared.settings.frame_payload_bytes_max;
+        if payload.len() > max {
+            return Err(SendError::TooLarge { length: payload.len(), max });
+        }
+        let outbound = self.outbound.read().expect("outbound lock is never poisoned");
+        outbound.get(to).map(|peer| peer.queue.clone()).ok_or(SendError::UnknownPeer { peer: *to })
+    }
+
+    /// Queues a frame for `to` without waiting; a full queue is an error the caller handles
+    /// (consensus retransmits, so dropping under pressure is safe).
+    pub fn send(&self, to: &PublicKey, payload: Vec<u8>) -> Result<(), SendError> {
+        let queue = self.queue_to(to, &payload)?;
+        queue.try_send(payload).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => SendError::QueueFull {
+                peer: *to,
+                capacity: self.shared.settings.send_queue_frames_max,
+            },
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// Queues a frame for `to`, waiting while the queue is full.
+    pub async fn send_waiting(&self, to: &PublicKey, payload: Vec<u8>) -> Result<(), SendError> {
+        let queue = self.queue_to(to, &payload)?;
+        queue.send(payload).await.map_err(|_| SendError::Closed)
+    }
+
+    /// Validators with a live outbound connection.
+    pub fn connected_peers(&self) -> Vec<PublicKey> {
+        let connected = self.shared.connected.read().expect("connected lock is never poisoned");
+        let mut keys: Vec<PublicKey> =
+            connected.iter().filter(|(_, live)| **live).map(|(key, _)| *key).collect();
+        keys.sort();
+        keys
+    }
+
+    /// Stops the listener and every connection.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        self.listener_task.abort();
+        for peer in self.outbound.read().expect("outbound lock is never poisoned").values() {
+            peer.task.abort();
+        }
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn peer_key_of(
+    certificates: Option<&[rustls::pki_types::CertificateDer<'_>]>,
+) -> Option<PublicKey> {
+    let certificate = certificates?.first()?;
+    CertificateInfo::from_der(certificate).ok().map(|info| info.public_key)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    inbound: mpsc::Sender<InboundFrame>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(shared.settings.inbound_connections_max));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, address) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            warn!(peer = %address, reason = RejectReason::TooManyConnections.as_str(), "rejected a connection");
+            shared.stats.reject(RejectReason::TooManyConnections);
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let shared = Arc::clone(&shared);
+        let inbound = inbound.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(reason) = serve_inbound(stream, address, acceptor, &shared, inbound).await {
+                shared.stats.reject(reason);
+            }
+        });
+    }
+}
+
+/// Handshakes with and then reads from one inbound connection. Returns the reason if this
+/// side turned the peer away.
+async fn serve_inbound(
+    stream: TcpStream,
+    address: SocketAddr,
+    acceptor: TlsAcceptor,
+    shared: &Shared,
+    inbound: mpsc::Sender<InboundFrame>,
+) -> Result<(), RejectReason> {
+    let _ = stream.set_nodelay(true);
+    let reject = |reason: RejectReason, detail: &dyn std::fmt::Display| {
+        warn!(peer = %address, reason = reason.as_str(), %detail, "rejected a connection");
+        reason
+    };
+    let mut tls = match tokio::time::timeout(
+        shared.settings.handshake_timeout,
+        acceptor.accept(stream),
+    )
+    .await
+    {
+        Err(_) => return Err(reject(RejectReason::HandshakeTimeout, &"no TLS handshake in time")),
+        Ok(Err(error)) => return Err(reject(RejectReason::of_handshake_error(&error), &error)),
+        Ok(Ok(tls)) => tls,
+    };
+    let Some(peer_key) = peer_key_of(tls.get_ref().1.peer_certificates()) else {
+        return Err(reject(RejectReason::NoCertificate, &"no certificate after the handshake"));
+    };
+    let known =
+        shared.validators.read().expect("validator lock is never poisoned").contains_key(&peer_key);
+    if !known {
+        let _ = tls.shutdown().await;
+        return Err(reject(RejectReason::NotInValidatorSet, &peer_key));
+    }
+    debug!(peer = %address, key = %peer_key, "inbound connection authenticated");
+    shared.stats.established();
+    loop {
+        let frame = tokio::time::timeout(
+            shared.settings.idle_timeout,
+            read_frame(&mut tls, shared.settings.frame_payload_bytes_max),
+        )
+        .await;
+        match frame {
+            Err(_) => {
+                return Err(reject(RejectReason::IdleTimeout, &"no frame or keep-alive in time"));
+            }
+            Ok(Err(FrameError::Closed)) => return Ok(()),
+            Ok(Err(error @ FrameError::TooLarge { .. })) => {
+                return Err(reject(RejectReason::FrameTooLarge, &error));
+            }
+            Ok(Err(FrameError::Io(error))) => {
+                debug!(peer = %address, %error, "inbound connection failed");
+                return Ok(());
+            }
+            Ok(Err(error)) => return Err(reject(RejectReason::BadFrame, &error)),
+            Ok(Ok((FrameKind::KeepAlive, _))) => {}
+            Ok(Ok((FrameKind::Data, payload))) => {
+                shared.stats.received();
+                if inbound.send(InboundFrame { from: peer_key, payload }).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Keeps one outbound connection to `peer` alive and drains its queue into it.
+async fn dial_loop(
+    peer: Peer,
+    connector: TlsConnector,
+    shared: Arc<Shared>,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = shared.settings.reconnect_backoff_initial;
+    let server_name = ServerName::try_from("pactum-validator").expect("a valid DNS name");
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match connect(&peer, &connector, server_name.clone(), &shared).await {
+            Ok(tls) => {
+                backoff = shared.settings.reconnect_backoff_initial;
+                set_connected(&shared, peer.public_key, true);
+                shared.stats.established();
+                let outcome = pump(tls, &mut frames, &shared, &mut shutdown).await;
+                set_connected(&shared, peer.public_key, false);
+                match outcome {
+                    Pump::Shutdown => return,
+                    Pump::Failed(error) => {
+                        debug!(peer = %peer.address, %error, "outbound connection lost; reconnecting");
+                    }
+                }
+            }
+            Err(reason) => {
+                debug!(peer = %peer.address, reason, "connect failed; retrying in {backoff:?}");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(shared.settings.reconnect_backoff_max);
+    }
+}
+
+fn set_connected(shared: &Shared, key: PublicKey, live: bool) {
+    shared.connected.write().expect("connected lock is never poisoned").insert(key, live);
+}
+
+async fn connect(
+    peer: &Peer,
+    connector: &TlsConnector,
+    server_name: ServerName<'static>,
+    shared: &Shared,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, &'static str> {
+    let timeout = shared.settings.handshake_timeout;
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(&peer.address))
+        .await
+        .map_err(|_| "TCP connect timed out")?
+        .map_err(|_| "TCP connect failed")?;
+    let _ = stream.set_nodelay(true);
+    let tls = match tokio::time::timeout(timeout, connector.connect(server_name, stream)).await {
+        Err(_) => {
+            shared.stats.reject(RejectReason::HandshakeTimeout);
+            return Err("TLS handshake timed out");
+        }
+        Ok(Err(error)) => {
+            let reason = RejectReason::of_handshake_error(&error);
+            warn!(peer = %peer.address, reason = reason.as_str(), %error, "rejected the peer we dialled");
+            shared.stats.reject(reason);
+            return Err("TLS handshake failed");
+        }
+        Ok(Ok(tls)) => tls,
+    };
+    // The certificate chains to a member CA with the validator role (checked by the
+    // verifier); above TLS, it must also be the very validator we meant to dial.
+    if peer_key_of(tls.get_ref().1.peer_certificates()) != Some(peer.public_key) {
+        warn!(peer = %peer.address, reason = RejectReason::UnexpectedPeerKey.as_str(), "the dialled peer has another key");
+        shared.stats.reject(RejectReason::UnexpectedPeerKey);
+        return Err("the peer's certificate key is not the expected validator key");
+    }
+    Ok(tls)
+}
+
+enum Pump {
+    Shutdown,
+    Failed(std::io::Error),
+}
+
+async fn pump(
+    tls: tokio_rustls::client::TlsStream<TcpStream>,
+    frames: &mut mpsc::Receiver<Vec<u8>>,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Pump {
+    let mut writer = BufWriter::with_capacity(64 * 1024, tls);
+    let mut keepalive = tokio::time::interval(shared.settings.keepalive_interval);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let result = tokio::select! {
+            frame = frames.recv() => match frame {
+                None => return Pump::Shutdown,
+                Some(payload) => {
+                    let mut result = write_frame(&mut writer, FrameKind::Data, &payload).await;
+                    shared.stats.sent();
+                    // Drain what is already queued before flushing, so bursts share syscalls.
+                    while result.is_ok() {
+                        match frames.try_recv() {
+                            Ok(payload) => {
+                                result = write_frame(&mut writer, FrameKind::Data, &payload).await;
+                                shared.stats.sent();
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    match result {
+                        Ok(()) => writer.flush().await,
+                        Err(error) => Err(error),
+                    }
+                }
+            },
+            _ = keepalive.tick() => {
+                match write_frame(&mut writer, FrameKind::KeepAlive, &[]).await {
+                    Ok(()) => writer.flush().await,
+                    Err(error) => Err(error),
+                }
+            }
+            _ = shutdown.changed() => return Pump::Shutdown,
+        };
+        if let Err(error) = result {
+            return Pump::Failed(error);
+        }
+    }
+}

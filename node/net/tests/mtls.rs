@@ -1,0 +1,422 @@
+//! The transport against a real listener on loopback: honest validators exchange frames in
+//! order, and every kind of bad peer is turned away, logged with its reason and counted,
+//! while the listener keeps serving honest peers.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "certificates are issued relative to the wall clock, as rustls checks them against it"
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pactum_certs::authority::{self, IssueRequest, Issued};
+use pactum_certs::tls::{NodeIdentity, PeerVerifier};
+use pactum_certs::{CertificateInfo, Role, TrustStore};
+use pactum_net::{InboundFrame, Peer, RejectReason, Transport, TransportConfig, TransportSettings};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+struct Pki {
+    member: Issued,
+    foreign: Issued,
+    trust: Arc<TrustStore>,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let member = authority::create_authority("Member Org", now() - 30 * DAY, 3650).unwrap();
+        let foreign = authority::create_authority("Intruder Org", now() - 30 * DAY, 3650).unwrap();
+        let trust = Arc::new(TrustStore::new());
+        trust
+            .add_authority(
+                &CertificateDer::from_pem_slice(member.certificate_pem.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        Self { member, foreign, trust }
+    }
+
+    fn issue_under(ca: &Issued, role: Role, name: &str, at: i64, days: u32) -> Issued {
+        let request =
+            IssueRequest { role, name, subject_alt_names: &["127.0.0.1".into()], at, days };
+        authority::issue(&ca.certificate_pem, &ca.private_key_pem, &request).unwrap()
+    }
+
+    fn issue(&self, role: Role, name: &str) -> Issued {
+        Self::issue_under(&self.member, role, name, now(), 30)
+    }
+}
+
+fn identity(issued: &Issued) -> NodeIdentity {
+    NodeIdentity::from_der(
+        CertificateDer::from_pem_slice(issued.certificate_pem.as_bytes()).unwrap(),
+        PrivateKeyDer::from_pem_slice(issued.private_key_pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+fn key_of(issued: &Issued) -> pactum_types::PublicKey {
+    identity(issued).info.public_key
+}
+
+fn test_settings() -> TransportSettings {
+    TransportSettings {
+        frame_payload_bytes_max: 1024 * 1024,
+        handshake_timeout: Duration::from_millis(700),
+        keepalive_interval: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(3),
+        reconnect_backoff_initial: Duration::from_millis(20),
+        reconnect_backoff_max: Duration::from_millis(200),
+        ..TransportSettings::default()
+    }
+}
+
+async fn start(
+    issued: &Issued,
+    trust: &Arc<TrustStore>,
+    validators: Vec<Peer>,
+) -> (Transport, mpsc::Receiver<InboundFrame>) {
+    Transport::start(TransportConfig {
+        listen_address: "127.0.0.1:0".parse().unwrap(),
+        identity: identity(issued),
+        trust: Arc::clone(trust),
+        validators,
+        settings: test_settings(),
+    })
+    .await
+    .unwrap()
+}
+
+/// Two honest validators, `a` (the listener under test) and `b`, each dialling the other.
+struct Pair {
+    a: Transport,
+    a_inbound: mpsc::Receiver<InboundFrame>,
+    b: Transport,
+    b_key: pactum_types::PublicKey,
+    a_key: pactum_types::PublicKey,
+    sequence: u64,
+}
+
+impl Pair {
+    async fn new(pki: &Pki) -> Self {
+        let a_cert = pki.issue(Role::Validator, "validator-a");
+        let b_cert = pki.issue(Role::Validator, "validator-b");
+        let (a_key, b_key) = (key_of(&a_cert), key_of(&b_cert));
+        // Start `a` knowing only itself, learn its port, then give both the full set.
+        let (a, a_inbound) = start(&a_cert, &pki.trust, vec![]).await;
+        let a_peer = Peer { public_key: a_key, address: a.local_address().to_string() };
+        let (b, _b_inbound) = start(&b_cert, &pki.trust, vec![a_peer.clone()]).await;
+        let b_peer = Peer { public_key: b_key, address: b.local_address().to_string() };
+        a.set_validators(vec![a_peer.clone(), b_peer.clone()]);
+        b.set_validators(vec![a_peer, b_peer]);
+        Self { a, a_inbound, b, b_key, a_key, sequence: 0 }
+    }
+
+    /// The listener still serves honest peers: a fresh frame from `b` arrives at `a`.
+    async fn assert_honest_traffic_flows(&mut self) {
+        self.sequence += 1;
+        let payload = format!("honest {}", self.sequence).into_bytes();
+        self.b.send_waiting(&self.a_key, payload.clone()).await.unwrap();
+        let frame = tokio::time::timeout(Duration::from_secs(10), self.a_inbound.recv())
+            .await
+            .expect("the honest frame arrives in time")
+            .expect("the transport is running");
+        assert_eq!(frame, InboundFrame { from: self.b_key, payload });
+    }
+
+    async fn wait_for_rejection(&self, reason: RejectReason) {
+        for _ in 0..200 {
+            if self.a.stats().rejections(reason) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no {} rejection; counters: {:?}", reason.as_str(), self.a.stats().all_rejections());
+    }
+}
+
+fn client_config_with(
+    chain_pem: Option<&str>,
+    key_pem: Option<&str>,
+    trust: &Arc<TrustStore>,
+) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PeerVerifier::new(Arc::clone(trust))));
+    match (chain_pem, key_pem) {
+        (Some(chain), Some(key)) => {
+            let certificate = CertificateDer::from_pem_slice(chain.as_bytes()).unwrap();
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+            let signing_key = provider.key_provider.load_private_key(key).unwrap();
+            // Built by hand so that a key that does not match the certificate is not caught
+            // on this side: the listener must catch it.
+            let certified =
+                Arc::new(rustls::sign::CertifiedKey::new(vec![certificate], signing_key));
+            builder.with_client_cert_resolver(Arc::new(FixedClientCert(certified)))
+        }
+        _ => builder.with_no_client_auth(),
+    }
+}
+
+#[derive(Debug)]
+struct FixedClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for FixedClientCert {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Connects with `config`, tries to send a frame, and reads until the listener closes.
+async fn attempt(config: rustls::ClientConfig, address: std::net::SocketAddr) {
+    let stream = TcpStream::connect(address).await.unwrap();
+    let connector = TlsConnector::from(Arc::new(config));
+    let Ok(Ok(mut tls)) = tokio::time::timeout(
+        Duration::from_secs(5),
+        connector.connect(ServerName::try_from("pactum-validator").unwrap(), stream),
+    )
+    .await
+    else {
+        return;
+    };
+    let _ = tls.write_all(&[0, 0, 0, 6, 1, b'h', b'e', b'l', b'l', b'o']).await;
+    let _ = tls.flush().await;
+    let mut buffer = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buffer)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_peers_are_rejected_with_their_reason_and_honest_peers_keep_being_served() {
+    let pki = Pki::new();
+    let mut pair = Pair::new(&pki).await;
+    pair.assert_honest_traffic_flows().await;
+    let address = pair.a.local_address();
+    let trust = &pki.trust;
+
+    // No client certificate at all.
+    attempt(client_config_with(None, None, trust), address).await;
+    pair.wait_for_rejection(RejectReason::NoCertificate).await;
+    pair.assert_honest_traffic_flows().await;
+
+    // A validator certificate from a CA that is not a member.
+    let foreign = Pki::issue_under(&pki.foreign, Role::Validator, "impostor", now(), 30);
+    attempt(
+        client_config_with(Some(&foreign.certificate_pem), Some(&foreign.private_key_pem), trust),
+        address,
+    )
+    .await;
+    pair.wait_for_rejection(RejectReason::UnknownIssuer).await;
+    pair.assert_honest_traffic_flows().await;
+
+    // Expired, and not yet valid.
+    let expired = Pki::issue_under(&pki.member, Role::Validator, "old", now() - 20 * DAY, 1);
+    attempt(
+        client_config_with(Some(&expired.certificate_pem), Some(&expired.private_key_pem), trust),
+        address,
+    )
+    .await;
+    pair.wait_for_rejection(RejectReason::Expired).await;
+    let future = Pki::issue_under(&pki.member, Role::Validator, "future", now() + 20 * DAY, 30);
+    attempt(
+        client_config_with(Some(&future.certificate_pem), Some(&future.private_key_pem), trust),
+        address,
+    )
+    .await;
+    pair.wait_for_rejection(RejectReason::NotYetValid).await;
+    pair.assert_honest_traffic_flows().await;
+
+    // Client- and admin-role certificates acting as validators.
+    for role in [Role::Client, Role::Admin] {
+        let before = pair.a.stats().rejections(RejectReason::WrongRole);
+        let issued = pki.issue(role, "not-a-validator");
+        attempt(
+            client_config_with(Some(&issued.certificate_pem), Some(&issued.private_key_pem), trust),
+            address,
+        )
+        .await;
+        for _ in 0..200 {
+            if pair.a.stats().rejections(RejectReason::WrongRole) > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(pair.a.stats().rejections(RejectReason::WrongRole), before + 1, "{role}");
+    }
+    pair.assert_honest_traffic_flows().await;
+
+    // A revoked serial: revoked at runtime, no restart.
+    let revoked = pki.issue(Role::Validator, "revoked");
+    let serial = CertificateInfo::from_der(&identity(&revoked).certificate).unwrap().serial;
+    trust.revoke("Member Org", &serial);
+    attempt(
+        client_config_with(Some(&revoked.certificate_pem), Some(&revoked.private_key_pem), trust),
+        address,
+    )
+    .await;
+    pair.wait_for_rejection(RejectReason::Revoked).await;
+
+    // A certificate presented without its private key (another key signs the handshake).
+    let stolen = pki.issue(Role::Validator, "stolen");
+    let other_key = pki.issue(Role::Validator, "thief");
+    attempt(
+        client_config_with(Some(&stolen.certificate_pem), Some(&other_key.private_key_pem), trust),
+        address,
+    )
+    .await;
+    pair.wait_for_rejection(RejectReason::HandshakeSignature).await;
+    pair.assert_honest_traffic_flows().await;
+
+    // A valid validator certificate whose key is not in the validator set.
+    let outsider = pki.issue(Role::Validator, "outsider");
+    attempt(
+        client_config_with(Some(&outsider.certificate_pem), Some(&outsider.private_key_pem), trust),
+        address,
+    )
+    .await;
+    pair.wait_for_rejection(RejectReason::NotInValidatorSet).await;
+
+    // Plain garbage instead of TLS.
+    let mut garbage = TcpStream::connect(address).await.unwrap();
+    garbage
+        .write_all(b"GET / HTTP/1.1\r\nHost: pactum\r\n\r\nthis is not TLS at all")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_secs(5), garbage.read(&mut buffer)).await;
+    pair.wait_for_rejection(RejectReason::TlsProtocol).await;
+    pair.assert_honest_traffic_flows().await;
+
+    // A connection that opens and stalls.
+    let stalled = TcpStream::connect(address).await.unwrap();
+    pair.wait_for_rejection(RejectReason::HandshakeTimeout).await;
+    drop(stalled);
+
+    // An authenticated validator that sends a frame over the limit.
+    let b_certificate = pki.issue(Role::Validator, "validator-b2");
+    pair.a.set_validators(vec![
+        Peer { public_key: pair.a_key, address: address.to_string() },
+        Peer { public_key: pair.b_key, address: pair.b.local_address().to_string() },
+        Peer { public_key: key_of(&b_certificate), address: "127.0.0.1:1".into() },
+    ]);
+    let stream = TcpStream::connect(address).await.unwrap();
+    let connector = TlsConnector::from(Arc::new(client_config_with(
+        Some(&b_certificate.certificate_pem),
+        Some(&b_certificate.private_key_pem),
+        trust,
+    )));
+    let mut tls =
+        connector.connect(ServerName::try_from("pactum-validator").unwrap(), stream).await.unwrap();
+    let oversized = (2 * 1024 * 1024u32).to_be_bytes();
+    tls.write_all(&oversized).await.unwrap();
+    tls.write_all(&[1]).await.unwrap();
+    tls.flush().await.unwrap();
+    pair.wait_for_rejection(RejectReason::FrameTooLarge).await;
+    pair.assert_honest_traffic_flows().await;
+
+    let counters = pair.a.stats().all_rejections();
+    println!("rejections counted by the listener: {counters:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_honest_validators_exchange_100000_frames_in_order() {
+    let pki = Pki::new();
+    let mut pair = Pair::new(&pki).await;
+    const FRAMES: u64 = 100_000;
+    let sender = tokio::spawn({
+        let b = pair.b;
+        let a_key = pair.a_key;
+        async move {
+            for index in 0..FRAMES {
+                let mut payload = index.to_be_bytes().to_vec();
+                payload.extend_from_slice(&[0xab; 56]);
+                b.send_waiting(&a_key, payload).await.unwrap();
+            }
+            b
+        }
+    });
+    for expected in 0..FRAMES {
+        let frame = tokio::time::timeout(Duration::from_secs(30), pair.a_inbound.recv())
+            .await
+            .unwrap_or_else(|_| panic!("frame {expected} did not arrive"))
+            .unwrap();
+        assert_eq!(frame.from, pair.b_key);
+        let index = u64::from_be_bytes(frame.payload[..8].try_into().unwrap());
+        assert_eq!(index, expected, "frames arrive in order");
+        assert_eq!(frame.payload.len(), 64);
+    }
+    pair.b = sender.await.unwrap();
+    assert_eq!(pair.a.stats().frames_received(), FRAMES);
+    assert_eq!(pair.a.connected_peers(), vec![pair.b_key]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_peer_is_reconnected_with_backoff() {
+    let pki = Pki::new();
+    let a_cert = pki.issue(Role::Validator, "a");
+    let b_cert = pki.issue(Role::Validator, "b");
+    let (a, mut a_inbound) = start(&a_cert, &pki.trust, vec![]).await;
+    let a_peer = Peer { public_key: key_of(&a_cert), address: a.local_address().to_string() };
+    let (b, _) = start(&b_cert, &pki.trust, vec![a_peer.clone()]).await;
+    a.set_validators(vec![
+        a_peer.clone(),
+        Peer { public_key: key_of(&b_cert), address: b.local_address().to_string() },
+    ]);
+    b.send_waiting(&a_peer.public_key, b"before".to_vec()).await.unwrap();
+    assert_eq!(a_inbound.recv().await.unwrap().payload, b"before");
+
+    // Stop `a` and start it again on the same port: `b` reconnects by itself.
+    let address = a.local_address();
+    a.shutdown();
+    drop(a);
+    drop(a_inbound);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (a2, mut a2_inbound) = Transport::start(TransportConfig {
+        listen_address: address,
+        identity: identity(&a_cert),
+        trust: Arc::clone(&pki.trust),
+        validators: vec![
+            a_peer.clone(),
+            Peer { public_key: key_of(&b_cert), address: b.local_address().to_string() },
+        ],
+        settings: test_settings(),
+    })
+    .await
+    .unwrap();
+    // Frames sent while the connection was down may be lost (consensus retransmits);
+    // keep sending until one arrives.
+    let received = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let _ = b.send(&a_peer.public_key, b"after".to_vec());
+            if let Ok(Some(frame)) =
+                tokio::time::timeout(Duration::from_millis(100), a2_inbound.recv()).await
+            {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("b reconnects to the restarted a");
+    assert_eq!(received.payload, b"after");
+    assert_eq!(a2.stats().all_rejections().len(), 0, "{:?}", a2.stats().all_rejections());
+}
