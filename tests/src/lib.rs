@@ -5,10 +5,14 @@
 //!   height on stdout, so that a test can kill it with SIGKILL at any instant and check
 //!   what survived.
 //!
-//! The deterministic cluster simulator and the multi-process end-to-end tests will join
-//! them here.
+//! - [`simulator`] runs whole PBFT clusters in one thread on virtual time; the
+//!   `simulate` binary runs any range of seeds for a soak.
+//!
+//! The multi-process end-to-end tests will join them here.
 
 #![forbid(unsafe_code)]
+
+pub mod simulator;
 
 /// The chain id used by the crash-safety writer.
 pub const CRASH_CHAIN_ID: &str = "pactum-crash";

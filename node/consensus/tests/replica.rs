@@ -1,0 +1,299 @@
+//! The replica alone and in a hand-driven cluster: the normal case (PBFT §4.2),
+//! checkpoints (§4.3), Byzantine input as evidence, and recovery from persisted records.
+//! Golden file: `golden/quorum.txt` (refresh with `PACTUM_UPDATE_GOLDEN=1`).
+
+use std::collections::VecDeque;
+
+use pactum_consensus::{
+    Config, Crypto, Effect, Evidence, Input, Message, Record, Replica, ReplicaId, SignedMessage,
+};
+use pactum_types::hash::{sha3_256, sha3_256_parts};
+use pactum_types::{Hash, Signature};
+
+/// Keyed-hash signatures: enough to tell replicas apart in a unit test.
+#[derive(Debug, Clone)]
+struct TestCrypto {
+    id: ReplicaId,
+}
+
+fn signature_of(id: ReplicaId, bytes: &[u8]) -> Signature {
+    let hash = sha3_256_parts(&[&id.to_be_bytes(), bytes]);
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(&hash.0);
+    Signature(signature)
+}
+
+impl Crypto for TestCrypto {
+    fn sign(&self, bytes: &[u8]) -> Signature {
+        signature_of(self.id, bytes)
+    }
+    fn verify(&self, signer: ReplicaId, bytes: &[u8], signature: &Signature) -> bool {
+        signature_of(signer, bytes) == *signature
+    }
+    fn digest(&self, batch: &[u8]) -> Hash {
+        sha3_256(batch)
+    }
+}
+
+fn config(replicas: u16) -> Config {
+    Config { replicas, checkpoint_interval: 2, watermark_window: 4, retransmit_interval_ms: 100 }
+}
+
+fn replica(id: ReplicaId, replicas: u16, records: &[Record], executed: u64) -> Replica<TestCrypto> {
+    Replica::new(id, config(replicas), TestCrypto { id }, records, executed).unwrap()
+}
+
+fn signed(sender: ReplicaId, message: Message) -> SignedMessage {
+    let signature = signature_of(sender, &message.signing_bytes(sender));
+    SignedMessage { sender, message, signature }
+}
+
+/// A cluster where every message is delivered at once, in FIFO order.
+struct Cluster {
+    replicas: Vec<Replica<TestCrypto>>,
+    records: Vec<Vec<Record>>,
+    delivered: Vec<Vec<(u64, Hash)>>,
+    evidence: Vec<Evidence>,
+    queue: VecDeque<(ReplicaId, Input)>,
+}
+
+impl Cluster {
+    fn new(size: u16) -> Self {
+        Self {
+            replicas: (0..size).map(|id| replica(id, size, &[], 0)).collect(),
+            records: vec![Vec::new(); usize::from(size)],
+            delivered: vec![Vec::new(); usize::from(size)],
+            evidence: Vec::new(),
+            queue: VecDeque::new(),
+        }
+    }
+
+    fn run(&mut self) {
+        let mut steps = 0;
+        while let Some((id, input)) = self.queue.pop_front() {
+            steps += 1;
+            assert!(steps < 100_000, "the cluster does not quiesce");
+            let effects = self.replicas[usize::from(id)].step(input);
+            for effect in effects {
+                match effect {
+                    Effect::Persist(record) => self.records[usize::from(id)].push(record),
+                    Effect::Broadcast(message) => {
+                        for to in 0..self.replicas.len() as u16 {
+                            if to != id {
+                                self.queue.push_back((to, Input::Message(message.clone())));
+                            }
+                        }
+                    }
+                    Effect::Send { to, message } => {
+                        self.queue.push_back((to, Input::Message(message)))
+                    }
+                    Effect::Deliver(delivery) => {
+                        assert_eq!(
+                            delivery.commit_certificate.len(),
+                            3,
+                            "2f + 1 commit signatures"
+                        );
+                        self.delivered[usize::from(id)].push((delivery.sequence, delivery.digest));
+                        let state = sha3_256(&delivery.sequence.to_be_bytes());
+                        self.queue.push_back((
+                            id,
+                            Input::Executed { sequence: delivery.sequence, state_digest: state },
+                        ));
+                    }
+                    Effect::Evidence(evidence) => self.evidence.push(evidence),
+                    Effect::ScheduleTimeout { .. }
+                    | Effect::RequestStateTransfer { .. }
+                    | Effect::ProposalRefused { .. } => {}
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quorum_sizes_match_the_golden_table() {
+    let mut table =
+        String::from("# n f quorum primary(view 0..n+1)  (refresh with PACTUM_UPDATE_GOLDEN=1)\n");
+    for replicas in 4..=13u16 {
+        let config = config(replicas);
+        let primaries: Vec<String> =
+            (0..=u64::from(replicas)).map(|view| config.primary(view).to_string()).collect();
+        table.push_str(&format!(
+            "{replicas} {} {} {}\n",
+            config.faults_tolerated(),
+            config.quorum(),
+            primaries.join(",")
+        ));
+        // Any two quorums share at least f + 1 replicas, so at least one honest one.
+        assert!(2 * config.quorum() - usize::from(replicas) > config.faults_tolerated());
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/quorum.txt");
+    if std::env::var_os("PACTUM_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &table).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), table);
+}
+
+#[test]
+fn normal_case_commits_batches_in_order_on_every_replica() {
+    // PBFT §4.2: PRE-PREPARE, PREPARE, COMMIT; §4.3: checkpoints move the window.
+    let mut cluster = Cluster::new(4);
+    for index in 0..10u8 {
+        cluster.queue.push_back((0, Input::Propose { batch: vec![index; 16] }));
+        cluster.run();
+    }
+    let expected: Vec<(u64, Hash)> =
+        (0..10u8).map(|index| (u64::from(index) + 1, sha3_256(&[index; 16]))).collect();
+    for delivered in &cluster.delivered {
+        assert_eq!(delivered, &expected);
+    }
+    for replica in &cluster.replicas {
+        assert_eq!(replica.low_watermark(), 10, "checkpoint 10 is stable everywhere");
+    }
+    assert!(cluster.evidence.is_empty(), "{:?}", cluster.evidence);
+    // Persist before send: every message a replica broadcast is in its records.
+    assert!(cluster.records.iter().all(|records| !records.is_empty()));
+}
+
+#[test]
+fn the_window_holds_proposals_until_a_checkpoint_is_stable() {
+    let mut primary = replica(0, 4, &[], 0);
+    let mut broadcasts = 0;
+    for index in 0..6u8 {
+        for effect in primary.step(Input::Propose { batch: vec![index] }) {
+            if matches!(effect, Effect::Broadcast(_)) {
+                broadcasts += 1;
+            }
+        }
+    }
+    assert_eq!(broadcasts, 4, "only sequence numbers 1..=h+L (L = 4) are proposed");
+}
+
+#[test]
+fn byzantine_input_becomes_evidence_not_a_panic() {
+    let mut backup = replica(1, 4, &[], 0);
+    let batch = b"batch".to_vec();
+    let digest = sha3_256(&batch);
+
+    // A PRE-PREPARE from a replica that is not the primary of view 0.
+    let effects = backup.step(Input::Message(signed(
+        2,
+        Message::PrePrepare { view: 0, sequence: 1, digest, batch: batch.clone() },
+    )));
+    assert!(effects.contains(&Effect::Evidence(Evidence::NotPrimary { sender: 2, view: 0 })));
+
+    // A bad signature.
+    let mut forged =
+        signed(0, Message::PrePrepare { view: 0, sequence: 1, digest, batch: batch.clone() });
+    forged.signature.0[5] ^= 1;
+    let effects = backup.step(Input::Message(forged));
+    assert!(
+        effects
+            .contains(&Effect::Evidence(Evidence::BadSignature { sender: 0, kind: "pre-prepare" }))
+    );
+
+    // A batch that does not match its digest.
+    let effects = backup.step(Input::Message(signed(
+        0,
+        Message::PrePrepare { view: 0, sequence: 1, digest: Hash([9; 32]), batch: batch.clone() },
+    )));
+    assert!(
+        effects
+            .contains(&Effect::Evidence(Evidence::BatchDigestMismatch { sender: 0, sequence: 1 }))
+    );
+
+    // The real PRE-PREPARE is accepted and prepared (persisted before it is broadcast).
+    let effects = backup.step(Input::Message(signed(
+        0,
+        Message::PrePrepare { view: 0, sequence: 1, digest, batch },
+    )));
+    let persist =
+        effects.iter().position(|effect| matches!(effect, Effect::Persist(Record::Sent(_))));
+    let broadcast = effects.iter().position(|effect| matches!(effect, Effect::Broadcast(_)));
+    assert!(persist.unwrap() < broadcast.unwrap(), "persist before send");
+
+    // The primary equivocates: a second PRE-PREPARE for (0, 1) with another batch.
+    let other = b"other".to_vec();
+    let effects = backup.step(Input::Message(signed(
+        0,
+        Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&other), batch: other },
+    )));
+    assert!(effects.contains(&Effect::Evidence(Evidence::Equivocation {
+        sender: 0,
+        view: 0,
+        sequence: 1
+    })));
+
+    // Conflicting votes from one replica.
+    backup.step(Input::Message(signed(2, Message::Prepare { view: 0, sequence: 1, digest })));
+    let effects = backup.step(Input::Message(signed(
+        2,
+        Message::Prepare { view: 0, sequence: 1, digest: Hash([7; 32]) },
+    )));
+    assert!(effects.contains(&Effect::Evidence(Evidence::ConflictingVote {
+        sender: 2,
+        kind: "prepare",
+        view: 0,
+        sequence: 1
+    })));
+
+    // Out of the window, from another view, and from a replica that does not exist.
+    let effects =
+        backup.step(Input::Message(signed(2, Message::Commit { view: 0, sequence: 99, digest })));
+    assert!(effects.iter().any(|effect| matches!(
+        effect,
+        Effect::Evidence(Evidence::OutOfWindow { sequence: 99, .. })
+    )));
+    let effects =
+        backup.step(Input::Message(signed(2, Message::Commit { view: 5, sequence: 1, digest })));
+    assert!(effects.contains(&Effect::Evidence(Evidence::WrongView {
+        sender: 2,
+        view: 5,
+        current: 0
+    })));
+    let effects =
+        backup.step(Input::Message(signed(9, Message::Commit { view: 0, sequence: 1, digest })));
+    assert!(effects.contains(&Effect::Evidence(Evidence::UnknownSender { sender: 9 })));
+}
+
+#[test]
+fn a_restarted_replica_never_prepares_a_conflicting_batch() {
+    let batch = b"first".to_vec();
+    let digest = sha3_256(&batch);
+    let mut backup = replica(1, 4, &[], 0);
+    let mut records = Vec::new();
+    for effect in backup.step(Input::Message(signed(
+        0,
+        Message::PrePrepare { view: 0, sequence: 1, digest, batch },
+    ))) {
+        if let Effect::Persist(record) = effect {
+            records.push(record);
+        }
+    }
+    // Crash, restart from the records, and receive an equivocating PRE-PREPARE.
+    let mut restarted = replica(1, 4, &records, 0);
+    let other = b"second".to_vec();
+    let effects = restarted.step(Input::Message(signed(
+        0,
+        Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&other), batch: other },
+    )));
+    assert!(
+        !effects.iter().any(|effect| matches!(effect, Effect::Broadcast(_))),
+        "no conflicting PREPARE: {effects:?}"
+    );
+    assert!(effects.contains(&Effect::Evidence(Evidence::Equivocation {
+        sender: 0,
+        view: 0,
+        sequence: 1
+    })));
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    let crypto = TestCrypto { id: 0 };
+    assert!(Replica::new(0, config(3), crypto.clone(), &[], 0).is_err());
+    let mut window = config(4);
+    window.watermark_window = 3;
+    assert!(Replica::new(0, window, crypto.clone(), &[], 0).is_err());
+    assert!(Replica::new(4, config(4), crypto, &[], 0).is_err());
+}
