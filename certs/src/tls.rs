@@ -140,6 +140,14 @@ impl PeerVerifier {
             .map_err(|error| PeerRejection::Certificate(error).into_rustls())
     }
 
+    fn refuse_tls12() -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn schemes() -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+
     fn handshake_signature(
         &self,
         message: &[u8],
@@ -171,7 +179,7 @@ impl ClientCertVerifier for PeerVerifier {
         _certificate: &CertificateDer<'_>,
         _signature: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+        Self::refuse_tls12()
     }
 
     fn verify_tls13_signature(
@@ -184,7 +192,7 @@ impl ClientCertVerifier for PeerVerifier {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
+        Self::schemes()
     }
 }
 
@@ -206,7 +214,7 @@ impl ServerCertVerifier for PeerVerifier {
         _certificate: &CertificateDer<'_>,
         _signature: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+        Self::refuse_tls12()
     }
 
     fn verify_tls13_signature(
@@ -219,7 +227,7 @@ impl ServerCertVerifier for PeerVerifier {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
+        Self::schemes()
     }
 }
 

@@ -433,45 +433,68 @@ impl<C: Crypto> Replica<C> {
                 self.on_pre_prepare(message, view, sequence, digest, &batch, effects);
             }
             Message::Prepare { view, sequence, digest } => {
-                if !self.in_view_and_window(sender, view, sequence, effects) {
-                    return;
-                }
                 if sender == self.config.primary(view) {
                     effects.push(Effect::Evidence(Evidence::PrepareFromPrimary { sender }));
                     return;
                 }
-                let slot = self.slots.entry(sequence).or_default();
-                if !record_vote(&mut slot.prepares, sender, digest, message.signature) {
-                    effects.push(Effect::Evidence(Evidence::ConflictingVote {
-                        sender,
-                        kind: "prepare",
-                        view,
-                        sequence,
-                    }));
-                    return;
-                }
-                self.try_progress(sequence, effects);
+                self.on_vote(
+                    Vote::Prepare,
+                    sender,
+                    view,
+                    sequence,
+                    digest,
+                    message.signature,
+                    effects,
+                );
             }
             Message::Commit { view, sequence, digest } => {
-                if !self.in_view_and_window(sender, view, sequence, effects) {
-                    return;
-                }
-                let slot = self.slots.entry(sequence).or_default();
-                if !record_vote(&mut slot.commits, sender, digest, message.signature) {
-                    effects.push(Effect::Evidence(Evidence::ConflictingVote {
-                        sender,
-                        kind: "commit",
-                        view,
-                        sequence,
-                    }));
-                    return;
-                }
-                self.try_progress(sequence, effects);
+                self.on_vote(
+                    Vote::Commit,
+                    sender,
+                    view,
+                    sequence,
+                    digest,
+                    message.signature,
+                    effects,
+                );
             }
             Message::Checkpoint { sequence, state_digest } => {
                 self.on_checkpoint(message, sequence, state_digest, effects);
             }
         }
+    }
+
+    /// Records a PREPARE or COMMIT vote (PBFT §4.2); a second, different vote from the
+    /// same replica for the same (view, sequence) is evidence.
+    #[allow(clippy::too_many_arguments, reason = "the fields of one vote message")]
+    fn on_vote(
+        &mut self,
+        vote: Vote,
+        sender: ReplicaId,
+        view: View,
+        sequence: Sequence,
+        digest: Hash,
+        signature: Signature,
+        effects: &mut Vec<Effect>,
+    ) {
+        if !self.in_view_and_window(sender, view, sequence, effects) {
+            return;
+        }
+        let slot = self.slots.entry(sequence).or_default();
+        let (votes, kind) = match vote {
+            Vote::Prepare => (&mut slot.prepares, "prepare"),
+            Vote::Commit => (&mut slot.commits, "commit"),
+        };
+        if !record_vote(votes, sender, digest, signature) {
+            effects.push(Effect::Evidence(Evidence::ConflictingVote {
+                sender,
+                kind,
+                view,
+                sequence,
+            }));
+            return;
+        }
+        self.try_progress(sequence, effects);
     }
 
     fn in_view_and_window(
@@ -798,6 +821,12 @@ impl<C: Crypto> Replica<C> {
             after_ms: self.config.retransmit_interval_ms,
         });
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Vote {
+    Prepare,
+    Commit,
 }
 
 /// Records a vote; returns false if the sender already voted for another digest.
