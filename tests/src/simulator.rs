@@ -2,28 +2,29 @@
 //! virtual time, with a simulated network and storage, all driven by one seeded RNG.
 //!
 //! Each seed draws its own fault rates (swarm testing): message drop, duplication, delay
-//! and reordering; replicas that crash and restart from what they persisted; Byzantine
-//! replicas that send bad signatures, conflicting votes and out-of-window spam. After a
-//! fault phase the faults heal and a liveness phase follows.
+//! and reordering; a partition that heals; skewed timers; replicas that crash (sometimes in
+//! the middle of carrying out a step's effects) and restart from what they persisted;
+//! Byzantine replicas that equivocate as primary, send bad signatures, conflicting votes,
+//! out-of-window spam, replays of old messages and view-change floods; silent replicas
+//! (a silent primary among them). About a third of the seeds make the first primary
+//! faulty, so view changes are exercised. After a fault phase the faults heal and a
+//! liveness phase follows.
 //!
 //! Checkers: no two honest replicas ever deliver different batches at one sequence number,
 //! state digests agree at every checkpoint, and once faults heal every proposed batch is
 //! delivered by every honest replica within a bounded virtual time. The same seed always
 //! produces the same trace hash.
-//!
-//! Not yet simulated: view changes (the primary is always honest and up), partitions and
-//! an equivocating primary; they need the view-change protocol (§4.4).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use pactum_consensus::{
-    Config, Crypto, Delivery, Effect, Input, Message, Record, Replica, ReplicaId, Sequence,
-    SignedMessage, TimeoutKind,
+    Config, Crypto, Delivery, Ed25519Crypto, Effect, Input, Message, Record, Replica, ReplicaId,
+    Sequence, SignedMessage, TimeoutKind,
 };
 use pactum_types::crypto::Keypair;
 use pactum_types::hash::{sha3_256, sha3_256_parts};
-use pactum_types::{Hash, PublicKey, Signature};
+use pactum_types::{Hash, Signature};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -54,29 +55,6 @@ impl Crypto for FastCrypto {
         self.secrets
             .get(usize::from(signer))
             .is_some_and(|secret| fast_signature(secret, bytes) == *signature)
-    }
-
-    fn digest(&self, batch: &[u8]) -> Hash {
-        sha3_256(batch)
-    }
-}
-
-/// Real Ed25519, for a share of the seeds.
-#[derive(Debug)]
-pub struct Ed25519Crypto {
-    keypair: Keypair,
-    keys: Vec<PublicKey>,
-}
-
-impl Crypto for Ed25519Crypto {
-    fn sign(&self, bytes: &[u8]) -> Signature {
-        self.keypair.sign(&[], bytes)
-    }
-
-    fn verify(&self, signer: ReplicaId, bytes: &[u8], signature: &Signature) -> bool {
-        self.keys
-            .get(usize::from(signer))
-            .is_some_and(|key| key.verify(&[], bytes, signature).is_ok())
     }
 
     fn digest(&self, batch: &[u8]) -> Hash {
@@ -123,11 +101,21 @@ pub struct Scenario {
     pub duplicate_per_mille: u32,
     pub delay_max_ms: u64,
     pub crashing: Vec<ReplicaId>,
+    /// Replicas that corrupt what they send (see `Simulation::corrupt`).
     pub byzantine: Vec<ReplicaId>,
+    /// Replicas that receive but never send.
+    pub silent: Vec<ReplicaId>,
+    /// `(from_ms, until_ms, side)`: messages between `side` and the rest are lost.
+    pub partition: Option<(u64, u64, Vec<ReplicaId>)>,
+    /// Each replica's timers run at this percentage of the requested duration.
+    pub timer_skew_percent: Vec<u64>,
     pub real_signatures: bool,
     pub fault_phase_ms: u64,
     /// Virtual time allowed after the faults heal for every batch to be delivered.
     pub liveness_budget_ms: u64,
+    /// Run the replicas with the deliberately broken quorum of 2f (test-only), to show
+    /// the checkers catch an unsafe rule.
+    pub broken_quorum: bool,
 }
 
 impl Scenario {
@@ -137,17 +125,38 @@ impl Scenario {
         let faults = usize::from((replicas - 1) / 3);
         let checkpoint_interval = [2u64, 4, 8][rng.random_range(0..3)];
         let watermark_window = checkpoint_interval * rng.random_range(2..=4);
-        // Faulty replicas are never the primary (replica 0): view changes are not built yet.
         let mut candidates: Vec<ReplicaId> = (1..replicas).collect();
         let faulty = rng.random_range(0..=faults);
         let mut chosen = Vec::new();
-        for _ in 0..faulty {
+        // A third of the seeds start with a faulty primary.
+        if faulty > 0 && rng.random_bool(0.35) {
+            chosen.push(0);
+        }
+        while chosen.len() < faulty {
             let index = rng.random_range(0..candidates.len());
             chosen.push(candidates.remove(index));
         }
-        let byzantine_count = rng.random_range(0..=chosen.len());
-        let byzantine = chosen[..byzantine_count].to_vec();
-        let crashing = chosen[byzantine_count..].to_vec();
+        let (mut byzantine, mut silent, mut crashing) = (Vec::new(), Vec::new(), Vec::new());
+        for replica in chosen {
+            match rng.random_range(0..3) {
+                0 => byzantine.push(replica),
+                1 => silent.push(replica),
+                _ => crashing.push(replica),
+            }
+        }
+        let fault_phase_ms = rng.random_range(500..=3_000);
+        let partition = rng.random_bool(0.3).then(|| {
+            let from = rng.random_range(0..fault_phase_ms);
+            let until = (from + rng.random_range(100..=2_000)).min(fault_phase_ms);
+            let mut side: Vec<ReplicaId> = (0..replicas).filter(|_| rng.random_bool(0.5)).collect();
+            if side.is_empty() {
+                side.push(rng.random_range(0..replicas));
+            }
+            (from, until, side)
+        });
+        let skewed = rng.random_bool(0.3);
+        let timer_skew_percent =
+            (0..replicas).map(|_| if skewed { rng.random_range(50..=200) } else { 100 }).collect();
         Self {
             seed,
             replicas,
@@ -159,9 +168,13 @@ impl Scenario {
             delay_max_ms: rng.random_range(1..=40),
             crashing,
             byzantine,
+            silent,
+            partition,
+            timer_skew_percent,
             real_signatures: seed.is_multiple_of(10) && replicas == 4,
-            fault_phase_ms: rng.random_range(500..=3_000),
+            fault_phase_ms,
             liveness_budget_ms: 60_000,
+            broken_quorum: false,
         }
     }
 }
@@ -213,6 +226,8 @@ pub struct Report {
     pub virtual_ms: u64,
     pub crashes: u64,
     pub state_transfers: u64,
+    /// The highest view any honest replica entered.
+    pub highest_view: u64,
 }
 
 #[derive(Debug)]
@@ -233,8 +248,16 @@ struct Node {
     ledger: Vec<(Sequence, Hash)>,
     /// State digest after each executed sequence.
     state: Hash,
+    /// Every distinct batch digest in `ledger`.
+    delivered: std::collections::BTreeSet<Hash>,
     incarnation: u64,
     byzantine: bool,
+    silent: bool,
+    /// The next step of this replica is cut short by a crash: only a prefix of its
+    /// effects is carried out.
+    crash_mid_step: bool,
+    /// What a Byzantine replica received, for replaying later (bounded).
+    seen: std::collections::VecDeque<SignedMessage>,
 }
 
 /// One simulated cluster.
@@ -254,6 +277,9 @@ pub struct Simulation {
     trace: Vec<u8>,
     report: Report,
     proposed: usize,
+    proposed_digests: std::collections::BTreeSet<Hash>,
+    /// `PACTUM_SIM_TRACE=1`: print every input and effect to stderr.
+    tracing: bool,
 }
 
 impl fmt::Debug for Simulation {
@@ -269,10 +295,10 @@ fn make_crypto(scenario: &Scenario, secrets: &[[u8; 32]], id: ReplicaId) -> SimC
     if scenario.real_signatures {
         let keypairs: Vec<Keypair> = secrets.iter().map(Keypair::from_seed).collect();
         let keys = keypairs.iter().map(Keypair::public_key).collect();
-        SimCrypto::Ed25519(Box::new(Ed25519Crypto {
-            keypair: Keypair::from_seed(&secrets[usize::from(id)]),
+        SimCrypto::Ed25519(Box::new(Ed25519Crypto::new(
+            Keypair::from_seed(&secrets[usize::from(id)]),
             keys,
-        }))
+        )))
     } else {
         SimCrypto::Fast(FastCrypto { id, secrets: secrets.to_vec() })
     }
@@ -285,6 +311,10 @@ impl Simulation {
             checkpoint_interval: scenario.checkpoint_interval,
             watermark_window: scenario.watermark_window,
             retransmit_interval_ms: 200,
+            request_timeout_ms: 600,
+            view_change_timeout_ms: 600,
+            view_change_timeout_max_ms: 10_000,
+            broken_quorum_for_tests: scenario.broken_quorum,
         };
         let secrets: Vec<[u8; 32]> = (0..scenario.replicas)
             .map(|id| {
@@ -311,19 +341,27 @@ impl Simulation {
                 virtual_ms: 0,
                 crashes: 0,
                 state_transfers: 0,
+                highest_view: 0,
             },
             proposed: 0,
+            proposed_digests: std::collections::BTreeSet::new(),
+            tracing: std::env::var_os("PACTUM_SIM_TRACE").is_some(),
             scenario,
         };
         for id in 0..simulation.scenario.replicas {
             let byzantine = simulation.scenario.byzantine.contains(&id);
+            let silent = simulation.scenario.silent.contains(&id);
             simulation.nodes.push(Node {
                 replica: None,
                 records: Vec::new(),
                 ledger: Vec::new(),
                 state: Hash::ZERO,
+                delivered: std::collections::BTreeSet::new(),
                 incarnation: 0,
                 byzantine,
+                silent,
+                crash_mid_step: false,
+                seen: std::collections::VecDeque::new(),
             });
             simulation.boot(id);
         }
@@ -348,7 +386,8 @@ impl Simulation {
     }
 
     fn honest(&self, id: ReplicaId) -> bool {
-        !self.nodes[usize::from(id)].byzantine
+        let node = &self.nodes[usize::from(id)];
+        !node.byzantine && !node.silent
     }
 
     /// Runs the scenario to the end.
@@ -382,7 +421,7 @@ impl Simulation {
             if !self.honest(id) {
                 continue;
             }
-            let delivered = self.nodes[usize::from(id)].ledger.len();
+            let delivered = self.delivered_batches(id);
             if delivered < scenario.proposals && std::env::var_os("PACTUM_SIM_DEBUG").is_some() {
                 for (index, node) in self.nodes.iter().enumerate() {
                     if let Some(replica) = &node.replica {
@@ -404,12 +443,17 @@ impl Simulation {
         Ok(self.report)
     }
 
+    /// Distinct proposed batches that replica `id` has delivered (null batches and
+    /// repeats do not count).
+    fn delivered_batches(&self, id: ReplicaId) -> usize {
+        let delivered = &self.nodes[usize::from(id)].delivered;
+        delivered.iter().filter(|digest| self.proposed_digests.contains(digest)).count()
+    }
+
     fn all_delivered(&self) -> bool {
         self.proposed == self.scenario.proposals
-            && (0..self.scenario.replicas).all(|id| {
-                !self.honest(id)
-                    || self.nodes[usize::from(id)].ledger.len() >= self.scenario.proposals
-            })
+            && (0..self.scenario.replicas)
+                .all(|id| !self.honest(id) || self.delivered_batches(id) >= self.scenario.proposals)
     }
 
     fn faults_active(&self) -> bool {
@@ -423,6 +467,13 @@ impl Simulation {
                 self.trace.extend_from_slice(&to.to_be_bytes());
                 self.trace.extend_from_slice(&message.signature.0[..8]);
                 self.report.messages_delivered += 1;
+                let node = &mut self.nodes[usize::from(to)];
+                if node.byzantine {
+                    if node.seen.len() >= 64 {
+                        node.seen.pop_front();
+                    }
+                    node.seen.push_back(message.clone());
+                }
                 self.input(to, Input::Message(message))
             }
             Event::Timer { replica, kind, incarnation } => {
@@ -432,6 +483,8 @@ impl Simulation {
                 self.input(replica, Input::Timeout(kind))
             }
             Event::Propose { index } => {
+                // The client sends its request to every replica (PBFT §4.1): the primary
+                // orders it, and the backups watch that it gets ordered.
                 self.proposed += 1;
                 let batch = [
                     &self.scenario.seed.to_be_bytes()[..],
@@ -439,17 +492,26 @@ impl Simulation {
                     b"batch",
                 ]
                 .concat();
-                self.input(0, Input::Propose { batch })
+                self.proposed_digests.insert(sha3_256(&batch));
+                for replica in 0..self.scenario.replicas {
+                    self.input(replica, Input::Propose { batch: batch.clone() })?;
+                }
+                Ok(())
             }
             Event::Crash { replica } => {
-                let node = &mut self.nodes[usize::from(replica)];
-                if node.replica.take().is_some() {
-                    node.incarnation += 1;
-                    self.report.crashes += 1;
+                // Half the crashes strike in the middle of the replica's next step.
+                if self.rng.random_bool(0.5) {
+                    self.nodes[usize::from(replica)].crash_mid_step = true;
+                } else {
+                    self.crash(replica);
                 }
                 Ok(())
             }
             Event::Restart { replica } => {
+                if self.nodes[usize::from(replica)].crash_mid_step {
+                    // It never stepped after the crash was scheduled: crash it now.
+                    self.crash(replica);
+                }
                 if self.nodes[usize::from(replica)].replica.is_none() {
                     self.boot(replica);
                 }
@@ -461,12 +523,39 @@ impl Simulation {
         }
     }
 
+    fn crash(&mut self, id: ReplicaId) {
+        let node = &mut self.nodes[usize::from(id)];
+        node.crash_mid_step = false;
+        if node.replica.take().is_some() {
+            node.incarnation += 1;
+            self.report.crashes += 1;
+        }
+    }
+
     fn input(&mut self, id: ReplicaId, input: Input) -> Result<(), Violation> {
         let Some(replica) = self.nodes[usize::from(id)].replica.as_mut() else {
             return Ok(());
         };
-        let effects = replica.step(input);
-        self.apply_checked(id, effects)
+        if self.tracing {
+            eprintln!("{:>6} r{id} <- {}", self.now, describe_input(&input));
+        }
+        let mut effects = replica.step(input);
+        let crash = self.nodes[usize::from(id)].crash_mid_step;
+        if crash {
+            // The process dies part-way through: later effects never happen.
+            let kept = self.rng.random_range(0..=effects.len());
+            effects.truncate(kept);
+        }
+        if self.tracing {
+            for effect in &effects {
+                eprintln!("{:>6} r{id} -> {}", self.now, describe_effect(effect));
+            }
+        }
+        let result = self.apply_checked(id, effects);
+        if crash {
+            self.crash(id);
+        }
+        result
     }
 
     fn apply(&mut self, id: ReplicaId, effects: Vec<Effect>) {
@@ -500,6 +589,8 @@ impl Simulation {
                 }
                 Effect::ScheduleTimeout { kind, after_ms } => {
                     let incarnation = self.nodes[usize::from(id)].incarnation;
+                    let after_ms =
+                        after_ms * self.scenario.timer_skew_percent[usize::from(id)] / 100;
                     self.schedule(after_ms, Event::Timer { replica: id, kind, incarnation });
                 }
                 Effect::RequestStateTransfer { sequence, state_digest, .. } => {
@@ -511,6 +602,11 @@ impl Simulation {
                     }
                 }
                 Effect::ProposalRefused { .. } => {}
+                Effect::ViewEntered { view, .. } => {
+                    if self.honest(id) {
+                        self.report.highest_view = self.report.highest_view.max(view);
+                    }
+                }
             }
         }
         Ok(())
@@ -519,13 +615,16 @@ impl Simulation {
     /// Executes a delivered batch: checks it against every other honest replica's
     /// delivery at that sequence, extends the state digest, and reports it executed.
     fn deliver(&mut self, id: ReplicaId, delivery: &Delivery) -> Result<Vec<Effect>, Violation> {
-        let honest = self.honest(id);
+        // Silent and crashing replicas run the honest code, so their deliveries are checked
+        // too; only a replica that corrupts its own messages may hold a different ledger.
+        let honest = !self.nodes[usize::from(id)].byzantine;
         let node = &mut self.nodes[usize::from(id)];
         let expected = node.ledger.last().map_or(1, |(sequence, _)| sequence + 1);
         if delivery.sequence != expected {
             return Err(Violation::OutOfOrder { replica: id, expected, got: delivery.sequence });
         }
         node.ledger.push((delivery.sequence, delivery.digest));
+        node.delivered.insert(delivery.digest);
         node.state = sha3_256_parts(&[&node.state.0, &delivery.digest.0]);
         let state = node.state;
         if honest {
@@ -600,25 +699,41 @@ impl Simulation {
             }
         }
         if (node.ledger.len() as u64) < sequence {
+            node.delivered.extend(prefix.iter().map(|(_, digest)| *digest));
             node.ledger = prefix;
             node.state = state_digest;
         }
         self.report.state_transfers += 1;
-        self.input(id, Input::StateTransferred { sequence, state_digest })
+        let batches =
+            self.nodes[usize::from(id)].ledger.iter().map(|(_, digest)| *digest).collect();
+        self.input(id, Input::StateTransferred { sequence, state_digest, batches })
     }
 
     fn send(&mut self, from: ReplicaId, to: ReplicaId, message: SignedMessage) {
-        if self.nodes[usize::from(from)].byzantine {
+        let node = &self.nodes[usize::from(from)];
+        if node.silent {
+            return;
+        }
+        if node.byzantine {
             for message in self.corrupt(from, message) {
-                self.transmit(to, message);
+                self.transmit(from, to, message);
             }
         } else {
-            self.transmit(to, message);
+            self.transmit(from, to, message);
         }
     }
 
-    fn transmit(&mut self, to: ReplicaId, message: SignedMessage) {
+    fn partitioned(&self, from: ReplicaId, to: ReplicaId) -> bool {
+        self.scenario.partition.as_ref().is_some_and(|(start, end, side)| {
+            (*start..*end).contains(&self.now) && side.contains(&from) != side.contains(&to)
+        })
+    }
+
+    fn transmit(&mut self, from: ReplicaId, to: ReplicaId, message: SignedMessage) {
         if self.faults_active() && self.rng.random_range(0..1000) < self.scenario.drop_per_mille {
+            return;
+        }
+        if self.partitioned(from, to) {
             return;
         }
         let delay = self.rng.random_range(1..=self.scenario.delay_max_ms);
@@ -641,6 +756,18 @@ impl Simulation {
             SignedMessage { sender: from, message, signature }
         };
         match (roll, &message.message) {
+            // An equivocating primary: each replica may get a different batch for the same
+            // (view, sequence).
+            (0..=49, Message::PrePrepare { view, sequence, .. }) if message.sender == from => {
+                let batch: Vec<u8> = (0..16).map(|_| self.rng.random()).collect();
+                let digest = sha3_256(&batch);
+                vec![resign(Message::PrePrepare {
+                    view: *view,
+                    sequence: *sequence,
+                    digest,
+                    batch,
+                })]
+            }
             (0..=24, _) => {
                 let mut forged = message;
                 forged.signature.0[0] ^= 0xff;
@@ -672,6 +799,29 @@ impl Simulation {
                     batch: b"forged".to_vec(),
                 })]
             }
+            (65..=69, _) => {
+                // A view-change flood: VIEW-CHANGEs for arbitrary views.
+                let new_view = self.rng.random_range(1..200);
+                let flood = resign(Message::ViewChange {
+                    new_view,
+                    stable_sequence: 0,
+                    stable_digest: Hash::ZERO,
+                    checkpoint_proof: Vec::new(),
+                    prepared: Vec::new(),
+                });
+                vec![flood, message]
+            }
+            (70..=79, _) => {
+                // A replay of something received earlier: old views, old sequence numbers,
+                // other replicas' signatures.
+                let seen = &self.nodes[usize::from(from)].seen;
+                if seen.is_empty() {
+                    vec![message]
+                } else {
+                    let index = self.rng.random_range(0..seen.len());
+                    vec![seen[index].clone(), message]
+                }
+            }
             _ => vec![message],
         }
     }
@@ -687,6 +837,7 @@ fn record_sequence(record: &Record) -> Option<Sequence> {
         | Message::Prepare { sequence, .. }
         | Message::Commit { sequence, .. }
         | Message::Checkpoint { sequence, .. } => Some(sequence),
+        Message::ViewChange { .. } | Message::NewView { .. } | Message::Suspect { .. } => None,
     }
 }
 
@@ -696,11 +847,73 @@ fn replay_state(ledger: &[(Sequence, Hash)]) -> Hash {
 
 /// Runs one seed; on failure the error names the seed and the command that replays it.
 pub fn run_seed(seed: u64) -> Result<Report, String> {
-    let scenario = Scenario::from_seed(seed);
+    run_scenario(Scenario::from_seed(seed))
+}
+
+/// Runs a scenario; on failure the error names the seed and the command that replays it.
+pub fn run_scenario(scenario: Scenario) -> Result<Report, String> {
     let description = format!("{scenario:?}");
+    let seed = scenario.seed;
+    let flag = if scenario.broken_quorum { " --broken-quorum" } else { "" };
     Simulation::new(scenario).run().map_err(|violation| {
         format!(
-            "simulator seed {seed} failed: {violation}\n  scenario: {description}\n  replay: cargo run --release -p pactum-tests --bin simulate -- --seed {seed}"
+            "simulator seed {seed} failed: {violation}\n  scenario: {description}\n  replay: cargo run --release -p pactum-tests --bin simulate -- --seed {seed}{flag}"
         )
     })
+}
+
+fn describe_message(message: &SignedMessage) -> String {
+    let short = |hash: &Hash| hex_prefix(&hash.0);
+    let body = match &message.message {
+        Message::PrePrepare { view, sequence, digest, .. } => {
+            format!("pre-prepare v{view} s{sequence} {}", short(digest))
+        }
+        Message::Prepare { view, sequence, digest } => {
+            format!("prepare v{view} s{sequence} {}", short(digest))
+        }
+        Message::Commit { view, sequence, digest } => {
+            format!("commit v{view} s{sequence} {}", short(digest))
+        }
+        Message::Checkpoint { sequence, state_digest } => {
+            format!("checkpoint s{sequence} {}", short(state_digest))
+        }
+        Message::ViewChange { new_view, stable_sequence, prepared, .. } => {
+            format!("view-change v{new_view} h{stable_sequence} prepared {}", prepared.len())
+        }
+        Message::NewView { view, pre_prepares, .. } => {
+            format!("new-view v{view} pre-prepares {}", pre_prepares.len())
+        }
+        Message::Suspect { view } => format!("suspect v{view}"),
+    };
+    format!("{body} from r{}", message.sender)
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes[..3].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn describe_input(input: &Input) -> String {
+    match input {
+        Input::Message(message) => describe_message(message),
+        Input::Propose { batch } => format!("propose {}", hex_prefix(&sha3_256(batch).0)),
+        Input::Timeout(kind) => format!("timeout {kind:?}"),
+        Input::Executed { sequence, .. } => format!("executed s{sequence}"),
+        Input::StateTransferred { sequence, .. } => format!("state transferred s{sequence}"),
+    }
+}
+
+fn describe_effect(effect: &Effect) -> String {
+    match effect {
+        Effect::Persist(_) => "persist".to_string(),
+        Effect::Broadcast(message) => format!("broadcast {}", describe_message(message)),
+        Effect::Send { to, message } => format!("send r{to} {}", describe_message(message)),
+        Effect::Deliver(delivery) => {
+            format!("DELIVER s{} {}", delivery.sequence, hex_prefix(&delivery.digest.0))
+        }
+        Effect::ScheduleTimeout { kind, after_ms } => format!("timer {kind:?} in {after_ms}"),
+        Effect::RequestStateTransfer { sequence, .. } => format!("STATE TRANSFER s{sequence}"),
+        Effect::Evidence(evidence) => format!("evidence {evidence:?}"),
+        Effect::ProposalRefused { .. } => "proposal refused".to_string(),
+        Effect::ViewEntered { view, primary } => format!("VIEW {view} primary r{primary}"),
+    }
 }

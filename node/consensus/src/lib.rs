@@ -10,17 +10,25 @@
 //! `tests/` can run thousands of seeded clusters in one thread.
 //!
 //! Implemented: the normal case (§4.2), checkpoints, watermarks and garbage collection
-//! (§4.3), retransmission, state transfer to a stable checkpoint, crash recovery from
-//! persisted records, and Byzantine input as evidence. Not yet implemented: view changes
-//! (§4.4); until then a faulty primary stops progress. See `docs/protocol/pbft.md`.
+//! (§4.3), view changes (§4.4) behind a non-binding suspicion step, the f + 1 join rule
+//! and doubling timeouts (§4.5.2), retransmission, state transfer to a stable checkpoint,
+//! learning decisions from commit certificates of views a replica has not entered, crash
+//! recovery from persisted records, and Byzantine input as evidence. See
+//! `docs/protocol/pbft.md`.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod ed25519;
 mod message;
 mod replica;
 
-pub use message::{DOMAIN, Message, ReplicaId, Sequence, SignedMessage, View};
+pub use ed25519::Ed25519Crypto;
+pub use message::{
+    DOMAIN, Message, PREPARED_CERTIFICATES_MAX, PreparedCertificate, ReplicaId, Sequence,
+    SignedMessage, View,
+};
 pub use replica::{
-    Config, ConfigError, Crypto, Delivery, Effect, Evidence, Input, Record, Replica, TimeoutKind,
+    Config, ConfigError, Crypto, Delivery, Effect, Evidence, Input, PENDING_PROPOSALS_MAX, Record,
+    Replica, TimeoutKind, VIEW_CHANGE_VIEWS_AHEAD_MAX,
 };

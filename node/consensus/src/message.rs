@@ -22,6 +22,51 @@ pub enum Message {
     Commit { view: View, sequence: Sequence, digest: Hash },
     /// PBFT §4.3: the sender's state after executing `sequence` has digest `state_digest`.
     Checkpoint { sequence: Sequence, state_digest: Hash },
+    /// PBFT §4.4: the sender moves to `new_view`. It proves its last stable checkpoint
+    /// (`checkpoint_proof`: matching CHECKPOINTs) and lists a prepared certificate for every
+    /// sequence number above it that it prepared.
+    ViewChange {
+        new_view: View,
+        stable_sequence: Sequence,
+        stable_digest: Hash,
+        checkpoint_proof: Vec<SignedMessage>,
+        prepared: Vec<PreparedCertificate>,
+    },
+    /// PBFT §4.4: the primary of `view` starts it, with the 2f + 1 VIEW-CHANGEs it chose
+    /// and the PRE-PREPAREs they imply (re-proposals, and null batches for gaps).
+    NewView { view: View, view_changes: Vec<SignedMessage>, pre_prepares: Vec<SignedMessage> },
+    /// Pactum's non-binding step before §4.4: the sender's request timer expired in
+    /// `view`. It keeps working in `view`; a replica moves to `view + 1` only once f + 1
+    /// replicas (so at least one honest one) suspect the primary. See
+    /// `docs/protocol/pbft.md`, "Suspicion before view change".
+    Suspect { view: View },
+}
+
+/// PBFT §4.4: a PRE-PREPARE and 2f matching PREPAREs from distinct backups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedCertificate {
+    pub pre_prepare: SignedMessage,
+    pub prepares: Vec<SignedMessage>,
+}
+
+/// Most prepared certificates one VIEW-CHANGE may carry (one per sequence number in the
+/// largest allowed watermark window).
+pub const PREPARED_CERTIFICATES_MAX: usize = 4096;
+
+impl Encode for PreparedCertificate {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.pre_prepare.encode_to(out);
+        write::sequence(out, &self.prepares);
+    }
+}
+
+impl Decode for PreparedCertificate {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            pre_prepare: SignedMessage::decode_from(reader)?,
+            prepares: reader.sequence(limits::VALIDATORS_MAX, "prepares")?,
+        })
+    }
 }
 
 impl Message {
@@ -31,6 +76,9 @@ impl Message {
             Message::Prepare { .. } => "prepare",
             Message::Commit { .. } => "commit",
             Message::Checkpoint { .. } => "checkpoint",
+            Message::ViewChange { .. } => "view-change",
+            Message::NewView { .. } => "new-view",
+            Message::Suspect { .. } => "suspect",
         }
     }
 
@@ -80,6 +128,30 @@ impl Encode for Message {
                 write::u64(out, *sequence);
                 state_digest.encode_to(out);
             }
+            Message::ViewChange {
+                new_view,
+                stable_sequence,
+                stable_digest,
+                checkpoint_proof,
+                prepared,
+            } => {
+                write::u8(out, 5);
+                write::u64(out, *new_view);
+                write::u64(out, *stable_sequence);
+                stable_digest.encode_to(out);
+                write::sequence(out, checkpoint_proof);
+                write::sequence(out, prepared);
+            }
+            Message::NewView { view, view_changes, pre_prepares } => {
+                write::u8(out, 6);
+                write::u64(out, *view);
+                write::sequence(out, view_changes);
+                write::sequence(out, pre_prepares);
+            }
+            Message::Suspect { view } => {
+                write::u8(out, 7);
+                write::u64(out, *view);
+            }
         }
     }
 }
@@ -107,6 +179,19 @@ impl Decode for Message {
                 sequence: reader.u64("sequence")?,
                 state_digest: Hash::decode_from(reader)?,
             }),
+            5 => Ok(Message::ViewChange {
+                new_view: reader.u64("view")?,
+                stable_sequence: reader.u64("sequence")?,
+                stable_digest: Hash::decode_from(reader)?,
+                checkpoint_proof: reader.sequence(limits::VALIDATORS_MAX, "checkpoint proof")?,
+                prepared: reader.sequence(PREPARED_CERTIFICATES_MAX, "prepared certificates")?,
+            }),
+            6 => Ok(Message::NewView {
+                view: reader.u64("view")?,
+                view_changes: reader.sequence(limits::VALIDATORS_MAX, "view changes")?,
+                pre_prepares: reader.sequence(PREPARED_CERTIFICATES_MAX, "pre-prepares")?,
+            }),
+            7 => Ok(Message::Suspect { view: reader.u64("view")? }),
             tag => Err(DecodeError::UnknownTag { what: "pbft message", tag }),
         }
     }

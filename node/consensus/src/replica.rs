@@ -5,10 +5,14 @@ use std::collections::{BTreeMap, VecDeque};
 use pactum_types::{Hash, Signature};
 use thiserror::Error;
 
-use crate::message::{Message, ReplicaId, Sequence, SignedMessage, View};
+use crate::message::{Message, PreparedCertificate, ReplicaId, Sequence, SignedMessage, View};
 
-/// Proposals the primary holds while the watermark window is full.
+/// Batches a replica holds that are not yet ordered.
 pub const PENDING_PROPOSALS_MAX: usize = 1024;
+
+/// VIEW-CHANGEs are kept for at most this many views above the current one; messages for
+/// views further ahead are dropped as evidence (bounding view-change floods).
+pub const VIEW_CHANGE_VIEWS_AHEAD_MAX: u64 = 64;
 
 /// Static protocol parameters, the same on every replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +25,17 @@ pub struct Config {
     pub watermark_window: u64,
     /// How often a replica re-sends its own messages for unfinished sequence numbers.
     pub retransmit_interval_ms: u64,
+    /// PBFT §4.4: how long a backup waits for pending work to make progress before it
+    /// asks for a view change.
+    pub request_timeout_ms: u64,
+    /// How long a replica waits for the NEW-VIEW of a view it moved to; doubled for each
+    /// consecutive view that fails to start, up to `view_change_timeout_max_ms`.
+    pub view_change_timeout_ms: u64,
+    pub view_change_timeout_max_ms: u64,
+    /// Test-only: count 2f matching votes as a quorum instead of 2f + 1. It exists so the
+    /// simulator can prove its safety checker catches a broken rule; the node never sets it.
+    #[doc(hidden)]
+    pub broken_quorum_for_tests: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -56,7 +71,8 @@ impl Config {
     /// The quorum: n − f, which is 2f + 1 when n = 3f + 1. Any two quorums intersect in at
     /// least f + 1 replicas, so in at least one honest replica.
     pub fn quorum(&self) -> usize {
-        usize::from(self.replicas) - self.faults_tolerated()
+        let quorum = usize::from(self.replicas) - self.faults_tolerated();
+        if self.broken_quorum_for_tests { quorum - 1 } else { quorum }
     }
 
     /// PBFT §4.1: the primary of view v is replica v mod n.
@@ -80,6 +96,11 @@ pub trait Crypto {
 pub enum TimeoutKind {
     /// Re-send own messages for sequence numbers not yet stable.
     Retransmit,
+    /// PBFT §4.4: pending work in `view` has not progressed; armed with the delivery
+    /// height at the time.
+    Request { view: View, delivered: Sequence },
+    /// The NEW-VIEW for `view` has not arrived.
+    ViewChange { view: View },
 }
 
 /// What drives a replica.
@@ -88,14 +109,17 @@ pub enum Input {
     /// A message from a peer. The transport authenticated the peer; `message.sender` is
     /// checked against the signature here.
     Message(SignedMessage),
-    /// A batch to order; acted on by the primary only.
+    /// A batch to order (a client request). The primary proposes it; a backup keeps it,
+    /// and asks for a view change if it is not ordered in time.
     Propose { batch: Vec<u8> },
     /// A timer fired.
     Timeout(TimeoutKind),
     /// The caller executed the delivered batch at `sequence`; the state digest after it.
     Executed { sequence: Sequence, state_digest: Hash },
-    /// The caller installed state at a stable checkpoint it had been asked to fetch.
-    StateTransferred { sequence: Sequence, state_digest: Hash },
+    /// The caller installed state at a stable checkpoint it had been asked to fetch;
+    /// `batches` are the digests of the batches that state covers, which are no longer
+    /// pending.
+    StateTransferred { sequence: Sequence, state_digest: Hash, batches: Vec<Hash> },
 }
 
 /// A committed batch, delivered strictly in sequence order.
@@ -116,8 +140,8 @@ pub enum Record {
     Sent(SignedMessage),
     /// A PRE-PREPARE this replica accepted (and will prepare).
     Accepted(SignedMessage),
-    /// The checkpoint at `sequence` became stable.
-    Stable { sequence: Sequence, state_digest: Hash },
+    /// The checkpoint at `sequence` became stable; `proof` holds the CHECKPOINTs.
+    Stable { sequence: Sequence, state_digest: Hash, proof: Vec<SignedMessage> },
 }
 
 /// Byzantine or out-of-place input, recorded and dropped.
@@ -170,6 +194,17 @@ pub enum Evidence {
     PrepareFromPrimary {
         sender: ReplicaId,
     },
+    /// A VIEW-CHANGE whose proofs do not check out, or for a view too far ahead.
+    InvalidViewChange {
+        sender: ReplicaId,
+        reason: &'static str,
+    },
+    /// A NEW-VIEW that is not from the new primary, or whose contents do not follow from
+    /// its VIEW-CHANGEs.
+    InvalidNewView {
+        sender: ReplicaId,
+        reason: &'static str,
+    },
 }
 
 /// What the caller must do, in order.
@@ -200,10 +235,17 @@ pub enum Effect {
     ProposalRefused {
         batch: Vec<u8>,
     },
+    /// The replica entered `view`, whose primary is `primary`.
+    ViewEntered {
+        view: View,
+        primary: ReplicaId,
+    },
 }
 
 #[derive(Debug, Default, Clone)]
 struct Slot {
+    /// The view the per-view fields below belong to.
+    view: View,
     /// The accepted PRE-PREPARE (with its batch).
     pre_prepare: Option<SignedMessage>,
     prepares: BTreeMap<ReplicaId, (Hash, Signature)>,
@@ -211,9 +253,24 @@ struct Slot {
     sent_prepare: Option<SignedMessage>,
     sent_commit: Option<SignedMessage>,
     committed: bool,
+    /// The prepared certificate from the highest view this replica prepared in; kept
+    /// across views for VIEW-CHANGE messages (PBFT §4.4).
+    prepared_certificate: Option<PreparedCertificate>,
 }
 
 impl Slot {
+    /// Moves the slot to `view`, dropping the votes of older views.
+    fn enter(&mut self, view: View) {
+        if view > self.view {
+            self.view = view;
+            self.pre_prepare = None;
+            self.prepares.clear();
+            self.commits.clear();
+            self.sent_prepare = None;
+            self.sent_commit = None;
+        }
+    }
+
     fn digest(&self) -> Option<Hash> {
         match &self.pre_prepare {
             Some(SignedMessage { message: Message::PrePrepare { digest, .. }, .. }) => {
@@ -245,8 +302,36 @@ pub struct Replica<C> {
     /// Each sender's latest CHECKPOINT above the high watermark: how a replica that fell
     /// behind learns where the others are, in memory bounded by n.
     far_checkpoints: BTreeMap<ReplicaId, SignedMessage>,
-    pending_proposals: VecDeque<Vec<u8>>,
+    /// Requests not yet delivered, with their digests, oldest first. A batch leaves only
+    /// when it is delivered (or installed by state transfer), never when it is merely
+    /// proposed: a proposal can be voided by a view change.
+    pending_proposals: VecDeque<(Hash, Vec<u8>)>,
     transfer_requested: Option<Sequence>,
+    /// The CHECKPOINTs proving the checkpoint at the low watermark (f + 1 or more).
+    stable_proof: Vec<SignedMessage>,
+    /// The proof of the state transfer in progress, adopted when it completes.
+    transfer_proof: Vec<SignedMessage>,
+    /// PBFT §4.4: the view this replica has moved to and awaits a NEW-VIEW for.
+    view_change: Option<View>,
+    /// Valid VIEW-CHANGE messages by new view, then sender.
+    view_changes: BTreeMap<View, BTreeMap<ReplicaId, SignedMessage>>,
+    request_timer_armed: bool,
+    /// The NEW-VIEW this replica sent as primary of the current view, for retransmission.
+    own_new_view: Option<SignedMessage>,
+    /// Consecutive views that failed to start: the view-change timeout doubles with each.
+    failed_views: u32,
+    /// `last_executed` at the previous retransmission tick: a replica that did not move
+    /// for a whole interval while f + 1 replicas are past it fetches their state.
+    executed_at_last_tick: Sequence,
+    /// SUSPECTs for the current view, by sender (at most n).
+    suspects: BTreeMap<ReplicaId, SignedMessage>,
+    /// COMMITs from views above this replica's, by sequence then sender (the latest view
+    /// each sender voted in), for sequence numbers in the window: how a replica that is
+    /// behind in views still learns decisions.
+    future_commits: BTreeMap<Sequence, BTreeMap<ReplicaId, (View, Hash, Signature)>>,
+    /// PRE-PREPAREs from views above this replica's whose digest f + 1 of those COMMITs
+    /// vouch for, by sequence then digest.
+    future_batches: BTreeMap<Sequence, BTreeMap<Hash, SignedMessage>>,
 }
 
 impl<C: Crypto> Replica<C> {
@@ -279,6 +364,17 @@ impl<C: Crypto> Replica<C> {
             far_checkpoints: BTreeMap::new(),
             pending_proposals: VecDeque::new(),
             transfer_requested: None,
+            stable_proof: Vec::new(),
+            transfer_proof: Vec::new(),
+            view_change: None,
+            view_changes: BTreeMap::new(),
+            request_timer_armed: false,
+            own_new_view: None,
+            failed_views: 0,
+            executed_at_last_tick: last_executed,
+            suspects: BTreeMap::new(),
+            future_commits: BTreeMap::new(),
+            future_batches: BTreeMap::new(),
         };
         for record in records {
             replica.restore(record);
@@ -297,36 +393,75 @@ impl<C: Crypto> Replica<C> {
 
     fn restore(&mut self, record: &Record) {
         match record {
-            Record::Stable { sequence, state_digest } => {
+            Record::Stable { sequence, state_digest, proof } => {
                 if *sequence > self.low_watermark {
                     self.low_watermark = *sequence;
                     self.stable_digest = *state_digest;
+                    self.stable_proof = proof.clone();
                     self.slots.retain(|slot, _| *slot > *sequence);
                 }
             }
-            Record::Accepted(message) => {
-                if let Message::PrePrepare { sequence, .. } = message.message {
-                    self.slots.entry(sequence).or_default().pre_prepare = Some(message.clone());
-                }
-            }
-            Record::Sent(message) => match &message.message {
-                Message::PrePrepare { sequence, .. } => {
-                    self.slots.entry(*sequence).or_default().pre_prepare = Some(message.clone());
-                    self.next_sequence = self.next_sequence.max(sequence + 1);
-                }
-                Message::Prepare { sequence, digest, .. } => {
+            Record::Accepted(message) | Record::Sent(message) => match &message.message {
+                Message::PrePrepare { view, sequence, .. } => {
+                    self.view = self.view.max(*view);
                     let slot = self.slots.entry(*sequence).or_default();
-                    slot.prepares.insert(self.id, (*digest, message.signature));
-                    slot.sent_prepare = Some(message.clone());
+                    slot.enter(*view);
+                    if slot.view == *view {
+                        slot.pre_prepare = Some(message.clone());
+                    }
+                    if message.sender == self.id {
+                        self.next_sequence = self.next_sequence.max(sequence + 1);
+                    }
                 }
-                Message::Commit { sequence, digest, .. } => {
+                Message::Prepare { view, sequence, digest } => {
                     let slot = self.slots.entry(*sequence).or_default();
-                    slot.commits.insert(self.id, (*digest, message.signature));
-                    slot.sent_commit = Some(message.clone());
+                    slot.enter(*view);
+                    if slot.view == *view {
+                        slot.prepares.insert(self.id, (*digest, message.signature));
+                        slot.sent_prepare = Some(message.clone());
+                    }
+                }
+                Message::Commit { view, sequence, digest } => {
+                    let slot = self.slots.entry(*sequence).or_default();
+                    slot.enter(*view);
+                    if slot.view == *view {
+                        slot.commits.insert(self.id, (*digest, message.signature));
+                        slot.sent_commit = Some(message.clone());
+                    }
                 }
                 Message::Checkpoint { sequence, .. } => {
                     self.checkpoints.entry(*sequence).or_default().insert(self.id, message.clone());
                     self.own_checkpoint = Some(message.clone());
+                }
+                Message::ViewChange { new_view, .. } => {
+                    if *new_view > self.view {
+                        self.view_change =
+                            Some(self.view_change.map_or(*new_view, |v| v.max(*new_view)));
+                        self.view_changes
+                            .entry(*new_view)
+                            .or_default()
+                            .insert(self.id, message.clone());
+                    }
+                }
+                // Suspicion is not binding and not persisted.
+                Message::Suspect { .. } => {}
+                Message::NewView { view, pre_prepares, .. } => {
+                    if *view >= self.view {
+                        self.view = *view;
+                        if self.view_change.is_some_and(|pending| pending <= *view) {
+                            self.view_change = None;
+                        }
+                        for pre_prepare in pre_prepares {
+                            if let Message::PrePrepare { sequence, .. } = pre_prepare.message {
+                                let slot = self.slots.entry(sequence).or_default();
+                                slot.enter(*view);
+                                slot.pre_prepare = Some(pre_prepare.clone());
+                                if pre_prepare.sender == self.id {
+                                    self.next_sequence = self.next_sequence.max(sequence + 1);
+                                }
+                            }
+                        }
+                    }
                 }
             },
         }
@@ -368,10 +503,17 @@ impl<C: Crypto> Replica<C> {
             Input::Message(message) => self.on_message(message, &mut effects),
             Input::Propose { batch } => self.on_propose(batch, &mut effects),
             Input::Timeout(TimeoutKind::Retransmit) => self.on_retransmit(&mut effects),
+            Input::Timeout(TimeoutKind::Request { view, delivered }) => {
+                self.on_request_timeout(view, delivered, &mut effects);
+            }
+            Input::Timeout(TimeoutKind::ViewChange { view }) => {
+                self.on_view_change_timeout(view, &mut effects);
+            }
             Input::Executed { sequence, state_digest } => {
                 self.on_executed(sequence, state_digest, &mut effects);
             }
-            Input::StateTransferred { sequence, state_digest } => {
+            Input::StateTransferred { sequence, state_digest, batches } => {
+                self.pending_proposals.retain(|(pending, _)| !batches.contains(pending));
                 self.on_state_transferred(sequence, state_digest, &mut effects);
             }
         }
@@ -381,32 +523,49 @@ impl<C: Crypto> Replica<C> {
     // ---- PBFT §4.2: normal case ----
 
     fn on_propose(&mut self, batch: Vec<u8>, effects: &mut Vec<Effect>) {
-        if !self.is_primary() {
+        let digest = self.crypto.digest(&batch);
+        if self.pending_proposals.iter().any(|(pending, _)| *pending == digest) {
+            return;
+        }
+        if self.pending_proposals.len() >= PENDING_PROPOSALS_MAX {
             effects.push(Effect::ProposalRefused { batch });
             return;
         }
-        if self.next_sequence > self.high_watermark() {
-            if self.pending_proposals.len() >= PENDING_PROPOSALS_MAX {
-                effects.push(Effect::ProposalRefused { batch });
-            } else {
-                self.pending_proposals.push_back(batch);
-            }
-            return;
-        }
+        self.pending_proposals.push_back((digest, batch));
+        self.drain_pending_proposals(effects);
+        self.arm_request_timer(effects);
+    }
+
+    fn pre_prepare(&mut self, batch: Vec<u8>, digest: Hash, effects: &mut Vec<Effect>) {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        let digest = self.crypto.digest(&batch);
-        let message = self.sign(Message::PrePrepare { view: self.view, sequence, digest, batch });
-        self.slots.entry(sequence).or_default().pre_prepare = Some(message.clone());
+        let view = self.view;
+        let message = self.sign(Message::PrePrepare { view, sequence, digest, batch });
+        let slot = self.slots.entry(sequence).or_default();
+        slot.enter(view);
+        slot.pre_prepare = Some(message.clone());
         effects.push(Effect::Persist(Record::Sent(message.clone())));
         effects.push(Effect::Broadcast(message));
         self.try_progress(sequence, effects);
     }
 
+    /// The primary proposes every pending batch that no slot holds yet, while the window
+    /// has room.
     fn drain_pending_proposals(&mut self, effects: &mut Vec<Effect>) {
-        while self.is_primary() && self.next_sequence <= self.high_watermark() {
-            let Some(batch) = self.pending_proposals.pop_front() else { break };
-            self.on_propose(batch, effects);
+        if !self.is_primary() || self.view_change.is_some() {
+            return;
+        }
+        let unproposed: Vec<(Hash, Vec<u8>)> = self
+            .pending_proposals
+            .iter()
+            .filter(|(digest, _)| !self.slots.values().any(|slot| slot.digest() == Some(*digest)))
+            .cloned()
+            .collect();
+        for (digest, batch) in unproposed {
+            if self.next_sequence > self.high_watermark() {
+                break;
+            }
+            self.pre_prepare(batch, digest, effects);
         }
     }
 
@@ -426,6 +585,14 @@ impl<C: Crypto> Replica<C> {
             return;
         }
         match message.message.clone() {
+            Message::PrePrepare { view, sequence, digest, batch } if view > self.view => {
+                if sender == self.config.primary(view) && self.crypto.digest(&batch) == digest {
+                    self.on_future_pre_prepare(message, sequence, digest, effects);
+                }
+            }
+            Message::Commit { view, sequence, digest } if view > self.view => {
+                self.on_future_commit(sender, view, sequence, digest, message.signature, effects);
+            }
             Message::PrePrepare { view, sequence, digest, batch } => {
                 if !self.in_view_and_window(sender, view, sequence, effects) {
                     return;
@@ -433,68 +600,58 @@ impl<C: Crypto> Replica<C> {
                 self.on_pre_prepare(message, view, sequence, digest, &batch, effects);
             }
             Message::Prepare { view, sequence, digest } => {
+                // PBFT §4.4: a replica moving to a new view takes no part in the old one.
+                if self.view_change.is_some()
+                    || !self.in_view_and_window(sender, view, sequence, effects)
+                {
+                    return;
+                }
                 if sender == self.config.primary(view) {
                     effects.push(Effect::Evidence(Evidence::PrepareFromPrimary { sender }));
                     return;
                 }
-                self.on_vote(
-                    Vote::Prepare,
-                    sender,
-                    view,
-                    sequence,
-                    digest,
-                    message.signature,
-                    effects,
-                );
+                let slot = self.slots.entry(sequence).or_default();
+                slot.enter(view);
+                if !record_vote(&mut slot.prepares, sender, digest, message.signature) {
+                    effects.push(Effect::Evidence(Evidence::ConflictingVote {
+                        sender,
+                        kind: "prepare",
+                        view,
+                        sequence,
+                    }));
+                    return;
+                }
+                self.try_progress(sequence, effects);
             }
             Message::Commit { view, sequence, digest } => {
-                self.on_vote(
-                    Vote::Commit,
-                    sender,
-                    view,
-                    sequence,
-                    digest,
-                    message.signature,
-                    effects,
-                );
+                if !self.in_view_and_window(sender, view, sequence, effects) {
+                    return;
+                }
+                let slot = self.slots.entry(sequence).or_default();
+                slot.enter(view);
+                if !record_vote(&mut slot.commits, sender, digest, message.signature) {
+                    effects.push(Effect::Evidence(Evidence::ConflictingVote {
+                        sender,
+                        kind: "commit",
+                        view,
+                        sequence,
+                    }));
+                    return;
+                }
+                self.try_progress(sequence, effects);
             }
             Message::Checkpoint { sequence, state_digest } => {
                 self.on_checkpoint(message, sequence, state_digest, effects);
             }
+            Message::ViewChange { new_view, .. } => self.on_view_change(message, new_view, effects),
+            Message::NewView { view, .. } => self.on_new_view(&message, view, effects),
+            Message::Suspect { view } => {
+                if view == self.view && !self.suspects.contains_key(&sender) {
+                    self.suspects.insert(sender, message);
+                    self.check_suspicion(effects);
+                }
+            }
         }
-    }
-
-    /// Records a PREPARE or COMMIT vote (PBFT §4.2); a second, different vote from the
-    /// same replica for the same (view, sequence) is evidence.
-    #[allow(clippy::too_many_arguments, reason = "the fields of one vote message")]
-    fn on_vote(
-        &mut self,
-        vote: Vote,
-        sender: ReplicaId,
-        view: View,
-        sequence: Sequence,
-        digest: Hash,
-        signature: Signature,
-        effects: &mut Vec<Effect>,
-    ) {
-        if !self.in_view_and_window(sender, view, sequence, effects) {
-            return;
-        }
-        let slot = self.slots.entry(sequence).or_default();
-        let (votes, kind) = match vote {
-            Vote::Prepare => (&mut slot.prepares, "prepare"),
-            Vote::Commit => (&mut slot.commits, "commit"),
-        };
-        if !record_vote(votes, sender, digest, signature) {
-            effects.push(Effect::Evidence(Evidence::ConflictingVote {
-                sender,
-                kind,
-                view,
-                sequence,
-            }));
-            return;
-        }
-        self.try_progress(sequence, effects);
     }
 
     fn in_view_and_window(
@@ -547,6 +704,7 @@ impl<C: Crypto> Replica<C> {
             return;
         }
         let slot = self.slots.entry(sequence).or_default();
+        slot.enter(view);
         match slot.digest() {
             Some(existing) if existing == digest => return,
             Some(_) => {
@@ -564,7 +722,15 @@ impl<C: Crypto> Replica<C> {
             return;
         }
         slot.pre_prepare = Some(message.clone());
+        if self.view_change.is_some() {
+            // Moving to a new view: keep the batch (a commit certificate may still arrive
+            // for it), but take no part in the old view.
+            self.try_progress(sequence, effects);
+            return;
+        }
         effects.push(Effect::Persist(Record::Accepted(message)));
+        self.arm_request_timer(effects);
+        let slot = self.slots.entry(sequence).or_default();
         if slot.sent_prepare.is_none() {
             let prepare = self.sign(Message::Prepare { view, sequence, digest });
             let slot = self.slots.entry(sequence).or_default();
@@ -585,12 +751,52 @@ impl<C: Crypto> Replica<C> {
         let view = self.view;
         let Some(slot) = self.slots.get(&sequence) else { return };
         let Some(digest) = slot.digest() else { return };
+        if self.view_change.is_some() {
+            // A replica moving to a new view sends nothing in the old one, but it still
+            // learns decisions: 2f + 1 matching COMMITs prove that f + 1 honest replicas
+            // prepared the batch, so no later view can order anything else there.
+            let matching_commits =
+                slot.commits.values().filter(|(vote, _)| *vote == digest).count();
+            if !slot.committed && matching_commits >= quorum {
+                if let Some(slot) = self.slots.get_mut(&sequence) {
+                    slot.committed = true;
+                }
+                self.deliver_in_order(effects);
+            }
+            return;
+        }
         let matching_prepares = slot
             .prepares
             .iter()
             .filter(|(sender, (vote, _))| **sender != primary && *vote == digest)
             .count();
         let prepared = matching_prepares + 1 >= quorum;
+        if prepared
+            && slot
+                .prepared_certificate
+                .as_ref()
+                .is_none_or(|certificate| certificate_view(certificate) < view)
+        {
+            let prepares: Vec<SignedMessage> = slot
+                .prepares
+                .iter()
+                .filter(|(sender, (vote, _))| **sender != primary && *vote == digest)
+                .take(quorum - 1)
+                .map(|(sender, (_, signature))| SignedMessage {
+                    sender: *sender,
+                    message: Message::Prepare { view, sequence, digest },
+                    signature: *signature,
+                })
+                .collect();
+            let certificate = slot
+                .pre_prepare
+                .clone()
+                .map(|pre_prepare| PreparedCertificate { pre_prepare, prepares });
+            if let Some(slot) = self.slots.get_mut(&sequence) {
+                slot.prepared_certificate = certificate;
+            }
+        }
+        let Some(slot) = self.slots.get(&sequence) else { return };
         if prepared && slot.sent_commit.is_none() {
             let commit = self.sign(Message::Commit { view, sequence, digest });
             let Some(slot) = self.slots.get_mut(&sequence) else { return };
@@ -628,6 +834,9 @@ impl<C: Crypto> Replica<C> {
                 .take(quorum)
                 .collect();
             self.last_delivered = sequence;
+            self.pending_proposals.retain(|(pending, _)| *pending != digest);
+            self.future_commits.retain(|pending, _| *pending > sequence);
+            self.future_batches.retain(|pending, _| *pending > sequence);
             effects.push(Effect::Deliver(Delivery {
                 view,
                 sequence,
@@ -636,6 +845,92 @@ impl<C: Crypto> Replica<C> {
                 commit_certificate,
             }));
         }
+    }
+
+    // ---- Learning decisions of views this replica has not entered ----
+
+    /// A sequence number a decision could still be learned for: undelivered, in the window.
+    fn learnable(&self, sequence: Sequence, view: View) -> bool {
+        sequence > self.last_delivered
+            && sequence <= self.high_watermark()
+            && view <= self.view + VIEW_CHANGE_VIEWS_AHEAD_MAX
+    }
+
+    fn on_future_commit(
+        &mut self,
+        sender: ReplicaId,
+        view: View,
+        sequence: Sequence,
+        digest: Hash,
+        signature: Signature,
+        effects: &mut Vec<Effect>,
+    ) {
+        if !self.learnable(sequence, view) {
+            return;
+        }
+        let votes = self.future_commits.entry(sequence).or_default();
+        if votes.get(&sender).is_some_and(|(known, _, _)| *known >= view) {
+            return;
+        }
+        votes.insert(sender, (view, digest, signature));
+        self.try_learn(sequence, effects);
+    }
+
+    fn on_future_pre_prepare(
+        &mut self,
+        message: SignedMessage,
+        sequence: Sequence,
+        digest: Hash,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Message::PrePrepare { view, .. } = message.message else { return };
+        if !self.learnable(sequence, view) {
+            return;
+        }
+        // Keep only batches that f + 1 COMMITs vouch for (one of them honest), so a
+        // faulty primary of a later view cannot fill memory with batches; the primary
+        // re-sends its PRE-PREPAREs, so one that came too early comes again.
+        let vouching = self
+            .future_commits
+            .get(&sequence)
+            .map_or(0, |votes| votes.values().filter(|(_, vote, _)| *vote == digest).count());
+        if vouching <= self.config.faults_tolerated() {
+            return;
+        }
+        self.future_batches.entry(sequence).or_default().insert(digest, message);
+        self.try_learn(sequence, effects);
+    }
+
+    /// 2f + 1 matching COMMITs from one view are a commit certificate: f + 1 honest
+    /// replicas prepared the batch, so no view orders anything else at this sequence
+    /// number, whichever view this replica is in. With the batch at hand, it is decided.
+    fn try_learn(&mut self, sequence: Sequence, effects: &mut Vec<Effect>) {
+        let quorum = self.config.quorum();
+        let Some(votes) = self.future_commits.get(&sequence) else { return };
+        let mut tally: BTreeMap<(View, Hash), BTreeMap<ReplicaId, (Hash, Signature)>> =
+            BTreeMap::new();
+        for (sender, (view, digest, signature)) in votes {
+            tally.entry((*view, *digest)).or_default().insert(*sender, (*digest, *signature));
+        }
+        let Some(((view, digest), certificate)) =
+            tally.into_iter().find(|(_, voters)| voters.len() >= quorum)
+        else {
+            return;
+        };
+        let Some(pre_prepare) =
+            self.future_batches.get(&sequence).and_then(|batches| batches.get(&digest)).cloned()
+        else {
+            return;
+        };
+        let slot = self.slots.entry(sequence).or_default();
+        slot.view = view;
+        slot.pre_prepare = Some(pre_prepare);
+        slot.prepares.clear();
+        slot.commits = certificate;
+        slot.committed = true;
+        self.future_commits.remove(&sequence);
+        self.future_batches.remove(&sequence);
+        self.deliver_in_order(effects);
     }
 
     // ---- PBFT §4.3: checkpoints and garbage collection ----
@@ -703,9 +998,10 @@ impl<C: Crypto> Replica<C> {
             return;
         }
         votes.insert(sender, message);
-        let votes: Vec<SignedMessage> = votes.values().cloned().collect();
+        // Inside the window a replica that is behind usually catches up by itself; it
+        // fetches state once the checkpoint is stable here (`try_stabilise`), or when it
+        // made no progress for a whole retransmission interval (`on_retransmit`).
         self.try_stabilise(sequence, effects);
-        self.maybe_transfer(sequence, state_digest, &votes, effects);
     }
 
     /// State transfer on a weak certificate: f + 1 matching CHECKPOINTs at a sequence past
@@ -732,7 +1028,36 @@ impl<C: Crypto> Replica<C> {
             .collect();
         if proof.len() > self.config.faults_tolerated() {
             self.transfer_requested = Some(sequence);
+            self.transfer_proof = proof.clone();
             effects.push(Effect::RequestStateTransfer { sequence, state_digest, proof });
+        }
+    }
+
+    /// A replica that made no progress for a retransmission interval, while f + 1
+    /// replicas (one of them honest) signed a checkpoint past it inside the window, fetches
+    /// that state: the others may have discarded the log it is missing.
+    fn transfer_if_stuck(&mut self, effects: &mut Vec<Effect>) {
+        let past: Vec<(Sequence, Vec<SignedMessage>)> = self
+            .checkpoints
+            .range(self.last_executed + 1..)
+            .rev()
+            .map(|(sequence, votes)| (*sequence, votes.values().cloned().collect()))
+            .collect();
+        for (sequence, votes) in past {
+            let mut tally: BTreeMap<Hash, usize> = BTreeMap::new();
+            for vote in &votes {
+                if let Message::Checkpoint { state_digest, .. } = vote.message {
+                    *tally.entry(state_digest).or_default() += 1;
+                }
+            }
+            let vouched = tally
+                .into_iter()
+                .find(|(_, count)| *count > self.config.faults_tolerated())
+                .map(|(digest, _)| digest);
+            if let Some(state_digest) = vouched {
+                self.maybe_transfer(sequence, state_digest, &votes, effects);
+                return;
+            }
         }
     }
 
@@ -757,10 +1082,15 @@ impl<C: Crypto> Replica<C> {
         }
         self.low_watermark = sequence;
         self.stable_digest = state_digest;
+        self.stable_proof = proof.clone();
         self.slots.retain(|slot, _| *slot > sequence);
         self.checkpoints.retain(|slot, _| *slot >= sequence);
         self.far_checkpoints.retain(|_, message| checkpoint_sequence(message) > sequence);
-        effects.push(Effect::Persist(Record::Stable { sequence, state_digest }));
+        effects.push(Effect::Persist(Record::Stable {
+            sequence,
+            state_digest,
+            proof: self.stable_proof.clone(),
+        }));
         if self.last_executed < sequence {
             // PBFT §4.3 / state transfer: the others are past this point; fetch the state.
             if self.transfer_requested.is_none_or(|requested| requested < sequence) {
@@ -789,10 +1119,15 @@ impl<C: Crypto> Replica<C> {
         if sequence > self.low_watermark {
             self.low_watermark = sequence;
             self.stable_digest = state_digest;
+            self.stable_proof = std::mem::take(&mut self.transfer_proof);
             self.slots.retain(|slot, _| *slot > sequence);
             self.checkpoints.retain(|slot, _| *slot > sequence);
             self.far_checkpoints.retain(|_, message| checkpoint_sequence(message) > sequence);
-            effects.push(Effect::Persist(Record::Stable { sequence, state_digest }));
+            effects.push(Effect::Persist(Record::Stable {
+                sequence,
+                state_digest,
+                proof: self.stable_proof.clone(),
+            }));
         }
         self.send_checkpoint(sequence, state_digest, effects);
         self.next_sequence = self.next_sequence.max(sequence + 1);
@@ -800,9 +1135,462 @@ impl<C: Crypto> Replica<C> {
         self.deliver_in_order(effects);
     }
 
+    // ---- PBFT §4.4: view changes ----
+
+    fn has_pending_work(&self) -> bool {
+        !self.pending_proposals.is_empty()
+            || self.slots.iter().any(|(sequence, slot)| {
+                *sequence > self.last_delivered && slot.pre_prepare.is_some()
+            })
+    }
+
+    fn arm_request_timer(&mut self, effects: &mut Vec<Effect>) {
+        if self.request_timer_armed || self.view_change.is_some() {
+            return;
+        }
+        self.request_timer_armed = true;
+        effects.push(Effect::ScheduleTimeout {
+            kind: TimeoutKind::Request { view: self.view, delivered: self.last_delivered },
+            after_ms: self.config.request_timeout_ms,
+        });
+    }
+
+    /// PBFT §4.4: a backup whose pending work made no progress for a whole timeout
+    /// suspects the primary and moves to the next view.
+    fn on_request_timeout(&mut self, view: View, delivered: Sequence, effects: &mut Vec<Effect>) {
+        self.request_timer_armed = false;
+        if view != self.view || self.view_change.is_some() || !self.has_pending_work() {
+            return;
+        }
+        if self.last_delivered > delivered {
+            self.arm_request_timer(effects);
+            return;
+        }
+        if !self.suspects.contains_key(&self.id) {
+            let suspect = self.sign(Message::Suspect { view });
+            effects.push(Effect::Broadcast(suspect.clone()));
+            self.suspects.insert(self.id, suspect);
+        }
+        self.check_suspicion(effects);
+        // Keep watching: progress clears the worry, and the SUSPECT is re-sent meanwhile.
+        self.arm_request_timer(effects);
+    }
+
+    /// f + 1 SUSPECTs for the current view include an honest replica's: move to the next
+    /// view. Fewer commit no one to anything, so one replica that merely lost messages
+    /// keeps working in the current view and catches up by retransmission.
+    fn check_suspicion(&mut self, effects: &mut Vec<Effect>) {
+        if self.view_change.is_none() && self.suspects.len() > self.config.faults_tolerated() {
+            self.start_view_change(self.view + 1, effects);
+        }
+    }
+
+    /// The NEW-VIEW did not come: try the view after, waiting twice as long (PBFT §4.5.2).
+    fn on_view_change_timeout(&mut self, view: View, effects: &mut Vec<Effect>) {
+        if self.view_change != Some(view) {
+            return;
+        }
+        self.failed_views = self.failed_views.saturating_add(1);
+        self.start_view_change(view + 1, effects);
+    }
+
+    fn view_change_timeout_ms(&self) -> u64 {
+        let factor = 1u64 << self.failed_views.min(30);
+        self.config
+            .view_change_timeout_ms
+            .saturating_mul(factor)
+            .min(self.config.view_change_timeout_max_ms)
+    }
+
+    fn start_view_change(&mut self, new_view: View, effects: &mut Vec<Effect>) {
+        if new_view <= self.view || self.view_change.is_some_and(|pending| pending >= new_view) {
+            return;
+        }
+        self.view_change = Some(new_view);
+        self.request_timer_armed = false;
+        let low_watermark = self.low_watermark;
+        let prepared: Vec<PreparedCertificate> = self
+            .slots
+            .iter()
+            .filter(|(sequence, _)| **sequence > low_watermark)
+            .filter_map(|(_, slot)| slot.prepared_certificate.clone())
+            .collect();
+        let message = self.sign(Message::ViewChange {
+            new_view,
+            stable_sequence: self.low_watermark,
+            stable_digest: self.stable_digest,
+            checkpoint_proof: self.stable_proof.clone(),
+            prepared,
+        });
+        effects.push(Effect::Persist(Record::Sent(message.clone())));
+        effects.push(Effect::Broadcast(message.clone()));
+        self.view_changes.entry(new_view).or_default().insert(self.id, message);
+        effects.push(Effect::ScheduleTimeout {
+            kind: TimeoutKind::ViewChange { view: new_view },
+            after_ms: self.view_change_timeout_ms(),
+        });
+        self.try_new_view(new_view, effects);
+    }
+
+    fn signed_by(&self, message: &SignedMessage) -> bool {
+        message.sender < self.config.replicas
+            && self.crypto.verify(
+                message.sender,
+                &message.message.signing_bytes(message.sender),
+                &message.signature,
+            )
+    }
+
+    /// Checks a VIEW-CHANGE's own signature, its checkpoint proof (at least f + 1 valid,
+    /// matching CHECKPOINTs from distinct replicas, so at least one honest replica has that
+    /// state) and each prepared certificate (a PRE-PREPARE by the primary of its view and
+    /// 2f matching PREPAREs from distinct backups, in an earlier view, in the window above
+    /// the checkpoint, one per sequence number).
+    fn check_view_change(&self, message: &SignedMessage) -> Result<View, &'static str> {
+        let Message::ViewChange {
+            new_view,
+            stable_sequence,
+            stable_digest,
+            checkpoint_proof,
+            prepared,
+        } = &message.message
+        else {
+            return Err("not a VIEW-CHANGE");
+        };
+        if !self.signed_by(message) {
+            return Err("bad signature");
+        }
+        if *stable_sequence > 0 {
+            let expected =
+                Message::Checkpoint { sequence: *stable_sequence, state_digest: *stable_digest };
+            let mut signers = std::collections::BTreeSet::new();
+            for checkpoint in checkpoint_proof {
+                if checkpoint.message == expected && self.signed_by(checkpoint) {
+                    signers.insert(checkpoint.sender);
+                }
+            }
+            if signers.len() <= self.config.faults_tolerated() {
+                return Err("the checkpoint proof has too few valid signatures");
+            }
+        }
+        let mut sequences = std::collections::BTreeSet::new();
+        for certificate in prepared {
+            let Message::PrePrepare { view, sequence, digest, batch } =
+                &certificate.pre_prepare.message
+            else {
+                return Err("a prepared certificate without a PRE-PREPARE");
+            };
+            if *view >= *new_view {
+                return Err("a prepared certificate from a view not below the new one");
+            }
+            if *sequence <= *stable_sequence
+                || *sequence > stable_sequence + self.config.watermark_window
+            {
+                return Err("a prepared certificate outside the window");
+            }
+            if !sequences.insert(*sequence) {
+                return Err("two prepared certificates for one sequence number");
+            }
+            let primary = self.config.primary(*view);
+            if certificate.pre_prepare.sender != primary
+                || !self.signed_by(&certificate.pre_prepare)
+            {
+                return Err("a PRE-PREPARE not signed by its view's primary");
+            }
+            if self.crypto.digest(batch) != *digest {
+                return Err("a PRE-PREPARE whose batch does not match its digest");
+            }
+            let expected = Message::Prepare { view: *view, sequence: *sequence, digest: *digest };
+            let mut signers = std::collections::BTreeSet::new();
+            for prepare in &certificate.prepares {
+                if prepare.sender != primary
+                    && prepare.message == expected
+                    && self.signed_by(prepare)
+                {
+                    signers.insert(prepare.sender);
+                }
+            }
+            if signers.len() + 1 < self.config.quorum() {
+                return Err("a prepared certificate with too few valid PREPAREs");
+            }
+        }
+        Ok(*new_view)
+    }
+
+    fn on_view_change(
+        &mut self,
+        message: SignedMessage,
+        new_view: View,
+        effects: &mut Vec<Effect>,
+    ) {
+        let sender = message.sender;
+        if new_view <= self.view {
+            return;
+        }
+        if new_view > self.view + VIEW_CHANGE_VIEWS_AHEAD_MAX {
+            effects.push(Effect::Evidence(Evidence::InvalidViewChange {
+                sender,
+                reason: "view too far ahead",
+            }));
+            return;
+        }
+        if self.view_changes.get(&new_view).is_some_and(|votes| votes.contains_key(&sender)) {
+            return;
+        }
+        if let Err(reason) = self.check_view_change(&message) {
+            effects.push(Effect::Evidence(Evidence::InvalidViewChange { sender, reason }));
+            return;
+        }
+        // A VIEW-CHANGE away from the current view is the strongest form of suspicion.
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.suspects.entry(sender) {
+            entry.insert(message.clone());
+            self.check_suspicion(effects);
+        }
+        self.view_changes.entry(new_view).or_default().insert(sender, message);
+        // PBFT §4.5.2: f + 1 replicas asking for views above ours include an honest one;
+        // join the smallest of those views without waiting for a timer.
+        let current = self.view_change.unwrap_or(self.view);
+        let mut smallest_by_sender: BTreeMap<ReplicaId, View> = BTreeMap::new();
+        for (view, votes) in self.view_changes.range(current + 1..) {
+            for voter in votes.keys() {
+                smallest_by_sender.entry(*voter).or_insert(*view);
+            }
+        }
+        if smallest_by_sender.len() > self.config.faults_tolerated()
+            && let Some(target) = smallest_by_sender.values().min().copied()
+        {
+            self.start_view_change(target, effects);
+        }
+        self.try_new_view(new_view, effects);
+    }
+
+    /// The new primary, holding 2f + 1 VIEW-CHANGEs for the view it moved to, starts it.
+    fn try_new_view(&mut self, new_view: View, effects: &mut Vec<Effect>) {
+        if self.config.primary(new_view) != self.id || self.view_change != Some(new_view) {
+            return;
+        }
+        let quorum = self.config.quorum();
+        let Some(votes) = self.view_changes.get(&new_view) else { return };
+        if votes.len() < quorum {
+            return;
+        }
+        let chosen: Vec<SignedMessage> = votes.values().take(quorum).cloned().collect();
+        let (stable, pre_prepares) = self.compute_new_view(new_view, &chosen);
+        let signed: Vec<SignedMessage> =
+            pre_prepares.into_iter().map(|message| self.sign(message)).collect();
+        let new_view_message = self.sign(Message::NewView {
+            view: new_view,
+            view_changes: chosen,
+            pre_prepares: signed.clone(),
+        });
+        effects.push(Effect::Persist(Record::Sent(new_view_message.clone())));
+        effects.push(Effect::Broadcast(new_view_message.clone()));
+        self.own_new_view = Some(new_view_message);
+        self.enter_view(new_view, stable, &signed, effects);
+    }
+
+    /// PBFT §4.4: from the chosen VIEW-CHANGEs, the new view starts above the highest
+    /// stable checkpoint among them (min-s) and re-proposes, for every sequence number up
+    /// to the highest prepared one (max-s), the batch prepared in the highest view, or a
+    /// null (empty) batch where none was prepared.
+    fn compute_new_view(
+        &self,
+        new_view: View,
+        chosen: &[SignedMessage],
+    ) -> (StableCheckpoint, Vec<Message>) {
+        let mut stable =
+            StableCheckpoint { sequence: 0, state_digest: Hash::ZERO, proof: Vec::new() };
+        let mut best: BTreeMap<Sequence, (View, Hash, Vec<u8>)> = BTreeMap::new();
+        for message in chosen {
+            let Message::ViewChange {
+                stable_sequence,
+                stable_digest,
+                checkpoint_proof,
+                prepared,
+                ..
+            } = &message.message
+            else {
+                continue;
+            };
+            if *stable_sequence > stable.sequence {
+                stable = StableCheckpoint {
+                    sequence: *stable_sequence,
+                    state_digest: *stable_digest,
+                    proof: checkpoint_proof.clone(),
+                };
+            }
+            for certificate in prepared {
+                if let Message::PrePrepare { view, sequence, digest, batch } =
+                    &certificate.pre_prepare.message
+                    && best.get(sequence).is_none_or(|(best_view, _, _)| view > best_view)
+                {
+                    best.insert(*sequence, (*view, *digest, batch.clone()));
+                }
+            }
+        }
+        let highest =
+            best.keys().next_back().copied().unwrap_or(stable.sequence).max(stable.sequence);
+        let null_digest = self.crypto.digest(&[]);
+        let pre_prepares = (stable.sequence + 1..=highest)
+            .map(|sequence| match best.get(&sequence) {
+                Some((_, digest, batch)) => Message::PrePrepare {
+                    view: new_view,
+                    sequence,
+                    digest: *digest,
+                    batch: batch.clone(),
+                },
+                None => Message::PrePrepare {
+                    view: new_view,
+                    sequence,
+                    digest: null_digest,
+                    batch: Vec::new(),
+                },
+            })
+            .collect();
+        (stable, pre_prepares)
+    }
+
+    fn on_new_view(&mut self, message: &SignedMessage, view: View, effects: &mut Vec<Effect>) {
+        let sender = message.sender;
+        // A replica that asked for view w promised to accept nothing from views below w.
+        if view <= self.view || self.view_change.is_some_and(|pending| view < pending) {
+            return;
+        }
+        let invalid = |reason| Effect::Evidence(Evidence::InvalidNewView { sender, reason });
+        if sender != self.config.primary(view) {
+            effects.push(invalid("not from the primary of the new view"));
+            return;
+        }
+        if view > self.view + VIEW_CHANGE_VIEWS_AHEAD_MAX {
+            effects.push(invalid("view too far ahead"));
+            return;
+        }
+        let Message::NewView { view_changes, pre_prepares, .. } = &message.message else { return };
+        let mut senders = std::collections::BTreeSet::new();
+        for view_change in view_changes {
+            match self.check_view_change(view_change) {
+                Ok(target) if target == view => {
+                    senders.insert(view_change.sender);
+                }
+                _ => {
+                    effects.push(invalid("it carries an invalid VIEW-CHANGE"));
+                    return;
+                }
+            }
+        }
+        if senders.len() < self.config.quorum() || senders.len() != view_changes.len() {
+            effects.push(invalid("it does not carry 2f + 1 distinct VIEW-CHANGEs"));
+            return;
+        }
+        let (stable, expected) = self.compute_new_view(view, view_changes);
+        let matches = pre_prepares.len() == expected.len()
+            && pre_prepares.iter().zip(&expected).all(|(pre_prepare, expected)| {
+                pre_prepare.sender == sender
+                    && pre_prepare.message == *expected
+                    && self.signed_by(pre_prepare)
+            });
+        if !matches {
+            effects.push(invalid("its PRE-PREPAREs do not follow from its VIEW-CHANGEs"));
+            return;
+        }
+        effects.push(Effect::Persist(Record::Accepted(message.clone())));
+        let pre_prepares = pre_prepares.clone();
+        self.enter_view(view, stable, &pre_prepares, effects);
+    }
+
+    fn enter_view(
+        &mut self,
+        view: View,
+        stable: StableCheckpoint,
+        pre_prepares: &[SignedMessage],
+        effects: &mut Vec<Effect>,
+    ) {
+        self.view = view;
+        self.view_change = None;
+        self.failed_views = 0;
+        self.request_timer_armed = false;
+        self.view_changes.retain(|pending, _| *pending > view);
+        self.suspects.clear();
+        if self.own_new_view.as_ref().is_some_and(
+            |own| !matches!(own.message, Message::NewView { view: sent, .. } if sent == view),
+        ) {
+            self.own_new_view = None;
+        }
+        if stable.sequence > self.low_watermark {
+            self.low_watermark = stable.sequence;
+            self.stable_digest = stable.state_digest;
+            self.stable_proof = stable.proof.clone();
+            let low = self.low_watermark;
+            self.slots.retain(|slot, _| *slot > low);
+            self.checkpoints.retain(|slot, _| *slot >= low);
+            effects.push(Effect::Persist(Record::Stable {
+                sequence: stable.sequence,
+                state_digest: stable.state_digest,
+                proof: stable.proof.clone(),
+            }));
+            if self.last_executed < stable.sequence
+                && self.transfer_requested.is_none_or(|requested| requested < stable.sequence)
+            {
+                self.transfer_requested = Some(stable.sequence);
+                self.transfer_proof = stable.proof.clone();
+                effects.push(Effect::RequestStateTransfer {
+                    sequence: stable.sequence,
+                    state_digest: stable.state_digest,
+                    proof: stable.proof,
+                });
+            }
+        }
+        let highest = pre_prepares
+            .iter()
+            .filter_map(|message| match message.message {
+                Message::PrePrepare { sequence, .. } => Some(sequence),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(self.low_watermark)
+            .max(self.low_watermark);
+        // Sequence numbers above max-s were prepared nowhere in the new view's proof:
+        // what this replica held for them belongs to an old view and is void.
+        self.slots.retain(|slot, _| *slot <= highest);
+        let primary = self.config.primary(view);
+        for pre_prepare in pre_prepares {
+            let Message::PrePrepare { sequence, digest, .. } = pre_prepare.message else {
+                continue;
+            };
+            if sequence <= self.low_watermark {
+                continue;
+            }
+            let slot = self.slots.entry(sequence).or_default();
+            slot.enter(view);
+            slot.pre_prepare = Some(pre_prepare.clone());
+            if primary != self.id {
+                let prepare = self.sign(Message::Prepare { view, sequence, digest });
+                let slot = self.slots.entry(sequence).or_default();
+                slot.prepares.insert(self.id, (digest, prepare.signature));
+                slot.sent_prepare = Some(prepare.clone());
+                effects.push(Effect::Persist(Record::Sent(prepare.clone())));
+                effects.push(Effect::Broadcast(prepare));
+            }
+        }
+        self.next_sequence = highest + 1;
+        effects.push(Effect::ViewEntered { view, primary });
+        let sequences: Vec<Sequence> = self.slots.keys().copied().collect();
+        for sequence in sequences {
+            self.try_progress(sequence, effects);
+        }
+        self.drain_pending_proposals(effects);
+        if self.has_pending_work() {
+            self.arm_request_timer(effects);
+        }
+    }
+
     /// Re-sends this replica's own messages for every sequence number above h, and its
     /// latest checkpoint, so lost messages are eventually replaced.
     fn on_retransmit(&mut self, effects: &mut Vec<Effect>) {
+        if self.last_executed == self.executed_at_last_tick {
+            self.transfer_if_stuck(effects);
+        }
+        self.executed_at_last_tick = self.last_executed;
         for slot in self.slots.values() {
             if let Some(pre_prepare) = &slot.pre_prepare
                 && pre_prepare.sender == self.id
@@ -816,6 +1604,19 @@ impl<C: Crypto> Replica<C> {
         if let Some(checkpoint) = &self.own_checkpoint {
             effects.push(Effect::Broadcast(checkpoint.clone()));
         }
+        if let Some(pending) = self.view_change
+            && let Some(own) = self.view_changes.get(&pending).and_then(|votes| votes.get(&self.id))
+        {
+            effects.push(Effect::Broadcast(own.clone()));
+        }
+        if let Some(new_view) = &self.own_new_view {
+            effects.push(Effect::Broadcast(new_view.clone()));
+        }
+        if self.view_change.is_none()
+            && let Some(suspect) = self.suspects.get(&self.id)
+        {
+            effects.push(Effect::Broadcast(suspect.clone()));
+        }
         effects.push(Effect::ScheduleTimeout {
             kind: TimeoutKind::Retransmit,
             after_ms: self.config.retransmit_interval_ms,
@@ -823,10 +1624,12 @@ impl<C: Crypto> Replica<C> {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Vote {
-    Prepare,
-    Commit,
+/// A checkpoint with the CHECKPOINT messages that prove it.
+#[derive(Debug, Clone)]
+struct StableCheckpoint {
+    sequence: Sequence,
+    state_digest: Hash,
+    proof: Vec<SignedMessage>,
 }
 
 /// Records a vote; returns false if the sender already voted for another digest.
@@ -842,6 +1645,13 @@ fn record_vote(
             votes.insert(sender, (digest, signature));
             true
         }
+    }
+}
+
+fn certificate_view(certificate: &PreparedCertificate) -> View {
+    match certificate.pre_prepare.message {
+        Message::PrePrepare { view, .. } => view,
+        _ => 0,
     }
 }
 

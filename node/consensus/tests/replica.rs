@@ -2,113 +2,12 @@
 //! checkpoints (§4.3), Byzantine input as evidence, and recovery from persisted records.
 //! Golden file: `golden/quorum.txt` (refresh with `PACTUM_UPDATE_GOLDEN=1`).
 
-use std::collections::VecDeque;
+mod common;
 
-use pactum_consensus::{
-    Config, Crypto, Effect, Evidence, Input, Message, Record, Replica, ReplicaId, SignedMessage,
-};
-use pactum_types::hash::{sha3_256, sha3_256_parts};
-use pactum_types::{Hash, Signature};
-
-/// Keyed-hash signatures: enough to tell replicas apart in a unit test.
-#[derive(Debug, Clone)]
-struct TestCrypto {
-    id: ReplicaId,
-}
-
-fn signature_of(id: ReplicaId, bytes: &[u8]) -> Signature {
-    let hash = sha3_256_parts(&[&id.to_be_bytes(), bytes]);
-    let mut signature = [0u8; 64];
-    signature[..32].copy_from_slice(&hash.0);
-    Signature(signature)
-}
-
-impl Crypto for TestCrypto {
-    fn sign(&self, bytes: &[u8]) -> Signature {
-        signature_of(self.id, bytes)
-    }
-    fn verify(&self, signer: ReplicaId, bytes: &[u8], signature: &Signature) -> bool {
-        signature_of(signer, bytes) == *signature
-    }
-    fn digest(&self, batch: &[u8]) -> Hash {
-        sha3_256(batch)
-    }
-}
-
-fn config(replicas: u16) -> Config {
-    Config { replicas, checkpoint_interval: 2, watermark_window: 4, retransmit_interval_ms: 100 }
-}
-
-fn replica(id: ReplicaId, replicas: u16, records: &[Record], executed: u64) -> Replica<TestCrypto> {
-    Replica::new(id, config(replicas), TestCrypto { id }, records, executed).unwrap()
-}
-
-fn signed(sender: ReplicaId, message: Message) -> SignedMessage {
-    let signature = signature_of(sender, &message.signing_bytes(sender));
-    SignedMessage { sender, message, signature }
-}
-
-/// A cluster where every message is delivered at once, in FIFO order.
-struct Cluster {
-    replicas: Vec<Replica<TestCrypto>>,
-    records: Vec<Vec<Record>>,
-    delivered: Vec<Vec<(u64, Hash)>>,
-    evidence: Vec<Evidence>,
-    queue: VecDeque<(ReplicaId, Input)>,
-}
-
-impl Cluster {
-    fn new(size: u16) -> Self {
-        Self {
-            replicas: (0..size).map(|id| replica(id, size, &[], 0)).collect(),
-            records: vec![Vec::new(); usize::from(size)],
-            delivered: vec![Vec::new(); usize::from(size)],
-            evidence: Vec::new(),
-            queue: VecDeque::new(),
-        }
-    }
-
-    fn run(&mut self) {
-        let mut steps = 0;
-        while let Some((id, input)) = self.queue.pop_front() {
-            steps += 1;
-            assert!(steps < 100_000, "the cluster does not quiesce");
-            let effects = self.replicas[usize::from(id)].step(input);
-            for effect in effects {
-                match effect {
-                    Effect::Persist(record) => self.records[usize::from(id)].push(record),
-                    Effect::Broadcast(message) => {
-                        for to in 0..self.replicas.len() as u16 {
-                            if to != id {
-                                self.queue.push_back((to, Input::Message(message.clone())));
-                            }
-                        }
-                    }
-                    Effect::Send { to, message } => {
-                        self.queue.push_back((to, Input::Message(message)))
-                    }
-                    Effect::Deliver(delivery) => {
-                        assert_eq!(
-                            delivery.commit_certificate.len(),
-                            3,
-                            "2f + 1 commit signatures"
-                        );
-                        self.delivered[usize::from(id)].push((delivery.sequence, delivery.digest));
-                        let state = sha3_256(&delivery.sequence.to_be_bytes());
-                        self.queue.push_back((
-                            id,
-                            Input::Executed { sequence: delivery.sequence, state_digest: state },
-                        ));
-                    }
-                    Effect::Evidence(evidence) => self.evidence.push(evidence),
-                    Effect::ScheduleTimeout { .. }
-                    | Effect::RequestStateTransfer { .. }
-                    | Effect::ProposalRefused { .. } => {}
-                }
-            }
-        }
-    }
-}
+use common::{Cluster, TestCrypto, config, replica, signed};
+use pactum_consensus::{Effect, Evidence, Input, Message, Record, Replica};
+use pactum_types::Hash;
+use pactum_types::hash::sha3_256;
 
 #[test]
 fn quorum_sizes_match_the_golden_table() {
@@ -244,8 +143,10 @@ fn byzantine_input_becomes_evidence_not_a_panic() {
         effect,
         Effect::Evidence(Evidence::OutOfWindow { sequence: 99, .. })
     )));
+    // (A COMMIT from a later view is not misbehaviour: a replica behind in views learns
+    // decisions from them. A PREPARE from a view it is not in is out of place.)
     let effects =
-        backup.step(Input::Message(signed(2, Message::Commit { view: 5, sequence: 1, digest })));
+        backup.step(Input::Message(signed(2, Message::Prepare { view: 5, sequence: 1, digest })));
     assert!(effects.contains(&Effect::Evidence(Evidence::WrongView {
         sender: 2,
         view: 5,
