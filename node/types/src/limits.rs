@@ -84,6 +84,19 @@ pub const INBOUND_QUEUE_FRAMES_MAX: usize = 8192;
 /// Inbound connections (handshaking or established) a validator holds at once.
 pub const INBOUND_CONNECTIONS_MAX: usize = 2 * VALIDATORS_MAX;
 
+/// Transactions one validator's mempool holds: waiting, ready and in flight together.
+pub const MEMPOOL_TRANSACTIONS_MAX: usize = 100_000;
+
+/// Bytes of encoded transactions one validator's mempool holds.
+pub const MEMPOOL_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Transactions of one sender that one mempool holds at once.
+pub const MEMPOOL_SENDER_TRANSACTIONS_MAX: usize = 1024;
+
+/// How far past a sender's next nonce a transaction's nonce may be and still be admitted
+/// to wait for its predecessors.
+pub const MEMPOOL_NONCES_AHEAD_MAX: u64 = 1024;
+
 // Relationships between the limits, checked when the crate compiles.
 const _: () = assert!(TRANSACTION_BYTES_MAX > CONTRACT_CODE_BYTES_MAX + CALL_INPUT_BYTES_MAX);
 const _: () = assert!(TRANSACTION_BYTES_MAX <= BLOCK_BODY_BYTES_MAX);
@@ -96,3 +109,10 @@ const _: () = assert!(BLOCK_TRANSACTIONS_MAX <= u32::MAX as usize);
 const _: () = assert!(NETWORK_FRAME_BYTES_MAX > BLOCK_BYTES_MAX);
 const _: () = assert!(NETWORK_FRAME_BYTES_MAX < u32::MAX as usize);
 const _: () = assert!(INBOUND_CONNECTIONS_MAX >= VALIDATORS_MAX);
+// A full block of transactions fits in the mempool, and so does the largest transaction.
+const _: () = assert!(MEMPOOL_TRANSACTIONS_MAX >= BLOCK_TRANSACTIONS_MAX);
+const _: () = assert!(MEMPOOL_BYTES_MAX >= BLOCK_BODY_BYTES_MAX);
+const _: () = assert!(MEMPOOL_BYTES_MAX >= TRANSACTION_BYTES_MAX);
+const _: () = assert!(MEMPOOL_SENDER_TRANSACTIONS_MAX <= MEMPOOL_TRANSACTIONS_MAX);
+// A window of zero would refuse even a sender's next nonce.
+const _: () = assert!(MEMPOOL_NONCES_AHEAD_MAX >= 1);
