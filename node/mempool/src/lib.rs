@@ -1,0 +1,121 @@
+//! The validator mempool: the transactions a validator holds between admission and commit.
+//!
+//! The mempool owns every pending transaction of one validator. It admits raw transaction
+//! bytes from clients (REST) and peers (gossip) in batches, checking each admission rule
+//! and verifying all surviving signatures with one batch verification, so each transaction
+//! is verified exactly once per validator. It orders each sender's transactions by nonce:
+//! a transaction becomes *ready* only when every earlier nonce of its sender is committed
+//! or ready. The primary takes ready transactions with [`Mempool::ready_batch`]; committed
+//! blocks evict theirs with [`Mempool::committed`]. Transactions a client gave this node
+//! wait in the gossip queue for the runtime to send to the other validators.
+//!
+//! It must never do IO, read a clock, spawn tasks or draw randomness: it is a plain data
+//! structure that the node runtime owns and drives from a blocking task. The ledger's view
+//! of signers and nonces comes in through the [`SignerRegistry`] and [`NonceState`]
+//! traits. Every collection it holds is bounded by [`MempoolConfig`], whose defaults and
+//! ceilings are the `MEMPOOL_*` constants of [`pactum_types::limits`].
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod pool;
+mod rejection;
+
+pub use pool::{Admitted, Counters, Mempool, MempoolStatus, PooledTransaction, Source};
+pub use rejection::{Rejection, RejectionCode};
+
+use pactum_types::{ChainId, PublicKey, limits};
+use thiserror::Error;
+
+/// What the ledger says about a transaction's signer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerStatus {
+    /// An enrolled identity whose certificate is not revoked.
+    Enrolled,
+    /// A key the ledger has never enrolled.
+    Unknown,
+    /// An identity whose certificate has been revoked.
+    Revoked,
+}
+
+/// The ledger's committed view of identities, supplied by the runtime.
+pub trait SignerRegistry {
+    fn signer_status(&self, key: &PublicKey) -> SignerStatus;
+}
+
+/// The ledger's committed nonces, supplied by the runtime.
+pub trait NonceState {
+    /// The next nonce the ledger will accept from `sender` (0 for a sender never seen).
+    fn next_nonce(&self, sender: &PublicKey) -> u64;
+}
+
+impl<T: SignerRegistry + ?Sized> SignerRegistry for &T {
+    fn signer_status(&self, key: &PublicKey) -> SignerStatus {
+        (**self).signer_status(key)
+    }
+}
+
+impl<T: NonceState + ?Sized> NonceState for &T {
+    fn next_nonce(&self, sender: &PublicKey) -> u64 {
+        (**self).next_nonce(sender)
+    }
+}
+
+/// The bounds and chain of one mempool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MempoolConfig {
+    /// Only transactions for this chain are admitted.
+    pub chain_id: ChainId,
+    /// Transactions held at once, waiting, ready and in flight together.
+    pub transactions_max: usize,
+    /// Bytes of encoded transactions held at once.
+    pub bytes_max: usize,
+    /// Transactions of one sender held at once.
+    pub sender_transactions_max: usize,
+    /// A nonce may be at most this far past the sender's next nonce (exclusive).
+    pub nonces_ahead_max: u64,
+}
+
+impl MempoolConfig {
+    /// The configuration with every bound at its `limits` default.
+    pub fn new(chain_id: ChainId) -> Self {
+        Self {
+            chain_id,
+            transactions_max: limits::MEMPOOL_TRANSACTIONS_MAX,
+            bytes_max: limits::MEMPOOL_BYTES_MAX,
+            sender_transactions_max: limits::MEMPOOL_SENDER_TRANSACTIONS_MAX,
+            nonces_ahead_max: limits::MEMPOOL_NONCES_AHEAD_MAX,
+        }
+    }
+
+    /// Checks that every bound is at least 1 and at most its `limits` ceiling.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |name: &'static str, value: u64, max: u64| {
+            if value == 0 || value > max {
+                Err(ConfigError::OutOfRange { name, value, max })
+            } else {
+                Ok(())
+            }
+        };
+        check(
+            "transactions_max",
+            self.transactions_max as u64,
+            limits::MEMPOOL_TRANSACTIONS_MAX as u64,
+        )?;
+        check("bytes_max", self.bytes_max as u64, limits::MEMPOOL_BYTES_MAX as u64)?;
+        check(
+            "sender_transactions_max",
+            self.sender_transactions_max as u64,
+            self.transactions_max as u64,
+        )?;
+        check("nonces_ahead_max", self.nonces_ahead_max, limits::MEMPOOL_NONCES_AHEAD_MAX)?;
+        Ok(())
+    }
+}
+
+/// A [`MempoolConfig`] that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    #[error("mempool setting {name} is {value}; it must be between 1 and {max}")]
+    OutOfRange { name: &'static str, value: u64, max: u64 },
+}
