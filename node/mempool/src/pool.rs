@@ -1,7 +1,7 @@
 //! The mempool itself: admission, per-sender nonce queues, the ready order, the in-flight
 //! mark, commit eviction and the gossip queue.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -449,7 +449,14 @@ impl Mempool {
     /// Learns that the ledger's next nonce for `sender` is `next_nonce`: every pending
     /// transaction of the sender below it is evicted (it was committed, or its nonce was
     /// used by another transaction), and waiting ones may become ready.
-    fn advance_sender(&mut self, sender: PublicKey, next_nonce: u64, committed: Option<Hash>) {
+    /// `committed` names the transactions a block just committed, to count evictions by
+    /// cause.
+    fn advance_sender(
+        &mut self,
+        sender: PublicKey,
+        next_nonce: u64,
+        committed: Option<&HashSet<Hash>>,
+    ) {
         let Some(queue) = self.senders.get_mut(&sender) else {
             return;
         };
@@ -465,7 +472,7 @@ impl Mempool {
             if let Some(entry) = self.entries.remove(&hash) {
                 self.bytes = self.bytes.saturating_sub(entry.pooled.encoded.len());
             }
-            if committed == Some(hash) {
+            if committed.is_some_and(|committed| committed.contains(&hash)) {
                 self.counters.evicted_committed += 1;
             } else {
                 self.counters.evicted_stale += 1;
@@ -546,6 +553,8 @@ impl Mempool {
         I: IntoIterator<Item = (Hash, PublicKey)>,
         N: NonceState + ?Sized,
     {
+        let transactions: Vec<(Hash, PublicKey)> = transactions.into_iter().collect();
+        let committed: HashSet<Hash> = transactions.iter().map(|(hash, _)| *hash).collect();
         for (hash, sender) in transactions {
             let mut next_nonce = nonces.next_nonce(&sender);
             if let Some(entry) = self.entries.get(&hash) {
@@ -554,7 +563,7 @@ impl Mempool {
                     next_nonce = next_nonce.max(unsigned.nonce.saturating_add(1));
                 }
             }
-            self.advance_sender(sender, next_nonce, Some(hash));
+            self.advance_sender(sender, next_nonce, Some(&committed));
         }
     }
 
@@ -609,6 +618,11 @@ impl Mempool {
 
     pub fn get(&self, hash: &Hash) -> Option<Arc<PooledTransaction>> {
         self.entries.get(hash).map(|entry| Arc::clone(&entry.pooled))
+    }
+
+    /// The hashes of every transaction held, in no particular order.
+    pub fn hashes(&self) -> impl Iterator<Item = &Hash> + '_ {
+        self.entries.keys()
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
