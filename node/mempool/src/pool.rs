@@ -135,9 +135,18 @@ struct SenderQueue {
     head: Option<u64>,
 }
 
+/// Where the answer for one item of an admission batch comes from.
+enum Slot {
+    /// Refused, or already pending, before signature verification.
+    Answered(Result<Admitted, Rejection>),
+    /// The item became the candidate at this position.
+    Candidate(usize),
+    /// The same bytes as the item at this earlier index of the batch.
+    RepeatOf(usize),
+}
+
 /// A transaction that passed every check that does not need its signature.
 struct Candidate {
-    index: usize,
     hash: Hash,
     transaction: Transaction,
     encoded: Vec<u8>,
@@ -201,30 +210,28 @@ impl Mempool {
         N: NonceState + ?Sized,
     {
         let count = items.len();
-        let mut results: Vec<Option<Result<Admitted, Rejection>>> =
-            (0..count).map(|_| None).collect();
+        let mut slots: Vec<Slot> = Vec::with_capacity(count);
         let mut first_by_hash: HashMap<Hash, usize> = HashMap::with_capacity(count);
-        let mut repeats: Vec<(usize, usize)> = Vec::new();
         let mut candidates: Vec<Candidate> = Vec::with_capacity(count);
         let mut messages: Vec<u8> = Vec::new();
 
         for (index, encoded) in items.into_iter().enumerate() {
             if encoded.len() > limits::TRANSACTION_BYTES_MAX {
-                results[index] = Some(Err(Rejection::TooLarge {
+                slots.push(Slot::Answered(Err(Rejection::TooLarge {
                     bytes: encoded.len(),
                     max: limits::TRANSACTION_BYTES_MAX,
-                }));
+                })));
                 continue;
             }
             // Decoding is canonical, so equal bytes are equal transactions and the hash
             // of the bytes is the transaction's hash: a repeat is found before decoding.
             let hash = sha3_256(&encoded);
             if self.entries.contains_key(&hash) {
-                results[index] = Some(Ok(Admitted::AlreadyPending(hash)));
+                slots.push(Slot::Answered(Ok(Admitted::AlreadyPending(hash))));
                 continue;
             }
             if let Some(&first) = first_by_hash.get(&hash) {
-                repeats.push((index, first));
+                slots.push(Slot::RepeatOf(first));
                 continue;
             }
             first_by_hash.insert(hash, index);
@@ -236,8 +243,8 @@ impl Mempool {
                     // so the signed bytes are a prefix of what arrived.
                     let unsigned_length = encoded.len().saturating_sub(SIGNATURE_BYTES);
                     messages.extend_from_slice(&encoded[..unsigned_length]);
+                    slots.push(Slot::Candidate(candidates.len()));
                     candidates.push(Candidate {
-                        index,
                         hash,
                         transaction,
                         encoded,
@@ -245,7 +252,7 @@ impl Mempool {
                         message: start..messages.len(),
                     });
                 }
-                Err(rejection) => results[index] = Some(Err(rejection)),
+                Err(rejection) => slots.push(Slot::Answered(Err(rejection))),
             }
         }
 
@@ -265,37 +272,32 @@ impl Mempool {
         }
         drop(batch);
 
-        for (candidate, valid) in candidates.into_iter().zip(signature_valid) {
-            let index = candidate.index;
-            let result = if valid {
-                self.insert(candidate, source).map(Admitted::Added)
-            } else {
-                Err(Rejection::BadSignature { sender: candidate.transaction.unsigned.sender })
-            };
-            results[index] = Some(result);
-        }
-
-        // A repeat within the batch gets its first occurrence's answer.
-        for (index, first) in repeats {
-            let answer = match &results[first] {
-                Some(Ok(admitted)) => Ok(Admitted::AlreadyPending(admitted.hash())),
-                Some(Err(rejection)) => Err(rejection.clone()),
-                None => continue,
-            };
-            results[index] = Some(answer);
-        }
-
-        let answers: Vec<Result<Admitted, Rejection>> = results
+        let candidate_answers: Vec<Result<Admitted, Rejection>> = candidates
             .into_iter()
-            .map(|result| {
-                result.unwrap_or(Err(Rejection::Malformed {
-                    reason: DecodeError::Invalid {
-                        what: "transaction",
-                        reason: "not examined (internal error)",
-                    },
-                }))
+            .zip(signature_valid)
+            .map(|(candidate, valid)| {
+                if valid {
+                    self.insert(candidate, source).map(Admitted::Added)
+                } else {
+                    Err(Rejection::BadSignature { sender: candidate.transaction.unsigned.sender })
+                }
             })
             .collect();
+
+        let mut answers: Vec<Result<Admitted, Rejection>> = Vec::with_capacity(count);
+        for slot in slots {
+            let answer = match slot {
+                Slot::Answered(answer) => answer,
+                Slot::Candidate(position) => candidate_answers[position].clone(),
+                // A repeat within the batch gets its first occurrence's answer; the first
+                // occurrence comes earlier, so its answer is already there.
+                Slot::RepeatOf(first) => match &answers[first] {
+                    Ok(admitted) => Ok(Admitted::AlreadyPending(admitted.hash())),
+                    Err(rejection) => Err(rejection.clone()),
+                },
+            };
+            answers.push(answer);
+        }
         for answer in &answers {
             match answer {
                 Ok(Admitted::Added(_)) => self.counters.admitted += 1,

@@ -159,6 +159,15 @@ fn the_same_transaction_again_is_already_pending() {
     let answers = pool.admit(vec![fresh.clone(), fresh], Source::Client, &ledger, &ledger);
     assert_eq!(answers, vec![Ok(Admitted::Added(hash)), Ok(Admitted::AlreadyPending(hash))]);
     assert_eq!(pool.len(), 4);
+
+    // A refused item repeated in the batch is refused again with the same rule.
+    let mut forged = common::transaction(&key(2), 0);
+    forged.signature.0[1] ^= 1;
+    let answers =
+        pool.admit(vec![forged.to_bytes(), forged.to_bytes()], Source::Peer, &ledger, &ledger);
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].as_ref().unwrap_err().code(), RejectionCode::BadSignature);
+    assert_eq!(pool.len(), 4);
 }
 
 #[test]

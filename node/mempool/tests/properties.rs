@@ -67,6 +67,8 @@ struct Model {
     /// Handed out by `ready_batch` and neither committed nor released, in handout order.
     proposed: Vec<Arc<PooledTransaction>>,
     committed: HashSet<Hash>,
+    /// New admissions seen in answers, to check the metrics counter.
+    added: u64,
     gossiped: HashSet<Hash>,
     from_clients: HashSet<Hash>,
 }
@@ -79,6 +81,7 @@ fn check(pool: &Mempool, model: &Model, config: &MempoolConfig) -> Result<(), Te
         prop_assert!(!pool.contains(hash), "committed transaction {hash} is back");
     }
     prop_assert_eq!(pool.status().in_flight, model.proposed.len());
+    prop_assert_eq!(pool.counters().admitted, model.added);
     for pooled in &model.proposed {
         prop_assert!(pool.contains(&pooled.hash()), "proposed transaction lost");
     }
@@ -88,11 +91,8 @@ fn check(pool: &Mempool, model: &Model, config: &MempoolConfig) -> Result<(), Te
 /// `count_binds` picks which global cap the sequence runs into first: the transaction
 /// count, or the bytes.
 fn run(operations: Vec<Operation>, count_binds: bool) -> Result<(), TestCaseError> {
-    let (transactions_max, bytes_max) = if count_binds {
-        (8, 64 * transaction_bytes())
-    } else {
-        (64, 9 * transaction_bytes())
-    };
+    let (transactions_max, bytes_max) =
+        if count_binds { (8, 64 * transaction_bytes()) } else { (64, 9 * transaction_bytes()) };
     let config = MempoolConfig {
         transactions_max,
         bytes_max,
@@ -105,6 +105,7 @@ fn run(operations: Vec<Operation>, count_binds: bool) -> Result<(), TestCaseErro
         ledger: Ledger::with_enrolled(SENDERS),
         proposed: Vec::new(),
         committed: HashSet::new(),
+        added: 0,
         gossiped: HashSet::new(),
         from_clients: HashSet::new(),
     };
@@ -140,6 +141,7 @@ fn run(operations: Vec<Operation>, count_binds: bool) -> Result<(), TestCaseErro
                                 model.from_clients.insert(*hash);
                             }
                             added += 1;
+                            model.added += 1;
                         }
                         Ok(Admitted::AlreadyPending(hash)) => {
                             prop_assert!(pool.contains(hash));
