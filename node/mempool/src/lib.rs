@@ -88,7 +88,8 @@ impl MempoolConfig {
         }
     }
 
-    /// Checks that every bound is at least 1 and at most its `limits` ceiling.
+    /// Checks that every bound is at least 1 and at most its `limits` ceiling, and that a
+    /// sender's share is at most the whole pool.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let check = |name: &'static str, value: u64, max: u64| {
             if value == 0 || value > max {
@@ -103,10 +104,12 @@ impl MempoolConfig {
             limits::MEMPOOL_TRANSACTIONS_MAX as u64,
         )?;
         check("bytes_max", self.bytes_max as u64, limits::MEMPOOL_BYTES_MAX as u64)?;
+        // One sender's share can be no more than the whole pool.
+        let sender_ceiling = limits::MEMPOOL_SENDER_TRANSACTIONS_MAX.min(self.transactions_max);
         check(
             "sender_transactions_max",
             self.sender_transactions_max as u64,
-            self.transactions_max as u64,
+            sender_ceiling as u64,
         )?;
         check("nonces_ahead_max", self.nonces_ahead_max, limits::MEMPOOL_NONCES_AHEAD_MAX)?;
         Ok(())

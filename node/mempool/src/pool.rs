@@ -197,7 +197,8 @@ impl Mempool {
     /// limit, chain, signer, nonce, capacity); the signatures of the survivors are then
     /// verified together in one batch, and only after that are the survivors inserted, in
     /// order, so an invalid transaction can never take a nonce or capacity from a valid one
-    /// in the same batch. A rejection leaves the mempool as it was.
+    /// in the same batch. A rejection adds and takes nothing, except that any admission
+    /// may forget transactions that `nonces` shows the ledger has already made stale.
     pub fn admit<R, N>(
         &mut self,
         items: Vec<Vec<u8>>,

@@ -244,4 +244,40 @@ proptest! {
     ) {
         run(operations, count_binds)?;
     }
+
+    /// Arbitrary bytes, and valid encodings with bytes flipped, cut or appended, never
+    /// make admission panic, never get in with a bad signature, and keep every invariant.
+    #[test]
+    fn hostile_bytes_never_break_admission(
+        noise in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..400), 0..6),
+        edits in prop::collection::vec((0u8..4, 0u64..4, any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
+    ) {
+        let ledger = Ledger::with_enrolled(SENDERS);
+        let mut pool = mempool();
+        let mut items = noise;
+        let mut pristine = Vec::new();
+        for (sender, nonce, position, byte, kind) in edits {
+            let mut bytes = encoded(&key(sender), nonce);
+            let position = position.index(bytes.len());
+            match kind {
+                0 => bytes[position] ^= byte | 1,
+                1 => bytes.truncate(position),
+                _ => bytes.push(byte),
+            }
+            pristine.push(encoded(&key(sender), nonce));
+            items.push(bytes);
+        }
+        let answers = pool.admit(items.clone(), Source::Peer, &ledger, &ledger);
+        prop_assert_eq!(answers.len(), items.len());
+        pool.check_invariants().map_err(TestCaseError::fail)?;
+        for (answer, bytes) in answers.iter().zip(&items) {
+            if let Ok(admitted) = answer {
+                // Whatever got in decodes, is signed by its sender, and is what was sent.
+                let pooled = pool.get(&admitted.hash()).unwrap();
+                prop_assert_eq!(pooled.encoded(), bytes.as_slice());
+                prop_assert!(pooled.transaction().verify_signature().is_ok());
+                prop_assert!(pristine.contains(bytes), "an edited encoding was admitted");
+            }
+        }
+    }
 }
