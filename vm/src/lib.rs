@@ -417,6 +417,19 @@ impl Vm {
         gas_limit: u64,
     ) -> Result<Execution, VmError> {
         let contract = frame.contract;
+        // Entering a contract costs `call_base`, like a nested call, so that even a run
+        // that traps in its first instruction is charged for its instantiation.
+        let entry_cost = if self.shared.metering { self.shared.schedule.call_base } else { 0 };
+        if entry_cost > gas_limit {
+            return Ok(Execution {
+                status: Status::OutOfGas,
+                gas_used: gas_limit,
+                events: Vec::new(),
+                return_data: Vec::new(),
+                write_set: WriteSet::default(),
+                contract,
+            });
+        }
         let mut store = Store::new(
             &self.shared.engine,
             HostState {
@@ -435,7 +448,7 @@ impl Vm {
         let engine_error =
             |error: wasmtime::Error| VmError::Engine { reason: format!("{error:#}") };
         if self.shared.metering {
-            store.set_fuel(gas_limit).map_err(engine_error)?;
+            store.set_fuel(gas_limit - entry_cost).map_err(engine_error)?;
         }
         let result = host::run_frame(&mut store, pre, entry);
         let remaining =

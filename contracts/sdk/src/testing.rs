@@ -242,7 +242,8 @@ impl MockChain {
             call_result: Vec::new(),
             height: self.height,
             timestamp_ms: self.timestamp_ms,
-            host_gas: 0,
+            // Entering a contract costs `call_base` in the VM too.
+            host_gas: S.call_base,
         };
         let before = context.storage.clone();
         CONTEXT.with(|cell| *cell.borrow_mut() = Some(context));
