@@ -7,7 +7,22 @@ use std::path::{Path, PathBuf};
 
 use pactum_types::hash::sha3_256;
 use pactum_types::{Hash, limits};
-use wasmtime::{Config, Engine, InstancePre, Module, OptLevel, ResourceLimiter, WasmFeatures};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Module, OptLevel,
+    PoolingAllocationConfig, ResourceLimiter, WasmFeatures,
+};
+
+/// Instance slots of the pooling allocator: enough for four transactions with the most
+/// instances a transaction may create, running at once on one VM. Each slot reserves
+/// (but does not commit) 4 GiB of address space, so that memory accesses need no
+/// explicit bounds checks. A run that finds the pool empty ends in
+/// `VmError::Engine`, never in a receipt.
+pub(crate) const POOL_INSTANCES: u32 = 4 * limits::CONTRACT_INSTANCES_PER_TRANSACTION_MAX as u32;
+
+/// Bytes of each pooled memory (and of each table) kept resident between instances
+/// instead of being given back to the kernel: a contract's stack and first heap pages.
+const POOL_MEMORY_KEEP_RESIDENT_BYTES: usize = 256 * 1024;
+const POOL_TABLE_KEEP_RESIDENT_BYTES: usize = 16 * 1024;
 
 use crate::error::VmError;
 use crate::host::{HostState, HostTrap};
@@ -15,7 +30,7 @@ use crate::host::{HostState, HostTrap};
 /// Builds the engine. Every validator must use exactly this configuration (see
 /// `docs/contract-abi.md`, "Engine configuration"); only `metering` may be switched off,
 /// and only by benchmarks that measure what metering costs.
-pub(crate) fn engine(metering: bool) -> Result<Engine, VmError> {
+pub(crate) fn engine(metering: bool, pooling: bool) -> Result<Engine, VmError> {
     let mut config = Config::new();
     // Gas: wasmtime fuel, about one unit per instruction, plus host-call charges.
     config.consume_fuel(metering);
@@ -60,6 +75,21 @@ pub(crate) fn engine(metering: bool) -> Result<Engine, VmError> {
     config.max_wasm_stack(limits::CONTRACT_WASM_STACK_BYTES_MAX);
     // Receipts never carry backtraces; skipping them makes traps cheaper.
     config.wasm_backtrace_max_frames(None);
+    if pooling {
+        // Instances reuse pre-reserved slots and keep their first pages resident, which
+        // saves the mmap, page faults and madvise of each instantiation.
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(POOL_INSTANCES)
+            .total_memories(POOL_INSTANCES)
+            .total_tables(POOL_INSTANCES)
+            .max_memories_per_module(1)
+            .max_tables_per_module(1)
+            .max_memory_size(limits::CONTRACT_MEMORY_BYTES_MAX)
+            .table_elements(limits::CONTRACT_TABLE_ELEMENTS_MAX)
+            .linear_memory_keep_resident(POOL_MEMORY_KEEP_RESIDENT_BYTES)
+            .table_keep_resident(POOL_TABLE_KEEP_RESIDENT_BYTES);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     Engine::new(&config).map_err(|error| VmError::Engine { reason: format!("{error:#}") })
 }
 

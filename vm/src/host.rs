@@ -37,6 +37,8 @@ pub(crate) enum HostTrap {
     TableLimitExceeded,
     #[error("the state view failed")]
     StateFailed,
+    #[error("the engine failed")]
+    EngineFailed,
     #[error("the contract exports no memory")]
     NoMemory,
 }
@@ -63,6 +65,8 @@ pub(crate) struct HostState {
     pub(crate) instances: usize,
     /// Set when the state view failed; the VM then answers with an error, not a receipt.
     pub(crate) state_error: Option<StateError>,
+    /// Set when a nested run failed for a reason that is not the contract's doing.
+    pub(crate) engine_error: Option<String>,
 }
 
 impl HostState {
@@ -82,11 +86,13 @@ fn trap(host_trap: HostTrap) -> wasmtime::Error {
     wasmtime::Error::new(host_trap)
 }
 
-/// How a run ended, before gas accounting.
-pub(crate) fn classify(result: wasmtime::Result<()>) -> Status {
-    let Err(error) = result else { return Status::Success };
+/// How a run ended, before gas accounting; `Err` when it ended for a reason that is not
+/// the contract's doing (an exhausted instance pool, a failed state view), which must
+/// never decide a receipt.
+pub(crate) fn classify(result: wasmtime::Result<()>) -> Result<Status, String> {
+    let Err(error) = result else { return Ok(Status::Success) };
     if let Some(host_trap) = error.downcast_ref::<HostTrap>() {
-        return match host_trap {
+        return Ok(match host_trap {
             HostTrap::OutOfGas => Status::OutOfGas,
             HostTrap::Revert { reason } => Status::Reverted { reason: reason.clone() },
             HostTrap::PointerOutOfBounds => Status::Trapped { trap: Trap::HostPointerOutOfBounds },
@@ -96,14 +102,14 @@ pub(crate) fn classify(result: wasmtime::Result<()>) -> Status {
             HostTrap::TopicNotUtf8 => Status::Trapped { trap: Trap::EventTopicNotUtf8 },
             HostTrap::MemoryLimitExceeded => Status::Trapped { trap: Trap::MemoryLimitExceeded },
             HostTrap::TableLimitExceeded => Status::Trapped { trap: Trap::TableLimitExceeded },
-            // The caller checks `state_error` before it looks at the status.
-            HostTrap::StateFailed => Status::Trapped { trap: Trap::Other },
+            // Validation guarantees an exported memory; kept as a trap for completeness.
             HostTrap::NoMemory => Status::Trapped { trap: Trap::Other },
-        };
+            HostTrap::StateFailed | HostTrap::EngineFailed => return Err(host_trap.to_string()),
+        });
     }
     if let Some(wasm_trap) = error.downcast_ref::<wasmtime::Trap>() {
         let trap = match wasm_trap {
-            wasmtime::Trap::OutOfFuel => return Status::OutOfGas,
+            wasmtime::Trap::OutOfFuel => return Ok(Status::OutOfGas),
             wasmtime::Trap::StackOverflow => Trap::StackOverflow,
             wasmtime::Trap::MemoryOutOfBounds => Trap::MemoryOutOfBounds,
             wasmtime::Trap::TableOutOfBounds => Trap::TableOutOfBounds,
@@ -115,10 +121,11 @@ pub(crate) fn classify(result: wasmtime::Result<()>) -> Status {
             wasmtime::Trap::UnreachableCodeReached => Trap::Unreachable,
             _ => Trap::Other,
         };
-        return Status::Trapped { trap };
+        return Ok(Status::Trapped { trap });
     }
-    // Instantiation refused by a wasmtime resource limit (instances, tables, memories).
-    Status::Trapped { trap: Trap::Other }
+    // Anything else (for example no free slot in the instance pool) is the node's
+    // problem, not the contract's.
+    Err(format!("{error:#}"))
 }
 
 /// Instantiates `pre` for the frame on top of the stack and runs its `entry` export.
@@ -650,7 +657,13 @@ fn nested_call(
     if caller.data().state_error.is_some() {
         return Err(trap(HostTrap::StateFailed));
     }
-    let status = classify(result);
+    let status = match classify(result) {
+        Ok(status) => status,
+        Err(reason) => {
+            caller.data_mut().engine_error.get_or_insert(reason);
+            return Err(trap(HostTrap::EngineFailed));
+        }
+    };
     if metering {
         let callee_used = match status {
             Status::OutOfGas => callee_limit,

@@ -94,7 +94,7 @@ pub enum Trap {
         what: &'static str,
     },
     EventTopicNotUtf8,
-    /// Anything else (for example an instance refused by a resource limit).
+    /// Any other WebAssembly trap.
     Other,
 }
 
@@ -117,7 +117,7 @@ impl std::fmt::Display for Trap {
                 return write!(formatter, "{what} exceeds its limit");
             }
             Trap::EventTopicNotUtf8 => "event topic is not UTF-8",
-            Trap::Other => "instantiation or resource failure",
+            Trap::Other => "other trap",
         };
         formatter.write_str(name)
     }
@@ -196,6 +196,10 @@ pub struct VmOptions {
     pub artifact_directory: Option<PathBuf>,
     /// Compiled modules kept in memory.
     pub module_cache_entries: usize,
+    /// Instantiate from wasmtime's pooling allocator (pre-reserved, reused slots) rather
+    /// than allocating each instance on demand. Faster (see `docs/benchmarks.md`); the
+    /// pool holds 256 instances (four transactions at the instance limit at once).
+    pub instance_pool: bool,
     pub gas_schedule: GasSchedule,
 }
 
@@ -205,6 +209,7 @@ impl Default for VmOptions {
             metering: true,
             artifact_directory: None,
             module_cache_entries: limits::CONTRACT_MODULE_CACHE_ENTRIES_MAX,
+            instance_pool: true,
             gas_schedule: GasSchedule::V1,
         }
     }
@@ -284,7 +289,7 @@ impl std::fmt::Debug for Vm {
 
 impl Vm {
     pub fn new(options: VmOptions) -> Result<Self, VmError> {
-        let engine = engine::engine(options.metering)?;
+        let engine = engine::engine(options.metering, options.instance_pool)?;
         let linker = host::linker(&engine)
             .map_err(|error| VmError::Engine { reason: format!("{error:#}") })?;
         let artifacts = match &options.artifact_directory {
@@ -442,6 +447,7 @@ impl Vm {
                 limiter: Limiter::default(),
                 instances: 0,
                 state_error: None,
+                engine_error: None,
             },
         );
         store.limiter(|state| &mut state.limiter);
@@ -457,7 +463,10 @@ impl Vm {
         if let Some(error) = host.state_error.take() {
             return Err(VmError::State(error));
         }
-        let status = host::classify(result);
+        if let Some(reason) = host.engine_error.take() {
+            return Err(VmError::Engine { reason });
+        }
+        let status = host::classify(result).map_err(|reason| VmError::Engine { reason })?;
         let gas_used = match status {
             Status::OutOfGas => gas_limit,
             _ => gas_limit - remaining.min(gas_limit),
