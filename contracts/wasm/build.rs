@@ -75,13 +75,12 @@ fn main() {
         command.args(["-p", package]);
     }
     let output = command.output().expect("run the nested cargo build of the contracts");
-    if !output.status.success() {
-        panic!(
-            "building the contracts for wasm32-unknown-unknown failed (is the target installed? \
-             scripts/setup.sh adds it):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    assert!(
+        output.status.success(),
+        "building the contracts for wasm32-unknown-unknown failed (is the target installed? \
+         scripts/setup.sh adds it):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for package in CONTRACTS {
         let file = format!("{}.wasm", package.replace('-', "_"));
         let built = target_directory.join("wasm32-unknown-unknown/release").join(&file);

@@ -289,21 +289,28 @@ impl std::fmt::Debug for Vm {
 
 impl Vm {
     pub fn new(options: VmOptions) -> Result<Self, VmError> {
-        let engine = engine::engine(options.metering, options.instance_pool)?;
+        let VmOptions {
+            metering,
+            artifact_directory,
+            module_cache_entries,
+            instance_pool,
+            gas_schedule,
+        } = options;
+        let engine = engine::engine(metering, instance_pool)?;
         let linker = host::linker(&engine)
             .map_err(|error| VmError::Engine { reason: format!("{error:#}") })?;
-        let artifacts = match &options.artifact_directory {
-            Some(directory) => Some(ArtifactStore::open(directory, &engine)?),
+        let artifacts = match artifact_directory {
+            Some(directory) => Some(ArtifactStore::open(&directory, &engine)?),
             None => None,
         };
         Ok(Self {
             shared: Arc::new(Shared {
                 engine,
                 linker,
-                cache: Mutex::new(ModuleCache::new(options.module_cache_entries.max(1))),
+                cache: Mutex::new(ModuleCache::new(module_cache_entries.max(1))),
                 artifacts,
-                schedule: options.gas_schedule,
-                metering: options.metering,
+                schedule: gas_schedule,
+                metering,
             }),
         })
     }

@@ -104,12 +104,15 @@ impl StateView for MemoryState {
     }
 }
 
+/// A storage write's key and the overlay entry it replaced (`None`: there was none).
+type JournalEntry = (Address, Vec<u8>, Option<Option<Vec<u8>>>);
+
 /// A transaction's pending writes over a state view, with a journal for nested calls.
 pub(crate) struct Overlay {
     base: Arc<dyn StateView>,
     writes: WriteSet,
     /// For every write, the overlay entry it replaced (`None`: there was none).
-    journal: Vec<(Address, Vec<u8>, Option<Option<Vec<u8>>>)>,
+    journal: Vec<JournalEntry>,
 }
 
 /// A point in the overlay's journal to roll back to.

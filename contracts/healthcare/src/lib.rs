@@ -12,6 +12,10 @@
 //! its reason stay visible in the ledger's receipts.
 
 #![no_std]
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "entry points own their decoded arguments, as `contract!` passes them"
+)]
 
 extern crate alloc;
 

@@ -26,7 +26,7 @@ pub const CALL_REFUSED: i32 = 4;
 
 // Keep the native harness's functions in step with the wasm ones: both must provide
 // every function below with the same signature.
-#[allow(dead_code)]
+#[allow(dead_code, clippy::type_complexity)]
 fn _signatures_agree() {
     let _: fn() -> Vec<u8> = input;
     let _: fn() -> String = method;

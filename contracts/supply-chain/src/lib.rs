@@ -10,6 +10,10 @@
 //! `history` returns in full, and emits an event.
 
 #![no_std]
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "entry points own their decoded arguments, as `contract!` passes them"
+)]
 
 extern crate alloc;
 

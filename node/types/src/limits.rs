@@ -117,7 +117,7 @@ const _: () = assert!(BLOCK_TRANSACTIONS_MAX <= u32::MAX as usize);
 const _: () = assert!(NETWORK_FRAME_BYTES_MAX > BLOCK_BYTES_MAX);
 const _: () = assert!(NETWORK_FRAME_BYTES_MAX < u32::MAX as usize);
 const _: () = assert!(INBOUND_CONNECTIONS_MAX >= VALIDATORS_MAX);
-const _: () = assert!(CONTRACT_MEMORY_BYTES_MAX % 65536 == 0);
+const _: () = assert!(CONTRACT_MEMORY_BYTES_MAX.is_multiple_of(65536));
 const _: () = assert!(TRANSACTION_MEMORY_BYTES_MAX >= CONTRACT_MEMORY_BYTES_MAX);
 const _: () = assert!(CONTRACT_INSTANCES_PER_TRANSACTION_MAX >= CONTRACT_CALL_DEPTH_MAX);
 const _: () = assert!(CONTRACT_CODE_BYTES_MAX <= CONTRACT_MEMORY_BYTES_MAX);
