@@ -11,9 +11,13 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// (package, file stem of the built module)
-const CONTRACTS: [&str; 3] =
-    ["pactum-contract-token", "pactum-contract-supply-chain", "pactum-contract-healthcare"];
+/// The contract packages; each builds to `<package with underscores>.wasm`.
+const CONTRACTS: [&str; 4] = [
+    "pactum-contract-token",
+    "pactum-contract-supply-chain",
+    "pactum-contract-healthcare",
+    "pactum-contract-escrow",
+];
 
 /// Environment variables the nested cargo may inherit; everything else is cleared.
 const KEPT_VARIABLES: [&str; 6] =

@@ -522,6 +522,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_vm_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Vm>();
+    }
+
+    #[test]
     fn contract_addresses_depend_on_deployer_and_nonce() {
         let deployer = Address([7; 32]);
         let address = contract_address(&deployer, 0);

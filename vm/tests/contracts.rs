@@ -41,6 +41,14 @@ fn healthcare_scenarios_pass_in_the_vm() {
 }
 
 #[test]
+fn escrow_scenarios_with_calls_between_contracts_pass_in_the_vm() {
+    pactum_contract_escrow::scenarios::deal_pulls_tokens_and_releases_them_to_the_seller(
+        &mut VmChain::new(),
+    );
+    pactum_contract_escrow::scenarios::failed_token_calls_revert_the_deal_step(&mut VmChain::new());
+}
+
+#[test]
 fn reverted_calls_charge_gas_and_change_nothing() {
     let mut chain = VmChain::new();
     pactum_contract_token::scenarios::insufficient_balance_reverts_without_changes(&mut chain);

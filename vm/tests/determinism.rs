@@ -37,7 +37,7 @@ fn every_nan_has_the_canonical_bit_pattern() {
     assert_eq!(f64_bits(24), 0x7ff8_0000_0000_0000);
 }
 
-/// A mixed workload: the three sample contracts' scenarios, NaN arithmetic, and hostile
+/// A mixed workload: the sample contracts' scenarios (calls between contracts included), NaN arithmetic, and hostile
 /// calls (out of gas, trap, revert). Returns every receipt's encoding and the final state.
 fn workload() -> (Vec<Vec<u8>>, pactum_vm::MemoryState) {
     let mut chain = VmChain::new();

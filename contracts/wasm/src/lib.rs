@@ -13,13 +13,17 @@ pub const SUPPLY_CHAIN: &[u8] =
 pub const HEALTHCARE: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/pactum_contract_healthcare.wasm"));
 
+/// The escrow contract (`contracts/escrow`).
+pub const ESCROW: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pactum_contract_escrow.wasm"));
+
 /// The module registered under `name` in the contract scenarios (`token`,
-/// `supply-chain`, `healthcare`).
+/// `supply-chain`, `healthcare`, `escrow`).
 pub fn by_name(name: &str) -> Option<&'static [u8]> {
     match name {
         "token" => Some(TOKEN),
         "supply-chain" => Some(SUPPLY_CHAIN),
         "healthcare" => Some(HEALTHCARE),
+        "escrow" => Some(ESCROW),
         _ => None,
     }
 }
@@ -28,7 +32,7 @@ pub fn by_name(name: &str) -> Option<&'static [u8]> {
 mod tests {
     #[test]
     fn every_contract_is_a_wasm_module() {
-        for name in ["token", "supply-chain", "healthcare"] {
+        for name in ["token", "supply-chain", "healthcare", "escrow"] {
             let code = super::by_name(name).unwrap();
             assert_eq!(&code[..4], b"\0asm", "{name}");
         }
