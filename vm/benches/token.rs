@@ -11,7 +11,10 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pactum_sdk::Encode;
 use pactum_types::Address;
-use pactum_vm::{BlockContext, CallRequest, DeployRequest, MemoryState, Status, Vm, VmOptions};
+use pactum_vm::{
+    BlockContext, CallRequest, DeployRequest, INSTANCE_POOL_SLOTS_DEFAULT, MemoryState, Status, Vm,
+    VmOptions,
+};
 
 const GAS: u64 = 10_000_000;
 
@@ -20,8 +23,8 @@ fn issuer() -> Address {
 }
 
 /// A VM with the token deployed and the issuer holding a large balance.
-fn setup(metering: bool, instance_pool: bool) -> (Vm, Arc<MemoryState>, Address) {
-    let vm = Vm::new(VmOptions { metering, instance_pool, ..VmOptions::default() })
+fn setup(metering: bool, instance_pool_slots: u32) -> (Vm, Arc<MemoryState>, Address) {
+    let vm = Vm::new(VmOptions { metering, instance_pool_slots, ..VmOptions::default() })
         .expect("engine builds");
     let mut state = MemoryState::new();
     let block = BlockContext { height: 1, timestamp_ms: 1_767_225_600_000 };
@@ -56,12 +59,12 @@ fn transfers(criterion: &mut Criterion) {
     let transfer = (pactum_sdk::Address([2; 32]), 1u128).encode();
     let mut group = criterion.benchmark_group("token_transfer");
     group.throughput(Throughput::Elements(1));
-    for (name, metering, instance_pool) in [
-        ("metered", true, true),
-        ("unmetered", false, true),
-        ("metered_on_demand_allocator", true, false),
+    for (name, metering, instance_pool_slots) in [
+        ("metered", true, INSTANCE_POOL_SLOTS_DEFAULT),
+        ("unmetered", false, INSTANCE_POOL_SLOTS_DEFAULT),
+        ("metered_on_demand_allocator", true, 0),
     ] {
-        let (vm, state, token) = setup(metering, instance_pool);
+        let (vm, state, token) = setup(metering, instance_pool_slots);
         let request = CallRequest {
             caller: issuer(),
             contract: token,
@@ -87,7 +90,7 @@ fn transfers(criterion: &mut Criterion) {
 
 fn instantiation(criterion: &mut Criterion) {
     let block = BlockContext { height: 2, timestamp_ms: 1_767_225_601_000 };
-    let (vm, state, token) = setup(true, true);
+    let (vm, state, token) = setup(true, INSTANCE_POOL_SLOTS_DEFAULT);
     let mut group = criterion.benchmark_group("instantiation");
     // The cheapest call of the token: instantiate, dispatch to an unknown method, revert.
     let request =

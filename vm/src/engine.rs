@@ -12,12 +12,13 @@ use wasmtime::{
     PoolingAllocationConfig, ResourceLimiter, WasmFeatures,
 };
 
-/// Instance slots of the pooling allocator: enough for four transactions with the most
-/// instances a transaction may create, running at once on one VM. Each slot reserves
-/// (but does not commit) 4 GiB of address space, so that memory accesses need no
-/// explicit bounds checks. A run that finds the pool empty ends in
-/// `VmError::Engine`, never in a receipt.
-pub(crate) const POOL_INSTANCES: u32 = 4 * limits::CONTRACT_INSTANCES_PER_TRANSACTION_MAX as u32;
+/// Instance slots of the pooling allocator by default: enough for four transactions with
+/// the most instances a transaction may create, running at once on one VM. Each slot
+/// reserves (but does not commit) 4 GiB of address space, so that memory accesses need
+/// no explicit bounds checks. A run that finds the pool empty ends in `VmError::Engine`,
+/// never in a receipt.
+pub const INSTANCE_POOL_SLOTS_DEFAULT: u32 =
+    4 * limits::CONTRACT_INSTANCES_PER_TRANSACTION_MAX as u32;
 
 /// Bytes of each pooled memory (and of each table) kept resident between instances
 /// instead of being given back to the kernel: a contract's stack and first heap pages.
@@ -30,7 +31,8 @@ use crate::host::{HostState, HostTrap};
 /// Builds the engine. Every validator must use exactly this configuration (see
 /// `docs/contract-abi.md`, "Engine configuration"); only `metering` may be switched off,
 /// and only by benchmarks that measure what metering costs.
-pub(crate) fn engine(metering: bool, pooling: bool) -> Result<Engine, VmError> {
+/// `pool_slots` is the pooling allocator's size; 0 allocates each instance on demand.
+pub(crate) fn engine(metering: bool, pool_slots: u32) -> Result<Engine, VmError> {
     let mut config = Config::new();
     // Gas: wasmtime fuel, about one unit per instruction, plus host-call charges.
     config.consume_fuel(metering);
@@ -75,13 +77,13 @@ pub(crate) fn engine(metering: bool, pooling: bool) -> Result<Engine, VmError> {
     config.max_wasm_stack(limits::CONTRACT_WASM_STACK_BYTES_MAX);
     // Receipts never carry backtraces; skipping them makes traps cheaper.
     config.wasm_backtrace_max_frames(None);
-    if pooling {
+    if pool_slots > 0 {
         // Instances reuse pre-reserved slots and keep their first pages resident, which
         // saves the mmap, page faults and madvise of each instantiation.
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(POOL_INSTANCES)
-            .total_memories(POOL_INSTANCES)
-            .total_tables(POOL_INSTANCES)
+        pool.total_core_instances(pool_slots)
+            .total_memories(pool_slots)
+            .total_tables(pool_slots)
             .max_memories_per_module(1)
             .max_tables_per_module(1)
             .max_memory_size(limits::CONTRACT_MEMORY_BYTES_MAX)

@@ -29,7 +29,7 @@ use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 pub use abi::{
     AbiType, HOST_FUNCTIONS, HostFunction, MODULE as ABI_MODULE, STORAGE_ABSENT, call_status,
 };
-pub use engine::CacheStats;
+pub use engine::{CacheStats, INSTANCE_POOL_SLOTS_DEFAULT};
 pub use error::{DeployError, VmError};
 pub use state::{DeployedContract, MemoryState, StateError, StateView, WriteSet};
 pub use validate::REQUIRED_EXPORTS;
@@ -196,10 +196,11 @@ pub struct VmOptions {
     pub artifact_directory: Option<PathBuf>,
     /// Compiled modules kept in memory.
     pub module_cache_entries: usize,
-    /// Instantiate from wasmtime's pooling allocator (pre-reserved, reused slots) rather
-    /// than allocating each instance on demand. Faster (see `docs/benchmarks.md`); the
-    /// pool holds 256 instances (four transactions at the instance limit at once).
-    pub instance_pool: bool,
+    /// Instance slots of wasmtime's pooling allocator (pre-reserved, reused slots), by
+    /// default [`INSTANCE_POOL_SLOTS_DEFAULT`] (four transactions at the instance limit
+    /// at once); 0 allocates each instance on demand instead, about 3x slower (see
+    /// `docs/benchmarks.md`). A run that finds the pool empty is a `VmError::Engine`.
+    pub instance_pool_slots: u32,
     pub gas_schedule: GasSchedule,
 }
 
@@ -209,7 +210,7 @@ impl Default for VmOptions {
             metering: true,
             artifact_directory: None,
             module_cache_entries: limits::CONTRACT_MODULE_CACHE_ENTRIES_MAX,
-            instance_pool: true,
+            instance_pool_slots: INSTANCE_POOL_SLOTS_DEFAULT,
             gas_schedule: GasSchedule::V1,
         }
     }
@@ -293,10 +294,10 @@ impl Vm {
             metering,
             artifact_directory,
             module_cache_entries,
-            instance_pool,
+            instance_pool_slots,
             gas_schedule,
         } = options;
-        let engine = engine::engine(metering, instance_pool)?;
+        let engine = engine::engine(metering, instance_pool_slots)?;
         let linker = host::linker(&engine)
             .map_err(|error| VmError::Engine { reason: format!("{error:#}") })?;
         let artifacts = match artifact_directory {

@@ -340,3 +340,41 @@ fn state_view_failure_is_an_error_not_a_receipt() {
     let request = DeployRequest { code: &code, ..request };
     assert!(chain.vm.deploy(std::sync::Arc::new(Failing), &chain.block, &request).is_ok());
 }
+
+#[test]
+fn an_exhausted_instance_pool_is_an_error_never_a_receipt() {
+    // A pool of two slots: A calls B, B calls C, and C finds no free slot.
+    let options =
+        pactum_vm::VmOptions { instance_pool_slots: 2, ..pactum_vm::VmOptions::default() };
+    let mut chain = VmChain::with_vm(pactum_vm::Vm::new(options).unwrap());
+    let caller_of = |nonce: u64| {
+        wat_contract(
+            "(drop (call $call (i32.const 100) (i32.const 200) (i32.const 1) (i32.const 0) (i32.const 0) (i64.const 1000000)))",
+            &format!(
+                "(data (i32.const 100) \"{}\") (data (i32.const 200) \"x\")",
+                address_data(nonce)
+            ),
+        )
+    };
+    let a = deploy(&mut chain, &caller_of(1));
+    deploy(&mut chain, &caller_of(2));
+    deploy(&mut chain, &wat_contract("", ""));
+    let before = chain.state.as_ref().clone();
+    let request = pactum_vm::CallRequest {
+        caller: bob(),
+        contract: a,
+        method: "go",
+        input: b"",
+        gas_limit: GAS,
+    };
+    let result = chain.vm.call(chain.state.clone(), &chain.block, &request);
+    assert!(matches!(result, Err(VmError::Engine { .. })), "{result:?}");
+    assert_eq!(chain.state.as_ref(), &before);
+    // With the slots back, a shallower call works.
+    let b = contract_address(&alice(), 1);
+    let request = pactum_vm::CallRequest { contract: b, ..request };
+    assert_eq!(
+        chain.vm.call(chain.state.clone(), &chain.block, &request).unwrap().status,
+        Status::Success
+    );
+}
