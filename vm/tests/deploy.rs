@@ -136,12 +136,12 @@ fn a_restarted_vm_loads_precompiled_artifacts_instead_of_compiling() {
     let mut restarted = VmChain::with_vm(Vm::new(options.clone()).unwrap());
     restarted.state = state.clone();
     let input = pactum_sdk::Encode::encode(&(common::to_sdk(bob()), 5u128));
-    assert_eq!(
-        restarted.call_contract(alice(), token, "mint", &input, GAS).status,
-        Status::Success
-    );
+    let from_artifact = restarted.call_contract(alice(), token, "mint", &input, GAS);
+    assert_eq!(from_artifact.status, Status::Success);
     let stats = restarted.vm.cache_stats();
     assert_eq!((stats.compiled, stats.loaded_from_artifact), (0, 1));
+    // The loaded module behaves exactly like the compiled one.
+    assert_eq!(chain.call_contract(alice(), token, "mint", &input, GAS), from_artifact);
 
     // A corrupted artifact is detected and the module recompiled.
     for entry in std::fs::read_dir(directory.path()).unwrap() {
