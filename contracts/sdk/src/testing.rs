@@ -572,3 +572,114 @@ pub mod host {
         (code, result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The harness's own rules, with two small contracts: calls between contracts, the
+    //! rollback of a failed callee, and the refusal of reentrancy (as in the VM).
+
+    use std::string::String;
+
+    use super::{Chain, MockChain, Status, account};
+    use crate::Address;
+
+    mod caller {
+        use crate::env::{self, CallError};
+        use crate::storage::Value;
+        use crate::{Address, Result};
+
+        const TOUCHED: Value<u8> = Value::new(b"touched");
+
+        crate::contract! {
+            init() => init;
+            methods {
+                relay(target: Address, fail: bool);
+                ping();
+            }
+        }
+
+        pub fn init() -> Result<()> {
+            Ok(())
+        }
+
+        /// Calls `target.echo`, and reports how it went: 0 success, 1 reverted, 4 refused.
+        pub fn relay(target: Address, fail: bool) -> Result<u8> {
+            TOUCHED.set(&1);
+            Ok(match env::call::<()>(target, "echo", &(env::self_address(), fail), 100_000) {
+                Ok(()) => 0,
+                Err(CallError::Reverted { .. }) => 1,
+                Err(CallError::Refused { .. }) => 4,
+                Err(_) => 9,
+            })
+        }
+
+        pub fn ping() -> Result<()> {
+            Ok(())
+        }
+    }
+
+    mod callee {
+        use crate::env::{self, CallError};
+        use crate::storage::Value;
+        use crate::{Address, Result};
+
+        const SEEN: Value<u8> = Value::new(b"seen");
+
+        crate::contract! {
+            init() => init;
+            methods {
+                echo(back: Address, fail: bool);
+            }
+        }
+
+        pub fn init() -> Result<()> {
+            Ok(())
+        }
+
+        /// Records what calling back into `back` gave, then fails if asked to.
+        pub fn echo(back: Address, fail: bool) -> Result<()> {
+            let code = match env::call::<()>(back, "ping", &(), 10_000) {
+                Ok(()) => 0,
+                Err(CallError::Refused { .. }) => 4,
+                Err(_) => 9,
+            };
+            SEEN.set(&code);
+            env::emit("echoed", &code);
+            crate::ensure!(!fail, "asked to fail");
+            Ok(())
+        }
+    }
+
+    fn setup() -> (MockChain, Address, Address) {
+        let mut chain = MockChain::new();
+        chain.register("caller", caller::NATIVE).register("callee", callee::NATIVE);
+        let deployer = account("deployer");
+        let caller = chain.deploy(deployer, "caller", &());
+        let callee = chain.deploy(deployer, "callee", &());
+        (chain, caller, callee)
+    }
+
+    #[test]
+    fn reentrant_calls_are_refused_like_in_the_vm() {
+        let (mut chain, caller, callee) = setup();
+        let outcome = chain.call(account("user"), caller, "relay", &(callee, false));
+        assert_eq!(outcome.returned::<u8>(), 0);
+        assert_eq!(outcome.topics(), ["echoed"]);
+        // The callee's call back into the caller was refused.
+        assert_eq!(chain.storage(&callee, b"seen"), Some(&[4u8][..]));
+    }
+
+    #[test]
+    fn a_failed_callee_is_rolled_back_and_the_caller_carries_on() {
+        let (mut chain, caller, callee) = setup();
+        let outcome = chain.call(account("user"), caller, "relay", &(callee, true));
+        assert_eq!(outcome.returned::<u8>(), 1);
+        assert!(outcome.events.is_empty(), "the callee's event was discarded");
+        assert_eq!(chain.storage(&callee, b"seen"), None);
+        assert_eq!(chain.storage(&caller, b"touched"), Some(&[1u8][..]));
+        let missing = chain.call(account("user"), caller, "relay", &(account("nobody"), false));
+        assert_eq!(missing.returned::<u8>(), 4);
+        let unknown = chain.call(account("user"), caller, "nope", &());
+        assert_eq!(unknown.status, Status::Reverted(String::from("unknown method `nope`")));
+    }
+}
