@@ -85,6 +85,12 @@ fn main() {
          scripts/setup.sh adds it):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // Surface the nested build's warnings; its output is otherwise swallowed.
+    for line in String::from_utf8_lossy(&output.stderr).lines() {
+        if line.starts_with("warning") {
+            println!("cargo:warning=contracts for wasm32: {line}");
+        }
+    }
     for package in CONTRACTS {
         let file = format!("{}.wasm", package.replace('-', "_"));
         let built = target_directory.join("wasm32-unknown-unknown/release").join(&file);

@@ -24,8 +24,8 @@ unsafe impl GlobalAlloc for BumpAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let mut next = self.next.load(Ordering::Relaxed);
         if next == 0 {
-            // SAFETY: only the address of the linker symbol is taken, never its value.
-            next = unsafe { core::ptr::addr_of!(__heap_base) } as usize;
+            // Only the address of the linker symbol is taken, never its value.
+            next = core::ptr::addr_of!(__heap_base) as usize;
         }
         let Some(start) =
             next.checked_add(layout.align() - 1).map(|value| value & !(layout.align() - 1))
