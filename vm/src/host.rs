@@ -205,7 +205,9 @@ fn state_failed(caller: &mut Caller<'_, HostState>, error: StateError) -> wasmti
     trap(HostTrap::StateFailed)
 }
 
-/// A revert reason of at most `REASON_BYTES_MAX` bytes of UTF-8, whatever the contract sent.
+/// A revert reason of at most `REASON_BYTES_MAX` bytes of UTF-8, whatever the contract
+/// sent: invalid UTF-8 is replaced (which can lengthen it), then the text is cut at a
+/// character boundary.
 pub(crate) fn bounded_reason(bytes: &[u8]) -> String {
     let mut reason = String::from_utf8_lossy(bytes).into_owned();
     if reason.len() > limits::REASON_BYTES_MAX {
@@ -456,13 +458,13 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostS
         "revert",
         |mut caller: Caller<'_, HostState>, pointer: i32, reason_length: i32| -> HostResult<()> {
             let s = schedule(&caller);
-            let reason_length = length(reason_length, limits::REASON_BYTES_MAX, "revert reason")?;
+            // A long reason is cut to its first `REASON_BYTES_MAX` bytes rather than
+            // turned into a trap: the revert is what the contract meant.
+            let reason_length = length(reason_length, usize::MAX, "revert reason")?;
             range(&caller, pointer, reason_length)?;
-            charge(
-                &mut caller,
-                GasSchedule::cost(s.host_call_base, s.memory_copy_per_byte, reason_length),
-            )?;
-            let reason = bounded_reason(&read(&caller, pointer, reason_length)?);
+            let kept = reason_length.min(limits::REASON_BYTES_MAX);
+            charge(&mut caller, GasSchedule::cost(s.host_call_base, s.memory_copy_per_byte, kept))?;
+            let reason = bounded_reason(&read(&caller, pointer, kept)?);
             Err(trap(HostTrap::Revert { reason }))
         },
     )?;
@@ -683,4 +685,20 @@ fn nested_call(
     }
     caller.data_mut().call_result = result;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revert_reasons_are_bounded_utf8() {
+        assert_eq!(bounded_reason(b"out of stock"), "out of stock");
+        // Every invalid byte becomes a three-byte replacement character.
+        let reason = bounded_reason(&[0xff; limits::REASON_BYTES_MAX]);
+        assert!(reason.len() <= limits::REASON_BYTES_MAX);
+        assert_eq!(reason.len(), limits::REASON_BYTES_MAX / 3 * 3);
+        let long = "é".repeat(limits::REASON_BYTES_MAX);
+        assert_eq!(bounded_reason(long.as_bytes()).len(), limits::REASON_BYTES_MAX);
+    }
 }

@@ -160,3 +160,17 @@ fn revert_reasons_reach_the_receipt() {
     );
     assert_eq!(receipt.gas_used, execution.gas_used);
 }
+
+#[test]
+fn a_long_revert_reason_is_cut_not_turned_into_a_trap() {
+    let mut chain = VmChain::new();
+    let code = wat_contract("(call $revert (i32.const 0) (i32.const 5000))", "");
+    let contract = chain.deploy_code(alice(), &code, &[]).contract;
+    let execution = chain.call_contract(bob(), contract, "x", b"", GAS);
+    let Status::Reverted { reason } = &execution.status else { panic!("{:?}", execution.status) };
+    assert_eq!(reason.len(), pactum_types::limits::REASON_BYTES_MAX);
+    // The receipt still encodes and decodes.
+    let receipt = execution.receipt(pactum_types::Hash::ZERO);
+    let bytes = pactum_types::Encode::to_bytes(&receipt);
+    assert_eq!(<pactum_types::Receipt as pactum_types::Decode>::from_bytes(&bytes), Ok(receipt));
+}

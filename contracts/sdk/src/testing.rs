@@ -497,8 +497,13 @@ pub mod host {
     }
 
     pub(crate) fn revert(reason: &str) -> ! {
-        charge(GasSchedule::cost(S.host_call_base, S.memory_copy_per_byte, reason.len()));
-        std::panic::panic_any(RevertSignal(reason.to_string()))
+        // Like the VM: a reason is cut to its first REASON_BYTES_MAX bytes.
+        let mut end = reason.len().min(pactum_types::limits::REASON_BYTES_MAX);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        charge(GasSchedule::cost(S.host_call_base, S.memory_copy_per_byte, end));
+        std::panic::panic_any(RevertSignal(reason[..end].to_string()))
     }
 
     pub(crate) fn sha3_256(data: &[u8]) -> [u8; 32] {
