@@ -378,3 +378,45 @@ fn an_exhausted_instance_pool_is_an_error_never_a_receipt() {
         Status::Success
     );
 }
+
+#[test]
+fn memory_is_capped_per_transaction_across_nested_calls() {
+    let mut chain = VmChain::new();
+    // Five contracts (nonces 0..5), each growing its memory to 15 MiB and then calling
+    // the next one; each stores the status of its call under "status". Four of them fit
+    // in TRANSACTION_MEMORY_BYTES_MAX (64 MiB); the fifth traps growing.
+    let grow_then_call = |next: u64| {
+        wat_contract(
+            "(if (i32.lt_s (memory.grow (i32.const 239)) (i32.const 0)) (then unreachable)) \
+             (i32.store8 (i32.const 300) (call $call (i32.const 100) (i32.const 200) (i32.const 1) (i32.const 0) (i32.const 0) (i64.const 10000000))) \
+             (call $storage_set (i32.const 210) (i32.const 6) (i32.const 300) (i32.const 1))",
+            &format!(
+                "(data (i32.const 100) \"{}\") (data (i32.const 200) \"x\") (data (i32.const 210) \"status\")",
+                address_data(next)
+            ),
+        )
+    };
+    let addresses: Vec<_> =
+        (0..5).map(|nonce| deploy(&mut chain, &grow_then_call(nonce + 1))).collect();
+    let execution = chain.call_contract(bob(), addresses[0], "go", b"", GAS);
+    assert_eq!(execution.status, Status::Success);
+    let status = |index: usize| {
+        chain
+            .state
+            .storage
+            .get(&(addresses[index], b"status".to_vec()))
+            .map(|value| value[0] as i32)
+    };
+    // The first three called a contract that succeeded; the fourth's callee trapped.
+    assert_eq!(
+        (0..5).map(status).collect::<Vec<_>>(),
+        [
+            Some(pactum_vm::call_status::SUCCESS),
+            Some(pactum_vm::call_status::SUCCESS),
+            Some(pactum_vm::call_status::SUCCESS),
+            Some(pactum_vm::call_status::TRAPPED),
+            None,
+        ]
+    );
+    assert_still_serves(&mut chain);
+}
