@@ -2,7 +2,8 @@
 # The whole Pactum test suite, exactly as CI runs it (.ci/run calls this script).
 #
 #  1. installs what a fresh machine lacks (scripts/setup.sh);
-#  2. checks formatting and runs clippy with warnings as errors;
+#  2. checks formatting and runs clippy with warnings as errors (the contracts also for
+#     wasm32, where their host imports and allocator live);
 #  3. runs every test in the workspace.
 #
 # Everything builds in the `release` profile only, so RocksDB's C++ is compiled once and
@@ -24,6 +25,11 @@ echo "test: cargo build (release, all targets)"
 cargo build --release --workspace --all-targets --locked
 echo "test: cargo clippy -D warnings"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
+echo "test: cargo clippy -D warnings, contracts for wasm32-unknown-unknown"
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-clippy" cargo clippy --release --locked \
+  --target wasm32-unknown-unknown -p pactum-sdk -p pactum-contract-token \
+  -p pactum-contract-supply-chain -p pactum-contract-healthcare -p pactum-contract-escrow \
+  -- -D warnings
 echo "test: cargo test"
 cargo test --release --workspace --locked
 echo "test: done in $((SECONDS - start)) s"

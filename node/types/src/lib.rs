@@ -13,6 +13,7 @@
 pub mod block;
 pub mod codec;
 pub mod crypto;
+pub mod gas;
 pub mod hash;
 pub mod json;
 pub mod limits;

@@ -69,6 +69,27 @@ pub const BLOCK_STATE_CHANGES_MAX: usize = 1_000_000;
 /// Gas one transaction may ask for.
 pub const TRANSACTION_GAS_MAX: u64 = 1_000_000_000;
 
+/// Bytes of linear memory one contract instance may grow to (256 wasm pages of 64 KiB).
+pub const CONTRACT_MEMORY_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Bytes of linear memory all contract instances of one transaction may hold together.
+pub const TRANSACTION_MEMORY_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Elements of one contract table (function pointers for indirect calls).
+pub const CONTRACT_TABLE_ELEMENTS_MAX: usize = 10_000;
+
+/// Bytes of native stack that WebAssembly code of one transaction may use.
+pub const CONTRACT_WASM_STACK_BYTES_MAX: usize = 512 * 1024;
+
+/// Depth of nested contract calls: the transaction's own call is depth 1.
+pub const CONTRACT_CALL_DEPTH_MAX: usize = 8;
+
+/// Contract instances one transaction may create (its own call plus nested calls).
+pub const CONTRACT_INSTANCES_PER_TRANSACTION_MAX: usize = 64;
+
+/// Compiled contract modules a VM keeps in memory.
+pub const CONTRACT_MODULE_CACHE_ENTRIES_MAX: usize = 256;
+
 /// Bytes of a whole encoded block (header, body, certificate) as stored.
 pub const BLOCK_BYTES_MAX: usize = BLOCK_BODY_BYTES_MAX + 64 * 1024;
 
@@ -116,3 +137,8 @@ const _: () = assert!(MEMPOOL_BYTES_MAX >= TRANSACTION_BYTES_MAX);
 const _: () = assert!(MEMPOOL_SENDER_TRANSACTIONS_MAX <= MEMPOOL_TRANSACTIONS_MAX);
 // A window of zero would refuse even a sender's next nonce.
 const _: () = assert!(MEMPOOL_NONCES_AHEAD_MAX >= 1);
+const _: () = assert!(CONTRACT_MEMORY_BYTES_MAX.is_multiple_of(65536));
+const _: () = assert!(TRANSACTION_MEMORY_BYTES_MAX >= CONTRACT_MEMORY_BYTES_MAX);
+const _: () = assert!(CONTRACT_INSTANCES_PER_TRANSACTION_MAX >= CONTRACT_CALL_DEPTH_MAX);
+const _: () = assert!(CONTRACT_CODE_BYTES_MAX <= CONTRACT_MEMORY_BYTES_MAX);
+const _: () = assert!(CONTRACT_MODULE_CACHE_ENTRIES_MAX > 0);
