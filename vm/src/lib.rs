@@ -148,14 +148,14 @@ pub struct Execution {
 }
 
 impl Execution {
-    /// The receipt for this execution. A trap becomes `Reverted` with the reason
-    /// `trap: <name>`, since receipts have no separate trap status.
+    /// The receipt for this execution. A trap becomes `Trapped` with the trap's stable
+    /// name as its reason.
     pub fn receipt(&self, transaction_hash: Hash) -> Receipt {
         let status = match &self.status {
             Status::Success => ReceiptStatus::Success,
             Status::Reverted { reason } => ReceiptStatus::Reverted { reason: reason.clone() },
             Status::OutOfGas => ReceiptStatus::OutOfGas,
-            Status::Trapped { trap } => ReceiptStatus::Reverted { reason: format!("trap: {trap}") },
+            Status::Trapped { trap } => ReceiptStatus::Trapped { reason: trap.to_string() },
         };
         Receipt {
             transaction_hash,

@@ -19,6 +19,10 @@ pub enum ReceiptStatus {
     OutOfGas,
     /// It could not run at all (for example, a stale nonce or an unknown contract).
     Invalid { reason: String },
+    /// The contract trapped (a WebAssembly trap such as unreachable or a stack overflow, a
+    /// memory or table cap, a bad pointer passed to a host call); state changes were
+    /// discarded, gas was charged. `reason` names the trap.
+    Trapped { reason: String },
 }
 
 /// An event a contract emitted during a successful transaction.
@@ -52,6 +56,7 @@ enum StatusName {
     Reverted,
     OutOfGas,
     Invalid,
+    Trapped,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -74,6 +79,7 @@ impl From<Receipt> for ReceiptJson {
             ReceiptStatus::Reverted { reason } => (StatusName::Reverted, Some(reason)),
             ReceiptStatus::OutOfGas => (StatusName::OutOfGas, None),
             ReceiptStatus::Invalid { reason } => (StatusName::Invalid, Some(reason)),
+            ReceiptStatus::Trapped { reason } => (StatusName::Trapped, Some(reason)),
         };
         Self {
             transaction_hash: receipt.transaction_hash,
@@ -95,11 +101,14 @@ impl TryFrom<ReceiptJson> for Receipt {
             (StatusName::OutOfGas, None) => ReceiptStatus::OutOfGas,
             (StatusName::Reverted, Some(reason)) => ReceiptStatus::Reverted { reason },
             (StatusName::Invalid, Some(reason)) => ReceiptStatus::Invalid { reason },
+            (StatusName::Trapped, Some(reason)) => ReceiptStatus::Trapped { reason },
             (StatusName::Success | StatusName::OutOfGas, Some(_)) => {
-                return Err("`reason` is only allowed with status `reverted` or `invalid`");
+                return Err(
+                    "`reason` is only allowed with status `reverted`, `invalid` or `trapped`",
+                );
             }
-            (StatusName::Reverted | StatusName::Invalid, None) => {
-                return Err("status `reverted` and `invalid` need a `reason`");
+            (StatusName::Reverted | StatusName::Invalid | StatusName::Trapped, None) => {
+                return Err("status `reverted`, `invalid` and `trapped` need a `reason`");
             }
         };
         Ok(Self {
@@ -131,6 +140,10 @@ impl Encode for ReceiptStatus {
                 write::u8(out, 3);
                 write::string(out, reason);
             }
+            ReceiptStatus::Trapped { reason } => {
+                write::u8(out, 4);
+                write::string(out, reason);
+            }
         }
     }
 }
@@ -145,6 +158,9 @@ impl Decode for ReceiptStatus {
             2 => Ok(ReceiptStatus::OutOfGas),
             3 => Ok(ReceiptStatus::Invalid {
                 reason: reader.string(limits::REASON_BYTES_MAX, "invalidity reason")?,
+            }),
+            4 => Ok(ReceiptStatus::Trapped {
+                reason: reader.string(limits::REASON_BYTES_MAX, "trap reason")?,
             }),
             tag => Err(DecodeError::UnknownTag { what: "receipt status", tag }),
         }

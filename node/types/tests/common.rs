@@ -136,6 +136,7 @@ pub fn sample_receipts() -> Vec<(&'static str, Receipt)> {
             "receipt_invalid",
             receipt(ReceiptStatus::Invalid { reason: "nonce already used".into() }),
         ),
+        ("receipt_trapped", receipt(ReceiptStatus::Trapped { reason: "stack overflow".into() })),
     ]
 }
 
@@ -263,6 +264,7 @@ pub fn arb_receipt() -> impl Strategy<Value = Receipt> {
         text(100).prop_map(|reason| ReceiptStatus::Reverted { reason }),
         Just(ReceiptStatus::OutOfGas),
         text(100).prop_map(|reason| ReceiptStatus::Invalid { reason }),
+        text(100).prop_map(|reason| ReceiptStatus::Trapped { reason }),
     ];
     let event = (arb_address(), text(64), bytes(64)).prop_map(|(contract, topic, data)| Event {
         contract,

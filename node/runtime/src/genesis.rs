@@ -1,0 +1,400 @@
+//! The genesis file: the consortium a chain starts with.
+//!
+//! It is JSON (operators write and review it by hand, and `pactum devnet` generates it):
+//! the chain id and genesis time, the member organisations with their CA certificates,
+//! the validators with their certificates and addresses, the governance approval policy,
+//! the gas schedule version and the consensus parameters. [`Genesis::from_json`] reads it
+//! and checks every rule below; a node refuses to start on a genesis that fails one.
+//!
+//! - organisations have distinct names, and each CA certificate is a self-signed Ed25519
+//!   CA whose organisation (`O`) is the name given;
+//! - there are at least 4 validators (PBFT tolerates a fault from n = 4) and at most
+//!   [`limits::VALIDATORS_MAX`]; each validator's certificate chains to the CA of the
+//!   organisation it names, carries the validator role, and is valid at genesis time;
+//!   validator keys, names and addresses are distinct;
+//! - the governance policy needs between 1 and all organisations;
+//! - the gas schedule version is one this build knows;
+//! - the consensus parameters form a valid PBFT configuration and batches fit in a block.
+//!
+//! The validators' order in the file is their replica id: validator `i` is replica `i`,
+//! and replica `v mod n` is the primary of view `v`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use pactum_certs::identity::{CertificateInfo, Role, certificates_from_pem};
+use pactum_certs::verify::{CertError, TrustStore};
+use pactum_consensus::{Config, ConfigError};
+use pactum_types::codec::write;
+use pactum_types::hash::sha3_256;
+use pactum_types::{ChainId, Hash, PublicKey, limits};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Gas schedule versions this build can execute.
+pub const GAS_SCHEDULE_VERSIONS: &[u32] = &[1];
+
+/// The genesis file as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFile {
+    pub chain_id: ChainId,
+    /// Unix seconds. Certificates are checked at this time, and block 1 comes after it.
+    pub genesis_time: i64,
+    pub organisations: Vec<OrganisationEntry>,
+    pub validators: Vec<ValidatorEntry>,
+    pub governance: GovernancePolicy,
+    pub gas_schedule_version: u32,
+    pub consensus: ConsensusParameters,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationEntry {
+    pub name: String,
+    /// The organisation's CA certificate, PEM.
+    pub ca_certificate: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorEntry {
+    pub name: String,
+    pub organisation: String,
+    /// The validator's certificate, PEM; its key is the validator's consensus key.
+    pub certificate: String,
+    /// `host:port` where the validator accepts other validators' mutual-TLS connections.
+    pub address: String,
+    /// `host:port` of the validator's REST API.
+    pub api_address: String,
+}
+
+/// Governance changes take effect once `approvals_required` member organisations approve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernancePolicy {
+    pub approvals_required: usize,
+}
+
+/// PBFT and batching parameters, the same on every validator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusParameters {
+    /// The primary cuts a batch at this many transactions...
+    pub batch_transactions_max: usize,
+    /// ...or this many bytes of transactions...
+    pub batch_bytes_max: usize,
+    /// ...or when the oldest pending transaction has waited this long.
+    pub batch_timeout_ms: u64,
+    pub checkpoint_interval: u64,
+    pub watermark_window: u64,
+    pub retransmit_interval_ms: u64,
+    pub request_timeout_ms: u64,
+    pub view_change_timeout_ms: u64,
+    pub view_change_timeout_max_ms: u64,
+}
+
+impl Default for ConsensusParameters {
+    fn default() -> Self {
+        Self {
+            batch_transactions_max: 2_000,
+            batch_bytes_max: 1024 * 1024,
+            batch_timeout_ms: 50,
+            checkpoint_interval: 64,
+            watermark_window: 256,
+            retransmit_interval_ms: 500,
+            request_timeout_ms: 2_000,
+            view_change_timeout_ms: 2_000,
+            view_change_timeout_max_ms: 30_000,
+        }
+    }
+}
+
+/// A member organisation, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub name: String,
+    pub ca_der: Vec<u8>,
+}
+
+/// A validator, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validator {
+    pub name: String,
+    pub organisation: String,
+    pub public_key: PublicKey,
+    pub certificate_der: Vec<u8>,
+    pub address: String,
+    pub api_address: String,
+}
+
+/// A genesis that passed every check.
+#[derive(Debug, Clone)]
+pub struct Genesis {
+    pub file: GenesisFile,
+    pub organisations: Vec<Organisation>,
+    /// In replica-id order.
+    pub validators: Vec<Validator>,
+    /// Identifies this genesis: SHA3-256 over a canonical encoding of everything in it.
+    pub hash: Hash,
+}
+
+#[derive(Debug, Error)]
+pub enum GenesisError {
+    #[error("cannot read the genesis file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("the genesis file is not valid genesis JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("organisation {name:?}: {reason}")]
+    Organisation { name: String, reason: String },
+    #[error("validator {name:?}: {reason}")]
+    Validator { name: String, reason: String },
+    #[error(
+        "the governance policy needs {required} approvals, but there are {organisations} organisations; choose 1 to {organisations}"
+    )]
+    Governance { required: usize, organisations: usize },
+    #[error(
+        "gas schedule version {0} is unknown to this build of pactum (it knows {GAS_SCHEDULE_VERSIONS:?})"
+    )]
+    GasSchedule(u32),
+    #[error("consensus parameters: {0}")]
+    Consensus(String),
+    #[error(
+        "genesis has {count} validators; PBFT needs at least 4 and Pactum allows at most {max}"
+    )]
+    ValidatorCount { count: usize, max: usize },
+}
+
+fn organisation_error(name: &str, reason: impl Into<String>) -> GenesisError {
+    GenesisError::Organisation { name: name.to_owned(), reason: reason.into() }
+}
+
+fn validator_error(name: &str, reason: impl Into<String>) -> GenesisError {
+    GenesisError::Validator { name: name.to_owned(), reason: reason.into() }
+}
+
+/// The one certificate in `pem`, DER.
+fn single_certificate(pem: &str) -> Result<Vec<u8>, String> {
+    let mut certificates =
+        certificates_from_pem(pem.as_bytes()).map_err(|error| error.to_string())?;
+    match certificates.len() {
+        1 => Ok(certificates.remove(0)),
+        0 => Err("no PEM certificate found".into()),
+        count => Err(format!("{count} certificates where one is expected")),
+    }
+}
+
+impl Genesis {
+    pub fn load(path: &Path) -> Result<Self, GenesisError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| GenesisError::Read { path: path.display().to_string(), source })?;
+        Self::from_json(&text)
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, GenesisError> {
+        Self::check(serde_json::from_str(text)?)
+    }
+
+    /// Checks a genesis file against every rule in the module documentation.
+    pub fn check(file: GenesisFile) -> Result<Self, GenesisError> {
+        let trust = TrustStore::new();
+        let mut organisations = Vec::new();
+        let mut names = BTreeSet::new();
+        for entry in &file.organisations {
+            if !names.insert(entry.name.as_str()) {
+                return Err(organisation_error(&entry.name, "listed twice"));
+            }
+            let der = single_certificate(&entry.ca_certificate)
+                .map_err(|reason| organisation_error(&entry.name, reason))?;
+            let info = trust
+                .add_authority(&der)
+                .map_err(|error| organisation_error(&entry.name, error.to_string()))?;
+            if info.organisation != entry.name {
+                return Err(organisation_error(
+                    &entry.name,
+                    format!("its CA certificate names organisation {:?}", info.organisation),
+                ));
+            }
+            organisations.push(Organisation { name: entry.name.clone(), ca_der: der });
+        }
+        if organisations.is_empty() {
+            return Err(organisation_error("", "genesis lists no organisations"));
+        }
+
+        let count = file.validators.len();
+        if !(4..=limits::VALIDATORS_MAX).contains(&count) {
+            return Err(GenesisError::ValidatorCount { count, max: limits::VALIDATORS_MAX });
+        }
+        let mut validators = Vec::new();
+        let (mut keys, mut validator_names, mut addresses) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for entry in &file.validators {
+            let fail = |reason: String| validator_error(&entry.name, reason);
+            if !names.contains(entry.organisation.as_str()) {
+                return Err(fail(format!("organisation {:?} is not a member", entry.organisation)));
+            }
+            let der = single_certificate(&entry.certificate).map_err(fail)?;
+            let verified = trust
+                .verify(&der, file.genesis_time, Some(Role::Validator))
+                .map_err(|error: CertError| fail(format!("certificate refused: {error}")))?;
+            let CertificateInfo { organisation, public_key, .. } = verified.info;
+            if organisation != entry.organisation {
+                return Err(fail(format!(
+                    "its certificate belongs to {organisation:?}, not {:?}",
+                    entry.organisation
+                )));
+            }
+            if !validator_names.insert(entry.name.clone()) {
+                return Err(fail("the name is used twice".into()));
+            }
+            if !keys.insert(public_key.0) {
+                return Err(fail("its key is another validator's key".into()));
+            }
+            for address in [&entry.address, &entry.api_address] {
+                if address.parse::<std::net::SocketAddr>().is_err() && !address.contains(':') {
+                    return Err(fail(format!("{address:?} is not a host:port address")));
+                }
+                if !addresses.insert(address.clone()) {
+                    return Err(fail(format!("address {address} is used twice")));
+                }
+            }
+            validators.push(Validator {
+                name: entry.name.clone(),
+                organisation,
+                public_key,
+                certificate_der: der,
+                address: entry.address.clone(),
+                api_address: entry.api_address.clone(),
+            });
+        }
+
+        let required = file.governance.approvals_required;
+        if required == 0 || required > organisations.len() {
+            return Err(GenesisError::Governance { required, organisations: organisations.len() });
+        }
+        if !GAS_SCHEDULE_VERSIONS.contains(&file.gas_schedule_version) {
+            return Err(GenesisError::GasSchedule(file.gas_schedule_version));
+        }
+        let parameters = &file.consensus;
+        consensus_config(parameters, count)
+            .validate()
+            .map_err(|error: ConfigError| GenesisError::Consensus(error.to_string()))?;
+        if parameters.batch_transactions_max == 0
+            || parameters.batch_transactions_max > limits::BLOCK_TRANSACTIONS_MAX
+        {
+            return Err(GenesisError::Consensus(format!(
+                "batch_transactions_max must be 1 to {}",
+                limits::BLOCK_TRANSACTIONS_MAX
+            )));
+        }
+        if parameters.batch_bytes_max < limits::TRANSACTION_BYTES_MAX
+            || parameters.batch_bytes_max > limits::BLOCK_BODY_BYTES_MAX
+        {
+            return Err(GenesisError::Consensus(format!(
+                "batch_bytes_max must be {} to {} (a batch must hold the largest transaction and fit in a block)",
+                limits::TRANSACTION_BYTES_MAX,
+                limits::BLOCK_BODY_BYTES_MAX
+            )));
+        }
+        for (name, value) in [
+            ("batch_timeout_ms", parameters.batch_timeout_ms),
+            ("retransmit_interval_ms", parameters.retransmit_interval_ms),
+            ("request_timeout_ms", parameters.request_timeout_ms),
+            ("view_change_timeout_ms", parameters.view_change_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(GenesisError::Consensus(format!("{name} must be positive")));
+            }
+        }
+        if parameters.view_change_timeout_max_ms < parameters.view_change_timeout_ms {
+            return Err(GenesisError::Consensus(
+                "view_change_timeout_max_ms must be at least view_change_timeout_ms".into(),
+            ));
+        }
+
+        let hash = genesis_hash(&file, &organisations, &validators);
+        Ok(Self { file, organisations, validators, hash })
+    }
+
+    /// The PBFT configuration this genesis sets.
+    pub fn consensus_config(&self) -> Config {
+        consensus_config(&self.file.consensus, self.validators.len())
+    }
+
+    /// A trust store holding the member CAs.
+    pub fn trust_store(&self) -> TrustStore {
+        let trust = TrustStore::new();
+        for organisation in &self.organisations {
+            // Checked when the genesis was read, so this cannot fail.
+            let _ = trust.add_authority(&organisation.ca_der);
+        }
+        trust
+    }
+
+    /// The replica id of the validator holding `key`, if it is one.
+    pub fn replica_id(&self, key: &PublicKey) -> Option<u16> {
+        self.validators
+            .iter()
+            .position(|validator| validator.public_key == *key)
+            .and_then(|index| u16::try_from(index).ok())
+    }
+
+    pub fn validator_keys(&self) -> Vec<PublicKey> {
+        self.validators.iter().map(|validator| validator.public_key).collect()
+    }
+}
+
+fn consensus_config(parameters: &ConsensusParameters, validators: usize) -> Config {
+    Config {
+        replicas: u16::try_from(validators).unwrap_or(u16::MAX),
+        checkpoint_interval: parameters.checkpoint_interval,
+        watermark_window: parameters.watermark_window,
+        retransmit_interval_ms: parameters.retransmit_interval_ms,
+        request_timeout_ms: parameters.request_timeout_ms,
+        view_change_timeout_ms: parameters.view_change_timeout_ms,
+        view_change_timeout_max_ms: parameters.view_change_timeout_max_ms,
+        broken_quorum_for_tests: false,
+    }
+}
+
+/// SHA3-256 over a canonical encoding of the checked genesis: formatting, key order and
+/// PEM line breaks in the file do not change it, any value does.
+fn genesis_hash(
+    file: &GenesisFile,
+    organisations: &[Organisation],
+    validators: &[Validator],
+) -> Hash {
+    let mut bytes = b"pactum.genesis.v1\0".to_vec();
+    write::string(&mut bytes, file.chain_id.as_str());
+    write::u64(&mut bytes, file.genesis_time as u64);
+    write::u32(&mut bytes, organisations.len() as u32);
+    for organisation in organisations {
+        write::string(&mut bytes, &organisation.name);
+        write::bytes(&mut bytes, &organisation.ca_der);
+    }
+    write::u32(&mut bytes, validators.len() as u32);
+    for validator in validators {
+        write::string(&mut bytes, &validator.name);
+        write::string(&mut bytes, &validator.organisation);
+        write::bytes(&mut bytes, &validator.certificate_der);
+        write::string(&mut bytes, &validator.address);
+        write::string(&mut bytes, &validator.api_address);
+    }
+    write::u64(&mut bytes, file.governance.approvals_required as u64);
+    write::u32(&mut bytes, file.gas_schedule_version);
+    let parameters = &file.consensus;
+    for value in [
+        parameters.batch_transactions_max as u64,
+        parameters.batch_bytes_max as u64,
+        parameters.batch_timeout_ms,
+        parameters.checkpoint_interval,
+        parameters.watermark_window,
+        parameters.retransmit_interval_ms,
+        parameters.request_timeout_ms,
+        parameters.view_change_timeout_ms,
+        parameters.view_change_timeout_max_ms,
+    ] {
+        write::u64(&mut bytes, value);
+    }
+    sha3_256(&bytes)
+}
