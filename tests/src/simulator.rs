@@ -570,8 +570,7 @@ impl Simulation {
                 Effect::Persist(record) => {
                     let node = &mut self.nodes[usize::from(id)];
                     if let Record::Stable { sequence, .. } = record {
-                        node.records
-                            .retain(|kept| record_sequence(kept).is_none_or(|s| s > sequence));
+                        node.records.retain(|kept| !kept.obsolete_at(sequence));
                     }
                     node.records.push(record);
                 }
@@ -824,20 +823,6 @@ impl Simulation {
             }
             _ => vec![message],
         }
-    }
-}
-
-fn record_sequence(record: &Record) -> Option<Sequence> {
-    let message = match record {
-        Record::Sent(message) | Record::Accepted(message) => message,
-        Record::Stable { .. } => return None,
-    };
-    match message.message {
-        Message::PrePrepare { sequence, .. }
-        | Message::Prepare { sequence, .. }
-        | Message::Commit { sequence, .. }
-        | Message::Checkpoint { sequence, .. } => Some(sequence),
-        Message::ViewChange { .. } | Message::NewView { .. } | Message::Suspect { .. } => None,
     }
 }
 

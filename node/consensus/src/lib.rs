@@ -21,6 +21,7 @@
 
 mod ed25519;
 mod message;
+mod record;
 mod replica;
 
 pub use ed25519::Ed25519Crypto;
@@ -28,6 +29,7 @@ pub use message::{
     DOMAIN, Message, PREPARED_CERTIFICATES_MAX, PreparedCertificate, ReplicaId, Sequence,
     SignedMessage, View,
 };
+pub use record::RECORD_FORMAT_VERSION;
 pub use replica::{
     Config, ConfigError, Crypto, Delivery, Effect, Evidence, Input, PENDING_PROPOSALS_MAX, Record,
     Replica, TimeoutKind, VIEW_CHANGE_VIEWS_AHEAD_MAX,

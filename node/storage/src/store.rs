@@ -598,6 +598,45 @@ impl Store {
             .map_err(StorageError::rocks("write consensus log"))
     }
 
+    /// Writes several consensus-log records in one synced batch: all or none survive a
+    /// crash.
+    pub fn consensus_log_append(&self, records: &[ConsensusLogRecord]) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::ReadOnly);
+        }
+        let family = self.cf(ColumnFamily::ConsensusLog);
+        let mut batch = WriteBatch::default();
+        for (key, value) in records {
+            batch.put_cf(&family, key, value);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(StorageError::rocks("write consensus log"))
+    }
+
+    /// Replaces the whole consensus log with `records` in one synced batch (compaction
+    /// after a stable checkpoint): a crash leaves either the old log or the new one.
+    pub fn consensus_log_rewrite(
+        &self,
+        records: &[ConsensusLogRecord],
+    ) -> Result<(), StorageError> {
+        if self.read_only {
+            return Err(StorageError::ReadOnly);
+        }
+        let family = self.cf(ColumnFamily::ConsensusLog);
+        let mut batch = WriteBatch::default();
+        for entry in self.db.iterator_cf(&family, IteratorMode::Start) {
+            let (key, _) = entry.map_err(StorageError::rocks("scan consensus log"))?;
+            batch.delete_cf(&family, key);
+        }
+        for (key, value) in records {
+            batch.put_cf(&family, key, value);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(StorageError::rocks("rewrite consensus log"))
+    }
+
     /// Every consensus-log record in key order.
     pub fn consensus_log(&self) -> Result<Vec<ConsensusLogRecord>, StorageError> {
         self.db

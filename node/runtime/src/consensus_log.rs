@@ -1,0 +1,108 @@
+//! The consensus log: every [`Record`] the PBFT replica asks to persist, written to the
+//! store's `consensus_log` column family before any message that depends on it is sent.
+//!
+//! Records are keyed by a counter (8 bytes, big-endian), so reading the column family in
+//! key order replays them in the order they were written, which is what
+//! [`pactum_consensus::Replica::new`] expects. One call to [`ConsensusLog::persist`] writes
+//! one step's records in one synced batch. When a record makes a checkpoint stable, the
+//! log is compacted: records that checkpoint makes obsolete are dropped in the same synced
+//! rewrite, so the log stays bounded by the watermark window.
+
+use pactum_consensus::Record;
+use pactum_storage::{StorageError, Store};
+use pactum_types::codec::{Decode, Encode};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LogError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(
+        "consensus-log record {key} cannot be read ({reason}); the data directory is damaged or was written by a newer pactum"
+    )]
+    Corrupt { key: String, reason: String },
+}
+
+/// The replica's durable log, mirrored in memory for compaction.
+#[derive(Debug)]
+pub struct ConsensusLog {
+    next_key: u64,
+    records: Vec<(u64, Record)>,
+}
+
+impl ConsensusLog {
+    /// Reads the log; returns it with its records in write order.
+    pub fn open(store: &Store) -> Result<(Self, Vec<Record>), LogError> {
+        let mut records = Vec::new();
+        for (key, value) in store.consensus_log()? {
+            let corrupt = |reason: String| LogError::Corrupt { key: hex(&key), reason };
+            let counter: [u8; 8] =
+                key.as_slice().try_into().map_err(|_| corrupt("the key is not 8 bytes".into()))?;
+            let record = Record::from_bytes(&value).map_err(|error| corrupt(error.to_string()))?;
+            records.push((u64::from_be_bytes(counter), record));
+        }
+        let next_key = records.last().map_or(0, |(key, _)| key + 1);
+        let replay = records.iter().map(|(_, record)| record.clone()).collect();
+        Ok((Self { next_key, records }, replay))
+    }
+
+    /// Durably appends one step's records (synced, all or nothing), compacting the log if
+    /// one of them is a stable checkpoint.
+    pub fn persist(&mut self, store: &Store, records: &[Record]) -> Result<(), LogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let stable = records
+            .iter()
+            .filter_map(|record| match record {
+                Record::Stable { sequence, .. } => Some(*sequence),
+                _ => None,
+            })
+            .max();
+        let mut appended = Vec::with_capacity(records.len());
+        for record in records {
+            appended.push((self.next_key, record.clone()));
+            self.next_key += 1;
+        }
+        match stable {
+            None => {
+                let encoded: Vec<(Vec<u8>, Vec<u8>)> = appended
+                    .iter()
+                    .map(|(key, record)| (key.to_be_bytes().to_vec(), record.to_bytes()))
+                    .collect();
+                store.consensus_log_append(&encoded)?;
+                self.records.extend(appended);
+            }
+            Some(stable) => {
+                let mut kept: Vec<(u64, Record)> = self
+                    .records
+                    .iter()
+                    .chain(appended.iter())
+                    .filter(|(_, record)| !record.obsolete_at(stable))
+                    .cloned()
+                    .collect();
+                kept.sort_by_key(|(key, _)| *key);
+                let encoded: Vec<(Vec<u8>, Vec<u8>)> = kept
+                    .iter()
+                    .map(|(key, record)| (key.to_be_bytes().to_vec(), record.to_bytes()))
+                    .collect();
+                store.consensus_log_rewrite(&encoded)?;
+                self.records = kept;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records currently in the log.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
