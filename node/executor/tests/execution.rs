@@ -602,3 +602,64 @@ fn a_vm_failure_aborts_the_whole_block_with_nothing_written() {
     assert_eq!(executor.next_nonce(&issuer.keypair.public_key()).unwrap(), 0);
     assert!(executor.store().receipt(&block.transactions[0].hash()).unwrap().is_none());
 }
+
+#[test]
+fn a_query_runs_against_committed_state_and_commits_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut executor = open(directory.path());
+    let mut issuer = Account::new(1);
+    let alice = Account::new(2);
+    let bob = Account::new(3);
+    let token = deploy_token(&mut executor, &mut issuer);
+    execute(&mut executor, vec![issuer.call(token, "mint", mint_input(alice.address(), 100), GAS)]);
+    let tip = executor.tip().clone();
+
+    // A state-changing method run as a query succeeds, reports its event, and writes nothing.
+    let query = executor
+        .query(token, "transfer", &transfer_input(bob.address(), 60), GAS, alice.address())
+        .unwrap();
+    assert_eq!(query.status, ReceiptStatus::Success);
+    assert_eq!(query.height, 2);
+    assert_eq!(query.events.len(), 1);
+    assert_eq!(query.events[0].topic, "transfer");
+    assert!(query.gas_used > 0);
+    assert_eq!(balance(&executor, token, alice.address()), 100);
+    assert_eq!(balance(&executor, token, bob.address()), 0);
+    assert_eq!(executor.tip(), &tip);
+    assert_eq!(executor.store().state_root(), tip.state_root);
+    assert_eq!(executor.next_nonce(&alice.keypair.public_key()).unwrap(), 0);
+
+    // A query that runs out of gas or reverts says so in its status.
+    let query = executor
+        .query(token, "transfer", &transfer_input(bob.address(), 60), 2_500, alice.address())
+        .unwrap();
+    assert_eq!((query.status, query.gas_used), (ReceiptStatus::OutOfGas, 2_500));
+    let query = executor
+        .query(token, "transfer", &transfer_input(bob.address(), 101), GAS, alice.address())
+        .unwrap();
+    assert!(reason(&query.status).contains("insufficient balance"));
+    let query = executor
+        .query(
+            token,
+            "balance",
+            &[],
+            pactum_types::limits::TRANSACTION_GAS_MAX + 1,
+            alice.address(),
+        )
+        .unwrap();
+    assert_eq!(status_name(&query.status), "invalid");
+    assert_eq!(query.gas_used, 0);
+}
+
+#[test]
+fn an_executor_refuses_a_store_of_another_chain() {
+    let directory = tempfile::tempdir().unwrap();
+    {
+        let mut executor = open(directory.path());
+        execute(&mut executor, Vec::new());
+    }
+    let store = Store::open(directory.path().join("db")).unwrap();
+    let options = pactum_executor::ExecutorOptions::new(ChainId::new("another-chain").unwrap());
+    let error = pactum_executor::Executor::open(store, options).unwrap_err();
+    assert!(matches!(error, ExecutorError::WrongChain { height: 1, .. }), "{error}");
+}
