@@ -24,7 +24,7 @@ use pactum_storage::{BlockCommit, StorageError, Store};
 use pactum_types::gas::GasSchedule;
 use pactum_types::receipt::receipts_root;
 use pactum_types::{
-    Address, Block, BlockHeader, ChainId, Event, Hash, PublicKey, Receipt, ReceiptStatus,
+    Address, Block, BlockHeader, ChainId, Event, Hash, Payload, PublicKey, Receipt, ReceiptStatus,
     Transaction, limits,
 };
 use pactum_vm::{
@@ -467,9 +467,10 @@ impl Executor {
         }
         let caller = account_address(&unsigned.sender);
         let gas_limit = unsigned.gas_limit;
-        let view: Arc<dyn StateView> = Arc::clone(state) as Arc<dyn StateView>;
+        // The VM holds a shared handle on the block state for the length of one call.
+        let view = || Arc::clone(state) as Arc<dyn StateView>;
         let (outcome, deployed_code_bytes) = match &unsigned.payload {
-            pactum_types::Payload::DeployContract { code, init_input } => {
+            Payload::DeployContract { code, init_input } => {
                 let request = DeployRequest {
                     deployer: caller,
                     nonce: unsigned.nonce,
@@ -477,16 +478,16 @@ impl Executor {
                     init_input,
                     gas_limit,
                 };
-                (self.vm.deploy(view, context, &request), Some(code.len()))
+                (self.vm.deploy(view(), context, &request), Some(code.len()))
             }
-            pactum_types::Payload::CallContract { contract, method, input } => {
+            Payload::CallContract { contract, method, input } => {
                 let request = CallRequest { caller, contract: *contract, method, input, gas_limit };
-                (self.vm.call(view, context, &request), None)
+                (self.vm.call(view(), context, &request), None)
             }
-            pactum_types::Payload::Governance { .. } => {
+            Payload::Governance { .. } => {
                 return Ok(invalid(transaction_hash, GOVERNANCE_NOT_EXECUTED.into()));
             }
-            pactum_types::Payload::EnrolIdentity { .. } => {
+            Payload::EnrolIdentity { .. } => {
                 return Ok(invalid(transaction_hash, ENROLMENT_NOT_EXECUTED.into()));
             }
         };
