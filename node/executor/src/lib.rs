@@ -142,7 +142,12 @@ pub struct QueryOutcome {
     pub return_data: Vec<u8>,
 }
 
-/// Executes committed blocks against a store. One per node; it owns the store's writer.
+/// Executes committed blocks against a store. One per node.
+///
+/// It owns the store: the VM reads state through shared handles that live only for one
+/// call, and `execute_block` takes `&mut self` because `Store::commit_block` needs the
+/// store alone. Everything else reads the store through [`Executor::store`]; a runtime
+/// that serves queries beside execution puts the executor behind a lock.
 pub struct Executor {
     store: Arc<Store>,
     vm: Vm,
