@@ -18,6 +18,6 @@ pub mod state_hash;
 mod store;
 
 pub use store::{
-    BlockCommit, BlockOutcome, ColumnFamily, SCHEMA_VERSION, StateChange, StateSpace, StorageError,
-    Store, TransactionLocation,
+    BlockCommit, BlockOutcome, ColumnFamily, LEDGER_PREFIX, SCHEMA_VERSION, StateChange,
+    StateSpace, StorageError, Store, TransactionLocation,
 };

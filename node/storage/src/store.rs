@@ -120,7 +120,17 @@ pub enum StateSpace {
     Contract(Address),
     /// The consortium configuration, changed only by governance.
     Consortium,
+    /// The executor's own records about the ledger: account nonces, deployed contracts
+    /// and their code. Stored in the `state` column family under [`LEDGER_PREFIX`], so
+    /// they are part of the state root like any contract entry.
+    Ledger,
 }
+
+/// The reserved 32-byte prefix of [`StateSpace::Ledger`] keys in the `state` column
+/// family. Contract entries start with the contract's address, a SHA3-256 output; no
+/// contract can have the all-zero address (that would take a preimage of zero), and only
+/// the executor writes this space, so ledger records and contract storage never collide.
+pub const LEDGER_PREFIX: [u8; 32] = [0; 32];
 
 /// One write produced by executing a block: `None` removes the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,16 +147,21 @@ impl StateChange {
     }
 
     fn column_family(&self) -> ColumnFamily {
-        match self.space {
-            StateSpace::Contract(_) => ColumnFamily::State,
-            StateSpace::Consortium => ColumnFamily::Consortium,
-        }
+        column_family(self.space)
+    }
+}
+
+fn column_family(space: StateSpace) -> ColumnFamily {
+    match space {
+        StateSpace::Contract(_) | StateSpace::Ledger => ColumnFamily::State,
+        StateSpace::Consortium => ColumnFamily::Consortium,
     }
 }
 
 fn storage_key(space: StateSpace, key: &[u8]) -> Vec<u8> {
     match space {
         StateSpace::Contract(address) => [&address.0[..], key].concat(),
+        StateSpace::Ledger => [&LEDGER_PREFIX[..], key].concat(),
         StateSpace::Consortium => key.to_vec(),
     }
 }
@@ -535,12 +550,8 @@ impl Store {
         space: StateSpace,
         key: &[u8],
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        let family = match space {
-            StateSpace::Contract(_) => ColumnFamily::State,
-            StateSpace::Consortium => ColumnFamily::Consortium,
-        };
         self.db
-            .get_cf(&self.cf(family), storage_key(space, key))
+            .get_cf(&self.cf(column_family(space)), storage_key(space, key))
             .map_err(StorageError::rocks("read state"))
     }
 

@@ -136,6 +136,53 @@ fn consortium_and_contract_spaces_are_separate() {
 }
 
 #[test]
+fn ledger_records_live_under_the_reserved_prefix_and_count_in_the_state_root() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("store");
+    let builder = new_chain(&path, 1, 1);
+    let mut store = Store::open(&path).unwrap();
+    let root_before = store.state_root();
+    let next = builder.next_block(1);
+    let changes = vec![
+        StateChange {
+            space: StateSpace::Ledger,
+            key: b"nonce/k".to_vec(),
+            value: Some(7u64.to_be_bytes().to_vec()),
+        },
+        StateChange {
+            space: StateSpace::Consortium,
+            key: b"nonce/k".to_vec(),
+            value: Some(b"other".to_vec()),
+        },
+    ];
+    let state_root = store
+        .commit_block(BlockCommit {
+            block: &next.block,
+            receipts: &next.receipts,
+            state_changes: &changes,
+        })
+        .unwrap();
+    assert_ne!(state_root, root_before);
+    assert_eq!(
+        store.state_get(StateSpace::Ledger, b"nonce/k").unwrap().as_deref(),
+        Some(&7u64.to_be_bytes()[..])
+    );
+    assert_eq!(
+        store.state_get(StateSpace::Consortium, b"nonce/k").unwrap().as_deref(),
+        Some(&b"other"[..])
+    );
+    // The ledger space is the state column family under the reserved all-zero prefix.
+    assert_eq!(
+        store
+            .state_get(StateSpace::Contract(Address(pactum_storage::LEDGER_PREFIX)), b"nonce/k")
+            .unwrap()
+            .as_deref(),
+        Some(&7u64.to_be_bytes()[..])
+    );
+    assert_eq!(store.recompute_state_root().unwrap(), state_root);
+}
+
+#[test]
 fn schema_version_mismatches_are_refused_with_a_clear_message() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("store");

@@ -1,0 +1,585 @@
+//! Pactum's block executor: it runs committed blocks in the contract VM against the
+//! RocksDB state and commits each block, its receipts and its state changes atomically.
+//!
+//! It owns the execution rules of a block (`docs/adr/0010-executor-nonces-and-invalid-transactions.md`):
+//! transactions run strictly in order; each sees the successful writes of the ones before
+//! it; a transaction whose envelope is not acceptable (wrong chain, stale or future nonce,
+//! gas limit over the maximum, a payload not executed yet) gets an `Invalid` receipt and
+//! changes nothing; every other transaction consumes its nonce and is charged gas, whatever
+//! its outcome. The block then goes to `Store::commit_block` in one synced `WriteBatch`.
+//!
+//! It must never let anything but the block and the committed state decide a receipt: no
+//! clock, no randomness, no disk error. A node failure (a RocksDB read error, an engine
+//! failure) is an [`ExecutorError`] that aborts the whole block with nothing written.
+//!
+//! It does not verify transaction signatures: every validator verifies each transaction
+//! once, on admission or when a proposal brings it, before it can be ordered, and a
+//! block is executed only once 2f + 1 validators committed it.
+
+mod state;
+
+use std::sync::Arc;
+
+use pactum_storage::{BlockCommit, StorageError, Store};
+use pactum_types::gas::GasSchedule;
+use pactum_types::receipt::receipts_root;
+use pactum_types::{
+    Address, Block, BlockHeader, ChainId, Event, Hash, Payload, PublicKey, Receipt, ReceiptStatus,
+    Transaction, limits,
+};
+use pactum_vm::{
+    BlockContext, CallRequest, DeployRequest, Execution, StateView, Vm, VmError, VmOptions,
+    account_address,
+};
+use thiserror::Error;
+
+pub use state::ledger;
+use state::{BlockState, committed_code_hash, committed_next_nonce};
+
+/// The reason of the `Invalid` receipt of a governance transaction.
+pub const GOVERNANCE_NOT_EXECUTED: &str = "governance transactions are not executed yet";
+/// The reason of the `Invalid` receipt of an identity enrolment.
+pub const ENROLMENT_NOT_EXECUTED: &str = "identity enrolment transactions are not executed yet";
+
+/// Why a block could not be executed. Nothing of the block was written.
+#[derive(Debug, Error)]
+pub enum ExecutorError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(
+        "the VM failed on transaction {position} ({transaction}) of block {height}: {source}; \
+         nothing of the block was written"
+    )]
+    Vm {
+        height: u64,
+        position: usize,
+        transaction: Hash,
+        #[source]
+        source: VmError,
+    },
+    #[error("the VM failed during a query: {source}")]
+    Query {
+        #[source]
+        source: VmError,
+    },
+    #[error("the contract VM could not be set up: {source}")]
+    VmSetup {
+        #[source]
+        source: VmError,
+    },
+    #[error("cannot execute block {got}: the next height is {expected}")]
+    HeightOutOfOrder { expected: u64, got: u64 },
+    #[error("block {height} is for chain {found}, but this executor runs chain {expected}")]
+    WrongChain { height: u64, expected: ChainId, found: ChainId },
+    #[error(
+        "block {height} says the {field} is {found}, but this node has {expected}: this node \
+         has diverged from the validators that committed the block; stop it and restore its \
+         data from a healthy validator"
+    )]
+    Diverged { height: u64, field: &'static str, expected: Hash, found: Hash },
+    #[error("stored {what} is missing: the store is damaged")]
+    Missing { what: String },
+}
+
+/// How to build an [`Executor`].
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The chain this node runs; blocks and transactions for any other are refused.
+    pub chain_id: ChainId,
+    /// The VM's options; set `artifact_directory` (inside the node's data directory) so
+    /// that compiled contracts survive restarts.
+    pub vm: VmOptions,
+}
+
+impl ExecutorOptions {
+    pub fn new(chain_id: ChainId) -> Self {
+        Self { chain_id, vm: VmOptions::default() }
+    }
+}
+
+/// The last executed block: what the runtime needs to fill the next header (ADR 0002).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainTip {
+    /// 0 before the first block.
+    pub height: u64,
+    /// The header hash of the block at `height`: the next header's `previous_hash`
+    /// ([`Hash::ZERO`] at height 0).
+    pub block_hash: Hash,
+    /// Its header's timestamp (0 at height 0).
+    pub timestamp_ms: u64,
+    /// The Merkle root of its receipts: the next header's `previous_receipts_root`.
+    pub receipts_root: Hash,
+    /// The state root after it: the next header's `previous_state_root`.
+    pub state_root: Hash,
+}
+
+/// What executing and committing one block produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutedBlock {
+    pub height: u64,
+    pub block_hash: Hash,
+    /// One receipt per transaction, in order.
+    pub receipts: Vec<Receipt>,
+    /// The next header's `previous_receipts_root`.
+    pub receipts_root: Hash,
+    /// The state root after this block: the next header's `previous_state_root`.
+    pub state_root: Hash,
+    /// The gas charged to the block's transactions.
+    pub gas_used: u64,
+    /// How many state entries the block wrote or removed.
+    pub state_changes: usize,
+}
+
+/// The result of a read-only call: a receipt without a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryOutcome {
+    /// The height of the committed state the query ran against.
+    pub height: u64,
+    pub status: ReceiptStatus,
+    pub gas_used: u64,
+    /// Events the call would have emitted; nothing is recorded.
+    pub events: Vec<Event>,
+    pub return_data: Vec<u8>,
+}
+
+/// Executes committed blocks against a store. One per node.
+///
+/// It owns the store: the VM reads state through shared handles that live only for one
+/// call, and `execute_block` takes `&mut self` because `Store::commit_block` needs the
+/// store alone. Everything else reads the store through [`Executor::store`]; a runtime
+/// that serves queries beside execution puts the executor behind a lock.
+pub struct Executor {
+    store: Arc<Store>,
+    vm: Vm,
+    chain_id: ChainId,
+    schedule: GasSchedule,
+    metering: bool,
+    tip: ChainTip,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Executor")
+            .field("chain_id", &self.chain_id)
+            .field("tip", &self.tip)
+            .field("vm", &self.vm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the executor answers a `VmError`: a refusal that is the transaction's doing becomes
+/// its receipt; anything else is the node's failure.
+enum Refusal {
+    /// The VM refused to run the transaction for a reason that follows from the
+    /// transaction and the state alone; every validator refuses it the same way.
+    Transaction {
+        reason: String,
+    },
+    Node(VmError),
+}
+
+fn classify(error: VmError, deploying: bool) -> Refusal {
+    match error {
+        VmError::Deploy(_)
+        | VmError::ContractExists { .. }
+        | VmError::UnknownContract { .. }
+        | VmError::MethodNameTooLong { .. }
+        | VmError::InputTooLarge { .. }
+        | VmError::GasLimitTooHigh { .. } => Refusal::Transaction { reason: error.to_string() },
+        // Validated code that Cranelift still cannot compile fails the same way on every
+        // validator running the same release. A module already deployed compiled once, so
+        // failing to compile it again is this node's problem.
+        VmError::Compile { .. } if deploying => Refusal::Transaction { reason: error.to_string() },
+        VmError::Compile { .. }
+        | VmError::MissingCode { .. }
+        | VmError::State(_)
+        | VmError::Artifact { .. }
+        | VmError::Engine { .. } => Refusal::Node(error),
+    }
+}
+
+/// Cuts `reason` to at most `REASON_BYTES_MAX` bytes at a character boundary, so that
+/// every receipt decodes again.
+fn bounded_reason(mut reason: String) -> String {
+    if reason.len() > limits::REASON_BYTES_MAX {
+        let mut end = limits::REASON_BYTES_MAX;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
+fn receipt_without_run(transaction_hash: Hash, status: ReceiptStatus, gas_used: u64) -> Receipt {
+    Receipt { transaction_hash, status, gas_used, events: Vec::new(), return_data: Vec::new() }
+}
+
+fn invalid(transaction_hash: Hash, reason: String) -> Receipt {
+    receipt_without_run(
+        transaction_hash,
+        ReceiptStatus::Invalid { reason: bounded_reason(reason) },
+        0,
+    )
+}
+
+/// A receipt from an execution, moving its events and return data instead of copying.
+fn receipt_from(transaction_hash: Hash, execution: &mut Execution) -> Receipt {
+    let events = std::mem::take(&mut execution.events);
+    let return_data = std::mem::take(&mut execution.return_data);
+    let mut receipt = execution.receipt(transaction_hash);
+    receipt.events = events;
+    receipt.return_data = return_data;
+    receipt
+}
+
+impl Executor {
+    /// Opens an executor over `store`, continuing after its last committed block.
+    pub fn open(store: Store, options: ExecutorOptions) -> Result<Self, ExecutorError> {
+        let ExecutorOptions { chain_id, vm } = options;
+        let schedule = vm.gas_schedule;
+        let metering = vm.metering;
+        let vm = Vm::new(vm).map_err(|source| ExecutorError::VmSetup { source })?;
+        let tip = load_tip(&store)?;
+        if tip.height > 0 {
+            let header = stored_block(&store, tip.height)?.header;
+            if header.chain_id != chain_id {
+                return Err(ExecutorError::WrongChain {
+                    height: tip.height,
+                    expected: chain_id,
+                    found: header.chain_id,
+                });
+            }
+        }
+        Ok(Self { store: Arc::new(store), vm, chain_id, schedule, metering, tip })
+    }
+
+    /// The store, for reads (blocks, receipts, state, the consensus log).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn vm(&self) -> &Vm {
+        &self.vm
+    }
+
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// The last executed block, from which the next header takes its parent hash and its
+    /// lagging result roots.
+    pub fn tip(&self) -> &ChainTip {
+        &self.tip
+    }
+
+    /// The next nonce the ledger accepts from `sender` (0 for a sender never seen).
+    pub fn next_nonce(&self, sender: &PublicKey) -> Result<u64, ExecutorError> {
+        Ok(committed_next_nonce(&self.store, sender)?)
+    }
+
+    /// The code hash of the contract deployed at `address`, if any.
+    pub fn contract_code_hash(&self, address: &Address) -> Result<Option<Hash>, ExecutorError> {
+        Ok(committed_code_hash(&self.store, address)?)
+    }
+
+    /// Executes `block`, the next committed block, and commits it with its receipts and
+    /// state changes in one synced write. On any error nothing is written and the
+    /// executor stays at the block before.
+    pub fn execute_block(&mut self, block: &Block) -> Result<ExecutedBlock, ExecutorError> {
+        self.check_header(&block.header)?;
+        let height = block.header.height;
+        let context = BlockContext::from(&block.header);
+        let mut state = Arc::new(BlockState::new(Arc::clone(&self.store)));
+        let mut receipts = Vec::with_capacity(block.transactions.len());
+        let mut gas_used = 0u64;
+        for (position, transaction) in block.transactions.iter().enumerate() {
+            let receipt = self.execute_transaction(&mut state, &context, transaction, position)?;
+            gas_used = gas_used.saturating_add(receipt.gas_used);
+            receipts.push(receipt);
+        }
+        let state = Arc::into_inner(state)
+            .expect("the VM keeps no reference to a state view after a call returns");
+        let state_changes = state.into_state_changes()?;
+        let store = Arc::get_mut(&mut self.store)
+            .expect("the executor hands out no clone of its store outside a call");
+        let state_root = store.commit_block(BlockCommit {
+            block,
+            receipts: &receipts,
+            state_changes: &state_changes,
+        })?;
+        let receipts_root = receipts_root(&receipts);
+        let block_hash = block.hash();
+        self.tip = ChainTip {
+            height,
+            block_hash,
+            timestamp_ms: block.header.timestamp_ms,
+            receipts_root,
+            state_root,
+        };
+        Ok(ExecutedBlock {
+            height,
+            block_hash,
+            receipts,
+            receipts_root,
+            state_root,
+            gas_used,
+            state_changes: state_changes.len(),
+        })
+    }
+
+    /// Runs `method` of `contract` against the committed state, as of the last block, and
+    /// commits nothing. Outcomes read as receipts do: a revert, running out of gas or an
+    /// unknown contract is a status, never an error.
+    pub fn query(
+        &self,
+        contract: Address,
+        method: &str,
+        input: &[u8],
+        gas_limit: u64,
+        caller: Address,
+    ) -> Result<QueryOutcome, ExecutorError> {
+        let height = self.tip.height;
+        let finish = |status, gas_used, events, return_data| QueryOutcome {
+            height,
+            status,
+            gas_used,
+            events,
+            return_data,
+        };
+        if gas_limit > limits::TRANSACTION_GAS_MAX {
+            let reason = format!(
+                "gas limit {gas_limit} exceeds the maximum {}",
+                limits::TRANSACTION_GAS_MAX
+            );
+            return Ok(finish(ReceiptStatus::Invalid { reason }, 0, Vec::new(), Vec::new()));
+        }
+        let context = BlockContext { height, timestamp_ms: self.tip.timestamp_ms };
+        let view: Arc<dyn StateView> = Arc::new(BlockState::new(Arc::clone(&self.store)));
+        let request = CallRequest { caller, contract, method, input, gas_limit };
+        match self.vm.call(view, &context, &request) {
+            Ok(mut execution) => {
+                let receipt = receipt_from(Hash::ZERO, &mut execution);
+                Ok(finish(receipt.status, receipt.gas_used, receipt.events, receipt.return_data))
+            }
+            Err(error) => match classify(error, false) {
+                Refusal::Transaction { reason } => Ok(finish(
+                    ReceiptStatus::Reverted { reason: bounded_reason(reason) },
+                    self.refusal_gas(None, gas_limit),
+                    Vec::new(),
+                    Vec::new(),
+                )),
+                Refusal::Node(source) => Err(ExecutorError::Query { source }),
+            },
+        }
+    }
+
+    fn check_header(&self, header: &BlockHeader) -> Result<(), ExecutorError> {
+        let expected = self.tip.height + 1;
+        if header.height != expected {
+            return Err(ExecutorError::HeightOutOfOrder { expected, got: header.height });
+        }
+        if header.chain_id != self.chain_id {
+            return Err(ExecutorError::WrongChain {
+                height: header.height,
+                expected: self.chain_id.clone(),
+                found: header.chain_id.clone(),
+            });
+        }
+        for (field, expected, found) in [
+            ("previous block hash", self.tip.block_hash, header.previous_hash),
+            ("previous receipts root", self.tip.receipts_root, header.previous_receipts_root),
+            ("previous state root", self.tip.state_root, header.previous_state_root),
+        ] {
+            if expected != found {
+                return Err(ExecutorError::Diverged {
+                    height: header.height,
+                    field,
+                    expected,
+                    found,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The gas charged when the VM refuses a transaction before running it: the deploy
+    /// charge for a deploy (validation is its work), `call_base` for a call.
+    fn refusal_gas(&self, deployed_code_bytes: Option<usize>, gas_limit: u64) -> u64 {
+        if !self.metering {
+            return 0;
+        }
+        let schedule = &self.schedule;
+        let charge = match deployed_code_bytes {
+            Some(bytes) => GasSchedule::cost(schedule.deploy_base, schedule.deploy_per_byte, bytes),
+            None => schedule.call_base,
+        };
+        charge.min(gas_limit)
+    }
+
+    /// Why the transaction's envelope is not acceptable, if it is not. Checked before the
+    /// VM runs; an unacceptable transaction changes nothing and is charged nothing.
+    fn envelope_fault(
+        &self,
+        state: &BlockState,
+        transaction: &Transaction,
+    ) -> Result<Option<String>, StorageError> {
+        let unsigned = &transaction.unsigned;
+        if unsigned.chain_id != self.chain_id {
+            return Ok(Some(format!(
+                "the transaction is for chain {}, but this is chain {}",
+                unsigned.chain_id, self.chain_id
+            )));
+        }
+        if unsigned.gas_limit > limits::TRANSACTION_GAS_MAX {
+            return Ok(Some(format!(
+                "gas limit {} exceeds the maximum {}",
+                unsigned.gas_limit,
+                limits::TRANSACTION_GAS_MAX
+            )));
+        }
+        let next = state.next_nonce(&unsigned.sender)?;
+        if unsigned.nonce < next {
+            return Ok(Some(format!(
+                "nonce {} was already used; the sender's next nonce is {next}",
+                unsigned.nonce
+            )));
+        }
+        if unsigned.nonce > next {
+            return Ok(Some(format!(
+                "nonce {} is ahead of the sender's next nonce {next}; nonces cannot be skipped",
+                unsigned.nonce
+            )));
+        }
+        if unsigned.nonce == u64::MAX {
+            return Ok(Some("nonce 18446744073709551615 is the last; it cannot be used".into()));
+        }
+        Ok(None)
+    }
+
+    fn execute_transaction(
+        &self,
+        state: &mut Arc<BlockState>,
+        context: &BlockContext,
+        transaction: &Transaction,
+        position: usize,
+    ) -> Result<Receipt, ExecutorError> {
+        let unsigned = &transaction.unsigned;
+        let transaction_hash = transaction.hash();
+        if let Some(reason) = self.envelope_fault(state, transaction)? {
+            return Ok(invalid(transaction_hash, reason));
+        }
+        let caller = account_address(&unsigned.sender);
+        let gas_limit = unsigned.gas_limit;
+        // The VM holds a shared handle on the block state for the length of one call.
+        let view = || Arc::clone(state) as Arc<dyn StateView>;
+        let (outcome, deployed_code_bytes) = match &unsigned.payload {
+            Payload::DeployContract { code, init_input } => {
+                let request = DeployRequest {
+                    deployer: caller,
+                    nonce: unsigned.nonce,
+                    code,
+                    init_input,
+                    gas_limit,
+                };
+                (self.vm.deploy(view(), context, &request), Some(code.len()))
+            }
+            Payload::CallContract { contract, method, input } => {
+                let request = CallRequest { caller, contract: *contract, method, input, gas_limit };
+                (self.vm.call(view(), context, &request), None)
+            }
+            Payload::Governance { .. } => {
+                return Ok(invalid(transaction_hash, GOVERNANCE_NOT_EXECUTED.into()));
+            }
+            Payload::EnrolIdentity { .. } => {
+                return Ok(invalid(transaction_hash, ENROLMENT_NOT_EXECUTED.into()));
+            }
+        };
+        let state = Arc::get_mut(state)
+            .expect("the VM keeps no reference to a state view after a call returns");
+        let receipt = match outcome {
+            Ok(mut execution) => {
+                let receipt = receipt_from(transaction_hash, &mut execution);
+                // Only a successful execution carries writes; the VM discarded the rest.
+                state.apply(std::mem::take(&mut execution.write_set));
+                receipt
+            }
+            Err(error) => match classify(error, deployed_code_bytes.is_some()) {
+                Refusal::Transaction { reason } => receipt_without_run(
+                    transaction_hash,
+                    ReceiptStatus::Reverted { reason: bounded_reason(reason) },
+                    self.refusal_gas(deployed_code_bytes, gas_limit),
+                ),
+                Refusal::Node(source) => {
+                    return Err(ExecutorError::Vm {
+                        height: context.height,
+                        position,
+                        transaction: transaction_hash,
+                        source,
+                    });
+                }
+            },
+        };
+        // Every transaction that passed the envelope checks used its nonce.
+        state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
+        Ok(receipt)
+    }
+}
+
+fn stored_block(store: &Store, height: u64) -> Result<Block, ExecutorError> {
+    store.block(height)?.ok_or_else(|| ExecutorError::Missing { what: format!("block {height}") })
+}
+
+/// The tip of the chain in `store`.
+fn load_tip(store: &Store) -> Result<ChainTip, ExecutorError> {
+    let height = store.last_height();
+    if height == 0 {
+        return Ok(ChainTip {
+            height: 0,
+            block_hash: Hash::ZERO,
+            timestamp_ms: 0,
+            receipts_root: receipts_root(&[]),
+            state_root: store.state_root(),
+        });
+    }
+    let block = stored_block(store, height)?;
+    let outcome = store
+        .block_outcome(height)?
+        .ok_or_else(|| ExecutorError::Missing { what: format!("receipts of block {height}") })?;
+    Ok(ChainTip {
+        height,
+        block_hash: block.hash(),
+        timestamp_ms: block.header.timestamp_ms,
+        receipts_root: receipts_root(&outcome.receipts),
+        state_root: outcome.state_root,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_cut_at_a_character_boundary_within_the_limit() {
+        let long = "é".repeat(limits::REASON_BYTES_MAX);
+        let cut = bounded_reason(long);
+        assert!(cut.len() <= limits::REASON_BYTES_MAX);
+        assert!(cut.len() >= limits::REASON_BYTES_MAX - 1);
+        assert!(cut.chars().all(|character| character == 'é'));
+        assert_eq!(bounded_reason("short".into()), "short");
+    }
+
+    #[test]
+    fn node_failures_are_never_receipts() {
+        let state = VmError::State(pactum_vm::StateError { reason: "disk".into() });
+        assert!(matches!(classify(state, false), Refusal::Node(_)));
+        let engine = VmError::Engine { reason: "pool".into() };
+        assert!(matches!(classify(engine, true), Refusal::Node(_)));
+        let compile = VmError::Compile { reason: "x".into() };
+        assert!(matches!(classify(compile.clone(), false), Refusal::Node(_)));
+        assert!(matches!(classify(compile, true), Refusal::Transaction { .. }));
+        let unknown = VmError::UnknownContract { address: Address([3; 32]) };
+        assert!(matches!(classify(unknown, false), Refusal::Transaction { .. }));
+    }
+}
