@@ -663,3 +663,29 @@ fn an_executor_refuses_a_store_of_another_chain() {
     let error = pactum_executor::Executor::open(store, options).unwrap_err();
     assert!(matches!(error, ExecutorError::WrongChain { height: 1, .. }), "{error}");
 }
+
+#[test]
+fn a_repeated_transaction_keeps_its_first_receipt_and_the_audit_passes() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut executor = open(directory.path());
+    let mut issuer = Account::new(1);
+    let alice = Account::new(2);
+    let token = deploy_token(&mut executor, &mut issuer);
+    let mint = issuer.call(token, "mint", mint_input(alice.address(), 5), GAS);
+    let hash = mint.hash();
+    let first = execute(&mut executor, vec![mint.clone()]);
+    assert_eq!(first.receipts[0].status, ReceiptStatus::Success);
+    // A faulty primary repeats it, in a later block and twice within one block.
+    let repeated = execute(&mut executor, vec![mint.clone(), mint]);
+    for receipt in &repeated.receipts {
+        assert_eq!(status_name(&receipt.status), "invalid", "{receipt:?}");
+    }
+    assert_eq!(balance(&executor, token, alice.address()), 5, "minted once");
+    // The transaction's receipt is still the one that ran.
+    let stored = executor.store().receipt(&hash).unwrap().unwrap();
+    assert_eq!(stored.status, ReceiptStatus::Success);
+    let location = executor.store().transaction_location(&hash).unwrap().unwrap();
+    assert_eq!(location.height, first.height);
+    let report = pactum_storage::audit::audit(executor.store(), &mut |_, _| {}).unwrap();
+    assert_eq!(report.transactions, 1 + 1 + 2, "deploy, mint, two repeats");
+}

@@ -437,7 +437,14 @@ impl Store {
         let meta = self.cf(ColumnFamily::Meta);
         let mut batch = WriteBatch::default();
         batch.put_cf(&blocks, height_key(height), commit.block.to_bytes());
+        // The index points at a transaction's first occurrence, which holds its real
+        // receipt: a byte-identical repeat (which the executor answers `invalid`, its nonce
+        // being used) must not hide it.
+        let mut seen = std::collections::HashSet::new();
         for (position, hash) in hashes.iter().enumerate() {
+            if !seen.insert(*hash) || self.transaction_location(hash)?.is_some() {
+                continue;
+            }
             let location = TransactionLocation { height, position: position as u32 };
             batch.put_cf(&index, hash.0, location.to_bytes());
         }

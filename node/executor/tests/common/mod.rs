@@ -156,12 +156,15 @@ pub fn status_name(status: &ReceiptStatus) -> &'static str {
         ReceiptStatus::Reverted { .. } => "reverted",
         ReceiptStatus::OutOfGas => "out_of_gas",
         ReceiptStatus::Invalid { .. } => "invalid",
+        ReceiptStatus::Trapped { .. } => "trapped",
     }
 }
 
 pub fn reason(status: &ReceiptStatus) -> &str {
     match status {
-        ReceiptStatus::Reverted { reason } | ReceiptStatus::Invalid { reason } => reason,
+        ReceiptStatus::Reverted { reason }
+        | ReceiptStatus::Invalid { reason }
+        | ReceiptStatus::Trapped { reason } => reason,
         ReceiptStatus::Success | ReceiptStatus::OutOfGas => "",
     }
 }
