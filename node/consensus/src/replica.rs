@@ -610,35 +610,15 @@ impl<C: Crypto> Replica<C> {
                     effects.push(Effect::Evidence(Evidence::PrepareFromPrimary { sender }));
                     return;
                 }
-                let slot = self.slots.entry(sequence).or_default();
-                slot.enter(view);
-                if !record_vote(&mut slot.prepares, sender, digest, message.signature) {
-                    effects.push(Effect::Evidence(Evidence::ConflictingVote {
-                        sender,
-                        kind: "prepare",
-                        view,
-                        sequence,
-                    }));
-                    return;
-                }
-                self.try_progress(sequence, effects);
+                let vote = Vote { kind: VoteKind::Prepare, sender, view, sequence, digest };
+                self.on_vote(vote, message.signature, effects);
             }
             Message::Commit { view, sequence, digest } => {
                 if !self.in_view_and_window(sender, view, sequence, effects) {
                     return;
                 }
-                let slot = self.slots.entry(sequence).or_default();
-                slot.enter(view);
-                if !record_vote(&mut slot.commits, sender, digest, message.signature) {
-                    effects.push(Effect::Evidence(Evidence::ConflictingVote {
-                        sender,
-                        kind: "commit",
-                        view,
-                        sequence,
-                    }));
-                    return;
-                }
-                self.try_progress(sequence, effects);
+                let vote = Vote { kind: VoteKind::Commit, sender, view, sequence, digest };
+                self.on_vote(vote, message.signature, effects);
             }
             Message::Checkpoint { sequence, state_digest } => {
                 self.on_checkpoint(message, sequence, state_digest, effects);
@@ -652,6 +632,28 @@ impl<C: Crypto> Replica<C> {
                 }
             }
         }
+    }
+
+    /// Records a PREPARE or COMMIT (PBFT §4.2); a second, different vote of the same kind
+    /// from the same replica for the same (view, sequence) is evidence.
+    fn on_vote(&mut self, vote: Vote, signature: Signature, effects: &mut Vec<Effect>) {
+        let Vote { kind, sender, view, sequence, digest } = vote;
+        let slot = self.slots.entry(sequence).or_default();
+        slot.enter(view);
+        let (votes, name) = match kind {
+            VoteKind::Prepare => (&mut slot.prepares, "prepare"),
+            VoteKind::Commit => (&mut slot.commits, "commit"),
+        };
+        if !record_vote(votes, sender, digest, signature) {
+            effects.push(Effect::Evidence(Evidence::ConflictingVote {
+                sender,
+                kind: name,
+                view,
+                sequence,
+            }));
+            return;
+        }
+        self.try_progress(sequence, effects);
     }
 
     fn in_view_and_window(
@@ -1630,6 +1632,22 @@ struct StableCheckpoint {
     sequence: Sequence,
     state_digest: Hash,
     proof: Vec<SignedMessage>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum VoteKind {
+    Prepare,
+    Commit,
+}
+
+/// A PREPARE or COMMIT from a peer, checked for view and window.
+#[derive(Debug, Clone, Copy)]
+struct Vote {
+    kind: VoteKind,
+    sender: ReplicaId,
+    view: View,
+    sequence: Sequence,
+    digest: Hash,
 }
 
 /// Records a vote; returns false if the sender already voted for another digest.
