@@ -111,11 +111,14 @@ pub struct Scenario {
     pub timer_skew_percent: Vec<u64>,
     pub real_signatures: bool,
     pub fault_phase_ms: u64,
-    /// Virtual time allowed after the faults heal for every batch to be delivered.
+    /// Virtual time allowed after the faults heal for every request to be delivered.
     pub liveness_budget_ms: u64,
     /// Run the replicas with the deliberately broken quorum of 2f (test-only), to show
     /// the checkers catch an unsafe rule.
     pub broken_quorum: bool,
+    /// Batching: the primary cuts a batch at this many requests or after this timeout.
+    pub batch_requests_max: usize,
+    pub batch_timeout_ms: u64,
 }
 
 impl Scenario {
@@ -175,6 +178,8 @@ impl Scenario {
             fault_phase_ms,
             liveness_budget_ms: 60_000,
             broken_quorum: false,
+            batch_requests_max: [1, 1, 2, 4, 8][rng.random_range(0..5)],
+            batch_timeout_ms: rng.random_range(1..=50),
         }
     }
 }
@@ -188,7 +193,7 @@ pub enum Violation {
     StateDivergence { sequence: Sequence, replica: ReplicaId },
     /// A replica delivered out of order.
     OutOfOrder { replica: ReplicaId, expected: Sequence, got: Sequence },
-    /// After the faults healed, not every batch was delivered in time.
+    /// After the faults healed, not every request was delivered in time.
     NoProgress { replica: ReplicaId, delivered: usize, proposed: usize },
 }
 
@@ -210,7 +215,7 @@ impl fmt::Display for Violation {
             }
             Violation::NoProgress { replica, delivered, proposed } => write!(
                 formatter,
-                "liveness: replica {replica} delivered {delivered} of {proposed} batches after the faults healed"
+                "liveness: replica {replica} delivered {delivered} of {proposed} requests after the faults healed"
             ),
         }
     }
@@ -248,7 +253,7 @@ struct Node {
     ledger: Vec<(Sequence, Hash)>,
     /// State digest after each executed sequence.
     state: Hash,
-    /// Every distinct batch digest in `ledger`.
+    /// Every request digest in the batches of `ledger`.
     delivered: std::collections::BTreeSet<Hash>,
     incarnation: u64,
     byzantine: bool,
@@ -278,6 +283,8 @@ pub struct Simulation {
     report: Report,
     proposed: usize,
     proposed_digests: std::collections::BTreeSet<Hash>,
+    /// The request digests of every batch delivered anywhere, by batch digest.
+    batch_contents: BTreeMap<Hash, Vec<Hash>>,
     /// `PACTUM_SIM_TRACE=1`: print every input and effect to stderr.
     tracing: bool,
 }
@@ -314,6 +321,9 @@ impl Simulation {
             request_timeout_ms: 600,
             view_change_timeout_ms: 600,
             view_change_timeout_max_ms: 10_000,
+            batch_requests_max: scenario.batch_requests_max,
+            batch_bytes_max: 4096,
+            batch_timeout_ms: scenario.batch_timeout_ms,
             broken_quorum_for_tests: scenario.broken_quorum,
         };
         let secrets: Vec<[u8; 32]> = (0..scenario.replicas)
@@ -345,6 +355,7 @@ impl Simulation {
             },
             proposed: 0,
             proposed_digests: std::collections::BTreeSet::new(),
+            batch_contents: BTreeMap::new(),
             tracing: std::env::var_os("PACTUM_SIM_TRACE").is_some(),
             scenario,
         };
@@ -443,8 +454,7 @@ impl Simulation {
         Ok(self.report)
     }
 
-    /// Distinct proposed batches that replica `id` has delivered (null batches and
-    /// repeats do not count).
+    /// Distinct proposed requests that replica `id` has delivered.
     fn delivered_batches(&self, id: ReplicaId) -> usize {
         let delivered = &self.nodes[usize::from(id)].delivered;
         delivered.iter().filter(|digest| self.proposed_digests.contains(digest)).count()
@@ -484,17 +494,17 @@ impl Simulation {
             }
             Event::Propose { index } => {
                 // The client sends its request to every replica (PBFT §4.1): the primary
-                // orders it, and the backups watch that it gets ordered.
+                // batches and orders it, and the backups watch that it gets ordered.
                 self.proposed += 1;
-                let batch = [
+                let request = [
                     &self.scenario.seed.to_be_bytes()[..],
                     &(index as u64).to_be_bytes(),
-                    b"batch",
+                    b"request",
                 ]
                 .concat();
-                self.proposed_digests.insert(sha3_256(&batch));
+                self.proposed_digests.insert(sha3_256(&request));
                 for replica in 0..self.scenario.replicas {
-                    self.input(replica, Input::Propose { batch: batch.clone() })?;
+                    self.input(replica, Input::Request { request: request.clone() })?;
                 }
                 Ok(())
             }
@@ -600,7 +610,7 @@ impl Simulation {
                         self.report.evidence += 1;
                     }
                 }
-                Effect::ProposalRefused { .. } => {}
+                Effect::RequestRefused { .. } => {}
                 Effect::ViewEntered { view, .. } => {
                     if self.honest(id) {
                         self.report.highest_view = self.report.highest_view.max(view);
@@ -623,7 +633,15 @@ impl Simulation {
             return Err(Violation::OutOfOrder { replica: id, expected, got: delivery.sequence });
         }
         node.ledger.push((delivery.sequence, delivery.digest));
-        node.delivered.insert(delivery.digest);
+        let requests: Vec<Hash> = pactum_consensus::batch_requests(
+            &delivery.batch,
+            self.config.batch_requests_max,
+            self.config.batch_bytes_max,
+        )
+        .map(|requests| requests.iter().map(|request| sha3_256(request)).collect())
+        .unwrap_or_default();
+        node.delivered.extend(requests.iter().copied());
+        self.batch_contents.insert(delivery.digest, requests);
         node.state = sha3_256_parts(&[&node.state.0, &delivery.digest.0]);
         let state = node.state;
         if honest {
@@ -697,15 +715,18 @@ impl Simulation {
                 });
             }
         }
+        let contents = &self.batch_contents;
+        let covered: Vec<Hash> = prefix
+            .iter()
+            .flat_map(|(_, digest)| contents.get(digest).cloned().unwrap_or_default())
+            .collect();
         if (node.ledger.len() as u64) < sequence {
-            node.delivered.extend(prefix.iter().map(|(_, digest)| *digest));
+            node.delivered.extend(covered.iter().copied());
             node.ledger = prefix;
             node.state = state_digest;
         }
         self.report.state_transfers += 1;
-        let batches =
-            self.nodes[usize::from(id)].ledger.iter().map(|(_, digest)| *digest).collect();
-        self.input(id, Input::StateTransferred { sequence, state_digest, batches })
+        self.input(id, Input::StateTransferred { sequence, state_digest, requests: covered })
     }
 
     fn send(&mut self, from: ReplicaId, to: ReplicaId, message: SignedMessage) {
@@ -880,7 +901,7 @@ fn hex_prefix(bytes: &[u8]) -> String {
 fn describe_input(input: &Input) -> String {
     match input {
         Input::Message(message) => describe_message(message),
-        Input::Propose { batch } => format!("propose {}", hex_prefix(&sha3_256(batch).0)),
+        Input::Request { request } => format!("request {}", hex_prefix(&sha3_256(request).0)),
         Input::Timeout(kind) => format!("timeout {kind:?}"),
         Input::Executed { sequence, .. } => format!("executed s{sequence}"),
         Input::StateTransferred { sequence, .. } => format!("state transferred s{sequence}"),
@@ -898,7 +919,7 @@ fn describe_effect(effect: &Effect) -> String {
         Effect::ScheduleTimeout { kind, after_ms } => format!("timer {kind:?} in {after_ms}"),
         Effect::RequestStateTransfer { sequence, .. } => format!("STATE TRANSFER s{sequence}"),
         Effect::Evidence(evidence) => format!("evidence {evidence:?}"),
-        Effect::ProposalRefused { .. } => "proposal refused".to_string(),
+        Effect::RequestRefused { .. } => "request refused".to_string(),
         Effect::ViewEntered { view, primary } => format!("VIEW {view} primary r{primary}"),
     }
 }

@@ -19,11 +19,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod batch;
 mod ed25519;
 mod message;
 mod record;
 mod replica;
 
+pub use batch::{batch_requests, encode_batch};
 pub use ed25519::Ed25519Crypto;
 pub use message::{
     DOMAIN, Message, PREPARED_CERTIFICATES_MAX, PreparedCertificate, ReplicaId, Sequence,
@@ -31,6 +33,6 @@ pub use message::{
 };
 pub use record::RECORD_FORMAT_VERSION;
 pub use replica::{
-    Config, ConfigError, Crypto, Delivery, Effect, Evidence, Input, PENDING_PROPOSALS_MAX, Record,
+    Config, ConfigError, Crypto, Delivery, Effect, Evidence, Input, PENDING_REQUESTS_MAX, Record,
     Replica, TimeoutKind, VIEW_CHANGE_VIEWS_AHEAD_MAX,
 };

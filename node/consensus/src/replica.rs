@@ -7,8 +7,8 @@ use thiserror::Error;
 
 use crate::message::{Message, PreparedCertificate, ReplicaId, Sequence, SignedMessage, View};
 
-/// Batches a replica holds that are not yet ordered.
-pub const PENDING_PROPOSALS_MAX: usize = 1024;
+/// Client requests a replica holds that are not yet delivered.
+pub const PENDING_REQUESTS_MAX: usize = 65_536;
 
 /// VIEW-CHANGEs are kept for at most this many views above the current one; messages for
 /// views further ahead are dropped as evidence (bounding view-change floods).
@@ -32,6 +32,12 @@ pub struct Config {
     /// consecutive view that fails to start, up to `view_change_timeout_max_ms`.
     pub view_change_timeout_ms: u64,
     pub view_change_timeout_max_ms: u64,
+    /// The primary cuts a batch once this many requests are waiting...
+    pub batch_requests_max: usize,
+    /// ...or this many bytes of requests...
+    pub batch_bytes_max: usize,
+    /// ...or when the oldest unproposed request has waited this long.
+    pub batch_timeout_ms: u64,
     /// Test-only: count 2f matching votes as a quorum instead of 2f + 1. It exists so the
     /// simulator can prove its safety checker catches a broken rule; the node never sets it.
     #[doc(hidden)]
@@ -48,6 +54,8 @@ pub enum ConfigError {
     BadWindow { window: u64, interval: u64 },
     #[error("replica id {id} is outside 0..{replicas}")]
     BadReplicaId { id: ReplicaId, replicas: u16 },
+    #[error("batches need room for at least one request, one byte and one millisecond")]
+    BadBatching,
 }
 
 impl Config {
@@ -59,6 +67,9 @@ impl Config {
         let window = self.watermark_window;
         if interval == 0 || window < 2 * interval || !window.is_multiple_of(interval) {
             return Err(ConfigError::BadWindow { window, interval });
+        }
+        if self.batch_requests_max == 0 || self.batch_bytes_max == 0 || self.batch_timeout_ms == 0 {
+            return Err(ConfigError::BadBatching);
         }
         Ok(())
     }
@@ -101,6 +112,8 @@ pub enum TimeoutKind {
     Request { view: View, delivered: Sequence },
     /// The NEW-VIEW for `view` has not arrived.
     ViewChange { view: View },
+    /// The primary of `view` cuts a batch from the requests waiting (batch timeout).
+    Batch { view: View },
 }
 
 /// What drives a replica.
@@ -109,17 +122,18 @@ pub enum Input {
     /// A message from a peer. The transport authenticated the peer; `message.sender` is
     /// checked against the signature here.
     Message(SignedMessage),
-    /// A batch to order (a client request). The primary proposes it; a backup keeps it,
-    /// and asks for a view change if it is not ordered in time.
-    Propose { batch: Vec<u8> },
+    /// A client request to order (in the node, a transaction). The primary batches
+    /// requests by count, bytes and timeout; a backup keeps them and suspects the primary
+    /// if they are not ordered in time (PBFT §4.4).
+    Request { request: Vec<u8> },
     /// A timer fired.
     Timeout(TimeoutKind),
     /// The caller executed the delivered batch at `sequence`; the state digest after it.
     Executed { sequence: Sequence, state_digest: Hash },
     /// The caller installed state at a stable checkpoint it had been asked to fetch;
-    /// `batches` are the digests of the batches that state covers, which are no longer
+    /// `requests` are the digests of the requests that state covers, which are no longer
     /// pending.
-    StateTransferred { sequence: Sequence, state_digest: Hash, batches: Vec<Hash> },
+    StateTransferred { sequence: Sequence, state_digest: Hash, requests: Vec<Hash> },
 }
 
 /// A committed batch, delivered strictly in sequence order.
@@ -170,6 +184,11 @@ pub enum Evidence {
         high: Sequence,
     },
     BatchDigestMismatch {
+        sender: ReplicaId,
+        sequence: Sequence,
+    },
+    /// A batch that is not a well-formed list of requests within the batch limits.
+    MalformedBatch {
         sender: ReplicaId,
         sequence: Sequence,
     },
@@ -231,9 +250,10 @@ pub enum Effect {
         proof: Vec<SignedMessage>,
     },
     Evidence(Evidence),
-    /// The primary's window and queue are full; the batch was not taken.
-    ProposalRefused {
-        batch: Vec<u8>,
+    /// The request was not taken: the queue of pending requests is full, or the request
+    /// alone is larger than a batch may be.
+    RequestRefused {
+        request: Vec<u8>,
     },
     /// The replica entered `view`, whose primary is `primary`.
     ViewEntered {
@@ -302,10 +322,21 @@ pub struct Replica<C> {
     /// Each sender's latest CHECKPOINT above the high watermark: how a replica that fell
     /// behind learns where the others are, in memory bounded by n.
     far_checkpoints: BTreeMap<ReplicaId, SignedMessage>,
-    /// Requests not yet delivered, with their digests, oldest first. A batch leaves only
+    /// Requests not yet delivered, with their digests, oldest first. A request leaves only
     /// when it is delivered (or installed by state transfer), never when it is merely
     /// proposed: a proposal can be voided by a view change.
-    pending_proposals: VecDeque<(Hash, Vec<u8>)>,
+    pending_requests: BTreeMap<Hash, PendingRequest>,
+    /// Arrival counter for `pending_requests`.
+    arrivals: u64,
+    /// Digests of pending requests that a batch in this view already holds (the primary
+    /// does not propose them twice).
+    proposed: std::collections::BTreeSet<Hash>,
+    /// Pending requests no batch of this view holds yet, oldest first, with their count
+    /// and bytes; digests delivered meanwhile are skipped when they come up.
+    unproposed: VecDeque<Hash>,
+    unproposed_count: usize,
+    unproposed_bytes: usize,
+    batch_timer_armed: bool,
     transfer_requested: Option<Sequence>,
     /// The CHECKPOINTs proving the checkpoint at the low watermark (f + 1 or more).
     stable_proof: Vec<SignedMessage>,
@@ -362,7 +393,13 @@ impl<C: Crypto> Replica<C> {
             checkpoints: BTreeMap::new(),
             own_checkpoint: None,
             far_checkpoints: BTreeMap::new(),
-            pending_proposals: VecDeque::new(),
+            pending_requests: BTreeMap::new(),
+            arrivals: 0,
+            unproposed: VecDeque::new(),
+            unproposed_count: 0,
+            unproposed_bytes: 0,
+            proposed: std::collections::BTreeSet::new(),
+            batch_timer_armed: false,
             transfer_requested: None,
             stable_proof: Vec::new(),
             transfer_proof: Vec::new(),
@@ -501,7 +538,13 @@ impl<C: Crypto> Replica<C> {
         let mut effects = Vec::new();
         match input {
             Input::Message(message) => self.on_message(message, &mut effects),
-            Input::Propose { batch } => self.on_propose(batch, &mut effects),
+            Input::Request { request } => self.on_request(request, &mut effects),
+            Input::Timeout(TimeoutKind::Batch { view }) => {
+                if view == self.view {
+                    self.batch_timer_armed = false;
+                    self.cut_batches(true, &mut effects);
+                }
+            }
             Input::Timeout(TimeoutKind::Retransmit) => self.on_retransmit(&mut effects),
             Input::Timeout(TimeoutKind::Request { view, delivered }) => {
                 self.on_request_timeout(view, delivered, &mut effects);
@@ -512,8 +555,10 @@ impl<C: Crypto> Replica<C> {
             Input::Executed { sequence, state_digest } => {
                 self.on_executed(sequence, state_digest, &mut effects);
             }
-            Input::StateTransferred { sequence, state_digest, batches } => {
-                self.pending_proposals.retain(|(pending, _)| !batches.contains(pending));
+            Input::StateTransferred { sequence, state_digest, requests } => {
+                for digest in &requests {
+                    self.forget_request(digest);
+                }
                 self.on_state_transferred(sequence, state_digest, &mut effects);
             }
         }
@@ -522,17 +567,23 @@ impl<C: Crypto> Replica<C> {
 
     // ---- PBFT §4.2: normal case ----
 
-    fn on_propose(&mut self, batch: Vec<u8>, effects: &mut Vec<Effect>) {
-        let digest = self.crypto.digest(&batch);
-        if self.pending_proposals.iter().any(|(pending, _)| *pending == digest) {
+    fn on_request(&mut self, request: Vec<u8>, effects: &mut Vec<Effect>) {
+        let digest = self.crypto.digest(&request);
+        if self.pending_requests.contains_key(&digest) {
             return;
         }
-        if self.pending_proposals.len() >= PENDING_PROPOSALS_MAX {
-            effects.push(Effect::ProposalRefused { batch });
+        if self.pending_requests.len() >= PENDING_REQUESTS_MAX
+            || request.len() > self.config.batch_bytes_max
+        {
+            effects.push(Effect::RequestRefused { request });
             return;
         }
-        self.pending_proposals.push_back((digest, batch));
-        self.drain_pending_proposals(effects);
+        self.arrivals += 1;
+        self.unproposed.push_back(digest);
+        self.unproposed_count += 1;
+        self.unproposed_bytes += request.len();
+        self.pending_requests.insert(digest, PendingRequest { arrival: self.arrivals, request });
+        self.cut_batches(false, effects);
         self.arm_request_timer(effects);
     }
 
@@ -549,24 +600,80 @@ impl<C: Crypto> Replica<C> {
         self.try_progress(sequence, effects);
     }
 
-    /// The primary proposes every pending batch that no slot holds yet, while the window
-    /// has room.
-    fn drain_pending_proposals(&mut self, effects: &mut Vec<Effect>) {
+    /// The primary cuts batches from the requests no batch holds yet, while the window has
+    /// room: full batches (by count or bytes) at once, and the remainder too when `force`
+    /// (the batch timer fired). A remainder waits for the batch timer.
+    fn cut_batches(&mut self, force: bool, effects: &mut Vec<Effect>) {
         if !self.is_primary() || self.view_change.is_some() {
             return;
         }
-        let unproposed: Vec<(Hash, Vec<u8>)> = self
-            .pending_proposals
-            .iter()
-            .filter(|(digest, _)| !self.slots.values().any(|slot| slot.digest() == Some(*digest)))
-            .cloned()
-            .collect();
-        for (digest, batch) in unproposed {
-            if self.next_sequence > self.high_watermark() {
+        let (requests_max, bytes_max) =
+            (self.config.batch_requests_max, self.config.batch_bytes_max);
+        while self.unproposed_count > 0 && self.next_sequence <= self.high_watermark() {
+            let full = self.unproposed_count >= requests_max || self.unproposed_bytes >= bytes_max;
+            if !full && !force {
                 break;
             }
-            self.pre_prepare(batch, digest, effects);
+            let mut requests: Vec<(Hash, Vec<u8>)> = Vec::new();
+            let mut bytes = 0usize;
+            while requests.len() < requests_max {
+                let Some(digest) = self.unproposed.front().copied() else { break };
+                let Some(pending) = self.pending_requests.get(&digest) else {
+                    // Delivered (or transferred) while it waited.
+                    self.unproposed.pop_front();
+                    continue;
+                };
+                if !requests.is_empty() && bytes + pending.request.len() > bytes_max {
+                    break;
+                }
+                bytes += pending.request.len();
+                requests.push((digest, pending.request.clone()));
+                self.unproposed.pop_front();
+            }
+            if requests.is_empty() {
+                break;
+            }
+            self.unproposed_count -= requests.len();
+            self.unproposed_bytes -= bytes;
+            let encoded = crate::batch::encode_batch(
+                &requests.iter().map(|(_, request)| request).collect::<Vec<_>>(),
+            );
+            let digest = self.crypto.digest(&encoded);
+            self.proposed.extend(requests.iter().map(|(digest, _)| *digest));
+            self.pre_prepare(encoded, digest, effects);
         }
+        if self.unproposed_count > 0 && !self.batch_timer_armed {
+            self.batch_timer_armed = true;
+            effects.push(Effect::ScheduleTimeout {
+                kind: TimeoutKind::Batch { view: self.view },
+                after_ms: self.config.batch_timeout_ms,
+            });
+        }
+    }
+
+    /// A request is no longer pending (delivered, or covered by transferred state).
+    fn forget_request(&mut self, digest: &Hash) {
+        if let Some(pending) = self.pending_requests.remove(digest)
+            && !self.proposed.remove(digest)
+        {
+            self.unproposed_count -= 1;
+            self.unproposed_bytes -= pending.request.len();
+        }
+    }
+
+    /// Rebuilds the queue of unproposed requests from what is pending and what this view's
+    /// batches hold (after a view change).
+    fn requeue_unproposed(&mut self) {
+        let mut waiting: Vec<(u64, Hash, usize)> = self
+            .pending_requests
+            .iter()
+            .filter(|(digest, _)| !self.proposed.contains(digest))
+            .map(|(digest, pending)| (pending.arrival, *digest, pending.request.len()))
+            .collect();
+        waiting.sort_unstable();
+        self.unproposed = waiting.iter().map(|(_, digest, _)| *digest).collect();
+        self.unproposed_count = waiting.len();
+        self.unproposed_bytes = waiting.iter().map(|(_, _, bytes)| bytes).sum();
     }
 
     fn on_message(&mut self, message: SignedMessage, effects: &mut Vec<Effect>) {
@@ -705,6 +812,10 @@ impl<C: Crypto> Replica<C> {
             effects.push(Effect::Evidence(Evidence::BatchDigestMismatch { sender, sequence }));
             return;
         }
+        if self.batch_requests(batch).is_err() {
+            effects.push(Effect::Evidence(Evidence::MalformedBatch { sender, sequence }));
+            return;
+        }
         let slot = self.slots.entry(sequence).or_default();
         slot.enter(view);
         match slot.digest() {
@@ -815,6 +926,26 @@ impl<C: Crypto> Replica<C> {
         }
     }
 
+    /// The requests in a delivered batch are no longer pending.
+    fn forget_delivered_requests(&mut self, batch: &[u8]) {
+        let Ok(requests) = self.batch_requests(batch) else { return };
+        let done: Vec<Hash> = requests.iter().map(|request| self.crypto.digest(request)).collect();
+        for digest in &done {
+            self.forget_request(digest);
+        }
+    }
+
+    fn batch_requests<'b>(
+        &self,
+        batch: &'b [u8],
+    ) -> Result<Vec<&'b [u8]>, pactum_types::DecodeError> {
+        crate::batch::batch_requests(
+            batch,
+            self.config.batch_requests_max,
+            self.config.batch_bytes_max,
+        )
+    }
+
     fn deliver_in_order(&mut self, effects: &mut Vec<Effect>) {
         let quorum = self.config.quorum();
         while let Some(slot) = self.slots.get(&(self.last_delivered + 1)) {
@@ -836,7 +967,7 @@ impl<C: Crypto> Replica<C> {
                 .take(quorum)
                 .collect();
             self.last_delivered = sequence;
-            self.pending_proposals.retain(|(pending, _)| *pending != digest);
+            self.forget_delivered_requests(&batch);
             self.future_commits.retain(|pending, _| *pending > sequence);
             self.future_batches.retain(|pending, _| *pending > sequence);
             effects.push(Effect::Deliver(Delivery {
@@ -1101,7 +1232,7 @@ impl<C: Crypto> Replica<C> {
             }
         }
         self.next_sequence = self.next_sequence.max(sequence + 1);
-        self.drain_pending_proposals(effects);
+        self.cut_batches(false, effects);
     }
 
     fn on_state_transferred(
@@ -1133,14 +1264,14 @@ impl<C: Crypto> Replica<C> {
         }
         self.send_checkpoint(sequence, state_digest, effects);
         self.next_sequence = self.next_sequence.max(sequence + 1);
-        self.drain_pending_proposals(effects);
+        self.cut_batches(false, effects);
         self.deliver_in_order(effects);
     }
 
     // ---- PBFT §4.4: view changes ----
 
     fn has_pending_work(&self) -> bool {
-        !self.pending_proposals.is_empty()
+        !self.pending_requests.is_empty()
             || self.slots.iter().any(|(sequence, slot)| {
                 *sequence > self.last_delivered && slot.pre_prepare.is_some()
             })
@@ -1513,6 +1644,20 @@ impl<C: Crypto> Replica<C> {
         self.request_timer_armed = false;
         self.view_changes.retain(|pending, _| *pending > view);
         self.suspects.clear();
+        self.batch_timer_armed = false;
+        // What this view's batches hold: the re-proposals, and nothing else yet.
+        self.proposed.clear();
+        for pre_prepare in pre_prepares {
+            if let Message::PrePrepare { batch, .. } = &pre_prepare.message
+                && let Ok(requests) = self.batch_requests(batch)
+            {
+                let digests: Vec<Hash> =
+                    requests.iter().map(|request| self.crypto.digest(request)).collect();
+                self.proposed.extend(digests);
+            }
+        }
+        self.proposed.retain(|digest| self.pending_requests.contains_key(digest));
+        self.requeue_unproposed();
         if self.own_new_view.as_ref().is_some_and(
             |own| !matches!(own.message, Message::NewView { view: sent, .. } if sent == view),
         ) {
@@ -1580,7 +1725,7 @@ impl<C: Crypto> Replica<C> {
         for sequence in sequences {
             self.try_progress(sequence, effects);
         }
-        self.drain_pending_proposals(effects);
+        self.cut_batches(false, effects);
         if self.has_pending_work() {
             self.arm_request_timer(effects);
         }
@@ -1648,6 +1793,13 @@ struct Vote {
     view: View,
     sequence: Sequence,
     digest: Hash,
+}
+
+/// A client request waiting to be delivered.
+#[derive(Debug, Clone)]
+struct PendingRequest {
+    arrival: u64,
+    request: Vec<u8>,
 }
 
 /// Records a vote; returns false if the sender already voted for another digest.

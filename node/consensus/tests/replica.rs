@@ -5,7 +5,8 @@
 mod common;
 
 use common::{Cluster, TestCrypto, config, replica, signed};
-use pactum_consensus::{Effect, Evidence, Input, Message, Record, Replica};
+use pactum_consensus::SignedMessage;
+use pactum_consensus::{Effect, Evidence, Input, Message, Record, Replica, encode_batch};
 use pactum_types::Hash;
 use pactum_types::hash::sha3_256;
 
@@ -38,11 +39,12 @@ fn normal_case_commits_batches_in_order_on_every_replica() {
     // PBFT §4.2: PRE-PREPARE, PREPARE, COMMIT; §4.3: checkpoints move the window.
     let mut cluster = Cluster::new(4);
     for index in 0..10u8 {
-        cluster.queue.push_back((0, Input::Propose { batch: vec![index; 16] }));
+        cluster.queue.push_back((0, Input::Request { request: vec![index; 16] }));
         cluster.run();
     }
-    let expected: Vec<(u64, Hash)> =
-        (0..10u8).map(|index| (u64::from(index) + 1, sha3_256(&[index; 16]))).collect();
+    let expected: Vec<(u64, Hash)> = (0..10u8)
+        .map(|index| (u64::from(index) + 1, sha3_256(&encode_batch(&[[index; 16]]))))
+        .collect();
     for delivered in &cluster.delivered {
         assert_eq!(delivered, &expected);
     }
@@ -59,7 +61,7 @@ fn the_window_holds_proposals_until_a_checkpoint_is_stable() {
     let mut primary = replica(0, 4, &[], 0);
     let mut broadcasts = 0;
     for index in 0..6u8 {
-        for effect in primary.step(Input::Propose { batch: vec![index] }) {
+        for effect in primary.step(Input::Request { request: vec![index] }) {
             if matches!(effect, Effect::Broadcast(_)) {
                 broadcasts += 1;
             }
@@ -71,7 +73,7 @@ fn the_window_holds_proposals_until_a_checkpoint_is_stable() {
 #[test]
 fn byzantine_input_becomes_evidence_not_a_panic() {
     let mut backup = replica(1, 4, &[], 0);
-    let batch = b"batch".to_vec();
+    let batch = encode_batch(&[b"batch"]);
     let digest = sha3_256(&batch);
 
     // A PRE-PREPARE from a replica that is not the primary of view 0.
@@ -101,6 +103,16 @@ fn byzantine_input_becomes_evidence_not_a_panic() {
             .contains(&Effect::Evidence(Evidence::BatchDigestMismatch { sender: 0, sequence: 1 }))
     );
 
+    // A batch that is not a list of requests within the batch limits.
+    let junk = b"not a batch".to_vec();
+    let effects = backup.step(Input::Message(signed(
+        0,
+        Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&junk), batch: junk },
+    )));
+    assert!(
+        effects.contains(&Effect::Evidence(Evidence::MalformedBatch { sender: 0, sequence: 1 }))
+    );
+
     // The real PRE-PREPARE is accepted and prepared (persisted before it is broadcast).
     let effects = backup.step(Input::Message(signed(
         0,
@@ -112,7 +124,7 @@ fn byzantine_input_becomes_evidence_not_a_panic() {
     assert!(persist.unwrap() < broadcast.unwrap(), "persist before send");
 
     // The primary equivocates: a second PRE-PREPARE for (0, 1) with another batch.
-    let other = b"other".to_vec();
+    let other = encode_batch(&[b"other"]);
     let effects = backup.step(Input::Message(signed(
         0,
         Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&other), batch: other },
@@ -159,7 +171,7 @@ fn byzantine_input_becomes_evidence_not_a_panic() {
 
 #[test]
 fn a_restarted_replica_never_prepares_a_conflicting_batch() {
-    let batch = b"first".to_vec();
+    let batch = encode_batch(&[b"first"]);
     let digest = sha3_256(&batch);
     let mut backup = replica(1, 4, &[], 0);
     let mut records = Vec::new();
@@ -173,7 +185,7 @@ fn a_restarted_replica_never_prepares_a_conflicting_batch() {
     }
     // Crash, restart from the records, and receive an equivocating PRE-PREPARE.
     let mut restarted = replica(1, 4, &records, 0);
-    let other = b"second".to_vec();
+    let other = encode_batch(&[b"second"]);
     let effects = restarted.step(Input::Message(signed(
         0,
         Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&other), batch: other },
@@ -197,4 +209,49 @@ fn bad_configurations_are_refused() {
     window.watermark_window = 3;
     assert!(Replica::new(0, window, crypto.clone(), &[], 0).is_err());
     assert!(Replica::new(4, config(4), crypto, &[], 0).is_err());
+}
+
+#[test]
+fn the_primary_batches_by_count_by_bytes_and_by_timeout() {
+    use pactum_consensus::{Config, TimeoutKind, batch_requests};
+
+    let batching = Config { batch_requests_max: 3, batch_bytes_max: 10, ..config(4) };
+    let mut primary = Replica::new(0, batching, TestCrypto { id: 0 }, &[], 0).unwrap();
+    let proposed = |effects: &[Effect]| -> Vec<Vec<Vec<u8>>> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Broadcast(SignedMessage {
+                    message: Message::PrePrepare { batch, .. },
+                    ..
+                }) => Some(
+                    batch_requests(batch, 3, 10).unwrap().into_iter().map(<[u8]>::to_vec).collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    };
+    // Two small requests wait for a third (count) or for the batch timer.
+    let first = primary.step(Input::Request { request: b"a".to_vec() });
+    assert!(proposed(&first).is_empty());
+    assert!(
+        first.contains(&Effect::ScheduleTimeout {
+            kind: TimeoutKind::Batch { view: 0 },
+            after_ms: 10
+        })
+    );
+    assert!(proposed(&primary.step(Input::Request { request: b"b".to_vec() })).is_empty());
+    // The third fills the batch by count.
+    let effects = primary.step(Input::Request { request: b"c".to_vec() });
+    assert_eq!(proposed(&effects), vec![vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]]);
+    // By bytes: 6 + 6 bytes do not fit in 10, so the first is cut when the second comes.
+    assert!(proposed(&primary.step(Input::Request { request: b"dddddd".to_vec() })).is_empty());
+    let effects = primary.step(Input::Request { request: b"eeeeee".to_vec() });
+    assert_eq!(proposed(&effects), vec![vec![b"dddddd".to_vec()]]);
+    // By timeout: the remainder goes out when the batch timer fires.
+    let effects = primary.step(Input::Timeout(TimeoutKind::Batch { view: 0 }));
+    assert_eq!(proposed(&effects), vec![vec![b"eeeeee".to_vec()]]);
+    // A request larger than a whole batch is refused, not queued.
+    let effects = primary.step(Input::Request { request: vec![0; 11] });
+    assert!(matches!(effects.as_slice(), [Effect::RequestRefused { .. }]), "{effects:?}");
 }

@@ -10,7 +10,7 @@ mod common;
 use common::{Cluster, replica, signed};
 use pactum_consensus::{
     Effect, Evidence, Input, Message, PreparedCertificate, Record, ReplicaId, SignedMessage,
-    TimeoutKind,
+    TimeoutKind, batch_requests, encode_batch,
 };
 use pactum_types::Hash;
 use pactum_types::hash::sha3_256;
@@ -21,10 +21,21 @@ fn primary(view: u64) -> ReplicaId {
     (view % u64::from(N)) as ReplicaId
 }
 
+/// A batch holding the one request `request`.
+fn batch_of(request: &[u8]) -> Vec<u8> {
+    encode_batch(&[request])
+}
+
+/// The primary of `view`'s PRE-PREPARE of a batch holding the one request `batch`.
 fn pre_prepare(view: u64, sequence: u64, batch: &[u8]) -> SignedMessage {
     signed(
         primary(view),
-        Message::PrePrepare { view, sequence, digest: sha3_256(batch), batch: batch.to_vec() },
+        Message::PrePrepare {
+            view,
+            sequence,
+            digest: sha3_256(&batch_of(batch)),
+            batch: batch_of(batch),
+        },
     )
 }
 
@@ -35,7 +46,7 @@ fn certificate(
     batch: &[u8],
     preparers: &[ReplicaId],
 ) -> PreparedCertificate {
-    let digest = sha3_256(batch);
+    let digest = sha3_256(&batch_of(batch));
     PreparedCertificate {
         pre_prepare: pre_prepare(view, sequence, batch),
         prepares: preparers
@@ -125,7 +136,12 @@ fn describe_new_view(message: &SignedMessage) -> String {
             let content = if batch.is_empty() {
                 "null".to_string()
             } else {
-                format!("{:?}", String::from_utf8_lossy(batch))
+                let requests = batch_requests(batch, 16, 1024).expect("a well-formed batch");
+                let requests: Vec<String> = requests
+                    .iter()
+                    .map(|request| format!("{:?}", String::from_utf8_lossy(request)))
+                    .collect();
+                requests.join(" ")
             };
             out.push_str(&format!("  s{sequence} v{view} {content}\n"));
         }
@@ -259,8 +275,8 @@ fn new_view_re_proposals_and_certificate_checks_match_the_golden_file() {
             Message::PrePrepare {
                 view: 1,
                 sequence: 1,
-                digest: sha3_256(b"mine"),
-                batch: b"mine".to_vec(),
+                digest: sha3_256(&batch_of(b"mine")),
+                batch: batch_of(b"mine"),
             },
         );
         signed(1, Message::NewView { view: 1, view_changes: view_changes.clone(), pre_prepares })
@@ -291,7 +307,7 @@ fn new_view_re_proposals_and_certificate_checks_match_the_golden_file() {
 #[test]
 fn one_suspicious_replica_keeps_working_and_f_plus_one_move_to_the_next_view() {
     let mut backup = replica(2, N, &[], 0);
-    backup.step(Input::Propose { batch: b"waiting".to_vec() });
+    backup.step(Input::Request { request: b"waiting".to_vec() });
     let effects = backup.step(Input::Timeout(TimeoutKind::Request { view: 0, delivered: 0 }));
     let sent = broadcasts(&effects);
     assert_eq!(sent.len(), 1);
@@ -413,7 +429,7 @@ fn a_replica_in_a_view_change_still_learns_committed_batches() {
     backup.step(Input::Message(signed(1, Message::Suspect { view: 0 })));
     backup.step(Input::Message(signed(2, Message::Suspect { view: 0 })));
     let batch = b"decided".to_vec();
-    let digest = sha3_256(&batch);
+    let digest = sha3_256(&batch_of(&batch));
     let mut delivered = Vec::new();
     let mut sent = 0;
     let mut inputs = vec![Input::Message(pre_prepare(0, 1, &batch))];
@@ -444,7 +460,7 @@ fn a_silent_primary_is_replaced_and_the_new_primary_commits_the_pending_batch() 
     cluster.down.push(0);
     let batch = b"stuck behind a silent primary".to_vec();
     for id in 1..N {
-        cluster.queue.push_back((id, Input::Propose { batch: batch.clone() }));
+        cluster.queue.push_back((id, Input::Request { request: batch.clone() }));
     }
     cluster.run();
     assert!(cluster.delivered.iter().all(Vec::is_empty));
@@ -458,7 +474,7 @@ fn a_silent_primary_is_replaced_and_the_new_primary_commits_the_pending_batch() 
         assert!(cluster.views.contains(&(id, 1)), "replica {id} entered view 1");
         assert_eq!(
             cluster.delivered[usize::from(id)],
-            vec![(1, sha3_256(&batch))],
+            vec![(1, sha3_256(&batch_of(&batch)))],
             "replica {id} delivered the batch in view 1"
         );
     }
@@ -471,7 +487,7 @@ fn a_replica_behind_in_views_learns_decisions_from_commit_certificates() {
     // view 1, where replica 1 is the primary.
     let mut backup = replica(3, N, &[], 0);
     let batch = b"decided in view 1".to_vec();
-    let digest = sha3_256(&batch);
+    let digest = sha3_256(&batch_of(&batch));
     let commit = |sender| signed(sender, Message::Commit { view: 1, sequence: 1, digest });
     let mut delivered = Vec::new();
     let mut sent = 0;
@@ -501,7 +517,7 @@ fn a_replica_behind_in_views_learns_decisions_from_commit_certificates() {
     // A faulty primary's batch that no COMMITs vouch for is never kept or delivered.
     let mut other = replica(3, N, &[], 0);
     let junk = b"junk".to_vec();
-    let junk_digest = sha3_256(&junk);
+    let junk_digest = sha3_256(&batch_of(&junk));
     other.step(Input::Message(pre_prepare(1, 1, &junk)));
     for sender in [0, 2] {
         let effects = other.step(Input::Message(signed(

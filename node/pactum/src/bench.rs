@@ -324,7 +324,7 @@ fn consensus(
         batches > 0 && transactions > 0,
         "--batches and --transactions must be positive"
     );
-    let batch_bytes = transactions * transaction_bytes;
+    let batch_bytes = transactions * transaction_bytes.max(8);
     anyhow::ensure!(
         batch_bytes <= pactum_types::limits::BLOCK_BODY_BYTES_MAX,
         "a batch of {batch_bytes} bytes is over the block body limit of {}",
@@ -338,6 +338,9 @@ fn consensus(
         request_timeout_ms: 5_000,
         view_change_timeout_ms: 5_000,
         view_change_timeout_max_ms: 60_000,
+        batch_requests_max: transactions,
+        batch_bytes_max: batch_bytes.max(1),
+        batch_timeout_ms: 10,
         broken_quorum_for_tests: false,
     };
     config.validate()?;
@@ -349,12 +352,12 @@ fn consensus(
         let crypto = Ed25519Crypto::new(keypair, keys.clone());
         nodes.push(Replica::new(id, config.clone(), crypto, &[], 0)?);
     }
-    // Distinct batches, built before timing.
-    let bodies: Vec<Vec<u8>> = (0..batches)
+    // Distinct requests, built before timing; the primary cuts them into full batches.
+    let requests: Vec<Vec<u8>> = (0..batches * transactions as u64)
         .map(|index| {
-            let mut body = vec![0u8; batch_bytes];
-            body[..8].copy_from_slice(&index.to_be_bytes());
-            body
+            let mut request = vec![0u8; transaction_bytes.max(8)];
+            request[..8].copy_from_slice(&index.to_be_bytes());
+            request
         })
         .collect();
     println!(
@@ -368,9 +371,14 @@ fn consensus(
     while delivered.iter().any(|count| *count < batches) {
         // Keep the primary fed: one new batch whenever the queue drains.
         if queue.is_empty() {
-            anyhow::ensure!(next < bodies.len(), "the cluster stalled before ordering every batch");
-            queue.push_back((0, Input::Propose { batch: bodies[next].clone() }));
-            next += 1;
+            anyhow::ensure!(
+                next < requests.len(),
+                "the cluster stalled before ordering every batch"
+            );
+            for request in &requests[next..(next + transactions).min(requests.len())] {
+                queue.push_back((0, Input::Request { request: request.clone() }));
+            }
+            next = (next + transactions).min(requests.len());
         }
         while let Some((id, input)) = queue.pop_front() {
             if matches!(input, Input::Message(_)) {
@@ -400,10 +408,14 @@ fn consensus(
                     _ => {}
                 }
             }
-            // Propose ahead so several sequence numbers are in flight.
-            if id == 0 && next < bodies.len() && queue.len() < 4 * usize::from(replicas) {
-                queue.push_back((0, Input::Propose { batch: bodies[next].clone() }));
-                next += 1;
+            // Feed the primary a window's worth ahead of what it delivered, so several
+            // sequence numbers are in flight but its request queue stays bounded.
+            let in_flight = next - delivered[0] as usize * transactions;
+            if id == 0 && next < requests.len() && in_flight < 64 * transactions {
+                for request in &requests[next..(next + transactions).min(requests.len())] {
+                    queue.push_back((0, Input::Request { request: request.clone() }));
+                }
+                next = (next + transactions).min(requests.len());
             }
         }
     }

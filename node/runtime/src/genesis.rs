@@ -353,6 +353,9 @@ fn consensus_config(parameters: &ConsensusParameters, validators: usize) -> Conf
         request_timeout_ms: parameters.request_timeout_ms,
         view_change_timeout_ms: parameters.view_change_timeout_ms,
         view_change_timeout_max_ms: parameters.view_change_timeout_max_ms,
+        batch_requests_max: parameters.batch_transactions_max,
+        batch_bytes_max: parameters.batch_bytes_max,
+        batch_timeout_ms: parameters.batch_timeout_ms,
         broken_quorum_for_tests: false,
     }
 }

@@ -4,6 +4,7 @@
 
 use pactum_consensus::{
     Config, Crypto, Ed25519Crypto, Effect, Input, Message, Record, Replica, SignedMessage,
+    encode_batch,
 };
 use pactum_runtime::{ConsensusLog, LogError};
 use pactum_storage::Store;
@@ -29,6 +30,9 @@ fn config() -> Config {
         request_timeout_ms: 1_000,
         view_change_timeout_ms: 1_000,
         view_change_timeout_max_ms: 8_000,
+        batch_requests_max: 16,
+        batch_bytes_max: 4096,
+        batch_timeout_ms: 10,
         broken_quorum_for_tests: false,
     }
 }
@@ -67,7 +71,7 @@ fn run_backup(
     batches: u64,
 ) {
     for sequence in 1..=batches {
-        let batch = format!("batch {sequence}").into_bytes();
+        let batch = encode_batch(&[format!("request {sequence}").into_bytes()]);
         let digest = sha3_256(&batch);
         let mut inputs = vec![Input::Message(signed(
             0,
@@ -130,7 +134,7 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
     assert!(log.len() <= 4, "the log holds {} records", log.len());
 
     // Prepare sequence 41 (not yet stable), then crash and reopen.
-    let batch = b"in flight".to_vec();
+    let batch = encode_batch(&[b"in flight"]);
     let digest = sha3_256(&batch);
     step(
         &mut replica,
@@ -147,7 +151,7 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
     let mut restarted = Replica::new(1, config(), crypto(1), &replay, 40).unwrap();
     assert_eq!(restarted.low_watermark(), 40);
     // An equivocating PRE-PREPARE for 41 gets no PREPARE from the restarted replica.
-    let other = b"conflicting".to_vec();
+    let other = encode_batch(&[b"conflicting"]);
     let effects = restarted.step(Input::Message(signed(
         0,
         Message::PrePrepare { view: 0, sequence: 41, digest: sha3_256(&other), batch: other },

@@ -45,6 +45,9 @@ pub fn config(replicas: u16) -> Config {
         request_timeout_ms: 1_000,
         view_change_timeout_ms: 1_000,
         view_change_timeout_max_ms: 8_000,
+        batch_requests_max: 1,
+        batch_bytes_max: 1024,
+        batch_timeout_ms: 10,
         broken_quorum_for_tests: false,
     }
 }
@@ -127,7 +130,7 @@ impl Cluster {
                     Effect::Evidence(evidence) => self.evidence.push(evidence),
                     Effect::ScheduleTimeout { .. }
                     | Effect::RequestStateTransfer { .. }
-                    | Effect::ProposalRefused { .. } => {}
+                    | Effect::RequestRefused { .. } => {}
                     Effect::ViewEntered { view, .. } => self.views.push((id, view)),
                 }
             }
