@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod consensus_log;
+pub mod devnet;
 pub mod genesis;
 
 pub use consensus_log::{ConsensusLog, LogError};
