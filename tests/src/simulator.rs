@@ -89,6 +89,9 @@ impl Crypto for SimCrypto {
     }
 }
 
+/// Events one seed may handle; healthy seeds use a few hundred thousand at most.
+pub const EVENTS_PER_SEED_MAX: u64 = 20_000_000;
+
 /// The fault profile of one seed, drawn from the seed itself.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -193,6 +196,9 @@ pub enum Violation {
     StateDivergence { sequence: Sequence, replica: ReplicaId },
     /// A replica delivered out of order.
     OutOfOrder { replica: ReplicaId, expected: Sequence, got: Sequence },
+    /// The seed handled more events than any healthy run needs (a message or timer storm,
+    /// such as a timer that re-arms itself without letting time pass).
+    EventStorm { at_ms: u64, events: u64 },
     /// After the faults healed, not every request was delivered in time.
     NoProgress { replica: ReplicaId, delivered: usize, proposed: usize },
 }
@@ -213,6 +219,10 @@ impl fmt::Display for Violation {
             Violation::OutOfOrder { replica, expected, got } => {
                 write!(formatter, "replica {replica} delivered sequence {got}, expected {expected}")
             }
+            Violation::EventStorm { at_ms, events } => write!(
+                formatter,
+                "storm: {events} events by virtual time {at_ms} ms, more than a healthy run needs"
+            ),
             Violation::NoProgress { replica, delivered, proposed } => write!(
                 formatter,
                 "liveness: replica {replica} delivered {delivered} of {proposed} requests after the faults healed"
@@ -374,21 +384,23 @@ impl Simulation {
                 crash_mid_step: false,
                 seen: std::collections::VecDeque::new(),
             });
-            simulation.boot(id);
+            // A fresh replica has nothing to recover, so booting it cannot fail a check.
+            let _ = simulation.boot(id);
         }
         simulation
     }
 
-    fn boot(&mut self, id: ReplicaId) {
+    fn boot(&mut self, id: ReplicaId) -> Result<(), Violation> {
         let crypto = make_crypto(&self.scenario, &self.secrets, id);
         let node = &mut self.nodes[usize::from(id)];
         let last_executed = node.ledger.last().map_or(0, |(sequence, _)| *sequence);
-        let replica = Replica::new(id, self.config.clone(), crypto, &node.records, last_executed)
-            .expect("the simulator's configuration is valid");
+        let mut replica =
+            Replica::new(id, self.config.clone(), crypto, &node.records, last_executed)
+                .expect("the simulator's configuration is valid");
         let effects = replica.start();
         node.replica = Some(replica);
         node.incarnation += 1;
-        self.apply(id, effects);
+        self.apply_checked(id, effects)
     }
 
     fn schedule(&mut self, after_ms: u64, event: Event) {
@@ -418,9 +430,14 @@ impl Simulation {
             );
         }
         let deadline = scenario.fault_phase_ms + scenario.liveness_budget_ms;
+        let mut handled = 0u64;
         while let Some(((time, _), event)) = self.events.pop_first() {
             if time > deadline {
                 break;
+            }
+            handled += 1;
+            if handled > EVENTS_PER_SEED_MAX {
+                return Err(Violation::EventStorm { at_ms: time, events: handled });
             }
             self.now = time;
             self.handle(event)?;
@@ -523,7 +540,7 @@ impl Simulation {
                     self.crash(replica);
                 }
                 if self.nodes[usize::from(replica)].replica.is_none() {
-                    self.boot(replica);
+                    self.boot(replica)?;
                 }
                 Ok(())
             }
@@ -568,11 +585,6 @@ impl Simulation {
         result
     }
 
-    fn apply(&mut self, id: ReplicaId, effects: Vec<Effect>) {
-        // Boot effects hold no deliveries, so no check can fail here.
-        let _ = self.apply_checked(id, effects);
-    }
-
     fn apply_checked(&mut self, id: ReplicaId, effects: Vec<Effect>) -> Result<(), Violation> {
         let mut queue: std::collections::VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
@@ -598,8 +610,9 @@ impl Simulation {
                 }
                 Effect::ScheduleTimeout { kind, after_ms } => {
                     let incarnation = self.nodes[usize::from(id)].incarnation;
+                    // Skewed, but never zero: a timer always lets virtual time move on.
                     let after_ms =
-                        after_ms * self.scenario.timer_skew_percent[usize::from(id)] / 100;
+                        (after_ms * self.scenario.timer_skew_percent[usize::from(id)] / 100).max(1);
                     self.schedule(after_ms, Event::Timer { replica: id, kind, incarnation });
                 }
                 Effect::RequestStateTransfer { sequence, state_digest, .. } => {

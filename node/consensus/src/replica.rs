@@ -421,11 +421,32 @@ impl<C: Crypto> Replica<C> {
     }
 
     /// Effects to carry out once at start: the first retransmission timer.
-    pub fn start(&self) -> Vec<Effect> {
-        vec![Effect::ScheduleTimeout {
+    /// Effects to carry out once at start: the first retransmission timer, and a state
+    /// transfer if the replica restarted below a checkpoint it had recorded stable (a crash
+    /// can land between persisting the checkpoint and fetching its state).
+    pub fn start(&mut self) -> Vec<Effect> {
+        let mut effects = vec![Effect::ScheduleTimeout {
             kind: TimeoutKind::Retransmit,
             after_ms: self.config.retransmit_interval_ms,
-        }]
+        }];
+        self.transfer_if_below_low_watermark(&mut effects);
+        effects
+    }
+
+    /// A replica whose state is below its own stable checkpoint cannot catch up by
+    /// messages (the others discarded that log): it fetches the state, once at a time.
+    fn transfer_if_below_low_watermark(&mut self, effects: &mut Vec<Effect>) {
+        if self.last_executed < self.low_watermark
+            && self.transfer_requested.is_none_or(|requested| requested < self.low_watermark)
+        {
+            self.transfer_requested = Some(self.low_watermark);
+            self.transfer_proof = self.stable_proof.clone();
+            effects.push(Effect::RequestStateTransfer {
+                sequence: self.low_watermark,
+                state_digest: self.stable_digest,
+                proof: self.stable_proof.clone(),
+            });
+        }
     }
 
     fn restore(&mut self, record: &Record) {
@@ -642,7 +663,12 @@ impl<C: Crypto> Replica<C> {
             self.proposed.extend(requests.iter().map(|(digest, _)| *digest));
             self.pre_prepare(encoded, digest, effects);
         }
-        if self.unproposed_count > 0 && !self.batch_timer_armed {
+        // The batch timer runs only while a batch could go out: with the window full, the
+        // next stable checkpoint calls this again.
+        if self.unproposed_count > 0
+            && !self.batch_timer_armed
+            && self.next_sequence <= self.high_watermark()
+        {
             self.batch_timer_armed = true;
             effects.push(Effect::ScheduleTimeout {
                 kind: TimeoutKind::Batch { view: self.view },
@@ -1737,6 +1763,7 @@ impl<C: Crypto> Replica<C> {
         if self.last_executed == self.executed_at_last_tick {
             self.transfer_if_stuck(effects);
         }
+        self.transfer_if_below_low_watermark(effects);
         self.executed_at_last_tick = self.last_executed;
         for slot in self.slots.values() {
             if let Some(pre_prepare) = &slot.pre_prepare

@@ -65,6 +65,19 @@ fn the_window_holds_proposals_until_a_checkpoint_is_stable() {
             if matches!(effect, Effect::Broadcast(_)) {
                 broadcasts += 1;
             }
+            // With the window full, no batch timer spins: the next stable checkpoint
+            // resumes batching.
+            assert!(
+                index < 4
+                    || !matches!(
+                        effect,
+                        Effect::ScheduleTimeout {
+                            kind: pactum_consensus::TimeoutKind::Batch { .. },
+                            ..
+                        }
+                    ),
+                "request {index}: {effect:?}"
+            );
         }
     }
     assert_eq!(broadcasts, 4, "only sequence numbers 1..=h+L (L = 4) are proposed");
@@ -254,4 +267,24 @@ fn the_primary_batches_by_count_by_bytes_and_by_timeout() {
     // A request larger than a whole batch is refused, not queued.
     let effects = primary.step(Input::Request { request: vec![0; 11] });
     assert!(matches!(effects.as_slice(), [Effect::RequestRefused { .. }]), "{effects:?}");
+}
+
+#[test]
+fn a_replica_restarted_below_its_stable_checkpoint_fetches_the_state() {
+    // A crash between persisting a stable checkpoint and fetching its state: the records
+    // say 8 is stable, the state reflects only 3.
+    let state_digest = sha3_256(b"state at 8");
+    let proof: Vec<SignedMessage> = (0..3)
+        .map(|sender| signed(sender, Message::Checkpoint { sequence: 8, state_digest }))
+        .collect();
+    let records = vec![Record::Stable { sequence: 8, state_digest, proof: proof.clone() }];
+    let mut restarted = replica(3, 4, &records, 3);
+    let effects = restarted.start();
+    assert!(
+        effects.contains(&Effect::RequestStateTransfer { sequence: 8, state_digest, proof }),
+        "{effects:?}"
+    );
+    // Asked once: the retransmission tick does not ask again while the fetch is under way.
+    let again = restarted.step(Input::Timeout(pactum_consensus::TimeoutKind::Retransmit));
+    assert!(!again.iter().any(|effect| matches!(effect, Effect::RequestStateTransfer { .. })));
 }
