@@ -433,6 +433,28 @@ impl<C: Crypto> Replica<C> {
         effects
     }
 
+    /// PBFT §4.3: `stable` becomes the low watermark (if it is above it): the log at and
+    /// below it is discarded, the checkpoint is persisted with its proof, and the state is
+    /// fetched if this replica has not executed that far.
+    fn adopt_stable(&mut self, stable: StableCheckpoint, effects: &mut Vec<Effect>) {
+        let StableCheckpoint { sequence, state_digest, proof } = stable;
+        if sequence <= self.low_watermark {
+            return;
+        }
+        self.low_watermark = sequence;
+        self.stable_digest = state_digest;
+        self.slots.retain(|slot, _| *slot > sequence);
+        self.checkpoints.retain(|slot, _| *slot >= sequence);
+        self.far_checkpoints.retain(|_, message| checkpoint_sequence(message) > sequence);
+        effects.push(Effect::Persist(Record::Stable {
+            sequence,
+            state_digest,
+            proof: proof.clone(),
+        }));
+        self.stable_proof = proof;
+        self.transfer_if_below_low_watermark(effects);
+    }
+
     /// A replica whose state is below its own stable checkpoint cannot catch up by
     /// messages (the others discarded that log): it fetches the state, once at a time.
     fn transfer_if_below_low_watermark(&mut self, effects: &mut Vec<Effect>) {
@@ -954,6 +976,9 @@ impl<C: Crypto> Replica<C> {
 
     /// The requests in a delivered batch are no longer pending.
     fn forget_delivered_requests(&mut self, batch: &[u8]) {
+        if self.pending_requests.is_empty() {
+            return;
+        }
         let Ok(requests) = self.batch_requests(batch) else { return };
         let done: Vec<Hash> = requests.iter().map(|request| self.crypto.digest(request)).collect();
         for digest in &done {
@@ -1239,24 +1264,7 @@ impl<C: Crypto> Replica<C> {
         if sequence <= self.low_watermark {
             return;
         }
-        self.low_watermark = sequence;
-        self.stable_digest = state_digest;
-        self.stable_proof = proof.clone();
-        self.slots.retain(|slot, _| *slot > sequence);
-        self.checkpoints.retain(|slot, _| *slot >= sequence);
-        self.far_checkpoints.retain(|_, message| checkpoint_sequence(message) > sequence);
-        effects.push(Effect::Persist(Record::Stable {
-            sequence,
-            state_digest,
-            proof: self.stable_proof.clone(),
-        }));
-        if self.last_executed < sequence {
-            // PBFT §4.3 / state transfer: the others are past this point; fetch the state.
-            if self.transfer_requested.is_none_or(|requested| requested < sequence) {
-                self.transfer_requested = Some(sequence);
-                effects.push(Effect::RequestStateTransfer { sequence, state_digest, proof });
-            }
-        }
+        self.adopt_stable(StableCheckpoint { sequence, state_digest, proof }, effects);
         self.next_sequence = self.next_sequence.max(sequence + 1);
         self.cut_batches(false, effects);
     }
@@ -1275,19 +1283,8 @@ impl<C: Crypto> Replica<C> {
         }
         self.last_executed = sequence;
         self.last_delivered = self.last_delivered.max(sequence);
-        if sequence > self.low_watermark {
-            self.low_watermark = sequence;
-            self.stable_digest = state_digest;
-            self.stable_proof = std::mem::take(&mut self.transfer_proof);
-            self.slots.retain(|slot, _| *slot > sequence);
-            self.checkpoints.retain(|slot, _| *slot > sequence);
-            self.far_checkpoints.retain(|_, message| checkpoint_sequence(message) > sequence);
-            effects.push(Effect::Persist(Record::Stable {
-                sequence,
-                state_digest,
-                proof: self.stable_proof.clone(),
-            }));
-        }
+        let proof = std::mem::take(&mut self.transfer_proof);
+        self.adopt_stable(StableCheckpoint { sequence, state_digest, proof }, effects);
         self.send_checkpoint(sequence, state_digest, effects);
         self.next_sequence = self.next_sequence.max(sequence + 1);
         self.cut_batches(false, effects);
@@ -1689,30 +1686,7 @@ impl<C: Crypto> Replica<C> {
         ) {
             self.own_new_view = None;
         }
-        if stable.sequence > self.low_watermark {
-            self.low_watermark = stable.sequence;
-            self.stable_digest = stable.state_digest;
-            self.stable_proof = stable.proof.clone();
-            let low = self.low_watermark;
-            self.slots.retain(|slot, _| *slot > low);
-            self.checkpoints.retain(|slot, _| *slot >= low);
-            effects.push(Effect::Persist(Record::Stable {
-                sequence: stable.sequence,
-                state_digest: stable.state_digest,
-                proof: stable.proof.clone(),
-            }));
-            if self.last_executed < stable.sequence
-                && self.transfer_requested.is_none_or(|requested| requested < stable.sequence)
-            {
-                self.transfer_requested = Some(stable.sequence);
-                self.transfer_proof = stable.proof.clone();
-                effects.push(Effect::RequestStateTransfer {
-                    sequence: stable.sequence,
-                    state_digest: stable.state_digest,
-                    proof: stable.proof,
-                });
-            }
-        }
+        self.adopt_stable(stable, effects);
         let highest = pre_prepares
             .iter()
             .filter_map(|message| match message.message {

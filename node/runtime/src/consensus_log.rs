@@ -59,34 +59,28 @@ impl ConsensusLog {
                 _ => None,
             })
             .max();
-        let mut appended = Vec::with_capacity(records.len());
-        for record in records {
-            appended.push((self.next_key, record.clone()));
-            self.next_key += 1;
-        }
+        let appended: Vec<(u64, Record)> = records
+            .iter()
+            .map(|record| {
+                self.next_key += 1;
+                (self.next_key - 1, record.clone())
+            })
+            .collect();
         match stable {
             None => {
-                let encoded: Vec<(Vec<u8>, Vec<u8>)> = appended
-                    .iter()
-                    .map(|(key, record)| (key.to_be_bytes().to_vec(), record.to_bytes()))
-                    .collect();
-                store.consensus_log_append(&encoded)?;
+                store.consensus_log_append(&encode(&appended))?;
                 self.records.extend(appended);
             }
             Some(stable) => {
-                let mut kept: Vec<(u64, Record)> = self
+                // Keys only grow, so the surviving records stay in write order.
+                let kept: Vec<(u64, Record)> = self
                     .records
                     .iter()
-                    .chain(appended.iter())
+                    .chain(&appended)
                     .filter(|(_, record)| !record.obsolete_at(stable))
                     .cloned()
                     .collect();
-                kept.sort_by_key(|(key, _)| *key);
-                let encoded: Vec<(Vec<u8>, Vec<u8>)> = kept
-                    .iter()
-                    .map(|(key, record)| (key.to_be_bytes().to_vec(), record.to_bytes()))
-                    .collect();
-                store.consensus_log_rewrite(&encoded)?;
+                store.consensus_log_rewrite(&encode(&kept))?;
                 self.records = kept;
             }
         }
@@ -101,6 +95,10 @@ impl ConsensusLog {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
+}
+
+fn encode(records: &[(u64, Record)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    records.iter().map(|(key, record)| (key.to_be_bytes().to_vec(), record.to_bytes())).collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
