@@ -106,6 +106,37 @@ impl NodeIdentity {
         let info = CertificateInfo::from_der(&certificate)?;
         Ok(Self { certificate, private_key, info })
     }
+
+    /// The Ed25519 seed of the private key (PKCS#8 v1 or v2), which is also the node's
+    /// consensus signing key: one identity per key. Fails unless the key is Ed25519 and
+    /// matches the certificate.
+    pub fn ed25519_seed(&self) -> Result<[u8; 32], TlsError> {
+        // AlgorithmIdentifier { id-Ed25519 (1.3.101.112) } then the OCTET STRING wrapping
+        // the 32-byte CurvePrivateKey OCTET STRING (RFC 8410 §7).
+        const MARKER: [u8; 9] = [0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        let der = self.private_key.secret_der();
+        let not_ed25519 = || TlsError::File {
+            path: "private key".into(),
+            reason: "the private key is not an Ed25519 PKCS#8 key".into(),
+        };
+        let start = der
+            .windows(MARKER.len())
+            .position(|window| window == MARKER)
+            .ok_or_else(not_ed25519)?
+            + MARKER.len();
+        let seed: [u8; 32] = der
+            .get(start..start + 32)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(not_ed25519)?;
+        let public = pactum_types::crypto::Keypair::from_seed(&seed).public_key();
+        if public != self.info.public_key {
+            return Err(TlsError::File {
+                path: "private key".into(),
+                reason: "the private key does not belong to the certificate".into(),
+            });
+        }
+        Ok(seed)
+    }
 }
 
 fn provider() -> Arc<CryptoProvider> {

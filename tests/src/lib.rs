@@ -8,10 +8,13 @@
 //! - [`simulator`] runs whole PBFT clusters in one thread on virtual time; the
 //!   `simulate` binary runs any range of seeds for a soak.
 //!
-//! The multi-process end-to-end tests will join them here.
+//! - [`devnet`] starts real validator processes through `pactum devnet` for the
+//!   end-to-end tests (`tests/e2e.rs`) and does to them what the tests need: kill -9,
+//!   restart, load, comparing what they report.
 
 #![forbid(unsafe_code)]
 
+pub mod devnet;
 pub mod simulator;
 
 /// The chain id used by the crash-safety writer.

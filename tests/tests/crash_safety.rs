@@ -86,9 +86,11 @@ fn sigkill_at_random_moments_never_loses_or_tears_a_block() {
             // Killed after the write was durable but before the report was read.
             kills_mid_commit += 1;
         }
-        let report = audit(&store, &mut |_, _| {}).unwrap_or_else(|fault| {
-            panic!("seed {seed}, kill {kill}: the reopened store fails its audit: {fault}")
-        });
+        let report =
+            audit(&store, &pactum_storage::builder::check_test_chain_certificate, &mut |_, _| {})
+                .unwrap_or_else(|fault| {
+                    panic!("seed {seed}, kill {kill}: the reopened store fails its audit: {fault}")
+                });
         assert_eq!(report.blocks, height);
         println!(
             "kill {kill:>2}: reopened at height {height} ({} transactions), last line {last_line:?}",

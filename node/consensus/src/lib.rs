@@ -25,7 +25,7 @@ mod message;
 mod record;
 mod replica;
 
-pub use batch::{batch_requests, encode_batch};
+pub use batch::{BatchHeader, DecodedBatch, batch_requests, decode_batch, encode_batch};
 pub use ed25519::Ed25519Crypto;
 pub use message::{
     DOMAIN, Message, PREPARED_CERTIFICATES_MAX, PreparedCertificate, ReplicaId, Sequence,

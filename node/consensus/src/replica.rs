@@ -100,6 +100,14 @@ pub trait Crypto {
     fn verify(&self, signer: ReplicaId, bytes: &[u8], signature: &Signature) -> bool;
     /// The digest that identifies a batch.
     fn digest(&self, batch: &[u8]) -> Hash;
+    /// Whether a request in a proposal is acceptable to order at all. A backup refuses to
+    /// prepare a batch holding a request that fails (as [`Evidence::MalformedBatch`]), so
+    /// a faulty primary cannot get undecodable or unsigned transactions committed. It
+    /// must be a deterministic function of the bytes.
+    fn validate_request(&self, request: &[u8]) -> bool {
+        let _ = request;
+        true
+    }
 }
 
 /// Timers the replica asks for.
@@ -139,6 +147,7 @@ pub enum Input {
 /// A committed batch, delivered strictly in sequence order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The view of the COMMITs in `commit_certificate`.
     pub view: View,
     pub sequence: Sequence,
     pub digest: Hash,
@@ -337,6 +346,9 @@ pub struct Replica<C> {
     unproposed_count: usize,
     unproposed_bytes: usize,
     batch_timer_armed: bool,
+    /// The caller's clock as last observed ([`Replica::observe_time`]); proposals carry it.
+    clock_ms: u64,
+    last_proposal_time_ms: u64,
     transfer_requested: Option<Sequence>,
     /// The CHECKPOINTs proving the checkpoint at the low watermark (f + 1 or more).
     stable_proof: Vec<SignedMessage>,
@@ -400,6 +412,8 @@ impl<C: Crypto> Replica<C> {
             unproposed_bytes: 0,
             proposed: std::collections::BTreeSet::new(),
             batch_timer_armed: false,
+            clock_ms: 0,
+            last_proposal_time_ms: 0,
             transfer_requested: None,
             stable_proof: Vec::new(),
             transfer_proof: Vec::new(),
@@ -559,6 +573,11 @@ impl<C: Crypto> Replica<C> {
         self.low_watermark
     }
 
+    /// Whether the replica has left its view and awaits a NEW-VIEW (PBFT §4.4).
+    pub fn in_view_change(&self) -> bool {
+        self.view_change.is_some()
+    }
+
     pub fn last_delivered(&self) -> Sequence {
         self.last_delivered
     }
@@ -574,6 +593,14 @@ impl<C: Crypto> Replica<C> {
     fn sign(&self, message: Message) -> SignedMessage {
         let signature = self.crypto.sign(&message.signing_bytes(self.id));
         SignedMessage { sender: self.id, message, signature }
+    }
+
+    /// Tells the replica the caller's wall-clock time, in milliseconds since the Unix
+    /// epoch. The primary stamps the batches it cuts with it (contracts read block time
+    /// from there); nothing in the protocol's decisions depends on it. The replica reads
+    /// no clock itself: the caller reports time before each step that may cut a batch.
+    pub fn observe_time(&mut self, now_ms: u64) {
+        self.clock_ms = now_ms;
     }
 
     /// Advances the state machine by one input.
@@ -678,7 +705,15 @@ impl<C: Crypto> Replica<C> {
             }
             self.unproposed_count -= requests.len();
             self.unproposed_bytes -= bytes;
+            // The proposal's time never goes backwards at this replica, even if the
+            // caller's clock does.
+            let header = crate::batch::BatchHeader {
+                view: self.view,
+                timestamp_ms: self.clock_ms.max(self.last_proposal_time_ms),
+            };
+            self.last_proposal_time_ms = header.timestamp_ms;
             let encoded = crate::batch::encode_batch(
+                header,
                 &requests.iter().map(|(_, request)| request).collect::<Vec<_>>(),
             );
             let digest = self.crypto.digest(&encoded);
@@ -860,9 +895,23 @@ impl<C: Crypto> Replica<C> {
             effects.push(Effect::Evidence(Evidence::BatchDigestMismatch { sender, sequence }));
             return;
         }
-        if self.batch_requests(batch).is_err() {
-            effects.push(Effect::Evidence(Evidence::MalformedBatch { sender, sequence }));
-            return;
+        // A proposal names the view it was cut in: this one, or an earlier one when a
+        // NEW-VIEW re-proposes it.
+        match crate::batch::decode_batch(
+            batch,
+            self.config.batch_requests_max,
+            self.config.batch_bytes_max,
+        ) {
+            Ok(decoded)
+                if decoded.header.is_none_or(|header| header.view <= view)
+                    && decoded
+                        .requests
+                        .iter()
+                        .all(|request| self.crypto.validate_request(request)) => {}
+            _ => {
+                effects.push(Effect::Evidence(Evidence::MalformedBatch { sender, sequence }));
+                return;
+            }
         }
         let slot = self.slots.entry(sequence).or_default();
         slot.enter(view);
@@ -1004,12 +1053,15 @@ impl<C: Crypto> Replica<C> {
                 break;
             }
             let Some(SignedMessage {
-                message: Message::PrePrepare { view, sequence, digest, batch },
+                message: Message::PrePrepare { sequence, digest, batch, .. },
                 ..
             }) = slot.pre_prepare.clone()
             else {
                 break;
             };
+            // The certificate's COMMITs are from the slot's view, which may be later than
+            // the PRE-PREPARE's when the decision was learned from another view.
+            let view = slot.view;
             let commit_certificate: Vec<(ReplicaId, Signature)> = slot
                 .commits
                 .iter()

@@ -6,7 +6,9 @@ mod common;
 
 use common::{Cluster, TestCrypto, config, replica, signed};
 use pactum_consensus::SignedMessage;
-use pactum_consensus::{Effect, Evidence, Input, Message, Record, Replica, encode_batch};
+use pactum_consensus::{
+    BatchHeader, Effect, Evidence, Input, Message, Record, Replica, encode_batch,
+};
 use pactum_types::Hash;
 use pactum_types::hash::sha3_256;
 
@@ -43,7 +45,9 @@ fn normal_case_commits_batches_in_order_on_every_replica() {
         cluster.run();
     }
     let expected: Vec<(u64, Hash)> = (0..10u8)
-        .map(|index| (u64::from(index) + 1, sha3_256(&encode_batch(&[[index; 16]]))))
+        .map(|index| {
+            (u64::from(index) + 1, sha3_256(&encode_batch(BatchHeader::default(), &[[index; 16]])))
+        })
         .collect();
     for delivered in &cluster.delivered {
         assert_eq!(delivered, &expected);
@@ -86,7 +90,7 @@ fn the_window_holds_proposals_until_a_checkpoint_is_stable() {
 #[test]
 fn byzantine_input_becomes_evidence_not_a_panic() {
     let mut backup = replica(1, 4, &[], 0);
-    let batch = encode_batch(&[b"batch"]);
+    let batch = encode_batch(BatchHeader::default(), &[b"batch"]);
     let digest = sha3_256(&batch);
 
     // A PRE-PREPARE from a replica that is not the primary of view 0.
@@ -137,7 +141,7 @@ fn byzantine_input_becomes_evidence_not_a_panic() {
     assert!(persist.unwrap() < broadcast.unwrap(), "persist before send");
 
     // The primary equivocates: a second PRE-PREPARE for (0, 1) with another batch.
-    let other = encode_batch(&[b"other"]);
+    let other = encode_batch(BatchHeader::default(), &[b"other"]);
     let effects = backup.step(Input::Message(signed(
         0,
         Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&other), batch: other },
@@ -184,7 +188,7 @@ fn byzantine_input_becomes_evidence_not_a_panic() {
 
 #[test]
 fn a_restarted_replica_never_prepares_a_conflicting_batch() {
-    let batch = encode_batch(&[b"first"]);
+    let batch = encode_batch(BatchHeader::default(), &[b"first"]);
     let digest = sha3_256(&batch);
     let mut backup = replica(1, 4, &[], 0);
     let mut records = Vec::new();
@@ -198,7 +202,7 @@ fn a_restarted_replica_never_prepares_a_conflicting_batch() {
     }
     // Crash, restart from the records, and receive an equivocating PRE-PREPARE.
     let mut restarted = replica(1, 4, &records, 0);
-    let other = encode_batch(&[b"second"]);
+    let other = encode_batch(BatchHeader::default(), &[b"second"]);
     let effects = restarted.step(Input::Message(signed(
         0,
         Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&other), batch: other },

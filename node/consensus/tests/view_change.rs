@@ -9,8 +9,8 @@ mod common;
 
 use common::{Cluster, replica, signed};
 use pactum_consensus::{
-    Effect, Evidence, Input, Message, PreparedCertificate, Record, ReplicaId, SignedMessage,
-    TimeoutKind, batch_requests, encode_batch,
+    BatchHeader, Effect, Evidence, Input, Message, PreparedCertificate, Record, ReplicaId,
+    SignedMessage, TimeoutKind, batch_requests, encode_batch,
 };
 use pactum_types::Hash;
 use pactum_types::hash::sha3_256;
@@ -23,7 +23,7 @@ fn primary(view: u64) -> ReplicaId {
 
 /// A batch holding the one request `request`.
 fn batch_of(request: &[u8]) -> Vec<u8> {
-    encode_batch(&[request])
+    encode_batch(BatchHeader::default(), &[request])
 }
 
 /// The primary of `view`'s PRE-PREPARE of a batch holding the one request `batch`.
@@ -474,8 +474,8 @@ fn a_silent_primary_is_replaced_and_the_new_primary_commits_the_pending_batch() 
         assert!(cluster.views.contains(&(id, 1)), "replica {id} entered view 1");
         assert_eq!(
             cluster.delivered[usize::from(id)],
-            vec![(1, sha3_256(&batch_of(&batch)))],
-            "replica {id} delivered the batch in view 1"
+            vec![(1, sha3_256(&encode_batch(BatchHeader { view: 1, timestamp_ms: 0 }, &[&batch])))],
+            "replica {id} delivered the batch the primary of view 1 cut"
         );
     }
     assert!(cluster.evidence.is_empty(), "{:?}", cluster.evidence);

@@ -81,14 +81,11 @@ fn next_block(executor: &Executor, transactions: Vec<Transaction>) -> Block {
         .iter()
         .map(|validator| CommitSignature {
             validator: validator.public_key(),
-            signature: validator.sign(domain::COMMIT, &header_hash.0),
+            signature: validator.sign(domain::TEST_CHAIN_COMMIT, &header_hash.0),
         })
         .collect();
-    Block {
-        header,
-        transactions,
-        certificate: CommitCertificate::new(signatures).expect("distinct validators"),
-    }
+    let certificate = CommitCertificate::new(header.view, signatures).expect("distinct validators");
+    Block { header, transactions, certificate }
 }
 
 fn execute_all_succeed(executor: &mut Executor, block: &Block) {
@@ -107,6 +104,7 @@ fn setup(directory: &std::path::Path) -> (Executor, Address, Vec<Account>) {
             artifact_directory: Some(directory.join("artifacts")),
             ..VmOptions::default()
         },
+        trust: None,
     };
     let mut executor = Executor::open(store, options).expect("executor opens");
     let mut issuer = Account::new(usize::MAX);

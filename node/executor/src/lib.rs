@@ -20,7 +20,10 @@ mod state;
 
 use std::sync::Arc;
 
+use pactum_certs::identity::Role;
+use pactum_certs::verify::TrustStore;
 use pactum_storage::{BlockCommit, StorageError, Store};
+use pactum_types::codec::write;
 use pactum_types::gas::GasSchedule;
 use pactum_types::receipt::receipts_root;
 use pactum_types::{
@@ -38,8 +41,9 @@ use state::{BlockState, committed_code_hash, committed_next_nonce};
 
 /// The reason of the `Invalid` receipt of a governance transaction.
 pub const GOVERNANCE_NOT_EXECUTED: &str = "governance transactions are not executed yet";
-/// The reason of the `Invalid` receipt of an identity enrolment.
-pub const ENROLMENT_NOT_EXECUTED: &str = "identity enrolment transactions are not executed yet";
+/// The reason of the `Invalid` receipt of an identity enrolment on an executor without
+/// trust roots.
+pub const ENROLMENT_NOT_EXECUTED: &str = "this executor has no trust roots to enrol identities";
 
 /// Why a block could not be executed. Nothing of the block was written.
 #[derive(Debug, Error)]
@@ -89,11 +93,14 @@ pub struct ExecutorOptions {
     /// The VM's options; set `artifact_directory` (inside the node's data directory) so
     /// that compiled contracts survive restarts.
     pub vm: VmOptions,
+    /// The member CAs (and revocations) that identity enrolments are checked against;
+    /// without them every enrolment is refused.
+    pub trust: Option<Arc<TrustStore>>,
 }
 
 impl ExecutorOptions {
     pub fn new(chain_id: ChainId) -> Self {
-        Self { chain_id, vm: VmOptions::default() }
+        Self { chain_id, vm: VmOptions::default(), trust: None }
     }
 }
 
@@ -154,6 +161,7 @@ pub struct Executor {
     chain_id: ChainId,
     schedule: GasSchedule,
     metering: bool,
+    trust: Option<Arc<TrustStore>>,
     tip: ChainTip,
 }
 
@@ -237,7 +245,7 @@ fn receipt_from(transaction_hash: Hash, execution: &mut Execution) -> Receipt {
 impl Executor {
     /// Opens an executor over `store`, continuing after its last committed block.
     pub fn open(store: Store, options: ExecutorOptions) -> Result<Self, ExecutorError> {
-        let ExecutorOptions { chain_id, vm } = options;
+        let ExecutorOptions { chain_id, vm, trust } = options;
         let schedule = vm.gas_schedule;
         let metering = vm.metering;
         let vm = Vm::new(vm).map_err(|source| ExecutorError::VmSetup { source })?;
@@ -252,7 +260,7 @@ impl Executor {
                 });
             }
         }
-        Ok(Self { store: Arc::new(store), vm, chain_id, schedule, metering, tip })
+        Ok(Self { store: Arc::new(store), vm, chain_id, schedule, metering, trust, tip })
     }
 
     /// The store, for reads (blocks, receipts, state, the consensus log).
@@ -404,6 +412,44 @@ impl Executor {
         Ok(())
     }
 
+    /// Checks an enrolment at the block's time: the certificate chains to a member CA, is
+    /// valid and unrevoked, is not a validator's, and certifies the sender's own key. The
+    /// ledger record on success; the `Invalid` reason otherwise.
+    fn enrolment(
+        &self,
+        context: &BlockContext,
+        sender: PublicKey,
+        certificate_der: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let Some(trust) = &self.trust else { return Err(ENROLMENT_NOT_EXECUTED.into()) };
+        let at = i64::try_from(context.timestamp_ms / 1000).unwrap_or(i64::MAX);
+        let verified = trust
+            .verify(certificate_der, at, None)
+            .map_err(|error| format!("the enrolment certificate is not acceptable: {error}"))?;
+        let info = verified.info;
+        let role = match info.role {
+            Some(role @ (Role::Client | Role::Admin)) => role,
+            Some(other) => {
+                return Err(format!(
+                    "a {} certificate cannot enrol a transaction signer; use a client or admin certificate",
+                    other.as_str()
+                ));
+            }
+            None => return Err("the enrolment certificate names no role".into()),
+        };
+        if info.public_key != sender {
+            return Err(format!(
+                "the certificate is for key {}, not the sender {sender}",
+                info.public_key
+            ));
+        }
+        let mut record = Vec::new();
+        write::bytes(&mut record, info.organisation.as_bytes());
+        write::bytes(&mut record, role.as_str().as_bytes());
+        write::bytes(&mut record, &info.serial);
+        Ok(record)
+    }
+
     /// The gas charged when the VM refuses a transaction before running it: the deploy
     /// charge for a deploy (validation is its work), `call_base` for a call.
     fn refusal_gas(&self, deployed_code_bytes: Option<usize>, gas_limit: u64) -> u64 {
@@ -492,8 +538,18 @@ impl Executor {
             Payload::Governance { .. } => {
                 return Ok(invalid(transaction_hash, GOVERNANCE_NOT_EXECUTED.into()));
             }
-            Payload::EnrolIdentity { .. } => {
-                return Ok(invalid(transaction_hash, ENROLMENT_NOT_EXECUTED.into()));
+            Payload::EnrolIdentity { certificate_der } => {
+                let record = match self.enrolment(context, unsigned.sender, certificate_der) {
+                    Ok(record) => record,
+                    Err(reason) => return Ok(invalid(transaction_hash, reason)),
+                };
+                let state = Arc::get_mut(state)
+                    .expect("the VM keeps no reference to a state view after a call returns");
+                state.set_identity(unsigned.sender, record);
+                state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
+                let gas_used =
+                    if self.metering { self.schedule.call_base.min(gas_limit) } else { 0 };
+                return Ok(receipt_without_run(transaction_hash, ReceiptStatus::Success, gas_used));
             }
         };
         let state = Arc::get_mut(state)

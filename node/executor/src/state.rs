@@ -27,6 +27,14 @@ pub mod ledger {
     /// `code/` || code hash (32 bytes) -> the WebAssembly module, stored once however
     /// many contracts share it.
     pub const CODE_PREFIX: &[u8] = b"code/";
+    /// `identity/` || the identity's Ed25519 key (32 bytes) -> its enrolment: the
+    /// organisation, the role and the certificate serial, each as `u32` length and bytes.
+    /// Present means enrolled.
+    pub const IDENTITY_PREFIX: &[u8] = b"identity/";
+
+    pub fn identity_key(identity: &PublicKey) -> Vec<u8> {
+        [IDENTITY_PREFIX, &identity.0[..]].concat()
+    }
 
     pub fn nonce_key(sender: &PublicKey) -> Vec<u8> {
         [NONCE_PREFIX, &sender.0[..]].concat()
@@ -89,6 +97,7 @@ pub(crate) struct BlockState {
     contracts: HashMap<Address, Hash>,
     codes: HashMap<Hash, Arc<Vec<u8>>>,
     nonces: HashMap<PublicKey, u64>,
+    identities: HashMap<PublicKey, Vec<u8>>,
 }
 
 impl BlockState {
@@ -99,6 +108,7 @@ impl BlockState {
             contracts: HashMap::new(),
             codes: HashMap::new(),
             nonces: HashMap::new(),
+            identities: HashMap::new(),
         }
     }
 
@@ -108,6 +118,11 @@ impl BlockState {
             Some(nonce) => Ok(*nonce),
             None => committed_next_nonce(&self.store, sender),
         }
+    }
+
+    /// Records an enrolment (see [`ledger::IDENTITY_PREFIX`]).
+    pub(crate) fn set_identity(&mut self, identity: PublicKey, record: Vec<u8>) {
+        self.identities.insert(identity, record);
     }
 
     pub(crate) fn set_next_nonce(&mut self, sender: PublicKey, next: u64) {
@@ -145,6 +160,9 @@ impl BlockState {
         }
         for (address, code_hash) in &self.contracts {
             ledger_entries.push((ledger::contract_key(address), code_hash.0.to_vec()));
+        }
+        for (identity, record) in &self.identities {
+            ledger_entries.push((ledger::identity_key(identity), record.clone()));
         }
         for (code_hash, code) in &self.codes {
             let key = ledger::code_key(code_hash);

@@ -466,7 +466,12 @@ fn the_chain_audit_passes_on_an_executed_chain() {
     issuer.next_nonce = 2;
     let token = pactum_vm::contract_address(&issuer.address(), 0);
     execute(&mut executor, vec![issuer.call(token, "mint", mint_input(issuer.address(), 1), GAS)]);
-    let report = pactum_storage::audit::audit(executor.store(), &mut |_, _| {}).unwrap();
+    let report = pactum_storage::audit::audit(
+        executor.store(),
+        &pactum_storage::builder::check_test_chain_certificate,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!(report.blocks, 3);
     assert_eq!(report.transactions, 2 + 13 + 1);
     assert_eq!(report.state_root, executor.tip().state_root);
@@ -559,13 +564,14 @@ fn a_vm_failure_aborts_the_whole_block_with_nothing_written() {
             .iter()
             .map(|validator| CommitSignature {
                 validator: validator.public_key(),
-                signature: validator.sign(pactum_types::crypto::domain::COMMIT, &header_hash.0),
+                signature: validator
+                    .sign(pactum_types::crypto::domain::TEST_CHAIN_COMMIT, &header_hash.0),
             })
             .collect();
         let block = Block {
             header,
             transactions: Vec::new(),
-            certificate: CommitCertificate::new(signatures).unwrap(),
+            certificate: CommitCertificate::new(0, signatures).unwrap(),
         };
         let change = StateChange {
             space: StateSpace::Ledger,
@@ -686,6 +692,11 @@ fn a_repeated_transaction_keeps_its_first_receipt_and_the_audit_passes() {
     assert_eq!(stored.status, ReceiptStatus::Success);
     let location = executor.store().transaction_location(&hash).unwrap().unwrap();
     assert_eq!(location.height, first.height);
-    let report = pactum_storage::audit::audit(executor.store(), &mut |_, _| {}).unwrap();
+    let report = pactum_storage::audit::audit(
+        executor.store(),
+        &pactum_storage::builder::check_test_chain_certificate,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!(report.transactions, 1 + 1 + 2, "deploy, mint, two repeats");
 }

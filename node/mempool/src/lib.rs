@@ -41,6 +41,15 @@ pub enum SignerStatus {
 /// The ledger's committed view of identities, supplied by the runtime.
 pub trait SignerRegistry {
     fn signer_status(&self, key: &PublicKey) -> SignerStatus;
+
+    /// Whether `certificate_der` may enrol `key` now: [`SignerStatus::Enrolled`] when it
+    /// would be accepted (it chains to a member CA, is valid, and certifies `key`),
+    /// [`SignerStatus::Revoked`] for a revoked certificate, [`SignerStatus::Unknown`]
+    /// otherwise. The executor checks it again at the block's time.
+    fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
+        let _ = (key, certificate_der);
+        SignerStatus::Unknown
+    }
 }
 
 /// The ledger's committed nonces, supplied by the runtime.
@@ -52,6 +61,10 @@ pub trait NonceState {
 impl<T: SignerRegistry + ?Sized> SignerRegistry for &T {
     fn signer_status(&self, key: &PublicKey) -> SignerStatus {
         (**self).signer_status(key)
+    }
+
+    fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
+        (**self).enrolment_status(key, certificate_der)
     }
 }
 

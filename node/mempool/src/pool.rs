@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pactum_types::crypto::{SignedMessage, domain, verify_batch};
 use pactum_types::hash::sha3_256;
-use pactum_types::{Decode, DecodeError, Hash, PublicKey, Transaction, limits};
+use pactum_types::{Decode, DecodeError, Hash, Payload, PublicKey, Transaction, limits};
 
 use crate::{
     ConfigError, MempoolConfig, NonceState, Rejection, RejectionCode, SignerRegistry, SignerStatus,
@@ -335,7 +335,14 @@ impl Mempool {
             });
         }
         let sender = unsigned.sender;
-        match registry.signer_status(&sender) {
+        // An enrolment is how a signer becomes known: its certificate vouches for it.
+        let status = match &unsigned.payload {
+            Payload::EnrolIdentity { certificate_der } => {
+                registry.enrolment_status(&sender, certificate_der)
+            }
+            _ => registry.signer_status(&sender),
+        };
+        match status {
             SignerStatus::Enrolled => {}
             SignerStatus::Unknown => return Err(Rejection::UnknownSigner { sender }),
             SignerStatus::Revoked => return Err(Rejection::RevokedSigner { sender }),

@@ -90,7 +90,8 @@ fn a_large_head_is_skipped_without_blocking_smaller_ones() {
     let mut pool = mempool();
     let big_sender = key(0);
     let mut big = unsigned(&big_sender, 0, 0);
-    big.payload = pactum_types::Payload::EnrolIdentity { certificate_der: vec![1; 2000] };
+    big.payload =
+        pactum_types::Payload::DeployContract { code: vec![1; 2000], init_input: Vec::new() };
     let big = pactum_types::Encode::to_bytes(&big.sign(&big_sender));
     admit_all(&mut pool, &ledger, vec![big, encoded(&key(1), 0)], Source::Client);
     let batch = pool.ready_batch(10, 1000);
@@ -279,4 +280,35 @@ fn revoked_signers_lose_their_pending_transactions() {
         senders_and_nonces(&pool.ready_batch(10, usize::MAX)),
         vec![(key(1).public_key(), 0)]
     );
+}
+
+#[test]
+fn an_enrolment_is_admitted_on_its_certificate_and_nothing_else() {
+    let ledger = Ledger::with_enrolled(0);
+    let mut pool = mempool();
+    let newcomer = key(7);
+    let enrol = |certificate_der: Vec<u8>| {
+        let mut transaction = unsigned(&newcomer, 0, 0);
+        transaction.payload = pactum_types::Payload::EnrolIdentity { certificate_der };
+        pactum_types::Encode::to_bytes(&transaction.sign(&newcomer))
+    };
+    let other_key = test_certificate(&key(8).public_key());
+    let refused = pool.admit(vec![enrol(other_key)], Source::Client, &ledger, &ledger);
+    assert!(
+        matches!(&refused[0], Err(rejection) if rejection.code() == RejectionCode::UnknownSigner),
+        "{refused:?}"
+    );
+    let call = encoded(&newcomer, 0);
+    let refused = pool.admit(vec![call], Source::Client, &ledger, &ledger);
+    assert!(
+        matches!(&refused[0], Err(rejection) if rejection.code() == RejectionCode::UnknownSigner)
+    );
+    let admitted = pool.admit(
+        vec![enrol(test_certificate(&newcomer.public_key()))],
+        Source::Client,
+        &ledger,
+        &ledger,
+    );
+    assert!(matches!(admitted[0], Ok(Admitted::Added(_))), "{admitted:?}");
+    pool.check_invariants().unwrap();
 }

@@ -8,6 +8,9 @@ mod bench;
 mod certs;
 mod chain;
 mod clock;
+mod commands;
+mod devnet;
+mod node;
 
 /// Pactum: a permissioned ledger run by a consortium of organisations.
 #[derive(Debug, Parser)]
@@ -19,18 +22,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one validator node (not built yet).
-    Node(NotBuilt),
-    /// Start and stop a local multi-validator consortium (not built yet).
-    Devnet(NotBuilt),
+    /// Run one validator node.
+    Node(node::NodeArgs),
+    /// Start and stop a local multi-validator consortium.
+    Devnet(devnet::DevnetArgs),
     /// Consortium PKI: create CAs, issue and inspect certificates.
     Certs(certs::CertsArgs),
-    /// Create and show client signing keys (not built yet).
-    Keys(NotBuilt),
-    /// Build, sign and submit transactions (not built yet).
-    Tx(NotBuilt),
-    /// Deploy, call and query contracts (not built yet).
-    Contract(NotBuilt),
+    /// Create and show client signing keys.
+    Keys(commands::KeysArgs),
+    /// Enrol signers, submit signed transactions, show transactions.
+    Tx(commands::TxArgs),
+    /// Deploy, call and query contracts.
+    Contract(commands::ContractArgs),
     /// Inspect and audit a chain.
     Chain(chain::ChainArgs),
     /// Measure Pactum's building blocks and print the figures.
@@ -58,14 +61,12 @@ fn not_built(name: &str, arrives_with: &str) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Node(_) => not_built("node", "the validator node work (issue 6)"),
-        Command::Devnet(_) => not_built("devnet", "the validator node work (issue 6)"),
+        Command::Node(arguments) => report(node::run(arguments)),
+        Command::Devnet(arguments) => report(devnet::run(arguments)),
         Command::Certs(arguments) => report(certs::run(arguments)),
-        Command::Keys(_) => not_built("keys", "the client commands (issue 6)"),
-        Command::Tx(_) => not_built("tx", "the client commands (issue 6)"),
-        Command::Contract(_) => {
-            not_built("contract", "the contract VM and client commands (issues 3 and 6)")
-        }
+        Command::Keys(arguments) => report(commands::keys(arguments)),
+        Command::Tx(arguments) => report(commands::tx(arguments)),
+        Command::Contract(arguments) => report(commands::contract(arguments)),
         Command::Admin(_) => not_built("admin", "the admin service"),
         Command::Chain(arguments) => report(chain::run(arguments)),
         Command::Bench(arguments) => report(bench::run(arguments)),

@@ -1,13 +1,19 @@
-//! The validator runtime. Today: the genesis file, read and checked, and the durable
-//! consensus log. The driver that runs
-//! the PBFT replica over the mTLS transport with the mempool and the executor comes next
-//! (issue 6); `docs/ARCHITECTURE.md` tracks what exists.
+//! The validator runtime: the genesis file, the durable consensus log, the node driver
+//! that runs the PBFT replica over the mTLS transport with the mempool and the executor,
+//! and the layout of a local devnet. `docs/ARCHITECTURE.md` describes the stages.
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod consensus_log;
 pub mod devnet;
 pub mod genesis;
+pub mod metrics;
+pub mod node;
+pub mod proposal;
+pub mod verified;
+pub mod wire;
 
 pub use consensus_log::{ConsensusLog, LogError};
 pub use genesis::{Genesis, GenesisError, GenesisFile};
+pub use node::{ByzantineMode, Node, NodeError, NodeHandle, NodeOptions};

@@ -3,8 +3,8 @@
 //! keeps its promises, and a damaged record is a clear error.
 
 use pactum_consensus::{
-    Config, Crypto, Ed25519Crypto, Effect, Input, Message, Record, Replica, SignedMessage,
-    encode_batch,
+    BatchHeader, Config, Crypto, Ed25519Crypto, Effect, Input, Message, Record, Replica,
+    SignedMessage, encode_batch,
 };
 use pactum_runtime::{ConsensusLog, LogError};
 use pactum_storage::Store;
@@ -71,7 +71,8 @@ fn run_backup(
     batches: u64,
 ) {
     for sequence in 1..=batches {
-        let batch = encode_batch(&[format!("request {sequence}").into_bytes()]);
+        let batch =
+            encode_batch(BatchHeader::default(), &[format!("request {sequence}").into_bytes()]);
         let digest = sha3_256(&batch);
         let mut inputs = vec![Input::Message(signed(
             0,
@@ -134,7 +135,7 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
     assert!(log.len() <= 4, "the log holds {} records", log.len());
 
     // Prepare sequence 41 (not yet stable), then crash and reopen.
-    let batch = encode_batch(&[b"in flight"]);
+    let batch = encode_batch(BatchHeader::default(), &[b"in flight"]);
     let digest = sha3_256(&batch);
     step(
         &mut replica,
@@ -151,7 +152,7 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
     let mut restarted = Replica::new(1, config(), crypto(1), &replay, 40).unwrap();
     assert_eq!(restarted.low_watermark(), 40);
     // An equivocating PRE-PREPARE for 41 gets no PREPARE from the restarted replica.
-    let other = encode_batch(&[b"conflicting"]);
+    let other = encode_batch(BatchHeader::default(), &[b"conflicting"]);
     let effects = restarted.step(Input::Message(signed(
         0,
         Message::PrePrepare { view: 0, sequence: 41, digest: sha3_256(&other), batch: other },

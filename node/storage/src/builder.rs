@@ -161,10 +161,11 @@ impl ChainBuilder {
             .iter()
             .map(|validator| CommitSignature {
                 validator: validator.public_key(),
-                signature: validator.sign(domain::COMMIT, &header_hash.0),
+                signature: validator.sign(domain::TEST_CHAIN_COMMIT, &header_hash.0),
             })
             .collect();
-        let certificate = CommitCertificate::new(signatures).expect("validator keys are distinct");
+        let certificate =
+            CommitCertificate::new(header.view, signatures).expect("validator keys are distinct");
         BuiltBlock {
             block: Block { header, transactions: signed, certificate },
             receipts,
@@ -199,4 +200,24 @@ impl ChainBuilder {
         }
         Ok(())
     }
+}
+
+/// The certificate check for chains this builder (and other test fixtures) make: every
+/// signature is over the header hash under [`domain::TEST_CHAIN_COMMIT`]. A validator's
+/// chain is checked against PBFT COMMITs instead (`pactum_runtime::certificate`).
+/// Test chains are committed in the view they were proposed in, so the certificate's view
+/// must be the header's.
+pub fn check_test_chain_certificate(block: &Block) -> Result<(), String> {
+    if block.certificate.view() != block.header.view {
+        return Err(format!(
+            "the certificate is of view {}, the header of view {}",
+            block.certificate.view(),
+            block.header.view
+        ));
+    }
+    let signed = [domain::TEST_CHAIN_COMMIT, &block.hash().0].concat();
+    block
+        .certificate
+        .verify_signatures(&|_| Some(signed.clone()))
+        .map_err(|error| error.to_string())
 }

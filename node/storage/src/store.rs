@@ -562,6 +562,37 @@ impl Store {
             .map_err(StorageError::rocks("read state"))
     }
 
+    /// Up to `limit` state entries of `space` whose keys start with `prefix`, in key order,
+    /// starting at `prefix ‖ after` exclusive when `after` is given (for pagination). Keys
+    /// are returned without the space's prefix.
+    pub fn state_scan(
+        &self,
+        space: StateSpace,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let full_prefix = storage_key(space, prefix);
+        let space_prefix_length = full_prefix.len() - prefix.len();
+        let start = match after {
+            Some(after) => storage_key(space, &[prefix, after].concat()),
+            None => full_prefix.clone(),
+        };
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
+        let mut entries = Vec::new();
+        for entry in self.db.iterator_cf(&self.cf(column_family(space)), mode) {
+            let (key, value) = entry.map_err(StorageError::rocks("scan state"))?;
+            if !key.starts_with(&full_prefix) || entries.len() >= limit {
+                break;
+            }
+            if after.is_some() && *key == *start {
+                continue;
+            }
+            entries.push((key[space_prefix_length..].to_vec(), value.to_vec()));
+        }
+        Ok(entries)
+    }
+
     /// Recomputes the state hash from every stored entry, for audits and snapshot checks.
     pub fn recompute_state_root(&self) -> Result<Hash, StorageError> {
         let mut state_hash = StateHash::default();

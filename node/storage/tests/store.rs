@@ -24,7 +24,7 @@ fn raw_db(path: &std::path::Path) -> rocksdb::DB {
 
 fn audit_at(path: &std::path::Path) -> Result<pactum_storage::audit::AuditReport, AuditFault> {
     let store = Store::open_read_only(path).unwrap();
-    audit(&store, &mut |_, _| {})
+    audit(&store, &pactum_storage::builder::check_test_chain_certificate, &mut |_, _| {})
 }
 
 #[test]

@@ -5,14 +5,14 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Decode, DecodeError, Encode, Reader, write};
-use crate::crypto::{PublicKey, Signature, SignatureError, SignedMessage, domain};
+use crate::crypto::{PublicKey, Signature, SignatureError, SignedMessage};
 use crate::hash::{Hash, sha3_256};
 use crate::limits;
 use crate::merkle;
 use crate::transaction::{ChainId, Transaction};
 
 /// The block format this build writes and reads: the first byte of every encoded header.
-pub const BLOCK_FORMAT_VERSION: u8 = 1;
+pub const BLOCK_FORMAT_VERSION: u8 = 2;
 
 /// A contract's address (32 bytes, derived deterministically at deploy time).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,11 +42,13 @@ impl Decode for Address {
     }
 }
 
-/// A block header. Its SHA3-256 hash is the block's hash, and what validators sign.
+/// A block header. Its SHA3-256 hash is the block's hash.
 ///
-/// The two result roots lag one block: they commit to the receipts and the state *after
-/// executing the parent block*, because consensus agrees on a header before the block is
-/// executed (see `docs/adr/0002-state-root-lags-one-block.md`).
+/// Consensus orders a proposal (view, timestamp, transactions); every validator derives
+/// the header from the committed proposal and its own execution of the parent
+/// (`docs/adr/0011-what-pbft-commits.md`). The two result roots lag one block: they commit
+/// to the receipts and the state *after executing the parent block*
+/// (`docs/adr/0002-state-root-lags-one-block.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockHeader {
@@ -56,11 +58,12 @@ pub struct BlockHeader {
     /// Hash of the parent header; [`Hash::ZERO`] for height 1.
     pub previous_hash: Hash,
     /// Milliseconds since the Unix epoch, as proposed by the primary. Contracts read time
-    /// from here, never from a clock.
+    /// from here, never from a clock. An empty (null) block repeats its parent's.
     pub timestamp_ms: u64,
-    /// The validator (primary) that proposed this block.
+    /// The validator (primary) that proposed this block; the all-zero key for a null
+    /// block that a view change put in a gap.
     pub proposer: PublicKey,
-    /// PBFT view in which the block was proposed.
+    /// PBFT view in which the block was proposed (0 for a null block).
     pub view: u64,
     /// PBFT sequence number the block was ordered at.
     pub sequence: u64,
@@ -119,7 +122,7 @@ impl Decode for BlockHeader {
     }
 }
 
-/// One validator's COMMIT signature over a header hash.
+/// One validator's COMMIT signature (see [`CommitCertificate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommitSignature {
@@ -127,13 +130,25 @@ pub struct CommitSignature {
     pub signature: Signature,
 }
 
-/// The COMMIT signatures that committed a block: with 2f+1 of them from the validator set
-/// in force, anyone can check the block without trusting the node that served it.
+/// The COMMIT signatures that committed a block: the PBFT COMMITs of `view` for the
+/// block's sequence number and proposal digest (ADR 0011). With a quorum of them from the
+/// validator set in force, anyone can check the block without trusting the node that
+/// served it: rebuild the proposal from the block, hash it, and verify each COMMIT.
 ///
-/// Signers are kept sorted by key with no duplicates, so the certificate has one encoding.
+/// `view` is the view of the COMMITs, which may be later than the header's view (the view
+/// the block was proposed in) when a view change re-proposed it. Signers are kept sorted
+/// by key with no duplicates, so the certificate has one encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(try_from = "Vec<CommitSignature>", into = "Vec<CommitSignature>")]
+#[serde(try_from = "CertificateJson", into = "CertificateJson")]
 pub struct CommitCertificate {
+    view: u64,
+    signatures: Vec<CommitSignature>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateJson {
+    view: u64,
     signatures: Vec<CommitSignature>,
 }
 
@@ -146,6 +161,8 @@ pub enum CertificateError {
     TooMany { count: usize, max: usize },
     #[error("validator {validator} signed twice")]
     DuplicateSigner { validator: PublicKey },
+    #[error("{validator} is not a validator of this chain")]
+    UnknownSigner { validator: PublicKey },
     #[error("signature by validator {validator} is invalid: {source}")]
     BadSignature {
         validator: PublicKey,
@@ -155,8 +172,8 @@ pub enum CertificateError {
 }
 
 impl CommitCertificate {
-    /// Builds a certificate, sorting the signatures by validator.
-    pub fn new(mut signatures: Vec<CommitSignature>) -> Result<Self, CertificateError> {
+    /// Builds a certificate of `view`, sorting the signatures by validator.
+    pub fn new(view: u64, mut signatures: Vec<CommitSignature>) -> Result<Self, CertificateError> {
         if signatures.len() > limits::VALIDATORS_MAX {
             return Err(CertificateError::TooMany {
                 count: signatures.len(),
@@ -169,32 +186,43 @@ impl CommitCertificate {
         {
             return Err(CertificateError::DuplicateSigner { validator: pair[0].validator });
         }
-        Ok(Self { signatures })
+        Ok(Self { view, signatures })
+    }
+
+    /// The view of the COMMITs.
+    pub fn view(&self) -> u64 {
+        self.view
     }
 
     pub fn signatures(&self) -> &[CommitSignature] {
         &self.signatures
     }
 
-    /// The message every signer signed for `header_hash`, domain tag included.
-    pub fn commit_message(header_hash: &Hash) -> Vec<u8> {
-        [domain::COMMIT, &header_hash.0].concat()
-    }
-
-    /// Checks that every signature is valid over `header_hash`. Whether the signers form a
-    /// quorum of the validator set in force is the caller's question: this type does not
-    /// know the validator set.
-    pub fn verify_signatures(&self, header_hash: &Hash) -> Result<(), CertificateError> {
+    /// Checks every signature against the bytes `signed_bytes(validator)` says that
+    /// validator signed (domain tag included; `None` for a key that is not a validator),
+    /// in one batch verification. Whether the signers form a quorum of the validator set
+    /// in force is the caller's question: this type does not know the validator set.
+    pub fn verify_signatures(
+        &self,
+        signed_bytes: &dyn Fn(&PublicKey) -> Option<Vec<u8>>,
+    ) -> Result<(), CertificateError> {
         if self.signatures.is_empty() {
             return Err(CertificateError::Empty);
         }
-        let message = Self::commit_message(header_hash);
+        let mut messages = Vec::with_capacity(self.signatures.len());
+        for entry in &self.signatures {
+            let Some(bytes) = signed_bytes(&entry.validator) else {
+                return Err(CertificateError::UnknownSigner { validator: entry.validator });
+            };
+            messages.push(bytes);
+        }
         let items: Vec<SignedMessage<'_>> = self
             .signatures
             .iter()
-            .map(|entry| SignedMessage {
+            .zip(&messages)
+            .map(|(entry, message)| SignedMessage {
                 public_key: &entry.validator,
-                message: &message,
+                message,
                 signature: &entry.signature,
             })
             .collect();
@@ -204,7 +232,7 @@ impl CommitCertificate {
                 let entry = self.signatures[failed[0]];
                 let source = entry
                     .validator
-                    .verify(domain::COMMIT, &header_hash.0, &entry.signature)
+                    .verify(&[], &messages[failed[0]], &entry.signature)
                     .expect_err("verify_batch names only failing signatures");
                 Err(CertificateError::BadSignature { validator: entry.validator, source })
             }
@@ -212,16 +240,16 @@ impl CommitCertificate {
     }
 }
 
-impl TryFrom<Vec<CommitSignature>> for CommitCertificate {
+impl TryFrom<CertificateJson> for CommitCertificate {
     type Error = CertificateError;
-    fn try_from(signatures: Vec<CommitSignature>) -> Result<Self, Self::Error> {
-        Self::new(signatures)
+    fn try_from(json: CertificateJson) -> Result<Self, Self::Error> {
+        Self::new(json.view, json.signatures)
     }
 }
 
-impl From<CommitCertificate> for Vec<CommitSignature> {
+impl From<CommitCertificate> for CertificateJson {
     fn from(certificate: CommitCertificate) -> Self {
-        certificate.signatures
+        Self { view: certificate.view, signatures: certificate.signatures }
     }
 }
 
@@ -243,12 +271,14 @@ impl Decode for CommitSignature {
 
 impl Encode for CommitCertificate {
     fn encode_to(&self, out: &mut Vec<u8>) {
+        write::u64(out, self.view);
         write::sequence(out, &self.signatures);
     }
 }
 
 impl Decode for CommitCertificate {
     fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let view = reader.u64("certificate view")?;
         let signatures: Vec<CommitSignature> =
             reader.sequence(limits::VALIDATORS_MAX, "commit certificate")?;
         if signatures.windows(2).any(|pair| pair[0].validator >= pair[1].validator) {
@@ -257,7 +287,7 @@ impl Decode for CommitCertificate {
                 reason: "signers are not in strictly ascending key order",
             });
         }
-        Ok(Self { signatures })
+        Ok(Self { view, signatures })
     }
 }
 

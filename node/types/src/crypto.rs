@@ -20,8 +20,10 @@ use crate::codec::{Decode, DecodeError, Encode, Reader};
 pub mod domain {
     /// A transaction's unsigned bytes.
     pub const TRANSACTION: &[u8] = b"pactum.tx.v1\0";
-    /// A validator's COMMIT vote for a block header hash; these votes form commit certificates.
-    pub const COMMIT: &[u8] = b"pactum.commit.v1\0";
+    /// Test chains built without consensus (the storage chain builder, executor fixtures)
+    /// sign their header hashes under this tag. A real block's certificate holds PBFT
+    /// COMMITs instead (ADR 0011), which carry the PBFT domain tag.
+    pub const TEST_CHAIN_COMMIT: &[u8] = b"pactum.test-chain.commit.v1\0";
 }
 
 /// An Ed25519 public key, as its 32-byte compressed encoding.
@@ -236,7 +238,7 @@ mod tests {
         let signature = key.sign(domain::TRANSACTION, b"hello");
         let public_key = key.public_key();
         assert!(public_key.verify(domain::TRANSACTION, b"hello", &signature).is_ok());
-        assert!(public_key.verify(domain::COMMIT, b"hello", &signature).is_err());
+        assert!(public_key.verify(domain::TEST_CHAIN_COMMIT, b"hello", &signature).is_err());
         assert!(public_key.verify(domain::TRANSACTION, b"hellp", &signature).is_err());
         assert!(keypair(2).public_key().verify(domain::TRANSACTION, b"hello", &signature).is_err());
     }

@@ -118,7 +118,48 @@ pub const MEMPOOL_SENDER_TRANSACTIONS_MAX: usize = 1024;
 /// to wait for its predecessors.
 pub const MEMPOOL_NONCES_AHEAD_MAX: u64 = 1024;
 
+/// Transactions one gossip frame carries between validators.
+pub const GOSSIP_TRANSACTIONS_PER_FRAME_MAX: usize = 4096;
+
+/// Bytes of transactions one gossip frame carries.
+pub const GOSSIP_FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Blocks one state-transfer answer carries (fewer when their bytes would not fit a frame).
+pub const STATE_TRANSFER_BLOCKS_PER_FRAME_MAX: usize = 64;
+
+/// Transactions a node's admission stage takes in one batch (one batch verification).
+pub const ADMISSION_BATCH_TRANSACTIONS_MAX: usize = 1024;
+
+/// Submissions waiting for the admission stage; past it a client hears "busy".
+pub const ADMISSION_QUEUE_MAX: usize = 16_384;
+
+/// Consensus events (peer messages, requests, timers, execution reports) queued for the
+/// replica.
+pub const CONSENSUS_QUEUE_MAX: usize = 65_536;
+
+/// Committed blocks queued for execution.
+pub const EXECUTION_QUEUE_MAX: usize = 1024;
+
+/// Transaction hashes a node remembers as verified (admitted or validated in a proposal).
+pub const VERIFIED_TRANSACTIONS_REMEMBERED_MAX: usize = 1 << 20;
+
+/// Committed-block notifications buffered for each event-stream subscriber; a subscriber
+/// further behind is told it lagged.
+pub const EVENT_STREAM_BUFFER_BLOCKS_MAX: usize = 1024;
+
+/// Bytes of a REST request body. A contract deployment is the largest request.
+pub const API_REQUEST_BODY_BYTES_MAX: usize = 2 * TRANSACTION_BYTES_MAX + 64 * 1024;
+
+/// Blocks one `GET /v1/chain` page returns.
+pub const API_CHAIN_PAGE_BLOCKS_MAX: u64 = 100;
+
+/// Contracts one `GET /v1/contracts` page returns.
+pub const API_CONTRACTS_PAGE_MAX: usize = 1000;
+
 // Relationships between the limits, checked when the crate compiles.
+const _: () = assert!(GOSSIP_FRAME_BYTES_MAX + 64 * 1024 < NETWORK_FRAME_BYTES_MAX);
+const _: () = assert!(GOSSIP_FRAME_BYTES_MAX >= TRANSACTION_BYTES_MAX);
+const _: () = assert!(EXECUTION_QUEUE_MAX > 0 && ADMISSION_BATCH_TRANSACTIONS_MAX > 0);
 const _: () = assert!(TRANSACTION_BYTES_MAX > CONTRACT_CODE_BYTES_MAX + CALL_INPUT_BYTES_MAX);
 const _: () = assert!(TRANSACTION_BYTES_MAX <= BLOCK_BODY_BYTES_MAX);
 const _: () = assert!(TRANSACTION_BYTES_MAX <= u32::MAX as usize);

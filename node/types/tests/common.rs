@@ -161,11 +161,12 @@ pub fn sample_block() -> Block {
             let validator = keypair(byte);
             CommitSignature {
                 validator: validator.public_key(),
-                signature: validator.sign(crypto::domain::COMMIT, &hash.0),
+                signature: validator.sign(crypto::domain::TEST_CHAIN_COMMIT, &hash.0),
             }
         })
         .collect();
-    Block { header, transactions, certificate: CommitCertificate::new(signatures).unwrap() }
+    let certificate = CommitCertificate::new(header.view, signatures).unwrap();
+    Block { header, transactions, certificate }
 }
 
 // ---- proptest strategies ----
@@ -325,7 +326,7 @@ pub fn arb_block() -> impl Strategy<Value = Block> {
     (header, vec(arb_transaction(), 0..4), vec(signature, 0..5)).prop_filter_map(
         "distinct signers",
         |(header, transactions, signatures)| {
-            CommitCertificate::new(signatures).ok().map(|certificate| Block {
+            CommitCertificate::new(header.sequence, signatures).ok().map(|certificate| Block {
                 header,
                 transactions,
                 certificate,

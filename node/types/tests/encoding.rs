@@ -106,7 +106,11 @@ fn golden_samples_round_trip_in_both_forms() {
     assert_eq!(Block::from_bytes(&block.to_bytes()).unwrap(), block);
     let json = serde_json::to_string(&block).unwrap();
     assert_eq!(serde_json::from_str::<Block>(&json).unwrap(), block);
-    assert!(block.certificate.verify_signatures(&block.hash()).is_ok());
+    let signed = [crypto::domain::TEST_CHAIN_COMMIT, &block.hash().0].concat();
+    assert!(block.certificate.verify_signatures(&|_| Some(signed.clone())).is_ok());
+    let other = [crypto::domain::TEST_CHAIN_COMMIT, &[0u8; 32][..]].concat();
+    assert!(block.certificate.verify_signatures(&|_| Some(other.clone())).is_err());
+    assert!(block.certificate.verify_signatures(&|_| None).is_err(), "unknown signers");
 }
 
 #[test]

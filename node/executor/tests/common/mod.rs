@@ -47,6 +47,7 @@ pub fn open(directory: &Path) -> Executor {
             artifact_directory: Some(directory.join("artifacts")),
             ..VmOptions::default()
         },
+        trust: None,
     };
     Executor::open(store, options).expect("executor opens")
 }
@@ -137,10 +138,10 @@ pub fn next_block(executor: &Executor, transactions: Vec<Transaction>) -> Block 
         .iter()
         .map(|validator| CommitSignature {
             validator: validator.public_key(),
-            signature: validator.sign(domain::COMMIT, &header_hash.0),
+            signature: validator.sign(domain::TEST_CHAIN_COMMIT, &header_hash.0),
         })
         .collect();
-    let certificate = CommitCertificate::new(signatures).expect("distinct validators");
+    let certificate = CommitCertificate::new(header.view, signatures).expect("distinct validators");
     Block { header, transactions, certificate }
 }
 

@@ -49,9 +49,22 @@ impl Ledger {
     }
 }
 
+/// The certificate bytes this test ledger accepts for an enrolment: `b"cert:"` and the key.
+pub fn test_certificate(key: &PublicKey) -> Vec<u8> {
+    [&b"cert:"[..], &key.0].concat()
+}
+
 impl SignerRegistry for Ledger {
     fn signer_status(&self, key: &PublicKey) -> SignerStatus {
         self.statuses.get(key).copied().unwrap_or(SignerStatus::Unknown)
+    }
+
+    fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
+        if certificate_der == test_certificate(key) {
+            SignerStatus::Enrolled
+        } else {
+            SignerStatus::Unknown
+        }
     }
 }
 

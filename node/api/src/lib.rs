@@ -1,0 +1,609 @@
+//! The validator's REST API, versioned under `/v1`, JSON in and out, described by the
+//! OpenAPI document `docs/api/openapi.json` (served at `/v1/openapi.json`).
+//!
+//! Every error is `{"code", "message"}` with a 4xx or 5xx status; `code` is stable and
+//! machine-readable (for a refused transaction, the admission rule that failed). Bodies
+//! are bounded by [`limits::API_REQUEST_BODY_BYTES_MAX`] and every request by
+//! [`REQUEST_TIMEOUT`]; no input makes the node panic.
+//!
+//! The API only talks to the node through [`NodeHandle`]: it never touches the replica,
+//! the mempool or RocksDB itself.
+
+#![forbid(unsafe_code)]
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::Stream;
+use pactum_mempool::{Rejection, RejectionCode};
+use pactum_runtime::NodeHandle;
+use pactum_runtime::node::{CommittedBlock, SubmitError, TransactionStatus};
+use pactum_types::{Address, Block, Decode, Encode, Hash, Transaction, limits};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// The OpenAPI 3 document, kept in `docs/api/openapi.json`.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/api/openapi.json");
+
+/// How long one request may take before it is answered 503 `timeout` (an event stream
+/// only needs to start within it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Gas a query gets when it names none.
+pub const QUERY_GAS_DEFAULT: u64 = 10_000_000;
+
+/// The API's routes over `node`.
+pub fn router(node: NodeHandle) -> Router {
+    Router::new()
+        .route("/v1/transactions", post(submit_transaction))
+        .route("/v1/transactions/{hash}", get(transaction))
+        .route("/v1/accounts/{public_key}", get(account))
+        .route("/v1/blocks/latest", get(latest_block))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/chain", get(chain))
+        .route("/v1/state/{contract}/{key}", get(state))
+        .route("/v1/contracts", get(contracts))
+        .route("/v1/contracts/{address}", get(contract))
+        .route("/v1/query", post(query))
+        .route("/v1/events", get(events))
+        .route("/v1/status", get(status))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits::API_REQUEST_BODY_BYTES_MAX))
+        .layer(middleware::from_fn(timeout))
+        .with_state(node)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    node: NodeHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(node)).with_graceful_shutdown(shutdown).await
+}
+
+// ---- Errors ----
+
+/// An error answer: `{code, message}` with an HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "an API request failed inside the node");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+    }
+}
+
+/// The HTTP status of each admission rule.
+pub fn rejection_status(code: RejectionCode) -> StatusCode {
+    match code {
+        RejectionCode::Malformed
+        | RejectionCode::GasLimitTooHigh
+        | RejectionCode::WrongChain
+        | RejectionCode::BadSignature => StatusCode::BAD_REQUEST,
+        RejectionCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        RejectionCode::UnknownSigner | RejectionCode::RevokedSigner => StatusCode::FORBIDDEN,
+        RejectionCode::StaleNonce | RejectionCode::NonceTaken => StatusCode::CONFLICT,
+        RejectionCode::NonceTooFarAhead => StatusCode::UNPROCESSABLE_ENTITY,
+        RejectionCode::SenderQueueFull | RejectionCode::MempoolFull => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+    }
+}
+
+fn rejected(rejection: &Rejection) -> ApiError {
+    let code = rejection.code();
+    ApiError::new(rejection_status(code), code.as_str(), rejection.to_string())
+}
+
+fn body_error(rejection: &BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is over {} bytes", limits::API_REQUEST_BODY_BYTES_MAX),
+        )
+    } else {
+        ApiError::bad_request("bad_body", rejection.body_text())
+    }
+}
+
+async fn timeout(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /v1/openapi.json",
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no_route", "no such endpoint; see /v1/openapi.json")
+}
+
+fn parse_fixed<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N], ApiError> {
+    let mut bytes = [0u8; N];
+    hex::decode_to_slice(text, &mut bytes).map_err(|_| {
+        ApiError::bad_request("bad_parameter", format!("{what} must be {} hex characters", N * 2))
+    })?;
+    Ok(bytes)
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request("malformed_json", error.to_string()))
+}
+
+// ---- Transactions ----
+
+#[derive(Debug, Serialize)]
+struct Submitted {
+    hash: Hash,
+    status: &'static str,
+}
+
+/// `POST /v1/transactions`: a signed transaction as JSON (`application/json`, the flat
+/// form of `docs/api/json.md`) or its canonical bytes (`application/octet-stream`).
+async fn submit_transaction(
+    State(node): State<NodeHandle>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+    let body = body.map_err(|rejection| body_error(&rejection))?;
+    let binary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/octet-stream"));
+    let bytes = if binary {
+        body.to_vec()
+    } else {
+        let transaction: Transaction = json_body(&body)?;
+        transaction.to_bytes()
+    };
+    match node.submit(bytes).await {
+        Ok(hash) => Ok((StatusCode::ACCEPTED, Json(Submitted { hash, status: "pending" }))),
+        Err(SubmitError::Rejected(rejection)) => Err(rejected(&rejection)),
+        Err(SubmitError::Busy) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            SubmitError::Busy.to_string(),
+        )),
+        Err(SubmitError::ShuttingDown) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            SubmitError::ShuttingDown.to_string(),
+        )),
+    }
+}
+
+async fn transaction(
+    State(node): State<NodeHandle>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let hash = Hash(parse_fixed(&hash, "the transaction hash")?);
+    match node.transaction(&hash).map_err(ApiError::internal)? {
+        TransactionStatus::Committed { height, position, receipt } => Ok(Json(json!({
+            "hash": hash,
+            "status": "committed",
+            "height": height,
+            "position": position,
+            "receipt": receipt,
+        }))),
+        TransactionStatus::Pending => Ok(Json(json!({ "hash": hash, "status": "pending" }))),
+        TransactionStatus::Unknown => Err(ApiError::not_found(
+            "unknown_transaction",
+            format!("transaction {hash} is neither pending here nor committed"),
+        )),
+    }
+}
+
+/// `GET /v1/accounts/{public_key}`: the next nonce to sign with, and the enrolment.
+async fn account(
+    State(node): State<NodeHandle>,
+    Path(public_key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let key = pactum_types::PublicKey(parse_fixed(&public_key, "the public key")?);
+    let account = node.account(&key).map_err(ApiError::internal)?;
+    let (organisation, role) = match &account.enrolment {
+        Some((organisation, role)) => (Some(organisation.clone()), Some(role.clone())),
+        None => (None, None),
+    };
+    Ok(Json(json!({
+        "public_key": account.public_key,
+        "address": account.address,
+        "next_nonce": account.next_nonce,
+        "enrolled": account.enrolment.is_some(),
+        "organisation": organisation,
+        "role": role,
+    })))
+}
+
+// ---- Blocks and the chain ----
+
+fn block_json(block: &Block) -> Value {
+    json!({ "hash": block.hash(), "block": block })
+}
+
+async fn latest_block(State(node): State<NodeHandle>) -> Result<Json<Value>, ApiError> {
+    let height = node.height();
+    if height == 0 {
+        return Err(ApiError::not_found("no_blocks", "no block has been committed yet"));
+    }
+    let block = node.block(height).map_err(ApiError::internal)?;
+    let block = block.ok_or_else(|| ApiError::internal(format!("block {height} is missing")))?;
+    Ok(Json(block_json(&block)))
+}
+
+async fn block(
+    State(node): State<NodeHandle>,
+    Path(height): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let height: u64 = height.parse().map_err(|_| {
+        ApiError::bad_request("bad_parameter", "the height must be a non-negative integer")
+    })?;
+    match node.block(height).map_err(ApiError::internal)? {
+        Some(block) => Ok(Json(block_json(&block))),
+        None => Err(ApiError::not_found("unknown_block", format!("there is no block {height}"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainQuery {
+    from: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn chain(
+    State(node): State<NodeHandle>,
+    query: Result<Query<ChainQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) =
+        query.map_err(|error| ApiError::bad_request("bad_parameter", error.body_text()))?;
+    let height = node.height();
+    let from = query.from.unwrap_or(1).max(1);
+    let limit = query.limit.unwrap_or(20).clamp(1, limits::API_CHAIN_PAGE_BLOCKS_MAX);
+    let mut blocks = Vec::new();
+    let last = height.min(from.saturating_add(limit - 1));
+    for current in from..=last {
+        let Some(block) = node.block(current).map_err(ApiError::internal)? else {
+            return Err(ApiError::internal(format!("block {current} is missing below the tip")));
+        };
+        let header = &block.header;
+        blocks.push(json!({
+            "height": header.height,
+            "hash": block.hash(),
+            "previous_hash": header.previous_hash,
+            "timestamp_ms": header.timestamp_ms,
+            "proposer": header.proposer,
+            "view": header.view,
+            "transactions": block.transactions.len(),
+            "certificate_signatures": block.certificate.signatures().len(),
+        }));
+    }
+    let next = (last < height).then_some(last + 1);
+    Ok(Json(json!({ "height": height, "blocks": blocks, "next": next })))
+}
+
+// ---- State and contracts ----
+
+async fn state(
+    State(node): State<NodeHandle>,
+    Path((contract, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let contract = Address(parse_fixed(&contract, "the contract address")?);
+    let key = hex::decode(&key)
+        .map_err(|_| ApiError::bad_request("bad_parameter", "the key must be hex"))?;
+    if key.len() > limits::STATE_KEY_BYTES_MAX {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("a state key is at most {} bytes", limits::STATE_KEY_BYTES_MAX),
+        ));
+    }
+    if node.contract(&contract).map_err(ApiError::internal)?.is_none() {
+        return Err(ApiError::not_found(
+            "unknown_contract",
+            format!("no contract is deployed at {contract}"),
+        ));
+    }
+    match node.state(&contract, &key).map_err(ApiError::internal)? {
+        Some(value) => Ok(Json(json!({
+            "contract": contract,
+            "key": hex::encode(&key),
+            "value": hex::encode(value),
+            "height": node.height(),
+        }))),
+        None => Err(ApiError::not_found(
+            "unknown_key",
+            format!("contract {contract} holds nothing under key {}", hex::encode(&key)),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContractsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn contracts(
+    State(node): State<NodeHandle>,
+    query: Result<Query<ContractsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) =
+        query.map_err(|error| ApiError::bad_request("bad_parameter", error.body_text()))?;
+    let after = match &query.after {
+        Some(text) => Some(Address(parse_fixed(text, "after")?)),
+        None => None,
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, limits::API_CONTRACTS_PAGE_MAX);
+    let found = node.contracts(after.as_ref(), limit).map_err(ApiError::internal)?;
+    let next = (found.len() == limit).then(|| found.last().map(|(address, _)| *address)).flatten();
+    let contracts: Vec<Value> = found
+        .iter()
+        .map(|(address, code_hash)| json!({ "address": address, "code_hash": code_hash }))
+        .collect();
+    Ok(Json(json!({ "contracts": contracts, "next_after": next })))
+}
+
+async fn contract(
+    State(node): State<NodeHandle>,
+    Path(address): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let address = Address(parse_fixed(&address, "the contract address")?);
+    match node.contract(&address).map_err(ApiError::internal)? {
+        Some((code_hash, code_bytes)) => Ok(Json(json!({
+            "address": address,
+            "code_hash": code_hash,
+            "code_bytes": code_bytes,
+        }))),
+        None => Err(ApiError::not_found(
+            "unknown_contract",
+            format!("no contract is deployed at {address}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryRequest {
+    contract: Address,
+    method: String,
+    /// Hex.
+    #[serde(default)]
+    input: String,
+    gas_limit: Option<u64>,
+    /// The caller the contract sees; the zero address when absent.
+    caller: Option<Address>,
+}
+
+/// `POST /v1/query`: a read-only call against the committed state. Reverts, running out
+/// of gas and unknown contracts are answered 200 with their status, like a receipt.
+async fn query(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|rejection| body_error(&rejection))?;
+    let request: QueryRequest = json_body(&body)?;
+    let input = hex::decode(&request.input)
+        .map_err(|_| ApiError::bad_request("bad_parameter", "input must be hex"))?;
+    let gas_limit = request.gas_limit.unwrap_or(QUERY_GAS_DEFAULT);
+    let caller = request.caller.unwrap_or(Address([0; 32]));
+    let handle = node.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        handle.query(request.contract, &request.method, &input, gas_limit, caller)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let receipt = pactum_types::Receipt {
+        transaction_hash: Hash::ZERO,
+        status: outcome.status,
+        gas_used: outcome.gas_used,
+        events: outcome.events,
+        return_data: outcome.return_data,
+    };
+    let mut value = serde_json::to_value(&receipt).map_err(ApiError::internal)?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("transaction_hash");
+        object.insert("height".into(), json!(outcome.height));
+    }
+    Ok(Json(value))
+}
+
+// ---- Events ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    /// Only contract events of this contract.
+    contract: Option<String>,
+    /// Only contract events with this topic.
+    topic: Option<String>,
+    /// Whether to send `block` events too (default true).
+    blocks: Option<bool>,
+}
+
+struct EventFilter {
+    contract: Option<Address>,
+    topic: Option<String>,
+    blocks: bool,
+}
+
+fn sse_events(block: &CommittedBlock, filter: &EventFilter) -> Vec<SseEvent> {
+    let mut out = Vec::new();
+    if filter.blocks {
+        let data = json!({
+            "height": block.height,
+            "hash": block.block_hash,
+            "timestamp_ms": block.timestamp_ms,
+            "transactions": block.transactions,
+            "state_root": block.state_root,
+        });
+        out.push(SseEvent::default().event("block").data(data.to_string()));
+    }
+    for (transaction, event) in &block.events {
+        if filter.contract.is_some_and(|contract| contract != event.contract)
+            || filter.topic.as_ref().is_some_and(|topic| *topic != event.topic)
+        {
+            continue;
+        }
+        let data = json!({
+            "height": block.height,
+            "transaction": transaction,
+            "contract": event.contract,
+            "topic": event.topic,
+            "data": hex::encode(&event.data),
+        });
+        out.push(SseEvent::default().event("contract_event").data(data.to_string()));
+    }
+    out
+}
+
+/// `GET /v1/events`: server-sent events of committed blocks (`block`) and contract events
+/// (`contract_event`) from now on. A subscriber too slow to keep up gets a `lagged` event
+/// saying how many blocks it missed, then continues.
+async fn events(
+    State(node): State<NodeHandle>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let Query(query) =
+        query.map_err(|error| ApiError::bad_request("bad_parameter", error.body_text()))?;
+    let contract = match &query.contract {
+        Some(text) => Some(Address(parse_fixed(text, "contract")?)),
+        None => None,
+    };
+    let filter = EventFilter { contract, topic: query.topic, blocks: query.blocks.unwrap_or(true) };
+    let receiver = node.subscribe();
+    let stream = futures_util::stream::unfold(
+        (receiver, filter, Vec::<SseEvent>::new()),
+        |(mut receiver, filter, mut queued)| async move {
+            loop {
+                if let Some(event) = queued.pop() {
+                    return Some((Ok(event), (receiver, filter, queued)));
+                }
+                match receiver.recv().await {
+                    Ok(block) => {
+                        queued = sse_events(&block, &filter);
+                        queued.reverse();
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        let event = SseEvent::default()
+                            .event("lagged")
+                            .data(json!({ "missed_blocks": missed }).to_string());
+                        return Some((Ok(event), (receiver, filter, queued)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+// ---- Status, metrics, health, the document ----
+
+async fn status(State(node): State<NodeHandle>) -> Json<Value> {
+    let status = node.status();
+    let validators: Vec<Value> = status
+        .validators
+        .iter()
+        .map(|validator| {
+            json!({
+                "name": validator.name,
+                "organisation": validator.organisation,
+                "public_key": validator.public_key,
+                "address": validator.address,
+                "api_address": validator.api_address,
+                "self": validator.is_self,
+                "connected": validator.connected,
+            })
+        })
+        .collect();
+    Json(json!({
+        "node": status.name,
+        "organisation": status.organisation,
+        "public_key": status.public_key,
+        "replica_id": status.replica_id,
+        "chain_id": status.chain_id,
+        "view": status.view,
+        "primary": status.primary,
+        "in_view_change": status.in_view_change,
+        "height": status.height,
+        "last_block_hash": status.last_block_hash,
+        "last_block_time_ms": status.last_block_time_ms,
+        "state_root": status.state_root,
+        "stable_checkpoint": status.stable_checkpoint,
+        "validators": validators,
+        "n": status.n,
+        "f": status.f,
+        "quorum": status.quorum,
+        "mempool_transactions": status.mempool_transactions,
+    }))
+}
+
+async fn metrics(State(node): State<NodeHandle>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], node.metrics_text())
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_DOCUMENT)
+}
+
+/// Decodes canonical transaction bytes, for clients that hold them.
+pub fn decode_transaction(bytes: &[u8]) -> Result<Transaction, pactum_types::DecodeError> {
+    Transaction::from_bytes(bytes)
+}

@@ -1,0 +1,401 @@
+//! `pactum devnet`: a local consortium of validator processes on loopback.
+//!
+//! `up` lays out the consortium (a CA per member, certificates, genesis, node configs;
+//! reused when present), starts every validator that is not running as its own process,
+//! waits for their APIs and connections, and the first time enrols a devnet client and
+//! deploys the sample contracts, waiting for those blocks to commit. `down` stops the
+//! validators with SIGTERM (SIGKILL after a grace period). State persists across down and
+//! up.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use pactum_certs::Role;
+use pactum_certs::authority::{IssueRequest, issue_into_directory};
+use pactum_certs::identity::certificates_from_pem;
+use pactum_runtime::devnet::{DevnetPlan, prepare};
+use pactum_types::{ChainId, Payload};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::{self, Stopwatch};
+use pactum_client::{NodeClient, deployed_address, encode_arguments, load_key, sign_payload};
+
+/// The devnet's default directory.
+pub const DEFAULT_DIRECTORY: &str = ".pactum/devnet";
+/// How long a validator gets to stop after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+/// How long `up` waits for APIs, connections and the first commits.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// Gas for the devnet's own deployments.
+const DEPLOY_GAS: u64 = 500_000_000;
+/// The sample contracts `up` deploys, with their init arguments.
+const SAMPLES: [(&str, &[&str]); 4] = [
+    ("token", &["string:Devnet Token"]),
+    ("supply-chain", &[]),
+    ("healthcare", &[]),
+    ("escrow", &[]),
+];
+
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    #[command(subcommand)]
+    command: DevnetCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevnetCommand {
+    /// Start (or restart) the local consortium and deploy the sample contracts once.
+    Up {
+        /// Validators, one member organisation each (at least 4).
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long, default_value = DEFAULT_DIRECTORY)]
+        dir: PathBuf,
+        /// Validator i accepts peers on 127.0.0.1:(p2p-base-port + i).
+        #[arg(long, default_value_t = 8601)]
+        p2p_base_port: u16,
+        /// Validator i serves its REST API on 127.0.0.1:(api-base-port + i).
+        #[arg(long, default_value_t = 8701)]
+        api_base_port: u16,
+        /// Start only these validators (1-based; repeatable), if they are not running.
+        #[arg(long)]
+        only: Vec<usize>,
+        /// Test-only: start validator N (1-based) with a Byzantine behaviour.
+        #[arg(long, hide = true)]
+        byzantine_for_tests: Option<usize>,
+    },
+    /// Stop the local consortium's validators (all, or `--only` these).
+    Down {
+        #[arg(long, default_value = DEFAULT_DIRECTORY)]
+        dir: PathBuf,
+        #[arg(long)]
+        only: Vec<usize>,
+    },
+    /// Show which validators run and each one's height.
+    Status {
+        #[arg(long, default_value = DEFAULT_DIRECTORY)]
+        dir: PathBuf,
+    },
+}
+
+/// What `up` deployed, kept in `DIR/contracts.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployedContracts {
+    /// The devnet client's key file (the deployer, and the token's issuer).
+    pub client_key: PathBuf,
+    pub client_certificate: PathBuf,
+    /// Sample name -> contract address (hex).
+    pub contracts: std::collections::BTreeMap<String, String>,
+}
+
+pub fn run(arguments: DevnetArgs) -> anyhow::Result<ExitCode> {
+    match arguments.command {
+        DevnetCommand::Up {
+            validators,
+            dir,
+            p2p_base_port,
+            api_base_port,
+            only,
+            byzantine_for_tests,
+        } => {
+            let plan = DevnetPlan {
+                directory: dir,
+                validators,
+                chain_id: ChainId::new("pactum-devnet")?,
+                p2p_base_port,
+                api_base_port,
+                now: clock::unix_seconds(),
+            };
+            up(&plan, &only, byzantine_for_tests)
+        }
+        DevnetCommand::Down { dir, only } => down(&dir, &only),
+        DevnetCommand::Status { dir } => status(&dir),
+    }
+}
+
+fn validator_directory(directory: &Path, index: usize) -> PathBuf {
+    directory.join("validators").join(format!("validator-{}", index + 1))
+}
+
+fn pid_file(directory: &Path, index: usize) -> PathBuf {
+    validator_directory(directory, index).join("node.pid")
+}
+
+/// The validator's process id, if it is running.
+fn running_pid(directory: &Path, index: usize) -> Option<u32> {
+    let text = std::fs::read_to_string(pid_file(directory, index)).ok()?;
+    let pid: u32 = text.trim().parse().ok()?;
+    let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // A zombie has exited; only its parent has not collected it yet.
+    let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+    let ours = String::from_utf8_lossy(&command_line).contains("node.json");
+    (ours && !zombie).then_some(pid)
+}
+
+fn selected(only: &[usize], index: usize) -> bool {
+    only.is_empty() || only.contains(&(index + 1))
+}
+
+fn up(plan: &DevnetPlan, only: &[usize], byzantine: Option<usize>) -> anyhow::Result<ExitCode> {
+    let devnet = prepare(plan).context("laying out the devnet")?;
+    let directory = &plan.directory;
+    if devnet.created {
+        println!(
+            "created a {}-validator consortium in {}",
+            devnet.genesis.validators.len(),
+            directory.display()
+        );
+    }
+    let executable = std::env::current_exe().context("finding the pactum executable")?;
+    for (index, config) in devnet.node_configs.iter().enumerate() {
+        if !selected(only, index) {
+            continue;
+        }
+        if let Some(pid) = running_pid(directory, index) {
+            println!("validator-{} is already running (pid {pid})", index + 1);
+            continue;
+        }
+        let log_path = validator_directory(directory, index).join("node.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        let mut command = Command::new(&executable);
+        command.args(["node", "run", "--config"]).arg(config);
+        if byzantine == Some(index + 1) {
+            command.args(["--byzantine-for-tests", "bad-signatures"]);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: stopping `devnet up` does not stop the validators.
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting validator-{}", index + 1))?;
+        std::fs::write(pid_file(directory, index), format!("{}\n", child.id()))?;
+        println!(
+            "started validator-{} (pid {}), log {}",
+            index + 1,
+            child.id(),
+            log_path.display()
+        );
+    }
+
+    let apis: Vec<String> = devnet
+        .genesis
+        .validators
+        .iter()
+        .map(|validator| format!("http://{}", validator.api_address))
+        .collect();
+    let watch = Stopwatch::start();
+    for (index, api) in apis.iter().enumerate() {
+        if !selected(only, index) {
+            continue;
+        }
+        wait_for(&watch, &format!("validator-{} to serve {api}", index + 1), || {
+            Ok(NodeClient::new(api).get("/healthz").is_ok_and(|answer| answer.is_success()))
+        })?;
+    }
+    let contracts_path = directory.join("contracts.json");
+    if !contracts_path.exists() {
+        // The first start: every validator must be up and connected before the devnet's
+        // own transactions go in.
+        for (index, api) in apis.iter().enumerate() {
+            wait_for(&watch, &format!("validator-{} to connect to its peers", index + 1), || {
+                let status = NodeClient::new(api).status()?;
+                let validators = status["validators"].as_array().cloned().unwrap_or_default();
+                Ok(validators.iter().all(|validator| validator["connected"] == Value::Bool(true)))
+            })?;
+        }
+        let deployed = deploy_samples(directory, &NodeClient::new(&apis[0]))?;
+        std::fs::write(&contracts_path, serde_json::to_string_pretty(&deployed)?)?;
+    }
+    let deployed: DeployedContracts = serde_json::from_str(
+        &std::fs::read_to_string(&contracts_path)
+            .with_context(|| format!("reading {}", contracts_path.display()))?,
+    )?;
+    print_summary(directory, &apis, &deployed);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wait_for(
+    watch: &Stopwatch,
+    what: &str,
+    mut ready: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    loop {
+        if matches!(ready(), Ok(true)) {
+            return Ok(());
+        }
+        if watch.elapsed() > START_TIMEOUT {
+            bail!(
+                "timed out after {} s waiting for {what}; see the validators' node.log files",
+                START_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Enrols the devnet client (certificate from the first member's CA) and deploys the
+/// sample contracts from it, waiting for each block to commit.
+fn deploy_samples(directory: &Path, node: &NodeClient) -> anyhow::Result<DeployedContracts> {
+    let client_directory = directory.join("clients").join("devnet-client");
+    let authority = directory.join("organisations").join("member-1");
+    if !client_directory.join("certificate.pem").exists() {
+        let request = IssueRequest {
+            role: Role::Client,
+            name: "devnet-client",
+            subject_alt_names: &[],
+            at: clock::unix_seconds(),
+            days: 365,
+        };
+        issue_into_directory(&authority, &request, &client_directory)
+            .context("issuing the devnet client's certificate")?;
+    }
+    let client_key = client_directory.join("private-key.pem");
+    let client_certificate = client_directory.join("certificate.pem");
+    let keypair = load_key(&client_key)?;
+    let pem = std::fs::read(&client_certificate)?;
+    let certificate_der = certificates_from_pem(&pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("{} holds no certificate", client_certificate.display()))?;
+    let enrol =
+        sign_payload(node, &keypair, Payload::EnrolIdentity { certificate_der }, 1_000_000, None)?;
+    let hash = node.submit(&enrol)?;
+    let answer = node.wait_committed(&hash, START_TIMEOUT)?;
+    check_success(&answer, "enrolling the devnet client")?;
+    println!("enrolled devnet-client ({}) in block {}", keypair.public_key(), answer["height"]);
+
+    let mut contracts = std::collections::BTreeMap::new();
+    for (name, init) in SAMPLES {
+        let code = pactum_contract_wasm::by_name(name)
+            .ok_or_else(|| anyhow!("no sample contract {name}"))?
+            .to_vec();
+        let init_arguments: Vec<String> = init.iter().map(ToString::to_string).collect();
+        let init_input = encode_arguments(&init_arguments)?;
+        let nonce = node.next_nonce(&keypair.public_key())?;
+        let transaction = sign_payload(
+            node,
+            &keypair,
+            Payload::DeployContract { code, init_input },
+            DEPLOY_GAS,
+            Some(nonce),
+        )?;
+        let hash = node.submit(&transaction)?;
+        let answer = node.wait_committed(&hash, START_TIMEOUT)?;
+        check_success(&answer, &format!("deploying {name}"))?;
+        let address = deployed_address(&keypair.public_key(), nonce);
+        println!("deployed {name} at {address} (block {})", answer["height"]);
+        contracts.insert(name.to_string(), address.to_string());
+    }
+    Ok(DeployedContracts { client_key, client_certificate, contracts })
+}
+
+fn check_success(answer: &Value, what: &str) -> anyhow::Result<()> {
+    let status = &answer["receipt"]["status"];
+    if status != "success" {
+        bail!("{what} failed: receipt {}", answer["receipt"]);
+    }
+    Ok(())
+}
+
+fn print_summary(directory: &Path, apis: &[String], deployed: &DeployedContracts) {
+    println!("\nthe devnet is up ({}):", directory.display());
+    for (index, api) in apis.iter().enumerate() {
+        println!("  validator-{}  {api}", index + 1);
+    }
+    println!("\nsample contracts:");
+    for (name, address) in &deployed.contracts {
+        println!("  {name:<13} {address}");
+    }
+    let token = deployed.contracts.get("token").cloned().unwrap_or_default();
+    let key = deployed.client_key.display();
+    println!("\ntry:");
+    println!("  pactum chain show --node {}", apis[0]);
+    println!("  curl -s {}/v1/status", apis[1 % apis.len()]);
+    println!("  pactum contract query {token} name --returns string --node {}", apis[0]);
+    println!(
+        "  pactum contract call {token} mint account:$(pactum keys show --key {key} --public) u128:1000 --key {key} --node {}",
+        apis[0]
+    );
+    println!("  curl -N {}/v1/events", apis[0]);
+    println!("  pactum devnet down --dir {}", directory.display());
+}
+
+fn down(directory: &Path, only: &[usize]) -> anyhow::Result<ExitCode> {
+    let validators = count_validators(directory)?;
+    let mut stopping = Vec::new();
+    for index in 0..validators {
+        if !selected(only, index) {
+            continue;
+        }
+        match running_pid(directory, index) {
+            Some(pid) => {
+                signal(pid, "TERM");
+                stopping.push((index, pid));
+            }
+            None => println!("validator-{} is not running", index + 1),
+        }
+    }
+    let watch = Stopwatch::start();
+    for (index, pid) in stopping {
+        while running_pid(directory, index).is_some() && watch.elapsed() < STOP_GRACE {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if running_pid(directory, index).is_some() {
+            eprintln!(
+                "validator-{} did not stop within {} s; killing it",
+                index + 1,
+                STOP_GRACE.as_secs()
+            );
+            signal(pid, "KILL");
+        }
+        let _ = std::fs::remove_file(pid_file(directory, index));
+        println!("stopped validator-{} (pid {pid})", index + 1);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+}
+
+fn count_validators(directory: &Path) -> anyhow::Result<usize> {
+    let validators = directory.join("validators");
+    let entries = std::fs::read_dir(&validators)
+        .with_context(|| format!("{} holds no devnet", directory.display()))?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("node.json").exists())
+        .count())
+}
+
+fn status(directory: &Path) -> anyhow::Result<ExitCode> {
+    let genesis = pactum_runtime::Genesis::load(&directory.join("genesis.json"))
+        .with_context(|| format!("{} holds no devnet", directory.display()))?;
+    for (index, validator) in genesis.validators.iter().enumerate() {
+        let api = format!("http://{}", validator.api_address);
+        match running_pid(directory, index) {
+            Some(pid) => {
+                let height = NodeClient::new(&api)
+                    .status()
+                    .map(|status| status["height"].to_string())
+                    .unwrap_or_else(|error| format!("(no answer: {error})"));
+                println!("validator-{}  pid {pid:<8} {api}  height {height}", index + 1);
+            }
+            None => println!("validator-{}  stopped", index + 1),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,95 @@
+//! `pactum node run`: one validator process, until SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use pactum_runtime::devnet::NodeConfig;
+use pactum_runtime::{ByzantineMode, Genesis, Node, NodeOptions};
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    #[command(subcommand)]
+    command: NodeCommand,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ByzantineArgument {
+    BadSignatures,
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCommand {
+    /// Run a validator: PBFT over mutual TLS, the mempool, the executor and the REST API.
+    Run {
+        /// The node's configuration (`node.json`: genesis, data directory, certificate,
+        /// key and listen addresses).
+        #[arg(long)]
+        config: PathBuf,
+        /// Test-only misbehaviour for the end-to-end Byzantine test.
+        #[arg(long, value_enum, hide = true)]
+        byzantine_for_tests: Option<ByzantineArgument>,
+        /// Test-only: start even with a certificate the consortium refuses.
+        #[arg(long, hide = true)]
+        skip_own_certificate_check_for_tests: bool,
+    },
+}
+
+pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
+    let NodeCommand::Run { config, byzantine_for_tests, skip_own_certificate_check_for_tests } =
+        arguments.command;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PACTUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).init();
+    let node_config = NodeConfig::load(&config)?;
+    let genesis = Genesis::load(&node_config.genesis)
+        .with_context(|| format!("reading the genesis {}", node_config.genesis.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("pactum-io")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let api_listen = node_config.api_listen.clone();
+        let options = NodeOptions {
+            config: node_config,
+            genesis,
+            byzantine_for_tests: byzantine_for_tests.map(|_| ByzantineMode::BadSignatures),
+            skip_own_certificate_check_for_tests,
+        };
+        let node = Node::start(options).await.context("starting the validator")?;
+        let listener = tokio::net::TcpListener::bind(&api_listen)
+            .await
+            .with_context(|| format!("binding the REST API to {api_listen}"))?;
+        let handle = node.handle();
+        println!("pactum node {} is running; REST API on http://{api_listen}", handle.name());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(pactum_api::serve(listener, handle, async move {
+            let _ = stopped.await;
+        }));
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(());
+        let _ = server.await;
+        node.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The node's counters, gauges and the commit-latency histogram, rendered as Prometheus
+//! text for `GET /metrics`. Plain atomics: every stage updates them without a lock.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pactum_consensus::Evidence;
+use pactum_mempool::RejectionCode;
+
+/// Upper bounds of the commit-latency buckets, in seconds.
+pub const COMMIT_LATENCY_BUCKETS_SECONDS: [f64; 12] =
+    [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub height: AtomicU64,
+    pub view: AtomicU64,
+    pub view_changes: AtomicU64,
+    pub stable_checkpoint: AtomicU64,
+    pub blocks_committed: AtomicU64,
+    pub transactions_committed: AtomicU64,
+    pub admissions: AtomicU64,
+    pub rejections: [AtomicU64; RejectionCode::ALL.len()],
+    pub requests_refused: AtomicU64,
+    pub state_transfers: AtomicU64,
+    latency_buckets: [AtomicU64; COMMIT_LATENCY_BUCKETS_SECONDS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+    evidence: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// A stable metric label for each kind of evidence.
+pub fn evidence_kind(evidence: &Evidence) -> &'static str {
+    match evidence {
+        Evidence::UnknownSender { .. } => "unknown_sender",
+        Evidence::BadSignature { .. } => "bad_signature",
+        Evidence::NotPrimary { .. } => "not_primary",
+        Evidence::WrongView { .. } => "wrong_view",
+        Evidence::OutOfWindow { .. } => "out_of_window",
+        Evidence::BatchDigestMismatch { .. } => "batch_digest_mismatch",
+        Evidence::MalformedBatch { .. } => "malformed_batch",
+        Evidence::Equivocation { .. } => "equivocation",
+        Evidence::ConflictingVote { .. } => "conflicting_vote",
+        Evidence::ConflictingCheckpoint { .. } => "conflicting_checkpoint",
+        Evidence::PrepareFromPrimary { .. } => "prepare_from_primary",
+        Evidence::InvalidViewChange { .. } => "invalid_view_change",
+        Evidence::InvalidNewView { .. } => "invalid_new_view",
+    }
+}
+
+impl Metrics {
+    pub fn record_rejection(&self, code: RejectionCode) {
+        self.rejections[code.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts evidence of `kind` (also used for frames that do not decode).
+    pub fn record_evidence(&self, kind: &'static str) {
+        *self.evidence.lock().expect("metrics lock is never poisoned").entry(kind).or_default() +=
+            1;
+    }
+
+    pub fn evidence_total(&self) -> u64 {
+        self.evidence.lock().expect("metrics lock is never poisoned").values().sum()
+    }
+
+    pub fn evidence_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.evidence.lock().expect("metrics lock is never poisoned").clone()
+    }
+
+    pub fn record_commit_latency(&self, seconds: f64) {
+        for (bound, bucket) in COMMIT_LATENCY_BUCKETS_SECONDS.iter().zip(&self.latency_buckets) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition. `mempool` is the pending count; `peers` each peer's
+    /// name and whether it is connected.
+    pub fn render(
+        &self,
+        mempool: usize,
+        peers: &[(String, bool)],
+        peer_rejections: &[(&'static str, u64)],
+    ) -> String {
+        let mut out = String::new();
+        let load = |value: &AtomicU64| value.load(Ordering::Relaxed);
+        let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        };
+        gauge("pactum_height", "Height of the last executed block.", "gauge", load(&self.height));
+        gauge("pactum_view", "Current PBFT view.", "gauge", load(&self.view));
+        gauge(
+            "pactum_view_changes_total",
+            "Views this node entered after the first.",
+            "counter",
+            load(&self.view_changes),
+        );
+        gauge(
+            "pactum_stable_checkpoint",
+            "Sequence number of the last stable checkpoint.",
+            "gauge",
+            load(&self.stable_checkpoint),
+        );
+        gauge(
+            "pactum_blocks_committed_total",
+            "Blocks executed and committed by this node.",
+            "counter",
+            load(&self.blocks_committed),
+        );
+        gauge(
+            "pactum_transactions_committed_total",
+            "Transactions in blocks committed by this node.",
+            "counter",
+            load(&self.transactions_committed),
+        );
+        gauge("pactum_mempool_transactions", "Pending transactions.", "gauge", mempool as u64);
+        gauge(
+            "pactum_admissions_total",
+            "Transactions admitted to the mempool.",
+            "counter",
+            load(&self.admissions),
+        );
+        gauge(
+            "pactum_consensus_requests_refused_total",
+            "Transactions the replica's request queue refused (retried later).",
+            "counter",
+            load(&self.requests_refused),
+        );
+        gauge(
+            "pactum_state_transfers_total",
+            "State transfers completed.",
+            "counter",
+            load(&self.state_transfers),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pactum_rejections_total Transactions refused at admission, by rule.\n\
+             # TYPE pactum_rejections_total counter"
+        );
+        for code in RejectionCode::ALL {
+            let _ = writeln!(
+                out,
+                "pactum_rejections_total{{reason=\"{}\"}} {}",
+                code.as_str(),
+                load(&self.rejections[code.index()])
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pactum_evidence_total Byzantine or out-of-place input from peers, by kind.\n\
+             # TYPE pactum_evidence_total counter"
+        );
+        for (kind, count) in self.evidence_counts() {
+            let _ = writeln!(out, "pactum_evidence_total{{kind=\"{kind}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pactum_peer_connected Whether this node holds a live connection to the peer.\n\
+             # TYPE pactum_peer_connected gauge"
+        );
+        for (peer, connected) in peers {
+            let _ =
+                writeln!(out, "pactum_peer_connected{{peer=\"{peer}\"}} {}", u8::from(*connected));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pactum_peer_rejections_total Connections refused by the transport, by reason.\n\
+             # TYPE pactum_peer_rejections_total counter"
+        );
+        for (reason, count) in peer_rejections {
+            let _ = writeln!(out, "pactum_peer_rejections_total{{reason=\"{reason}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pactum_commit_latency_seconds From admission at this node to commit.\n\
+             # TYPE pactum_commit_latency_seconds histogram"
+        );
+        for (bound, bucket) in COMMIT_LATENCY_BUCKETS_SECONDS.iter().zip(&self.latency_buckets) {
+            let _ = writeln!(
+                out,
+                "pactum_commit_latency_seconds_bucket{{le=\"{bound}\"}} {}",
+                load(bucket)
+            );
+        }
+        let count = load(&self.latency_count);
+        let _ = writeln!(out, "pactum_commit_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let sum = load(&self.latency_sum_micros) as f64 / 1e6;
+        let _ = writeln!(out, "pactum_commit_latency_seconds_sum {sum}");
+        let _ = writeln!(out, "pactum_commit_latency_seconds_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_is_cumulative_and_rejections_are_labelled() {
+        let metrics = Metrics::default();
+        metrics.record_commit_latency(0.04);
+        metrics.record_commit_latency(0.6);
+        metrics.record_rejection(RejectionCode::BadSignature);
+        metrics.record_evidence("bad_signature");
+        let text = metrics.render(3, &[("validator-2".into(), true)], &[("unknown_issuer", 2)]);
+        assert!(text.contains("pactum_peer_rejections_total{reason=\"unknown_issuer\"} 2"));
+        assert!(text.contains("pactum_commit_latency_seconds_bucket{le=\"0.05\"} 1"), "{text}");
+        assert!(text.contains("pactum_commit_latency_seconds_bucket{le=\"1\"} 2"), "{text}");
+        assert!(text.contains("pactum_commit_latency_seconds_count 2"));
+        assert!(text.contains("pactum_rejections_total{reason=\"bad_signature\"} 1"));
+        assert!(text.contains("pactum_evidence_total{kind=\"bad_signature\"} 1"));
+        assert!(text.contains("pactum_peer_connected{peer=\"validator-2\"} 1"));
+        assert!(text.contains("pactum_mempool_transactions 3"));
+    }
+}

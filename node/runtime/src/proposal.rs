@@ -1,0 +1,192 @@
+//! From a committed PBFT batch to a block, and back (ADR 0011).
+//!
+//! PBFT orders *proposals*: the view, the primary's timestamp and the transactions
+//! (`pactum_consensus::encode_batch`). Every validator derives the block header from the
+//! committed proposal and its own execution of the parent, so honest validators derive the
+//! same block. The block's commit certificate is the 2f + 1 PBFT COMMITs that decided it;
+//! anyone holding the validator set checks a block by rebuilding its proposal from the
+//! block, hashing it and verifying the COMMITs ([`check_certificate`]).
+
+use pactum_consensus::{
+    BatchHeader, Crypto, Delivery, Ed25519Crypto, Message, ReplicaId, decode_batch, encode_batch,
+};
+use pactum_executor::ChainTip;
+use pactum_types::hash::sha3_256;
+use pactum_types::{
+    Block, BlockHeader, ChainId, CommitCertificate, CommitSignature, Decode, Encode, Hash,
+    PublicKey, Signature, Transaction, limits,
+};
+use thiserror::Error;
+
+/// Why a committed batch or a fetched block cannot become a block of this chain.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProposalError {
+    #[error("the committed batch at sequence {sequence} does not decode: {reason}")]
+    Malformed { sequence: u64, reason: String },
+    #[error(
+        "the commit certificate of block {height} names replica {replica}, which is not a validator"
+    )]
+    UnknownReplica { height: u64, replica: ReplicaId },
+    #[error("the commit certificate of block {height} is invalid: {reason}")]
+    Certificate { height: u64, reason: String },
+}
+
+/// The PBFT proposal a block was ordered as: the null batch for a block without
+/// transactions, otherwise its view, timestamp and transactions.
+pub fn block_proposal(block: &Block) -> Vec<u8> {
+    if block.transactions.is_empty() {
+        return Vec::new();
+    }
+    let header = BatchHeader { view: block.header.view, timestamp_ms: block.header.timestamp_ms };
+    let requests: Vec<Vec<u8>> = block.transactions.iter().map(Encode::to_bytes).collect();
+    encode_batch(header, &requests)
+}
+
+/// Builds the block for a committed batch on top of `tip`. The batch passed every
+/// backup's [`NodeCrypto::validate_request`], so each request is a canonical
+/// transaction; anything else is a broken invariant reported as an error.
+pub fn block_from_delivery(
+    delivery: &Delivery,
+    tip: &ChainTip,
+    chain_id: &ChainId,
+    validators: &[PublicKey],
+) -> Result<Block, ProposalError> {
+    let sequence = delivery.sequence;
+    let malformed = |reason: String| ProposalError::Malformed { sequence, reason };
+    let decoded =
+        decode_batch(&delivery.batch, limits::BLOCK_TRANSACTIONS_MAX, limits::BLOCK_BODY_BYTES_MAX)
+            .map_err(|error| malformed(error.to_string()))?;
+    let transactions = decoded
+        .requests
+        .iter()
+        .map(|request| Transaction::from_bytes(request))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| malformed(error.to_string()))?;
+    let (view, timestamp_ms, proposer) = match decoded.header {
+        Some(header) => {
+            let primary = (header.view % validators.len() as u64) as usize;
+            (header.view, header.timestamp_ms, validators[primary])
+        }
+        // A null batch from a view change: an empty block at its parent's time.
+        None => (0, tip.timestamp_ms, PublicKey([0; 32])),
+    };
+    let mut signatures = Vec::with_capacity(delivery.commit_certificate.len());
+    for (replica, signature) in &delivery.commit_certificate {
+        let validator = validators
+            .get(usize::from(*replica))
+            .ok_or(ProposalError::UnknownReplica { height: sequence, replica: *replica })?;
+        signatures.push(CommitSignature { validator: *validator, signature: *signature });
+    }
+    let certificate = CommitCertificate::new(delivery.view, signatures).map_err(|error| {
+        ProposalError::Certificate { height: sequence, reason: error.to_string() }
+    })?;
+    let header = BlockHeader {
+        chain_id: chain_id.clone(),
+        height: sequence,
+        previous_hash: tip.block_hash,
+        timestamp_ms,
+        proposer,
+        view,
+        sequence,
+        transactions_root: pactum_types::block::transactions_root(&transactions),
+        previous_receipts_root: tip.receipts_root,
+        previous_state_root: tip.state_root,
+    };
+    Ok(Block { header, transactions, certificate })
+}
+
+/// Checks that `block`'s certificate holds at least `quorum` valid PBFT COMMITs from
+/// `validators` (in replica-id order) for the block's sequence number and proposal.
+pub fn check_certificate(
+    block: &Block,
+    validators: &[PublicKey],
+    quorum: usize,
+) -> Result<(), ProposalError> {
+    let height = block.header.height;
+    let certificate = &block.certificate;
+    if certificate.signatures().len() < quorum {
+        return Err(ProposalError::Certificate {
+            height,
+            reason: format!(
+                "it holds {} signatures; a quorum is {quorum}",
+                certificate.signatures().len()
+            ),
+        });
+    }
+    let digest = sha3_256(&block_proposal(block));
+    let commit =
+        Message::Commit { view: certificate.view(), sequence: block.header.sequence, digest };
+    certificate
+        .verify_signatures(&|validator| {
+            let replica = validators.iter().position(|key| key == validator)?;
+            Some(commit.signing_bytes(u16::try_from(replica).ok()?))
+        })
+        .map_err(|error| ProposalError::Certificate { height, reason: error.to_string() })
+}
+
+/// The digest a checkpoint certifies at a height: the block hash and the state root after
+/// it, so a stable checkpoint certifies the chain's results, not only its order.
+pub fn state_digest(block_hash: &Hash, state_root: &Hash) -> Hash {
+    pactum_types::hash::sha3_256_parts(&[b"pactum.checkpoint.v1\0", &block_hash.0, &state_root.0])
+}
+
+/// The node's [`Crypto`]: Ed25519 and SHA3 as in [`Ed25519Crypto`], and a request is
+/// orderable only if it is a canonical transaction for this chain with a valid signature.
+/// Transactions this node already admitted are known valid (one hash lookup); any other
+/// is verified here, so each transaction is verified once per validator.
+#[derive(Debug)]
+pub struct NodeCrypto {
+    inner: Ed25519Crypto,
+    chain_id: ChainId,
+    known_valid: std::sync::Arc<crate::verified::VerifiedSet>,
+    /// Test-only Byzantine behaviour: sign every message with a wrong key.
+    corrupt_signatures: bool,
+}
+
+impl NodeCrypto {
+    pub fn new(
+        inner: Ed25519Crypto,
+        chain_id: ChainId,
+        known_valid: std::sync::Arc<crate::verified::VerifiedSet>,
+        corrupt_signatures: bool,
+    ) -> Self {
+        Self { inner, chain_id, known_valid, corrupt_signatures }
+    }
+}
+
+impl Crypto for NodeCrypto {
+    fn sign(&self, bytes: &[u8]) -> Signature {
+        let signature = self.inner.sign(bytes);
+        if self.corrupt_signatures {
+            let mut corrupted = signature;
+            corrupted.0[7] ^= 0x5a;
+            return corrupted;
+        }
+        signature
+    }
+
+    fn verify(&self, signer: ReplicaId, bytes: &[u8], signature: &Signature) -> bool {
+        self.inner.verify(signer, bytes, signature)
+    }
+
+    fn digest(&self, batch: &[u8]) -> Hash {
+        self.inner.digest(batch)
+    }
+
+    fn validate_request(&self, request: &[u8]) -> bool {
+        if request.len() > limits::TRANSACTION_BYTES_MAX {
+            return false;
+        }
+        let hash = sha3_256(request);
+        if self.known_valid.contains(&hash) {
+            return true;
+        }
+        let Ok(transaction) = Transaction::from_bytes(request) else { return false };
+        let valid = transaction.unsigned.chain_id == self.chain_id
+            && transaction.verify_signature().is_ok();
+        if valid {
+            self.known_valid.insert(hash);
+        }
+        valid
+    }
+}

@@ -1,0 +1,352 @@
+//! End to end: four validator processes on loopback over real mutual TLS, started with
+//! `pactum devnet up`, killed with SIGKILL, restarted, fed bad input and a Byzantine peer.
+//!
+//! The scenarios run one at a time (they share the machine's two cores), each on its own
+//! ports and in its own directory; a failure names what it waited for.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pactum_client::{NodeClient, encode_arguments, sign_payload};
+use pactum_runtime::clock::Stopwatch;
+use pactum_tests::devnet::{Load, TestDevnet, pactum_binary, wait_until};
+use pactum_types::{Address, Encode, Payload, UnsignedTransaction};
+use serde_json::{Value, json};
+
+/// One scenario at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn metric(node: &NodeClient, line_prefix: &str) -> u64 {
+    let text = node.get_text("/metrics").unwrap();
+    text.lines()
+        .find(|line| line.starts_with(line_prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn transactions_sent_to_every_node_commit_everywhere_and_survive_a_full_restart() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 19_000, None);
+    let senders = devnet.funded_senders(4, 1_000);
+    let token = devnet.contract("token");
+    let chain = devnet.node(1).chain_id().unwrap();
+    let mut hashes = Vec::new();
+    for round in 0..5u64 {
+        for (index, sender) in senders.iter().enumerate() {
+            let input =
+                encode_arguments(&[format!("address:{}", "42".repeat(32)), "u128:3".into()])
+                    .unwrap();
+            let transaction = UnsignedTransaction {
+                chain_id: chain.clone(),
+                sender: sender.public_key(),
+                nonce: 1 + round,
+                gas_limit: 10_000_000,
+                payload: Payload::CallContract {
+                    contract: token,
+                    method: "transfer".into(),
+                    input,
+                },
+            }
+            .sign(sender);
+            // Sender i always talks to validator i + 1: every node takes submissions.
+            hashes.push(devnet.node(index + 1).submit(&transaction).unwrap());
+        }
+    }
+    for hash in &hashes {
+        for validator in 1..=4 {
+            let answer = devnet.node(validator).wait_committed(hash, COMMIT_TIMEOUT).unwrap();
+            assert_eq!(answer["receipt"]["status"], "success", "{answer}");
+        }
+    }
+    let height = devnet.assert_agree(&[1, 2, 3, 4]);
+    let reference = devnet.block_hashes(1, height);
+    for validator in 2..=4 {
+        assert_eq!(devnet.block_hashes(validator, height), reference, "validator-{validator}");
+    }
+    let query = json!({
+        "contract": token,
+        "method": "balance",
+        "input": hex::encode(encode_arguments(&[format!("address:{}", "42".repeat(32))]).unwrap()),
+    });
+    let balance =
+        devnet.node(3).post_json("/v1/query", &query).unwrap().into_success("query").unwrap();
+    assert_eq!(balance["return_data"], hex::encode(60u128.to_le_bytes()), "{balance}");
+
+    // Stop all four at once, audit every data directory, start them again.
+    devnet.stop(&[]);
+    for validator in 1..=4 {
+        let data = devnet.validator_directory(validator).join("data");
+        let output = std::process::Command::new(pactum_binary())
+            .args(["chain", "verify", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "validator-{validator}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains(&format!("chain verified: {height} blocks")), "{stdout}");
+    }
+    devnet.start(&[]);
+    for hash in &hashes {
+        for validator in 1..=4 {
+            let answer = devnet.node(validator).get(&format!("/v1/transactions/{hash}")).unwrap();
+            assert_eq!(answer.body["status"], "committed", "validator-{validator} lost {hash}");
+        }
+    }
+    assert_eq!(devnet.assert_agree(&[1, 2, 3, 4]), height);
+    // And the restarted consortium still commits.
+    let senders = devnet.funded_senders(1, 5);
+    assert_eq!(senders.len(), 1);
+    assert!(devnet.assert_agree(&[1, 2, 3, 4]) > height);
+}
+
+#[test]
+fn a_killed_backup_catches_up_and_a_killed_primary_is_replaced_under_load() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 19_200, None);
+    let senders = devnet.funded_senders(4, 1_000_000);
+    let load = Load::start(&devnet, senders, 200, 50_000);
+    wait_until("the load to commit", COMMIT_TIMEOUT, || load.submitted() > 100);
+
+    // A backup dies: the others keep committing.
+    let primary = devnet.primary(1);
+    let backup = if primary == 4 { 3 } else { 4 };
+    let live: Vec<usize> = (1..=4).filter(|validator| *validator != backup).collect();
+    devnet.kill(backup);
+    let before = devnet.height(live[0]);
+    wait_until("commits without the backup", COMMIT_TIMEOUT, || {
+        devnet.height(live[0]) > before + 5
+    });
+    // It comes back, catches up and matches.
+    devnet.start(&[backup]);
+    let target = devnet.height(live[0]);
+    devnet.wait_agree_at(&[live[0], backup], target, COMMIT_TIMEOUT);
+    let hashes = devnet.block_hashes(backup, target);
+    assert_eq!(hashes, devnet.block_hashes(live[0], target));
+
+    // The primary dies: a view change elects another and commits resume.
+    let primary = devnet.primary(backup);
+    let view_before = devnet.status(backup)["view"].as_u64().unwrap();
+    let others: Vec<usize> = (1..=4).filter(|validator| *validator != primary).collect();
+    devnet.kill(primary);
+    let height_at_kill = devnet.height(others[0]);
+    let watch = Stopwatch::start();
+    wait_until("commits to resume after the primary died", COMMIT_TIMEOUT, || {
+        devnet.height(others[0]) > height_at_kill + 2
+    });
+    let recovery = watch.elapsed();
+    println!("primary validator-{primary} killed; commits resumed after {recovery:?}");
+    let view_after = devnet.status(others[0])["view"].as_u64().unwrap();
+    assert!(view_after > view_before, "a new view ({view_after}) replaced view {view_before}");
+    assert_ne!(devnet.primary(others[0]), primary);
+    devnet.start(&[primary]);
+    let accepted = load.finish();
+    assert!(accepted.len() > 200, "the load ran ({} accepted)", accepted.len());
+    let height = devnet.height(others[0]);
+    devnet.wait_agree_at(&[1, 2, 3, 4], height, COMMIT_TIMEOUT);
+}
+
+#[test]
+fn with_more_than_f_validators_down_nothing_commits_until_one_returns() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 19_400, None);
+    let issuer = devnet.issuer();
+    let token = devnet.contract("token");
+    let node = devnet.node(1);
+    devnet.kill(3);
+    devnet.kill(4);
+    let height = devnet.height(1);
+    let input =
+        encode_arguments(&[format!("account:{}", issuer.public_key()), "u128:9".into()]).unwrap();
+    let mint = sign_payload(
+        node,
+        &issuer,
+        Payload::CallContract { contract: token, method: "mint".into(), input },
+        10_000_000,
+        None,
+    )
+    .unwrap();
+    let hash = node.submit(&mint).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(devnet.height(1), height, "no block may commit with 2 of 4 validators");
+    assert_eq!(devnet.height(2), height);
+    assert_eq!(node.get(&format!("/v1/transactions/{hash}")).unwrap().body["status"], "pending");
+    devnet.start(&[3]);
+    let answer = node.wait_committed(&hash, COMMIT_TIMEOUT).unwrap();
+    assert_eq!(answer["receipt"]["status"], "success");
+    devnet.wait_agree_at(&[1, 2, 3], height + 1, COMMIT_TIMEOUT);
+}
+
+#[test]
+fn a_validator_with_a_certificate_from_a_foreign_ca_cannot_join() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 19_600, None);
+    devnet.stop(&[4]);
+    // Validator 4's own key, certified by a CA outside the consortium.
+    let directory = devnet.validator_directory(4);
+    let key_pem = std::fs::read_to_string(directory.join("private-key.pem")).unwrap();
+    let key = rcgen::KeyPair::from_pem(&key_pem).unwrap();
+    let foreign_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let mut foreign = rcgen::CertificateParams::default();
+    foreign.distinguished_name.push(rcgen::DnType::OrganizationName, "Member 4");
+    foreign.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let foreign_certificate = foreign.self_signed(&foreign_key).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_der(foreign_certificate.der(), foreign_key).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Member 4");
+    params.distinguished_name.push(rcgen::DnType::OrganizationalUnitName, "validator");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "validator-4");
+    params.subject_alt_names = vec![rcgen::SanType::IpAddress([127, 0, 0, 1].into())];
+    let certificate = params.signed_by(&key, &issuer).unwrap();
+    let impostor = devnet.directory().join("impostor");
+    std::fs::create_dir_all(&impostor).unwrap();
+    std::fs::write(impostor.join("certificate.pem"), certificate.pem()).unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(directory.join("node.json")).unwrap())
+            .unwrap();
+    config["certificate"] = json!(impostor.join("certificate.pem"));
+    config["data_dir"] = json!(impostor.join("data"));
+    let config_path = impostor.join("node.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    // The node itself refuses to start with it...
+    let refused = std::process::Command::new(pactum_binary())
+        .args(["node", "run", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not acceptable to the consortium"), "{stderr}");
+
+    // ...and forced to try, the other validators refuse its connections.
+    let mut child = std::process::Command::new(pactum_binary())
+        .args(["node", "run", "--skip-own-certificate-check-for-tests", "--config"])
+        .arg(&config_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the validators to refuse the impostor", Duration::from_secs(30), || {
+        metric(devnet.node(1), "pactum_peer_rejections_total{reason=\"unknown_issuer\"}") > 0
+    });
+    // The three genuine validators still form a quorum and commit; the impostor, which
+    // no validator talks to, learns nothing of it.
+    let height = devnet.height(1);
+    let senders = devnet.funded_senders(1, 1);
+    assert_eq!(senders.len(), 1);
+    assert!(devnet.assert_agree(&[1, 2, 3]) > height);
+    assert_eq!(devnet.height(4), 0, "the impostor received no block");
+    for validator in 1..=3 {
+        let status = devnet.status(validator);
+        let fourth = &status["validators"][3];
+        assert_eq!(fourth["connected"], false, "validator-{validator} connected to the impostor");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 19_800, None);
+    let node = devnet.node(2);
+    let issuer = devnet.issuer();
+    let token = devnet.contract("token");
+    let height = devnet.height(2);
+    let code =
+        |answer: &pactum_client::Answer| answer.body["code"].as_str().unwrap_or("").to_string();
+
+    let malformed = node.post_bytes("/v1/transactions", b"{not json").unwrap();
+    let malformed_json = node.post_json("/v1/transactions", &json!({"chain_id": 5})).unwrap();
+    assert_eq!((malformed.status, code(&malformed).as_str()), (400, "malformed"));
+    assert_eq!((malformed_json.status, code(&malformed_json).as_str()), (400, "malformed_json"));
+
+    let input =
+        encode_arguments(&[format!("account:{}", issuer.public_key()), "u128:1".into()]).unwrap();
+    let call = Payload::CallContract { contract: token, method: "mint".into(), input };
+    let good = sign_payload(node, &issuer, call.clone(), 10_000_000, None).unwrap();
+
+    let mut wrong_chain = good.unsigned.clone();
+    wrong_chain.chain_id = pactum_types::ChainId::new("another-chain").unwrap();
+    let answer =
+        node.post_bytes("/v1/transactions", &wrong_chain.sign(&issuer).to_bytes()).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (400, "wrong_chain"));
+
+    let mut forged = good.clone();
+    forged.signature.0[0] ^= 1;
+    let answer = node.post_bytes("/v1/transactions", &forged.to_bytes()).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (400, "bad_signature"));
+
+    let oversized = vec![b'x'; pactum_types::limits::API_REQUEST_BODY_BYTES_MAX + 1];
+    let answer = node.post_bytes("/v1/transactions", &oversized).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (413, "body_too_large"));
+
+    let stranger = pactum_types::crypto::Keypair::from_seed(&[9; 32]);
+    let unknown = sign_payload(node, &stranger, call.clone(), 10_000_000, Some(0)).unwrap();
+    let answer = node.post_bytes("/v1/transactions", &unknown.to_bytes()).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (403, "unknown_signer"));
+
+    // The good one commits; sending it again is a replay.
+    let hash = node.submit(&good).unwrap();
+    node.wait_committed(&hash, COMMIT_TIMEOUT).unwrap();
+    let answer = node.post_bytes("/v1/transactions", &good.to_bytes()).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (409, "stale_nonce"));
+
+    // A call to no contract commits with a receipt that says so.
+    let nowhere = Payload::CallContract {
+        contract: Address([0x55; 32]),
+        method: "x".into(),
+        input: Vec::new(),
+    };
+    let lost = sign_payload(node, &issuer, nowhere, 10_000_000, None).unwrap();
+    let answer = node.wait_committed(&node.submit(&lost).unwrap(), COMMIT_TIMEOUT).unwrap();
+    assert_eq!(answer["receipt"]["status"], "reverted", "{answer}");
+    assert!(answer["receipt"]["reason"].as_str().unwrap().contains("no contract"), "{answer}");
+    let missing = node.get(&format!("/v1/state/{}/00", Address([0x55; 32]))).unwrap();
+    assert_eq!((missing.status, code(&missing).as_str()), (404, "unknown_contract"));
+
+    // A query that runs out of gas says so, and commits nothing.
+    let query = json!({"contract": token, "method": "total_supply", "input": "", "gas_limit": 10});
+    let answer = node.post_json("/v1/query", &query).unwrap().into_success("query").unwrap();
+    assert_eq!(answer["status"], "out_of_gas", "{answer}");
+    let bad_query = node.post_json("/v1/query", &json!({"contract": "zz"})).unwrap();
+    assert_eq!((bad_query.status, code(&bad_query).as_str()), (400, "malformed_json"));
+    let bad_height = node.get("/v1/blocks/minus-one").unwrap();
+    assert_eq!((bad_height.status, code(&bad_height).as_str()), (400, "bad_parameter"));
+    let wrong_method = node.get("/v1/query").unwrap();
+    assert_eq!((wrong_method.status, code(&wrong_method).as_str()), (405, "method_not_allowed"));
+
+    // The node is unaffected: the two good transactions are all that changed.
+    assert_eq!(node.get("/healthz").unwrap().status, 200);
+    devnet.wait_agree_at(&[1, 2, 3, 4], height + 2, COMMIT_TIMEOUT);
+    assert!(metric(node, "pactum_rejections_total{reason=\"bad_signature\"}") >= 1);
+    assert!(metric(node, "pactum_rejections_total{reason=\"wrong_chain\"}") >= 1);
+}
+
+#[test]
+fn honest_validators_agree_past_a_validator_that_signs_garbage_and_record_evidence() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 20_000, Some(2));
+    let senders = devnet.funded_senders(2, 100);
+    assert_eq!(senders.len(), 2);
+    // The devnet's enrolment and four deployments (5 blocks), then the senders' blocks.
+    let height = devnet.assert_agree(&[1, 3, 4]);
+    assert!(height > 5, "the senders' enrolments and mints committed (height {height})");
+    for validator in [1, 3, 4] {
+        let evidence =
+            metric(devnet.node(validator), "pactum_evidence_total{kind=\"bad_signature\"}");
+        assert!(evidence > 0, "validator-{validator} recorded no evidence");
+    }
+}
