@@ -14,7 +14,7 @@ use std::time::Duration;
 use pactum_certs::Role;
 use pactum_certs::authority::{IssueRequest, issue_into_directory};
 use pactum_certs::identity::certificates_from_pem;
-use pactum_client::{NodeClient, encode_arguments, load_key, sign_payload};
+use pactum_client::{NodeClient, encode_arguments, load_key, sign_payload, signed_call};
 use pactum_runtime::clock::{Stopwatch, unix_seconds};
 use pactum_types::crypto::Keypair;
 use pactum_types::{Address, Hash, Payload};
@@ -60,7 +60,28 @@ impl TestDevnet {
     /// `pactum devnet up` with `validators` validators on ports from `base_port`; the
     /// validator numbered `byzantine` (1-based) runs with corrupted signatures.
     pub fn up(validators: usize, base_port: u16, byzantine: Option<usize>) -> Self {
+        Self::up_edited(validators, base_port, byzantine, |_| {})
+    }
+
+    /// Like [`TestDevnet::up`], but `edit` may change the laid-out consortium (its
+    /// genesis, say) before any validator starts.
+    pub fn up_edited(
+        validators: usize,
+        base_port: u16,
+        byzantine: Option<usize>,
+        edit: impl FnOnce(&Path),
+    ) -> Self {
         let directory = tempfile::tempdir().expect("a temporary directory");
+        let plan = pactum_runtime::devnet::DevnetPlan {
+            directory: directory.path().to_path_buf(),
+            validators,
+            chain_id: pactum_types::ChainId::new("pactum-devnet").unwrap(),
+            p2p_base_port: base_port,
+            api_base_port: base_port + 100,
+            now: unix_seconds(),
+        };
+        pactum_runtime::devnet::prepare(&plan).expect("the devnet layout");
+        edit(directory.path());
         let devnet = Self {
             nodes: (0..validators)
                 .map(|index| {
@@ -191,9 +212,11 @@ impl TestDevnet {
         let authority = self.directory().join("organisations/member-1");
         let mut senders = Vec::new();
         let mut pending = Vec::new();
-        for index in 0..count {
-            let out = self.directory().join(format!("clients/sender-{index}-{}", unix_seconds()));
-            let name = format!("sender-{index}");
+        for _ in 0..count {
+            static CREATED: AtomicU64 = AtomicU64::new(0);
+            let number = CREATED.fetch_add(1, Ordering::Relaxed);
+            let out = self.directory().join(format!("clients/sender-{number}"));
+            let name = format!("sender-{number}");
             let request = IssueRequest {
                 role: Role::Client,
                 name: &name,
@@ -218,8 +241,8 @@ impl TestDevnet {
         }
         let issuer = self.issuer();
         let token = self.contract("token");
-        let mut nonce = node.next_nonce(&issuer.public_key()).unwrap();
-        for sender in &senders {
+        let first_nonce = node.next_nonce(&issuer.public_key()).unwrap();
+        for (nonce, sender) in (first_nonce..).zip(&senders) {
             let input = encode_arguments(&[
                 format!("account:{}", sender.public_key()),
                 format!("u128:{amount}"),
@@ -233,7 +256,6 @@ impl TestDevnet {
                 Some(nonce),
             )
             .unwrap();
-            nonce += 1;
             pending.push(node.submit(&mint).expect("the mint is admitted"));
         }
         for hash in pending {
@@ -348,18 +370,9 @@ impl Load {
                         Err(_) => continue,
                     },
                 };
-                let unsigned = pactum_types::UnsignedTransaction {
-                    chain_id: chain.clone(),
-                    sender: sender.public_key(),
-                    nonce,
-                    gas_limit: 10_000_000,
-                    payload: Payload::CallContract {
-                        contract: token,
-                        method: "transfer".into(),
-                        input: input.clone(),
-                    },
-                };
-                match node.submit(&unsigned.sign(sender)) {
+                let transfer =
+                    signed_call(&chain, sender, nonce, token, "transfer", &input, 10_000_000);
+                match node.submit(&transfer) {
                     Ok(hash) => {
                         nonces[index] = Some(nonce + 1);
                         thread_accepted.lock().unwrap().push(hash);

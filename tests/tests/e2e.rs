@@ -7,10 +7,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pactum_client::{NodeClient, encode_arguments, sign_payload};
+use pactum_client::{NodeClient, encode_arguments, sign_payload, signed_call};
 use pactum_runtime::clock::Stopwatch;
 use pactum_tests::devnet::{Load, TestDevnet, pactum_binary, wait_until};
-use pactum_types::{Address, Encode, Payload, UnsignedTransaction};
+use pactum_types::{Address, Encode, Payload};
 use serde_json::{Value, json};
 
 /// One scenario at a time.
@@ -21,6 +21,16 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A process the test started itself, killed however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 fn metric(node: &NodeClient, line_prefix: &str) -> u64 {
     let text = node.get_text("/metrics").unwrap();
@@ -44,18 +54,8 @@ fn transactions_sent_to_every_node_commit_everywhere_and_survive_a_full_restart(
             let input =
                 encode_arguments(&[format!("address:{}", "42".repeat(32)), "u128:3".into()])
                     .unwrap();
-            let transaction = UnsignedTransaction {
-                chain_id: chain.clone(),
-                sender: sender.public_key(),
-                nonce: 1 + round,
-                gas_limit: 10_000_000,
-                payload: Payload::CallContract {
-                    contract: token,
-                    method: "transfer".into(),
-                    input,
-                },
-            }
-            .sign(sender);
+            let transaction =
+                signed_call(&chain, sender, 1 + round, token, "transfer", &input, 10_000_000);
             // Sender i always talks to validator i + 1: every node takes submissions.
             hashes.push(devnet.node(index + 1).submit(&transaction).unwrap());
         }
@@ -195,54 +195,20 @@ fn a_validator_with_a_certificate_from_a_foreign_ca_cannot_join() {
     devnet.stop(&[4]);
     // Validator 4's own key, certified by a CA outside the consortium.
     let directory = devnet.validator_directory(4);
-    let key_pem = std::fs::read_to_string(directory.join("private-key.pem")).unwrap();
-    let key = rcgen::KeyPair::from_pem(&key_pem).unwrap();
     let foreign_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let mut foreign = rcgen::CertificateParams::default();
     foreign.distinguished_name.push(rcgen::DnType::OrganizationName, "Member 4");
     foreign.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let foreign_certificate = foreign.self_signed(&foreign_key).unwrap();
     let issuer = rcgen::Issuer::from_ca_cert_der(foreign_certificate.der(), foreign_key).unwrap();
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Member 4");
-    params.distinguished_name.push(rcgen::DnType::OrganizationalUnitName, "validator");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "validator-4");
-    params.subject_alt_names = vec![rcgen::SanType::IpAddress([127, 0, 0, 1].into())];
-    let certificate = params.signed_by(&key, &issuer).unwrap();
-    let impostor = devnet.directory().join("impostor");
-    std::fs::create_dir_all(&impostor).unwrap();
-    std::fs::write(impostor.join("certificate.pem"), certificate.pem()).unwrap();
-    let mut config: Value =
-        serde_json::from_str(&std::fs::read_to_string(directory.join("node.json")).unwrap())
-            .unwrap();
-    config["certificate"] = json!(impostor.join("certificate.pem"));
-    config["data_dir"] = json!(impostor.join("data"));
-    let config_path = impostor.join("node.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
+    let certificate = certificate_for_validator_4(&directory, &issuer);
+    let _impostor = impostor_is_refused(&devnet, &certificate, "", "unknown_issuer");
+    genuine_validators_commit_without_the_impostor(&devnet);
+}
 
-    // The node itself refuses to start with it...
-    let refused = std::process::Command::new(pactum_binary())
-        .args(["node", "run", "--config"])
-        .arg(&config_path)
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("not acceptable to the consortium"), "{stderr}");
-
-    // ...and forced to try, the other validators refuse its connections.
-    let mut child = std::process::Command::new(pactum_binary())
-        .args(["node", "run", "--skip-own-certificate-check-for-tests", "--config"])
-        .arg(&config_path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("the validators to refuse the impostor", Duration::from_secs(30), || {
-        metric(devnet.node(1), "pactum_peer_rejections_total{reason=\"unknown_issuer\"}") > 0
-    });
-    // The three genuine validators still form a quorum and commit; the impostor, which
-    // no validator talks to, learns nothing of it.
+/// The three genuine validators still form a quorum and commit; the impostor, which no
+/// validator talks to, learns nothing of it.
+fn genuine_validators_commit_without_the_impostor(devnet: &TestDevnet) {
     let height = devnet.height(1);
     let senders = devnet.funded_senders(1, 1);
     assert_eq!(senders.len(), 1);
@@ -253,8 +219,95 @@ fn a_validator_with_a_certificate_from_a_foreign_ca_cannot_join() {
         let fourth = &status["validators"][3];
         assert_eq!(fourth["connected"], false, "validator-{validator} connected to the impostor");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+}
+
+/// A validator certificate for validator 4's own key, issued by `issuer`; PEM.
+fn certificate_for_validator_4(
+    directory: &std::path::Path,
+    issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
+) -> String {
+    let key_pem = std::fs::read_to_string(directory.join("private-key.pem")).unwrap();
+    let key = rcgen::KeyPair::from_pem(&key_pem).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Member 4");
+    params.distinguished_name.push(rcgen::DnType::OrganizationalUnitName, "validator");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "validator-4");
+    params.subject_alt_names = vec![rcgen::SanType::IpAddress([127, 0, 0, 1].into())];
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x4d, 0x01, 0x02, 0x03]));
+    params.signed_by(&key, issuer).unwrap().pem()
+}
+
+/// Starts validator 4's key with `certificate_pem` instead of its own certificate: first
+/// as a node would (it must refuse, naming `reason`), then forced past its own check, and
+/// waits until the genuine validators refuse it with transport reason `rejection`.
+fn impostor_is_refused(
+    devnet: &TestDevnet,
+    certificate_pem: &str,
+    reason: &str,
+    rejection: &str,
+) -> KillOnDrop {
+    let directory = devnet.validator_directory(4);
+    let impostor = devnet.directory().join("impostor");
+    std::fs::create_dir_all(&impostor).unwrap();
+    std::fs::write(impostor.join("certificate.pem"), certificate_pem).unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(directory.join("node.json")).unwrap())
+            .unwrap();
+    config["certificate"] = json!(impostor.join("certificate.pem"));
+    config["data_dir"] = json!(impostor.join("data"));
+    let config_path = impostor.join("node.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let refused = std::process::Command::new(pactum_binary())
+        .args(["node", "run", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("not acceptable to the consortium") && stderr.contains(reason),
+        "{stderr}"
+    );
+    let child = std::process::Command::new(pactum_binary())
+        .args(["node", "run", "--skip-own-certificate-check-for-tests", "--config"])
+        .arg(&config_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(child);
+    let metric_line = format!("pactum_peer_rejections_total{{reason=\"{rejection}\"}}");
+    wait_until("the validators to refuse the impostor", Duration::from_secs(30), || {
+        metric(devnet.node(1), &metric_line) > 0
+    });
+    guard
+}
+
+#[test]
+fn a_validator_with_a_revoked_certificate_cannot_join() {
+    let _serial = serial();
+    // The genesis revokes an earlier certificate of validator 4's key.
+    let mut revoked_pem = String::new();
+    let devnet = TestDevnet::up_edited(4, 20_200, None, |directory| {
+        let authority = directory.join("organisations/member-4");
+        let ca_pem = std::fs::read(authority.join("ca-certificate.pem")).unwrap();
+        let ca_der = pactum_certs::identity::certificates_from_pem(&ca_pem).unwrap().remove(0);
+        let ca_key = rcgen::KeyPair::from_pem(
+            &std::fs::read_to_string(authority.join("ca-private-key.pem")).unwrap(),
+        )
+        .unwrap();
+        let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.into(), ca_key).unwrap();
+        revoked_pem =
+            certificate_for_validator_4(&directory.join("validators/validator-4"), &issuer);
+        let path = directory.join("genesis.json");
+        let mut genesis: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        genesis["revoked"] = json!([{ "organisation": "Member 4", "serial": "4d010203" }]);
+        std::fs::write(&path, genesis.to_string()).unwrap();
+    });
+    devnet.stop(&[4]);
+    let _impostor = impostor_is_refused(&devnet, &revoked_pem, "revoked", "revoked");
+    genuine_validators_commit_without_the_impostor(&devnet);
 }
 
 #[test]
@@ -294,7 +347,7 @@ fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
     assert_eq!((answer.status, code(&answer).as_str()), (413, "body_too_large"));
 
     let stranger = pactum_types::crypto::Keypair::from_seed(&[9; 32]);
-    let unknown = sign_payload(node, &stranger, call.clone(), 10_000_000, Some(0)).unwrap();
+    let unknown = sign_payload(node, &stranger, call, 10_000_000, Some(0)).unwrap();
     let answer = node.post_bytes("/v1/transactions", &unknown.to_bytes()).unwrap();
     assert_eq!((answer.status, code(&answer).as_str()), (403, "unknown_signer"));
 

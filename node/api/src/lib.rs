@@ -607,3 +607,33 @@ async fn openapi() -> impl IntoResponse {
 pub fn decode_transaction(bytes: &[u8]) -> Result<Transaction, pactum_types::DecodeError> {
     Transaction::from_bytes(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route this file registers is in the OpenAPI document, and every documented
+    /// path is a route: the document cannot drift from the code unnoticed.
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes() {
+        let document: Value = serde_json::from_str(OPENAPI_DOCUMENT).unwrap();
+        let documented: std::collections::BTreeSet<String> =
+            document["paths"].as_object().unwrap().keys().cloned().collect();
+        let source = include_str!("lib.rs");
+        let routed: std::collections::BTreeSet<String> = source
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix(".route(\""))
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_string)
+            .collect();
+        assert!(routed.len() >= 15, "{routed:?}");
+        assert_eq!(routed, documented);
+    }
+
+    #[test]
+    fn every_admission_rule_has_a_client_error_status() {
+        for code in RejectionCode::ALL {
+            assert!(rejection_status(code).is_client_error(), "{code:?}");
+        }
+    }
+}

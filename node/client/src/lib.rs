@@ -211,6 +211,13 @@ pub fn load_key(path: &Path) -> Result<Keypair, ClientError> {
     Ok(Keypair::from_seed(&seed))
 }
 
+/// The signing key in a PEM PKCS#8 Ed25519 private key.
+pub fn keypair_from_pem(text: &str) -> Result<Keypair, ClientError> {
+    pem_ed25519_seed(text)
+        .map(|seed| Keypair::from_seed(&seed))
+        .map_err(|reason| invalid(format!("not an Ed25519 PKCS#8 private key: {reason}")))
+}
+
 fn pem_ed25519_seed(text: &str) -> Result<[u8; 32], &'static str> {
     const MARKER: [u8; 9] = [0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
     let body: String =
@@ -242,6 +249,29 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// A signed call of `method` of `contract` from `keypair`, with `nonce`, built offline
+/// (for pre-signed load).
+pub fn signed_call(
+    chain: &ChainId,
+    keypair: &Keypair,
+    nonce: u64,
+    contract: Address,
+    method: &str,
+    input: &[u8],
+    gas_limit: u64,
+) -> Transaction {
+    let payload =
+        Payload::CallContract { contract, method: method.to_string(), input: input.to_vec() };
+    UnsignedTransaction {
+        chain_id: chain.clone(),
+        sender: keypair.public_key(),
+        nonce,
+        gas_limit,
+        payload,
+    }
+    .sign(keypair)
 }
 
 /// Signs `payload` from `keypair` with its next nonce (asked of the node unless given).

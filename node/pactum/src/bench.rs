@@ -69,11 +69,9 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         transaction_bytes: usize,
     },
-    /// Committed TPS and latency of a running devnet (not built yet).
-    Devnet {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        arguments: Vec<String>,
-    },
+    /// Committed token transfers per second and commit latency of a running devnet:
+    /// open-loop load of pre-signed transfers at a set rate, spread over every node.
+    Devnet(crate::bench_devnet::DevnetBenchArgs),
 }
 
 pub fn run(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -84,12 +82,7 @@ pub fn run(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCommand::Consensus { replicas, batches, transactions, transaction_bytes } => {
             consensus(replicas, batches, transactions, transaction_bytes)
         }
-        BenchCommand::Devnet { .. } => {
-            eprintln!(
-                "pactum bench devnet: not built yet. It needs the devnet (issue 6); nothing was done."
-            );
-            Ok(ExitCode::from(2))
-        }
+        BenchCommand::Devnet(arguments) => crate::bench_devnet::run(&arguments),
     }
 }
 

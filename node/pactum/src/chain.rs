@@ -82,6 +82,9 @@ fn show(node: &str, from: Option<u64>, limit: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How the audit checks a block's commit certificate.
+type CertificateCheck = dyn Fn(&pactum_types::Block) -> Result<(), String>;
+
 fn verify(data_dir: &Path, genesis: Option<&Path>, test_chain: bool) -> anyhow::Result<ExitCode> {
     // A node's data directory holds the ledger store and a copy of its genesis.
     let node_layout = data_dir.join("ledger").exists();
@@ -89,10 +92,7 @@ fn verify(data_dir: &Path, genesis: Option<&Path>, test_chain: bool) -> anyhow::
     let genesis_path = genesis
         .map(Path::to_path_buf)
         .or_else(|| node_layout.then(|| data_dir.join("genesis.json")));
-    let certificates: Box<dyn Fn(&pactum_types::Block) -> Result<(), String>> = match (
-        &genesis_path,
-        test_chain,
-    ) {
+    let certificates: Box<CertificateCheck> = match (&genesis_path, test_chain) {
         (_, true) => Box::new(pactum_storage::builder::check_test_chain_certificate),
         (Some(path), false) => {
             let genesis = pactum_runtime::Genesis::load(path)

@@ -72,7 +72,8 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
         wait_for_signal().await;
         tracing::info!("shutting down");
         let _ = stop.send(());
-        let _ = server.await;
+        // Open event streams never end by themselves: give connections a moment, then go.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
         node.shutdown().await;
         anyhow::Ok(())
     })?;

@@ -37,16 +37,10 @@ fn help_lists_every_subcommand() {
 
 #[test]
 fn unbuilt_subcommands_say_so_and_fail() {
-    for name in ["admin"] {
-        let output = pactum(&[name, "--anything", "x"]);
-        assert_eq!(output.status.code(), Some(2), "pactum {name}");
-        assert!(
-            text(&output.stderr).contains("not built yet"),
-            "pactum {name}: {}",
-            text(&output.stderr)
-        );
-        assert!(output.stdout.is_empty(), "pactum {name} printed to stdout");
-    }
+    let output = pactum(&["admin", "--anything", "x"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("not built yet"), "{}", text(&output.stderr));
+    assert!(output.stdout.is_empty(), "pactum admin printed to stdout");
 }
 
 #[test]

@@ -181,6 +181,7 @@ pub fn prepare(plan: &DevnetPlan) -> Result<Devnet, DevnetError> {
         governance: GovernancePolicy { approvals_required: plan.validators / 2 + 1 },
         gas_schedule_version: 1,
         consensus: ConsensusParameters::default(),
+        revoked: Vec::new(),
     };
     // Check before writing: a genesis that would not start a node is never written.
     let genesis = Genesis::check(file)?;

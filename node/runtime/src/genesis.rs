@@ -46,6 +46,19 @@ pub struct GenesisFile {
     pub governance: GovernancePolicy,
     pub gas_schedule_version: u32,
     pub consensus: ConsensusParameters,
+    /// Certificates revoked from the start (say, a validator's previous certificate):
+    /// no node accepts them, as peer or signer. Later revocations are governance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<RevokedEntry>,
+}
+
+/// A revoked certificate: its organisation and serial number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedEntry {
+    pub organisation: String,
+    /// The certificate's serial number, hex.
+    pub serial: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,9 +113,12 @@ impl Default for ConsensusParameters {
             batch_transactions_max: 2_000,
             batch_bytes_max: 1024 * 1024,
             batch_timeout_ms: 50,
-            checkpoint_interval: 64,
-            watermark_window: 256,
-            retransmit_interval_ms: 500,
+            // Small checkpoint intervals keep few unstable slots, and a replica
+            // retransmits its messages for every unstable slot each interval: over TCP a
+            // slower retransmission costs little and saves re-verifying whole batches.
+            checkpoint_interval: 16,
+            watermark_window: 64,
+            retransmit_interval_ms: 2_000,
             request_timeout_ms: 2_000,
             view_change_timeout_ms: 2_000,
             view_change_timeout_max_ms: 30_000,
@@ -135,6 +151,8 @@ pub struct Genesis {
     pub organisations: Vec<Organisation>,
     /// In replica-id order.
     pub validators: Vec<Validator>,
+    /// `(organisation, serial)` of every certificate revoked at genesis.
+    pub revoked: Vec<(String, Vec<u8>)>,
     /// Identifies this genesis: SHA3-256 over a canonical encoding of everything in it.
     pub hash: Hash,
 }
@@ -219,6 +237,28 @@ impl Genesis {
         }
         if organisations.is_empty() {
             return Err(organisation_error("", "genesis lists no organisations"));
+        }
+        let mut revoked = Vec::new();
+        for entry in &file.revoked {
+            if !names.contains(entry.organisation.as_str()) {
+                return Err(organisation_error(
+                    &entry.organisation,
+                    "a revocation names an organisation that is not a member",
+                ));
+            }
+            let serial = hex::decode(&entry.serial)
+                .ok()
+                .filter(|serial| {
+                    !serial.is_empty() && serial.len() <= limits::CERTIFICATE_SERIAL_BYTES_MAX
+                })
+                .ok_or_else(|| {
+                    organisation_error(
+                        &entry.organisation,
+                        format!("revoked serial {:?} is not 1 to 20 bytes of hex", entry.serial),
+                    )
+                })?;
+            trust.revoke(&entry.organisation, &serial);
+            revoked.push((entry.organisation.clone(), serial));
         }
 
         let count = file.validators.len();
@@ -312,8 +352,8 @@ impl Genesis {
             ));
         }
 
-        let hash = genesis_hash(&file, &organisations, &validators);
-        Ok(Self { file, organisations, validators, hash })
+        let hash = genesis_hash(&file, &organisations, &validators, &revoked);
+        Ok(Self { file, organisations, validators, revoked, hash })
     }
 
     /// The PBFT configuration this genesis sets.
@@ -321,12 +361,15 @@ impl Genesis {
         consensus_config(&self.file.consensus, self.validators.len())
     }
 
-    /// A trust store holding the member CAs.
+    /// A trust store holding the member CAs and the revocations.
     pub fn trust_store(&self) -> TrustStore {
         let trust = TrustStore::new();
         for organisation in &self.organisations {
             // Checked when the genesis was read, so this cannot fail.
             let _ = trust.add_authority(&organisation.ca_der);
+        }
+        for (organisation, serial) in &self.revoked {
+            trust.revoke(organisation, serial);
         }
         trust
     }
@@ -366,6 +409,7 @@ fn genesis_hash(
     file: &GenesisFile,
     organisations: &[Organisation],
     validators: &[Validator],
+    revoked: &[(String, Vec<u8>)],
 ) -> Hash {
     let mut bytes = b"pactum.genesis.v1\0".to_vec();
     write::string(&mut bytes, file.chain_id.as_str());
@@ -398,6 +442,14 @@ fn genesis_hash(
         parameters.view_change_timeout_max_ms,
     ] {
         write::u64(&mut bytes, value);
+    }
+    // Appended only when present, so a genesis without revocations keeps its hash.
+    if !revoked.is_empty() {
+        write::u32(&mut bytes, revoked.len() as u32);
+        for (organisation, serial) in revoked {
+            write::string(&mut bytes, organisation);
+            write::bytes(&mut bytes, serial);
+        }
     }
     sha3_256(&bytes)
 }

@@ -221,6 +221,8 @@ struct Shared {
     transport: Transport,
     /// When each transaction was admitted here (bounded), for commit latency.
     admitted_at: Mutex<LatencyTracker>,
+    /// Set when the node shuts down; the admission stage stops at its next tick.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -459,6 +461,7 @@ impl Node {
             consensus: consensus_sender,
             transport,
             admitted_at: Mutex::new(LatencyTracker::default()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         shared.metrics.height.store(last_executed, Ordering::Relaxed);
         let handle = NodeHandle { shared: Arc::clone(&shared) };
@@ -467,7 +470,7 @@ impl Node {
         let mut threads = Vec::new();
         let consensus_shared = Arc::clone(&shared);
         let consensus_execution = execution_sender.clone();
-        let consensus_runtime = runtime.clone();
+        let consensus_runtime = runtime;
         threads.push(spawn_thread("consensus", move || {
             run_consensus(
                 &consensus_shared,
@@ -499,6 +502,7 @@ impl Node {
     /// stores. Nothing committed is lost; the consensus log lets the replica resume.
     pub async fn shutdown(self) {
         let shared = &self.handle.shared;
+        shared.stopping.store(true, Ordering::Relaxed);
         shared.transport.shutdown();
         self.inbound_task.abort();
         let _ = shared.consensus.send(ConsensusEvent::Shutdown).await;
@@ -722,7 +726,7 @@ fn execute_ready(
             }
         };
         let executed = execute_block(shared, &block)?;
-        report_executed(shared, &block, &executed);
+        report_executed(shared, &block, &executed, Origin::Delivered);
     }
 }
 
@@ -731,12 +735,25 @@ fn execute_block(shared: &Shared, block: &Block) -> Result<ExecutedBlock, Execut
     ledger.execute_block(block)
 }
 
+/// Whether a committed block is reported to the replica as executed: yes for a block it
+/// delivered; no for one fetched by state transfer, which ends with one
+/// `StateTransferred` instead (the replica adopts the transferred checkpoint only if it
+/// has not already heard of those blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Delivered,
+    Transferred,
+}
+
 /// After a block is committed: checkpoint input, mempool eviction, metrics and events.
-fn report_executed(shared: &Arc<Shared>, block: &Block, executed: &ExecutedBlock) {
+fn report_executed(shared: &Arc<Shared>, block: &Block, executed: &ExecutedBlock, origin: Origin) {
     let sequence = block.header.sequence;
     let digest = state_digest(&executed.block_hash, &executed.state_root);
-    let _ =
-        shared.consensus.blocking_send(ConsensusEvent::Executed { sequence, state_digest: digest });
+    if origin == Origin::Delivered {
+        let _ = shared
+            .consensus
+            .blocking_send(ConsensusEvent::Executed { sequence, state_digest: digest });
+    }
     let hashes: Vec<Hash> =
         executed.receipts.iter().map(|receipt| receipt.transaction_hash).collect();
     {
@@ -854,7 +871,7 @@ fn transfer_state(
                     Err(error) => return Err(error),
                 };
                 requests.extend(executed.receipts.iter().map(|receipt| receipt.transaction_hash));
-                report_executed(shared, &block, &executed);
+                report_executed(shared, &block, &executed, Origin::Transferred);
                 progressed = true;
             }
             break;
@@ -891,7 +908,7 @@ fn transfer_state(
 
 fn run_admission(shared: &Arc<Shared>, submissions: &std::sync::mpsc::Receiver<Submission>) {
     let config = shared.genesis.consensus_config();
-    loop {
+    while !shared.stopping.load(Ordering::Relaxed) {
         let first = match submissions.recv_timeout(ADMISSION_TICK) {
             Ok(submission) => submission,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
@@ -1105,14 +1122,14 @@ impl NodeHandle {
 
     pub fn transaction(&self, hash: &Hash) -> Result<TransactionStatus, StorageError> {
         let ledger = self.shared.ledger.read().expect("ledger lock is never poisoned");
-        if let Some(location) = ledger.store().transaction_location(hash)? {
-            if let Some(receipt) = ledger.store().receipt(hash)? {
-                return Ok(TransactionStatus::Committed {
-                    height: location.height,
-                    position: location.position,
-                    receipt,
-                });
-            }
+        if let Some(location) = ledger.store().transaction_location(hash)?
+            && let Some(receipt) = ledger.store().receipt(hash)?
+        {
+            return Ok(TransactionStatus::Committed {
+                height: location.height,
+                position: location.position,
+                receipt,
+            });
         }
         drop(ledger);
         if self.shared.mempool.lock().expect("mempool lock is never poisoned").contains(hash) {
@@ -1133,7 +1150,7 @@ impl NodeHandle {
             let organisation =
                 reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation").ok()?;
             let role = reader.string(16, "role").ok()?;
-            Some((organisation.to_string(), role.to_string()))
+            Some((organisation, role))
         });
         Ok(AccountStatus {
             public_key: *key,

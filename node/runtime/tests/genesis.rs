@@ -56,6 +56,7 @@ fn consortium() -> Consortium {
         governance: GovernancePolicy { approvals_required: 3 },
         gas_schedule_version: 1,
         consensus: ConsensusParameters::default(),
+        revoked: Vec::new(),
     };
     Consortium { authorities, file }
 }
@@ -99,6 +100,23 @@ fn each_rule_refuses_the_genesis_that_breaks_it() {
     let mut file = base.file.clone();
     file.validators.pop();
     cases.push(("three validators", file, "at least 4"));
+
+    let mut file = base.file.clone();
+    let first =
+        pactum_certs::identity::certificates_from_pem(file.validators[0].certificate.as_bytes())
+            .unwrap()
+            .remove(0);
+    let serial = pactum_certs::CertificateInfo::from_der(&first).unwrap().serial_hex();
+    let organisation = file.validators[0].organisation.clone();
+    file.revoked = vec![pactum_runtime::genesis::RevokedEntry { organisation, serial }];
+    cases.push(("a validator whose certificate is revoked", file, "revoked"));
+
+    let mut file = base.file.clone();
+    file.revoked = vec![pactum_runtime::genesis::RevokedEntry {
+        organisation: "Nobody".into(),
+        serial: "01".into(),
+    }];
+    cases.push(("a revocation by a non-member", file, "not a member"));
 
     let mut file = base.file.clone();
     file.organisations[1].name = file.organisations[0].name.clone();

@@ -110,6 +110,9 @@ impl StorageError {
     }
 }
 
+/// One state entry: `(key, value)`.
+pub type StateEntry = (Vec<u8>, Vec<u8>);
+
 /// One consensus-log record: `(key, value)`.
 pub type ConsensusLogRecord = (Vec<u8>, Vec<u8>);
 
@@ -571,7 +574,7 @@ impl Store {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<StateEntry>, StorageError> {
         let full_prefix = storage_key(space, prefix);
         let space_prefix_length = full_prefix.len() - prefix.len();
         let start = match after {
