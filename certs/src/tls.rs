@@ -111,23 +111,7 @@ impl NodeIdentity {
     /// consensus signing key: one identity per key. Fails unless the key is Ed25519 and
     /// matches the certificate.
     pub fn ed25519_seed(&self) -> Result<[u8; 32], TlsError> {
-        // AlgorithmIdentifier { id-Ed25519 (1.3.101.112) } then the OCTET STRING wrapping
-        // the 32-byte CurvePrivateKey OCTET STRING (RFC 8410 §7).
-        const MARKER: [u8; 9] = [0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-        let der = self.private_key.secret_der();
-        let not_ed25519 = || TlsError::File {
-            path: "private key".into(),
-            reason: "the private key is not an Ed25519 PKCS#8 key".into(),
-        };
-        let start = der
-            .windows(MARKER.len())
-            .position(|window| window == MARKER)
-            .ok_or_else(not_ed25519)?
-            + MARKER.len();
-        let seed: [u8; 32] = der
-            .get(start..start + 32)
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(not_ed25519)?;
+        let seed = ed25519_seed_of_pkcs8(self.private_key.secret_der())?;
         let public = pactum_types::crypto::Keypair::from_seed(&seed).public_key();
         if public != self.info.public_key {
             return Err(TlsError::File {
@@ -137,6 +121,31 @@ impl NodeIdentity {
         }
         Ok(seed)
     }
+}
+
+/// The 32-byte Ed25519 seed inside a PKCS#8 (v1 or v2) private key.
+pub fn ed25519_seed_of_pkcs8(der: &[u8]) -> Result<[u8; 32], TlsError> {
+    // AlgorithmIdentifier { id-Ed25519 (1.3.101.112) } then the OCTET STRING wrapping the
+    // 32-byte CurvePrivateKey OCTET STRING (RFC 8410 §7).
+    const MARKER: [u8; 9] = [0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    let not_ed25519 = || TlsError::File {
+        path: "private key".into(),
+        reason: "the private key is not an Ed25519 PKCS#8 key".into(),
+    };
+    let start =
+        der.windows(MARKER.len()).position(|window| window == MARKER).ok_or_else(not_ed25519)?
+            + MARKER.len();
+    der.get(start..start + 32).and_then(|bytes| bytes.try_into().ok()).ok_or_else(not_ed25519)
+}
+
+/// The Ed25519 seed of a PEM PKCS#8 private key (as `pactum certs issue` or
+/// `openssl genpkey -algorithm ed25519` write it).
+pub fn ed25519_seed_of_pem(pem: &str) -> Result<[u8; 32], TlsError> {
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|error| TlsError::File {
+        path: "private key".into(),
+        reason: error.to_string(),
+    })?;
+    ed25519_seed_of_pkcs8(key.secret_der())
 }
 
 fn provider() -> Arc<CryptoProvider> {

@@ -265,13 +265,21 @@ impl TestDevnet {
         senders
     }
 
-    /// Every validator in `validators` reports the same height, last block hash and state
-    /// root; returns the height.
+    /// Every validator in `validators` reports the same last block hash and state root at
+    /// the same height; returns the height. Validators commit a block moments apart, so
+    /// it first waits (at most 30 s) for their heights to meet, then compares.
     pub fn assert_agree(&self, validators: &[usize]) -> u64 {
-        let statuses: Vec<Value> =
-            validators.iter().map(|validator| self.status(*validator)).collect();
+        let mut statuses: Vec<Value> = Vec::new();
+        wait_until(
+            &format!("validators {validators:?} to reach one height"),
+            Duration::from_secs(30),
+            || {
+                statuses = validators.iter().map(|validator| self.status(*validator)).collect();
+                statuses.iter().all(|status| status["height"] == statuses[0]["height"])
+            },
+        );
         for (validator, status) in validators.iter().zip(&statuses) {
-            for field in ["height", "last_block_hash", "state_root"] {
+            for field in ["last_block_hash", "state_root"] {
                 assert_eq!(
                     status[field], statuses[0][field],
                     "validator-{validator} and validator-{} disagree on {field}",

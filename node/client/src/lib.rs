@@ -201,10 +201,7 @@ pub fn load_key(path: &Path) -> Result<Keypair, ClientError> {
     let file_error = |reason: String| ClientError::File { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|error| file_error(error.to_string()))?;
     if text.contains("-----BEGIN") {
-        let seed = pem_ed25519_seed(&text).map_err(|reason| {
-            file_error(format!("it is not an Ed25519 PKCS#8 private key: {reason}"))
-        })?;
-        return Ok(Keypair::from_seed(&seed));
+        return keypair_from_pem(&text).map_err(|error| file_error(error.to_string()));
     }
     let seed = parse_hex_array::<32>(&text, "a key file")
         .map_err(|error| file_error(error.to_string()))?;
@@ -213,42 +210,9 @@ pub fn load_key(path: &Path) -> Result<Keypair, ClientError> {
 
 /// The signing key in a PEM PKCS#8 Ed25519 private key.
 pub fn keypair_from_pem(text: &str) -> Result<Keypair, ClientError> {
-    pem_ed25519_seed(text)
+    pactum_certs::tls::ed25519_seed_of_pem(text)
         .map(|seed| Keypair::from_seed(&seed))
-        .map_err(|reason| invalid(format!("not an Ed25519 PKCS#8 private key: {reason}")))
-}
-
-fn pem_ed25519_seed(text: &str) -> Result<[u8; 32], &'static str> {
-    const MARKER: [u8; 9] = [0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-    let body: String =
-        text.lines().filter(|line| !line.starts_with("-----")).map(str::trim).collect();
-    let der = base64_decode(&body).ok_or("the PEM body is not base64")?;
-    let start = der
-        .windows(MARKER.len())
-        .position(|window| window == MARKER)
-        .ok_or("no Ed25519 key inside")?
-        + MARKER.len();
-    der.get(start..start + 32).and_then(|bytes| bytes.try_into().ok()).ok_or("the key is truncated")
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for byte in text.bytes() {
-        if byte == b'=' {
-            break;
-        }
-        let value = ALPHABET.iter().position(|candidate| *candidate == byte)? as u32;
-        buffer = (buffer << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    Some(out)
+        .map_err(|error| invalid(format!("not an Ed25519 PKCS#8 private key: {error}")))
 }
 
 /// A signed call of `method` of `contract` from `keypair`, with `nonce`, built offline

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use pactum_certs::identity::Role;
 use pactum_certs::verify::TrustStore;
 use pactum_storage::{BlockCommit, StorageError, Store};
-use pactum_types::codec::write;
 use pactum_types::gas::GasSchedule;
 use pactum_types::receipt::receipts_root;
 use pactum_types::{
@@ -443,11 +442,12 @@ impl Executor {
                 info.public_key
             ));
         }
-        let mut record = Vec::new();
-        write::bytes(&mut record, info.organisation.as_bytes());
-        write::bytes(&mut record, role.as_str().as_bytes());
-        write::bytes(&mut record, &info.serial);
-        Ok(record)
+        let enrolment = ledger::Enrolment {
+            organisation: info.organisation,
+            role: role.as_str().to_string(),
+            serial: info.serial,
+        };
+        Ok(enrolment.to_bytes())
     }
 
     /// The gas charged when the VM refuses a transaction before running it: the deploy
@@ -624,6 +624,19 @@ mod tests {
         assert!(cut.len() >= limits::REASON_BYTES_MAX - 1);
         assert!(cut.chars().all(|character| character == 'é'));
         assert_eq!(bounded_reason("short".into()), "short");
+    }
+
+    #[test]
+    fn enrolment_records_round_trip_and_refuse_trailing_bytes() {
+        let enrolment = ledger::Enrolment {
+            organisation: "Member 1".into(),
+            role: "client".into(),
+            serial: vec![7, 8, 9],
+        };
+        let bytes = enrolment.to_bytes();
+        assert_eq!(ledger::Enrolment::from_bytes(&bytes).unwrap(), enrolment);
+        assert!(ledger::Enrolment::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());
+        assert!(ledger::Enrolment::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

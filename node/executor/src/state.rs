@@ -17,7 +17,8 @@ use pactum_vm::{StateError, StateView, WriteSet};
 /// The executor's own records, kept in [`StateSpace::Ledger`] so that they are part of
 /// the state root. `docs/storage.md` lists them.
 pub mod ledger {
-    use pactum_types::{Address, Hash, PublicKey};
+    use pactum_types::codec::{DecodeError, Reader, write};
+    use pactum_types::{Address, Hash, PublicKey, limits};
 
     /// `nonce/` || sender's Ed25519 key (32 bytes) -> the next nonce the sender may use,
     /// `u64` big-endian. Absent means 0.
@@ -34,6 +35,35 @@ pub mod ledger {
 
     pub fn identity_key(identity: &PublicKey) -> Vec<u8> {
         [IDENTITY_PREFIX, &identity.0[..]].concat()
+    }
+
+    /// An enrolment as stored under [`identity_key`].
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Enrolment {
+        pub organisation: String,
+        pub role: String,
+        pub serial: Vec<u8>,
+    }
+
+    impl Enrolment {
+        pub fn to_bytes(&self) -> Vec<u8> {
+            let mut record = Vec::new();
+            write::string(&mut record, &self.organisation);
+            write::string(&mut record, &self.role);
+            write::bytes(&mut record, &self.serial);
+            record
+        }
+
+        pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+            let mut reader = Reader::new(bytes);
+            let enrolment = Self {
+                organisation: reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")?,
+                role: reader.string(16, "role")?,
+                serial: reader.byte_vec(limits::CERTIFICATE_SERIAL_BYTES_MAX, "serial")?,
+            };
+            reader.finish()?;
+            Ok(enrolment)
+        }
     }
 
     pub fn nonce_key(sender: &PublicKey) -> Vec<u8> {

@@ -209,6 +209,8 @@ struct Shared {
     public_key: PublicKey,
     replica_id: ReplicaId,
     genesis: Genesis,
+    /// The validators' keys in replica order (from the genesis), for certificates.
+    validator_keys: Vec<PublicKey>,
     ledger: RwLock<Executor>,
     mempool: Mutex<Mempool>,
     trust: Arc<TrustStore>,
@@ -449,6 +451,7 @@ impl Node {
             organisation: validator.organisation.clone(),
             public_key,
             replica_id,
+            validator_keys: keys,
             genesis,
             ledger: RwLock::new(executor),
             mempool: Mutex::new(mempool),
@@ -715,8 +718,8 @@ fn execute_ready(
         let tip = shared.ledger.read().expect("ledger lock is never poisoned").tip().clone();
         early.retain(|sequence, _| *sequence > tip.height);
         let Some(delivery) = early.remove(&(tip.height + 1)) else { return Ok(()) };
-        let keys = shared.genesis.validator_keys();
-        let block = match block_from_delivery(&delivery, &tip, &shared.genesis.file.chain_id, &keys)
+        let keys = &shared.validator_keys;
+        let block = match block_from_delivery(&delivery, &tip, &shared.genesis.file.chain_id, keys)
         {
             Ok(block) => block,
             Err(error) => {
@@ -811,7 +814,7 @@ fn transfer_state(
     sequence: u64,
     expected_digest: Hash,
 ) -> Result<(), ExecutorError> {
-    let keys = shared.genesis.validator_keys();
+    let keys = &shared.validator_keys;
     let quorum = shared.genesis.consensus_config().quorum();
     let peers: Vec<PublicKey> =
         keys.iter().copied().filter(|key| *key != shared.public_key).collect();
@@ -855,7 +858,7 @@ fn transfer_state(
                 if block.header.height != tip.height + 1 || block.header.height > sequence {
                     break;
                 }
-                if let Err(error) = check_certificate(&block, &keys, quorum) {
+                if let Err(error) = check_certificate(&block, keys, quorum) {
                     warn!(%error, "a peer sent a block that fails its certificate");
                     shared.metrics.record_evidence("bad_transferred_block");
                     break;
@@ -1145,13 +1148,14 @@ impl NodeHandle {
         let record = ledger
             .store()
             .state_get(StateSpace::Ledger, &pactum_executor::ledger::identity_key(key))?;
-        let enrolment = record.and_then(|record| {
-            let mut reader = pactum_types::codec::Reader::new(&record);
-            let organisation =
-                reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation").ok()?;
-            let role = reader.string(16, "role").ok()?;
-            Some((organisation, role))
-        });
+        let enrolment = record
+            .map(|record| pactum_executor::ledger::Enrolment::from_bytes(&record))
+            .transpose()
+            .map_err(|error| StorageError::Corrupt {
+                what: format!("the enrolment of {key}"),
+                detail: error.to_string(),
+            })?
+            .map(|enrolment| (enrolment.organisation, enrolment.role));
         Ok(AccountStatus {
             public_key: *key,
             address: pactum_vm::account_address(key),
