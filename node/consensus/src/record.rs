@@ -1,33 +1,120 @@
-//! The canonical encoding of consensus-log [`Record`]s, and which records a stable
-//! checkpoint makes obsolete. The node writes records to its consensus log with this
-//! encoding; the simulator applies the same pruning rule.
+//! What a replica persists before it sends anything that depends on it, the canonical
+//! encoding of those records, and which records later ones make obsolete. The node writes
+//! records to its consensus log with this encoding; the simulator's storage applies the
+//! same pruning rule.
 
 use pactum_types::codec::{Decode, DecodeError, Encode, Reader, write};
-use pactum_types::{Hash, limits};
 
-use crate::message::{Message, Sequence, SignedMessage};
-use crate::replica::Record;
+use crate::certificate::{CheckpointCertificate, CommitCertificate, PreparedCertificate};
+use crate::ids::{Sequence, View};
+use crate::message::{Message, SignedMessage};
 
 /// The format of an encoded record: its first byte. A new format gets a new number.
-pub const RECORD_FORMAT_VERSION: u8 = 1;
+pub const RECORD_FORMAT_VERSION: u8 = 2;
+
+/// What must survive a crash, written before any message that depends on it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A message this replica sent (a PRE-PREPARE with its batch, a vote, a CHECKPOINT, a
+    /// VIEW-CHANGE, a NEW-VIEW).
+    Sent(SignedMessage),
+    /// A PRE-PREPARE (with its batch) or a NEW-VIEW this replica accepted.
+    Accepted(SignedMessage),
+    /// PBFT §4.4: the replica became prepared; its next VIEW-CHANGEs report this
+    /// certificate (or a later one for the same sequence number), also after a restart.
+    Prepared(PreparedCertificate),
+    /// The checkpoint became stable (or its state was installed).
+    Stable(CheckpointCertificate),
+    /// A sequence number was decided. Decisions are immutable across restarts too, and a
+    /// restarted replica still relays the ones it holds to replicas that lack them.
+    Decided(CommitCertificate),
+}
+
+/// The point below which records no longer matter: the last stable checkpoint and the
+/// view the replica entered last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogFloor {
+    pub stable: Sequence,
+    pub view: View,
+}
+
+impl LogFloor {
+    /// Raises the floor for a record just written; whether it moved (then the log can be
+    /// compacted).
+    pub fn observe(&mut self, record: &Record) -> bool {
+        let before = *self;
+        match record {
+            Record::Stable(checkpoint) => self.stable = self.stable.max(checkpoint.sequence),
+            Record::Sent(message) | Record::Accepted(message) => {
+                if let Message::NewView { view, .. } = message.message {
+                    self.view = self.view.max(view);
+                }
+            }
+            Record::Prepared(_) | Record::Decided(_) => {}
+        }
+        *self != before
+    }
+}
+
+impl Record {
+    /// Whether a restarted replica needs this record no more, given `floor`:
+    /// - anything at or below the stable checkpoint (an older stable checkpoint too);
+    /// - votes of views below the one entered (the replica never votes there again), but
+    ///   not PRE-PREPAREs, whose batches a later view may re-propose;
+    /// - VIEW-CHANGEs for views it entered since, and NEW-VIEWs of earlier views.
+    pub fn obsolete(&self, floor: &LogFloor) -> bool {
+        let message = match self {
+            Record::Stable(checkpoint) => return checkpoint.sequence < floor.stable,
+            Record::Prepared(certificate) => return certificate.sequence <= floor.stable,
+            Record::Decided(certificate) => return certificate.sequence <= floor.stable,
+            Record::Sent(message) | Record::Accepted(message) => message,
+        };
+        match &message.message {
+            Message::PrePrepare { sequence, .. } => *sequence <= floor.stable,
+            Message::Prepare { view, sequence, .. } | Message::Commit { view, sequence, .. } => {
+                *sequence <= floor.stable || *view < floor.view
+            }
+            Message::Checkpoint { sequence, .. } => *sequence < floor.stable,
+            Message::ViewChange { new_view, .. } => *new_view <= floor.view,
+            Message::NewView { view, .. } => *view < floor.view,
+            Message::Suspect { .. }
+            | Message::FetchBatch { .. }
+            | Message::Batch { .. }
+            | Message::FetchNewView { .. }
+            | Message::Decided { .. } => true,
+        }
+    }
+}
+
+const TAG_SENT: u8 = 1;
+const TAG_ACCEPTED: u8 = 2;
+const TAG_STABLE: u8 = 3;
+const TAG_PREPARED: u8 = 4;
+const TAG_DECIDED: u8 = 5;
 
 impl Encode for Record {
     fn encode_to(&self, out: &mut Vec<u8>) {
         write::u8(out, RECORD_FORMAT_VERSION);
         match self {
             Record::Sent(message) => {
-                write::u8(out, 1);
+                write::u8(out, TAG_SENT);
                 message.encode_to(out);
             }
             Record::Accepted(message) => {
-                write::u8(out, 2);
+                write::u8(out, TAG_ACCEPTED);
                 message.encode_to(out);
             }
-            Record::Stable { sequence, state_digest, proof } => {
-                write::u8(out, 3);
-                write::u64(out, *sequence);
-                state_digest.encode_to(out);
-                write::sequence(out, proof);
+            Record::Stable(checkpoint) => {
+                write::u8(out, TAG_STABLE);
+                checkpoint.encode_to(out);
+            }
+            Record::Prepared(certificate) => {
+                write::u8(out, TAG_PREPARED);
+                certificate.encode_to(out);
+            }
+            Record::Decided(certificate) => {
+                write::u8(out, TAG_DECIDED);
+                certificate.encode_to(out);
             }
         }
     }
@@ -40,49 +127,19 @@ impl Decode for Record {
             return Err(DecodeError::UnknownTag { what: "consensus record version", tag: version });
         }
         match reader.u8("consensus record")? {
-            1 => Ok(Record::Sent(SignedMessage::decode_from(reader)?)),
-            2 => Ok(Record::Accepted(SignedMessage::decode_from(reader)?)),
-            3 => Ok(Record::Stable {
-                sequence: reader.u64("sequence")?,
-                state_digest: Hash::decode_from(reader)?,
-                proof: reader.sequence(limits::VALIDATORS_MAX, "checkpoint proof")?,
-            }),
+            TAG_SENT => Ok(Record::Sent(SignedMessage::decode_from(reader)?)),
+            TAG_ACCEPTED => Ok(Record::Accepted(SignedMessage::decode_from(reader)?)),
+            TAG_STABLE => Ok(Record::Stable(CheckpointCertificate::decode_from(reader)?)),
+            TAG_PREPARED => Ok(Record::Prepared(PreparedCertificate::decode_from(reader)?)),
+            TAG_DECIDED => Ok(Record::Decided(CommitCertificate::decode_from(reader)?)),
             tag => Err(DecodeError::UnknownTag { what: "consensus record", tag }),
-        }
-    }
-}
-
-impl Record {
-    /// The sequence number a record is about, if it is bound to one.
-    pub fn sequence(&self) -> Option<Sequence> {
-        let message = match self {
-            Record::Sent(message) | Record::Accepted(message) => message,
-            Record::Stable { sequence, .. } => return Some(*sequence),
-        };
-        match message.message {
-            Message::PrePrepare { sequence, .. }
-            | Message::Prepare { sequence, .. }
-            | Message::Commit { sequence, .. }
-            | Message::Checkpoint { sequence, .. } => Some(sequence),
-            Message::ViewChange { .. } | Message::NewView { .. } | Message::Suspect { .. } => None,
-        }
-    }
-
-    /// Whether a stable checkpoint at `stable` makes this record unnecessary for
-    /// recovery: votes and PRE-PREPAREs at or below it, and older stable checkpoints.
-    /// Records of views (VIEW-CHANGE, NEW-VIEW) are kept: they carry the view a replica
-    /// promised to stay out of.
-    pub fn obsolete_at(&self, stable: Sequence) -> bool {
-        match self {
-            Record::Stable { sequence, .. } => *sequence < stable,
-            _ => self.sequence().is_some_and(|sequence| sequence <= stable),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use pactum_types::Signature;
+    use pactum_types::{Hash, Signature};
 
     use super::*;
 
@@ -90,23 +147,43 @@ mod tests {
         SignedMessage { sender: 2, message, signature: Signature([7; 64]) }
     }
 
+    fn certificate(sequence: u64) -> PreparedCertificate {
+        PreparedCertificate {
+            view: View(1),
+            sequence: Sequence(sequence),
+            digest: Hash([3; 32]),
+            primary_signature: Signature([1; 64]),
+            prepares: vec![(2, Signature([2; 64])), (3, Signature([3; 64]))],
+        }
+    }
+
     #[test]
     fn every_record_round_trips_and_foreign_versions_are_refused() {
         let digest = Hash([3; 32]);
         let records = [
-            Record::Sent(message(Message::Prepare { view: 1, sequence: 5, digest })),
+            Record::Sent(message(Message::Prepare {
+                view: View(1),
+                sequence: Sequence(5),
+                digest,
+            })),
             Record::Accepted(message(Message::PrePrepare {
-                view: 1,
-                sequence: 5,
+                view: View(1),
+                sequence: Sequence(5),
                 digest,
                 batch: b"batch".to_vec(),
             })),
-            Record::Stable {
-                sequence: 4,
+            Record::Stable(CheckpointCertificate {
+                sequence: Sequence(4),
                 state_digest: digest,
-                proof: vec![message(Message::Checkpoint { sequence: 4, state_digest: digest })],
-            },
-            Record::Sent(message(Message::Suspect { view: 3 })),
+                signatures: vec![(1, Signature([9; 64]))],
+            }),
+            Record::Prepared(certificate(5)),
+            Record::Decided(CommitCertificate {
+                view: View(1),
+                sequence: Sequence(5),
+                digest,
+                commits: vec![(0, Signature([4; 64]))],
+            }),
         ];
         for record in &records {
             let bytes = record.to_bytes();
@@ -119,21 +196,46 @@ mod tests {
     }
 
     #[test]
-    fn a_stable_checkpoint_makes_lower_records_obsolete_but_keeps_view_records() {
+    fn stable_checkpoints_and_new_views_make_older_records_obsolete() {
         let digest = Hash([3; 32]);
-        let vote = Record::Sent(message(Message::Commit { view: 0, sequence: 4, digest }));
-        assert!(vote.obsolete_at(4));
-        assert!(!vote.obsolete_at(3));
-        let stable = Record::Stable { sequence: 4, state_digest: digest, proof: Vec::new() };
-        assert!(!stable.obsolete_at(4), "the newest stable checkpoint stays");
-        assert!(stable.obsolete_at(6));
-        let view_change = Record::Sent(message(Message::ViewChange {
-            new_view: 2,
-            stable_sequence: 0,
-            stable_digest: Hash::ZERO,
-            checkpoint_proof: Vec::new(),
-            prepared: Vec::new(),
+        let mut floor = LogFloor::default();
+        let vote =
+            Record::Sent(message(Message::Commit { view: View(0), sequence: Sequence(4), digest }));
+        let pre_prepare = Record::Accepted(message(Message::PrePrepare {
+            view: View(0),
+            sequence: Sequence(5),
+            digest,
+            batch: Vec::new(),
         }));
-        assert!(!view_change.obsolete_at(1_000));
+        let view_change = |new_view| {
+            Record::Sent(message(Message::ViewChange {
+                new_view: View(new_view),
+                checkpoint: CheckpointCertificate::genesis(),
+                prepared: Vec::new(),
+            }))
+        };
+        let new_view = |view| {
+            Record::Accepted(message(Message::NewView {
+                view: View(view),
+                view_changes: Vec::new(),
+                pre_prepares: Vec::new(),
+            }))
+        };
+        assert!(!vote.obsolete(&floor) && !view_change(1).obsolete(&floor));
+        assert!(floor.observe(&new_view(2)), "a NEW-VIEW raises the floor");
+        assert!(vote.obsolete(&floor), "a vote of view 0 once view 2 is entered");
+        assert!(!pre_prepare.obsolete(&floor), "a batch a later view may re-propose stays");
+        assert!(view_change(2).obsolete(&floor) && !view_change(3).obsolete(&floor));
+        assert!(new_view(1).obsolete(&floor) && !new_view(2).obsolete(&floor));
+        assert!(!Record::Prepared(certificate(5)).obsolete(&floor), "prepared certificates stay");
+        let stable = Record::Stable(CheckpointCertificate {
+            sequence: Sequence(6),
+            state_digest: digest,
+            signatures: Vec::new(),
+        });
+        assert!(floor.observe(&stable));
+        assert!(!stable.obsolete(&floor), "the newest stable checkpoint stays");
+        assert!(pre_prepare.obsolete(&floor) && Record::Prepared(certificate(5)).obsolete(&floor));
+        assert!(!floor.observe(&stable), "the same floor again");
     }
 }

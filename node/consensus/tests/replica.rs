@@ -4,10 +4,13 @@
 
 mod common;
 
-use common::{Cluster, TestCrypto, config, replica, signed};
-use pactum_consensus::SignedMessage;
+use common::{
+    Cluster, TestCrypto, batch_in, checkpoint_certificate, commit, config, feed, pre_prepare,
+    prepare, records, replica, signed,
+};
 use pactum_consensus::{
-    BatchHeader, Effect, Evidence, Input, Message, Record, Replica, encode_batch,
+    BatchHeader, Config, Effect, Evidence, Input, Message, Record, Replica, Sequence,
+    SignedMessage, TimeoutKind, View, batch_requests, encode_batch,
 };
 use pactum_types::Hash;
 use pactum_types::hash::sha3_256;
@@ -19,7 +22,7 @@ fn quorum_sizes_match_the_golden_table() {
     for replicas in 4..=13u16 {
         let config = config(replicas);
         let primaries: Vec<String> =
-            (0..=u64::from(replicas)).map(|view| config.primary(view).to_string()).collect();
+            (0..=u64::from(replicas)).map(|view| config.primary(View(view)).to_string()).collect();
         table.push_str(&format!(
             "{replicas} {} {} {}\n",
             config.faults_tolerated(),
@@ -53,21 +56,24 @@ fn normal_case_commits_batches_in_order_on_every_replica() {
         assert_eq!(delivered, &expected);
     }
     for replica in &cluster.replicas {
-        assert_eq!(replica.low_watermark(), 10, "checkpoint 10 is stable everywhere");
+        assert_eq!(replica.low_watermark(), Sequence(10), "checkpoint 10 is stable everywhere");
     }
     assert!(cluster.evidence.is_empty(), "{:?}", cluster.evidence);
-    // Persist before send: every message a replica broadcast is in its records.
-    assert!(cluster.records.iter().all(|records| !records.is_empty()));
+    // Persist before send: every replica wrote records, and the prepared certificates
+    // among them.
+    for records in &cluster.records {
+        assert!(records.iter().any(|record| matches!(record, Record::Prepared(_))));
+    }
 }
 
 #[test]
 fn the_window_holds_proposals_until_a_checkpoint_is_stable() {
     let mut primary = replica(0, 4, &[], 0);
-    let mut broadcasts = 0;
+    let mut proposals = 0;
     for index in 0..6u8 {
         for effect in primary.step(Input::Request { request: vec![index] }) {
             if matches!(effect, Effect::Broadcast(_)) {
-                broadcasts += 1;
+                proposals += 1;
             }
             // With the window full, no batch timer spins: the next stable checkpoint
             // resumes batching.
@@ -75,34 +81,32 @@ fn the_window_holds_proposals_until_a_checkpoint_is_stable() {
                 index < 4
                     || !matches!(
                         effect,
-                        Effect::ScheduleTimeout {
-                            kind: pactum_consensus::TimeoutKind::Batch { .. },
-                            ..
-                        }
+                        Effect::ScheduleTimeout { kind: TimeoutKind::Batch { .. }, .. }
                     ),
                 "request {index}: {effect:?}"
             );
         }
+        primary.check_invariants();
     }
-    assert_eq!(broadcasts, 4, "only sequence numbers 1..=h+L (L = 4) are proposed");
+    assert_eq!(proposals, 4, "only sequence numbers 1..=h+L (L = 4) are proposed");
 }
 
 #[test]
 fn byzantine_input_becomes_evidence_not_a_panic() {
     let mut backup = replica(1, 4, &[], 0);
-    let batch = encode_batch(BatchHeader::default(), &[b"batch"]);
+    let batch = batch_in(0, b"batch");
     let digest = sha3_256(&batch);
+    let (v0, s1) = (View(0), Sequence(1));
 
     // A PRE-PREPARE from a replica that is not the primary of view 0.
     let effects = backup.step(Input::Message(signed(
         2,
-        Message::PrePrepare { view: 0, sequence: 1, digest, batch: batch.clone() },
+        Message::PrePrepare { view: v0, sequence: s1, digest, batch: batch.clone() },
     )));
-    assert!(effects.contains(&Effect::Evidence(Evidence::NotPrimary { sender: 2, view: 0 })));
+    assert!(effects.contains(&Effect::Evidence(Evidence::NotPrimary { sender: 2, view: v0 })));
 
     // A bad signature.
-    let mut forged =
-        signed(0, Message::PrePrepare { view: 0, sequence: 1, digest, batch: batch.clone() });
+    let mut forged = pre_prepare(0, 1, batch.clone());
     forged.signature.0[5] ^= 1;
     let effects = backup.step(Input::Message(forged));
     assert!(
@@ -110,130 +114,108 @@ fn byzantine_input_becomes_evidence_not_a_panic() {
             .contains(&Effect::Evidence(Evidence::BadSignature { sender: 0, kind: "pre-prepare" }))
     );
 
+    // A signature of another chain.
+    let message = Message::Prepare { view: v0, sequence: s1, digest };
+    let other_chain = SignedMessage {
+        sender: 2,
+        signature: common::signature_of(2, &message.signing_bytes(&Hash([1; 32]), 2)),
+        message,
+    };
+    let effects = backup.step(Input::Message(other_chain));
+    assert!(
+        effects.contains(&Effect::Evidence(Evidence::BadSignature { sender: 2, kind: "prepare" }))
+    );
+
     // A batch that does not match its digest.
     let effects = backup.step(Input::Message(signed(
         0,
-        Message::PrePrepare { view: 0, sequence: 1, digest: Hash([9; 32]), batch: batch.clone() },
+        Message::PrePrepare { view: v0, sequence: s1, digest: Hash([9; 32]), batch: batch.clone() },
     )));
-    assert!(
-        effects
-            .contains(&Effect::Evidence(Evidence::BatchDigestMismatch { sender: 0, sequence: 1 }))
-    );
+    assert!(effects.contains(&Effect::Evidence(Evidence::BatchDigestMismatch { sender: 0 })));
 
     // A batch that is not a list of requests within the batch limits.
-    let junk = b"not a batch".to_vec();
-    let effects = backup.step(Input::Message(signed(
-        0,
-        Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&junk), batch: junk },
-    )));
+    let effects = backup.step(Input::Message(pre_prepare(0, 1, b"not a batch".to_vec())));
     assert!(
-        effects.contains(&Effect::Evidence(Evidence::MalformedBatch { sender: 0, sequence: 1 }))
+        effects.contains(&Effect::Evidence(Evidence::MalformedBatch { sender: 0, sequence: s1 }))
     );
 
     // The real PRE-PREPARE is accepted and prepared (persisted before it is broadcast).
-    let effects = backup.step(Input::Message(signed(
-        0,
-        Message::PrePrepare { view: 0, sequence: 1, digest, batch },
-    )));
+    let effects = backup.step(Input::Message(pre_prepare(0, 1, batch)));
     let persist =
         effects.iter().position(|effect| matches!(effect, Effect::Persist(Record::Sent(_))));
     let broadcast = effects.iter().position(|effect| matches!(effect, Effect::Broadcast(_)));
     assert!(persist.unwrap() < broadcast.unwrap(), "persist before send");
 
     // The primary equivocates: a second PRE-PREPARE for (0, 1) with another batch.
-    let other = encode_batch(BatchHeader::default(), &[b"other"]);
-    let effects = backup.step(Input::Message(signed(
-        0,
-        Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&other), batch: other },
-    )));
+    let effects = backup.step(Input::Message(pre_prepare(0, 1, batch_in(0, b"other"))));
     assert!(effects.contains(&Effect::Evidence(Evidence::Equivocation {
         sender: 0,
-        view: 0,
-        sequence: 1
+        view: v0,
+        sequence: s1
     })));
 
     // Conflicting votes from one replica.
-    backup.step(Input::Message(signed(2, Message::Prepare { view: 0, sequence: 1, digest })));
-    let effects = backup.step(Input::Message(signed(
-        2,
-        Message::Prepare { view: 0, sequence: 1, digest: Hash([7; 32]) },
-    )));
+    backup.step(Input::Message(prepare(2, 0, 1, digest)));
+    let effects = backup.step(Input::Message(prepare(2, 0, 1, Hash([7; 32]))));
     assert!(effects.contains(&Effect::Evidence(Evidence::ConflictingVote {
         sender: 2,
         kind: "prepare",
-        view: 0,
-        sequence: 1
+        view: v0,
+        sequence: s1
     })));
+    // A PREPARE from the primary.
+    let effects = backup.step(Input::Message(prepare(0, 0, 1, digest)));
+    assert!(effects.contains(&Effect::Evidence(Evidence::PrepareFromPrimary { sender: 0 })));
 
-    // Out of the window, from another view, and from a replica that does not exist.
-    let effects =
-        backup.step(Input::Message(signed(2, Message::Commit { view: 0, sequence: 99, digest })));
-    assert!(effects.iter().any(|effect| matches!(
-        effect,
-        Effect::Evidence(Evidence::OutOfWindow { sequence: 99, .. })
-    )));
-    // (A COMMIT from a later view is not misbehaviour: a replica behind in views learns
-    // decisions from them. A PREPARE from a view it is not in is out of place.)
-    let effects =
-        backup.step(Input::Message(signed(2, Message::Prepare { view: 5, sequence: 1, digest })));
-    assert!(effects.contains(&Effect::Evidence(Evidence::WrongView {
-        sender: 2,
-        view: 5,
-        current: 0
-    })));
-    let effects =
-        backup.step(Input::Message(signed(9, Message::Commit { view: 0, sequence: 1, digest })));
+    // Out of the window, or from views this replica is not in: dropped quietly (a peer
+    // ahead of or behind this one is not misbehaving).
+    for message in [commit(2, 0, 99, digest), prepare(2, 5, 1, digest)] {
+        let effects = backup.step(Input::Message(message));
+        assert!(effects.is_empty(), "{effects:?}");
+    }
+    let effects = backup.step(Input::Message(commit(9, 0, 1, digest)));
     assert!(effects.contains(&Effect::Evidence(Evidence::UnknownSender { sender: 9 })));
+    backup.check_invariants();
 }
 
 #[test]
 fn a_restarted_replica_never_prepares_a_conflicting_batch() {
-    let batch = encode_batch(BatchHeader::default(), &[b"first"]);
-    let digest = sha3_256(&batch);
     let mut backup = replica(1, 4, &[], 0);
-    let mut records = Vec::new();
-    for effect in backup.step(Input::Message(signed(
-        0,
-        Message::PrePrepare { view: 0, sequence: 1, digest, batch },
-    ))) {
-        if let Effect::Persist(record) = effect {
-            records.push(record);
-        }
-    }
+    let records =
+        records(&feed(&mut backup, [Input::Message(pre_prepare(0, 1, batch_in(0, b"first")))]));
     // Crash, restart from the records, and receive an equivocating PRE-PREPARE.
     let mut restarted = replica(1, 4, &records, 0);
-    let other = encode_batch(BatchHeader::default(), &[b"second"]);
-    let effects = restarted.step(Input::Message(signed(
-        0,
-        Message::PrePrepare { view: 0, sequence: 1, digest: sha3_256(&other), batch: other },
-    )));
+    let effects = feed(&mut restarted, [Input::Message(pre_prepare(0, 1, batch_in(0, b"second")))]);
     assert!(
         !effects.iter().any(|effect| matches!(effect, Effect::Broadcast(_))),
         "no conflicting PREPARE: {effects:?}"
     );
     assert!(effects.contains(&Effect::Evidence(Evidence::Equivocation {
         sender: 0,
-        view: 0,
-        sequence: 1
+        view: View(0),
+        sequence: Sequence(1)
     })));
 }
 
 #[test]
 fn bad_configurations_are_refused() {
     let crypto = TestCrypto { id: 0 };
-    assert!(Replica::new(0, config(3), crypto.clone(), &[], 0).is_err());
-    let mut window = config(4);
-    window.watermark_window = 3;
-    assert!(Replica::new(0, window, crypto.clone(), &[], 0).is_err());
-    assert!(Replica::new(4, config(4), crypto, &[], 0).is_err());
+    let refused =
+        |config: Config| Replica::new(0, config, crypto.clone(), &[], Sequence(0)).is_err();
+    assert!(refused(config(3)));
+    assert!(refused(Config { watermark_window: 3, ..config(4) }));
+    assert!(refused(Config { watermark_window: 4096, checkpoint_interval: 16, ..config(4) }));
+    assert!(refused(Config { delivery_backlog_max: 0, ..config(4) }));
+    assert!(refused(Config { batch_bytes_max: 64 * 1024 * 1024, ..config(4) }));
+    // 256 validators with a window of 64: a NEW-VIEW could not fit in a frame.
+    assert!(refused(Config { watermark_window: 64, checkpoint_interval: 16, ..config(256) }));
+    assert!(Replica::new(4, config(4), crypto, &[], Sequence(0)).is_err());
 }
 
 #[test]
 fn the_primary_batches_by_count_by_bytes_and_by_timeout() {
-    use pactum_consensus::{Config, TimeoutKind, batch_requests};
-
     let batching = Config { batch_requests_max: 3, batch_bytes_max: 10, ..config(4) };
-    let mut primary = Replica::new(0, batching, TestCrypto { id: 0 }, &[], 0).unwrap();
+    let mut primary = Replica::new(0, batching, TestCrypto { id: 0 }, &[], Sequence(0)).unwrap();
     let proposed = |effects: &[Effect]| -> Vec<Vec<Vec<u8>>> {
         effects
             .iter()
@@ -251,12 +233,10 @@ fn the_primary_batches_by_count_by_bytes_and_by_timeout() {
     // Two small requests wait for a third (count) or for the batch timer.
     let first = primary.step(Input::Request { request: b"a".to_vec() });
     assert!(proposed(&first).is_empty());
-    assert!(
-        first.contains(&Effect::ScheduleTimeout {
-            kind: TimeoutKind::Batch { view: 0 },
-            after_ms: 10
-        })
-    );
+    assert!(first.contains(&Effect::ScheduleTimeout {
+        kind: TimeoutKind::Batch { view: View(0) },
+        after_ms: 10
+    }));
     assert!(proposed(&primary.step(Input::Request { request: b"b".to_vec() })).is_empty());
     // The third fills the batch by count.
     let effects = primary.step(Input::Request { request: b"c".to_vec() });
@@ -266,29 +246,77 @@ fn the_primary_batches_by_count_by_bytes_and_by_timeout() {
     let effects = primary.step(Input::Request { request: b"eeeeee".to_vec() });
     assert_eq!(proposed(&effects), vec![vec![b"dddddd".to_vec()]]);
     // By timeout: the remainder goes out when the batch timer fires.
-    let effects = primary.step(Input::Timeout(TimeoutKind::Batch { view: 0 }));
+    let effects = primary.step(Input::Timeout(TimeoutKind::Batch { view: View(0) }));
     assert_eq!(proposed(&effects), vec![vec![b"eeeeee".to_vec()]]);
     // A request larger than a whole batch is refused, not queued.
     let effects = primary.step(Input::Request { request: vec![0; 11] });
     assert!(matches!(effects.as_slice(), [Effect::RequestRefused { .. }]), "{effects:?}");
+    primary.check_invariants();
 }
 
 #[test]
 fn a_replica_restarted_below_its_stable_checkpoint_fetches_the_state() {
     // A crash between persisting a stable checkpoint and fetching its state: the records
     // say 8 is stable, the state reflects only 3.
-    let state_digest = sha3_256(b"state at 8");
-    let proof: Vec<SignedMessage> = (0..3)
-        .map(|sender| signed(sender, Message::Checkpoint { sequence: 8, state_digest }))
-        .collect();
-    let records = vec![Record::Stable { sequence: 8, state_digest, proof: proof.clone() }];
+    let checkpoint = checkpoint_certificate(8, &[0, 1, 2]);
+    let records = vec![Record::Stable(checkpoint.clone())];
     let mut restarted = replica(3, 4, &records, 3);
     let effects = restarted.start();
     assert!(
-        effects.contains(&Effect::RequestStateTransfer { sequence: 8, state_digest, proof }),
+        effects.contains(&Effect::RequestStateTransfer { checkpoint: checkpoint.clone() }),
         "{effects:?}"
     );
     // Asked once: the retransmission tick does not ask again while the fetch is under way.
-    let again = restarted.step(Input::Timeout(pactum_consensus::TimeoutKind::Retransmit));
+    let again = restarted.step(Input::Timeout(TimeoutKind::Retransmit));
     assert!(!again.iter().any(|effect| matches!(effect, Effect::RequestStateTransfer { .. })));
+    // Done: the replica is at 8 and sends its own CHECKPOINT there.
+    let effects = restarted.step(Input::StateTransferred {
+        sequence: Sequence(8),
+        state_digest: checkpoint.state_digest,
+        requests: Vec::new(),
+    });
+    restarted.check_invariants();
+    assert_eq!(restarted.last_executed(), Sequence(8));
+    assert!(effects.iter().any(|effect| matches!(
+        effect,
+        Effect::Broadcast(SignedMessage { message: Message::Checkpoint { .. }, .. })
+    )));
+}
+
+#[test]
+fn a_backlog_of_unexecuted_deliveries_holds_further_deliveries_back() {
+    // Execution is slow: the replica delivers at most `delivery_backlog_max` batches
+    // beyond what was executed, and resumes as execution reports progress.
+    let slow = Config {
+        delivery_backlog_max: 2,
+        watermark_window: 8,
+        checkpoint_interval: 4,
+        ..config(4)
+    };
+    let mut backup = Replica::new(1, slow, TestCrypto { id: 1 }, &[], Sequence(0)).unwrap();
+    let mut delivered = Vec::new();
+    for sequence in 1..=5u64 {
+        let batch = batch_in(0, &[sequence as u8]);
+        let digest = sha3_256(&batch);
+        let mut inputs = vec![Input::Message(pre_prepare(0, sequence, batch))];
+        inputs.extend([0, 2, 3].map(|sender| Input::Message(commit(sender, 0, sequence, digest))));
+        for effect in feed(&mut backup, inputs) {
+            if let Effect::Deliver(delivery) = effect {
+                delivered.push(delivery.sequence.0);
+            }
+        }
+    }
+    assert_eq!(delivered, [1, 2], "two delivered, none executed: the rest wait");
+    let effects = feed(
+        &mut backup,
+        [Input::Executed { sequence: Sequence(1), state_digest: common::state(1) }],
+    );
+    let more: Vec<u64> = effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Deliver(delivery) => Some(delivery.sequence.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(more, [3]);
 }

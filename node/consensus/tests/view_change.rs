@@ -7,120 +7,30 @@
 
 mod common;
 
-use common::{Cluster, replica, signed};
-use pactum_consensus::{
-    BatchHeader, Effect, Evidence, Input, Message, PreparedCertificate, Record, ReplicaId,
-    SignedMessage, TimeoutKind, batch_requests, encode_batch,
+use common::{
+    Cluster, batch_in, broadcasts, certificate, checkpoint_certificate, commit, evidence, feed,
+    new_view_from, pre_prepare, records, replica, signed, suspect, view_change,
 };
-use pactum_types::Hash;
+use pactum_consensus::{
+    Effect, Evidence, Input, Message, Record, ReplicaId, Reproposal, SignedMessage, TimeoutKind,
+    View, Watch,
+};
 use pactum_types::hash::sha3_256;
 
 const N: u16 = 4;
 
-fn primary(view: u64) -> ReplicaId {
-    (view % u64::from(N)) as ReplicaId
-}
-
-/// A batch holding the one request `request`.
+/// A batch cut in view 0 holding the one request `request`.
 fn batch_of(request: &[u8]) -> Vec<u8> {
-    encode_batch(BatchHeader::default(), &[request])
+    batch_in(0, request)
 }
 
-/// The primary of `view`'s PRE-PREPARE of a batch holding the one request `batch`.
-fn pre_prepare(view: u64, sequence: u64, batch: &[u8]) -> SignedMessage {
-    signed(
-        primary(view),
-        Message::PrePrepare {
-            view,
-            sequence,
-            digest: sha3_256(&batch_of(batch)),
-            batch: batch_of(batch),
-        },
-    )
+fn genesis() -> pactum_consensus::CheckpointCertificate {
+    checkpoint_certificate(0, &[])
 }
 
-/// A prepared certificate for `batch` at (view, sequence), with PREPAREs from `preparers`.
-fn certificate(
-    view: u64,
-    sequence: u64,
-    batch: &[u8],
-    preparers: &[ReplicaId],
-) -> PreparedCertificate {
-    let digest = sha3_256(&batch_of(batch));
-    PreparedCertificate {
-        pre_prepare: pre_prepare(view, sequence, batch),
-        prepares: preparers
-            .iter()
-            .map(|&sender| signed(sender, Message::Prepare { view, sequence, digest }))
-            .collect(),
-    }
-}
-
-fn state(sequence: u64) -> Hash {
-    sha3_256(&sequence.to_be_bytes())
-}
-
-fn view_change(
-    sender: ReplicaId,
-    new_view: u64,
-    stable: u64,
-    checkpoint_signers: &[ReplicaId],
-    prepared: Vec<PreparedCertificate>,
-) -> SignedMessage {
-    let state_digest = state(stable);
-    let checkpoint_proof = checkpoint_signers
-        .iter()
-        .map(|&signer| signed(signer, Message::Checkpoint { sequence: stable, state_digest }))
-        .collect();
-    signed(
-        sender,
-        Message::ViewChange {
-            new_view,
-            stable_sequence: stable,
-            stable_digest: if stable == 0 { Hash::ZERO } else { state_digest },
-            checkpoint_proof,
-            prepared,
-        },
-    )
-}
-
-fn broadcasts(effects: &[Effect]) -> Vec<&SignedMessage> {
-    effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::Broadcast(message) => Some(message),
-            _ => None,
-        })
-        .collect()
-}
-
-fn evidence(effects: &[Effect]) -> Vec<&Evidence> {
-    effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::Evidence(evidence) => Some(evidence),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Feeds VIEW-CHANGEs to the primary of `new_view` and returns the NEW-VIEW it sends.
-fn new_view_from(new_view: u64, view_changes: &[SignedMessage]) -> Option<SignedMessage> {
-    let mut new_primary = replica(primary(new_view), N, &[], 0);
-    for message in view_changes {
-        let effects = new_primary.step(Input::Message(message.clone()));
-        if let Some(found) = broadcasts(&effects)
-            .into_iter()
-            .find(|message| matches!(message.message, Message::NewView { .. }))
-        {
-            return Some(found.clone());
-        }
-    }
-    None
-}
-
-/// One line per re-proposed sequence number: its batch, or `null`.
-fn describe_new_view(message: &SignedMessage) -> String {
+/// One line per re-proposed sequence number: its digest's batch (by the names used in the
+/// scenario), or `null`.
+fn describe_new_view(message: &SignedMessage, names: &[&[u8]]) -> String {
     let Message::NewView { view, view_changes, pre_prepares } = &message.message else {
         return "not a NEW-VIEW".into();
     };
@@ -131,20 +41,18 @@ fn describe_new_view(message: &SignedMessage) -> String {
         message.sender,
         senders.join(" ")
     );
-    for pre_prepare in pre_prepares {
-        if let Message::PrePrepare { view, sequence, batch, .. } = &pre_prepare.message {
-            let content = if batch.is_empty() {
-                "null".to_string()
-            } else {
-                let requests = batch_requests(batch, 16, 1024).expect("a well-formed batch");
-                let requests: Vec<String> = requests
-                    .iter()
-                    .map(|request| format!("{:?}", String::from_utf8_lossy(request)))
-                    .collect();
-                requests.join(" ")
-            };
-            out.push_str(&format!("  s{sequence} v{view} {content}\n"));
-        }
+    for Reproposal { sequence, digest, .. } in pre_prepares {
+        let content = if *digest == sha3_256(&[]) {
+            "null".to_string()
+        } else {
+            names
+                .iter()
+                .find(|name| sha3_256(&batch_of(name)) == *digest)
+                .map_or("unknown".to_string(), |name| {
+                    format!("{:?}", String::from_utf8_lossy(name))
+                })
+        };
+        out.push_str(&format!("  s{sequence} {content}\n"));
     }
     out
 }
@@ -153,15 +61,15 @@ fn describe_new_view(message: &SignedMessage) -> String {
 /// or the evidence it recorded.
 fn verdict(message: SignedMessage) -> String {
     let mut backup = replica(3, N, &[], 0);
-    let effects = backup.step(Input::Message(message));
+    let effects = feed(&mut backup, [Input::Message(message)]);
     if let Some(Effect::ViewEntered { view, .. }) =
         effects.iter().find(|effect| matches!(effect, Effect::ViewEntered { .. }))
     {
         return format!("accepted, entered view {view}");
     }
     match evidence(&effects).first() {
-        Some(Evidence::InvalidViewChange { reason, .. }) => format!("refused: {reason}"),
-        Some(Evidence::InvalidNewView { reason, .. }) => format!("refused: {reason}"),
+        Some(Evidence::InvalidViewChange { error, .. }) => format!("refused: {error}"),
+        Some(Evidence::InvalidNewView { error, .. }) => format!("refused: {error}"),
         Some(other) => format!("refused: {other:?}"),
         None => "ignored".into(),
     }
@@ -169,6 +77,7 @@ fn verdict(message: SignedMessage) -> String {
 
 #[test]
 fn new_view_re_proposals_and_certificate_checks_match_the_golden_file() {
+    let names: &[&[u8]] = &[b"a", b"c", b"old", b"new", b"below", b"above"];
     let mut out = String::from(
         "# PBFT §4.4 scenarios, n = 4, f = 1, K = 2, L = 4 (refresh with PACTUM_UPDATE_GOLDEN=1)\n",
     );
@@ -177,24 +86,24 @@ fn new_view_re_proposals_and_certificate_checks_match_the_golden_file() {
     let new_view = new_view_from(
         1,
         &[
-            view_change(2, 1, 0, &[], vec![certificate(0, 1, b"a", &[1, 2])]),
-            view_change(3, 1, 0, &[], vec![certificate(0, 3, b"c", &[2, 3])]),
+            view_change(2, 1, genesis(), vec![certificate(0, 1, &batch_of(b"a"), &[1, 2])]),
+            view_change(3, 1, genesis(), vec![certificate(0, 3, &batch_of(b"c"), &[2, 3])]),
         ],
     )
     .expect("r1 starts view 1");
-    out.push_str(&describe_new_view(&new_view));
+    out.push_str(&describe_new_view(&new_view, names));
     out.push_str(&format!("backup: {}\n", verdict(new_view.clone())));
 
     out.push_str("\n## one sequence number prepared in views 0 and 1: the later view wins\n");
     let newer = new_view_from(
         2,
         &[
-            view_change(0, 2, 0, &[], vec![certificate(0, 1, b"old", &[1, 2])]),
-            view_change(1, 2, 0, &[], vec![certificate(1, 1, b"new", &[2, 3])]),
+            view_change(0, 2, genesis(), vec![certificate(0, 1, &batch_of(b"old"), &[1, 2])]),
+            view_change(1, 2, genesis(), vec![certificate(1, 1, &batch_of(b"new"), &[2, 3])]),
         ],
     )
     .expect("r2 starts view 2");
-    out.push_str(&describe_new_view(&newer));
+    out.push_str(&describe_new_view(&newer, names));
 
     out.push_str(
         "\n## stable checkpoints 2 and 4: the new view starts above the highest (min-s)\n",
@@ -202,54 +111,76 @@ fn new_view_re_proposals_and_certificate_checks_match_the_golden_file() {
     let above = new_view_from(
         1,
         &[
-            view_change(2, 1, 2, &[0, 2], vec![certificate(0, 3, b"below", &[1, 2])]),
-            view_change(3, 1, 4, &[2, 3], vec![certificate(0, 5, b"above", &[2, 3])]),
+            view_change(
+                2,
+                1,
+                checkpoint_certificate(2, &[0, 2]),
+                vec![certificate(0, 3, &batch_of(b"below"), &[1, 2])],
+            ),
+            view_change(
+                3,
+                1,
+                checkpoint_certificate(4, &[2, 3]),
+                vec![certificate(0, 5, &batch_of(b"above"), &[2, 3])],
+            ),
         ],
     )
     .expect("r1 starts view 1");
-    out.push_str(&describe_new_view(&above));
+    out.push_str(&describe_new_view(&above, names));
 
     out.push_str("\n## no certificates at all: a new view with nothing to re-propose\n");
-    let empty =
-        new_view_from(1, &[view_change(2, 1, 0, &[], vec![]), view_change(3, 1, 0, &[], vec![])])
-            .expect("r1 starts view 1");
-    out.push_str(&describe_new_view(&empty));
+    let empty = new_view_from(
+        1,
+        &[view_change(2, 1, genesis(), vec![]), view_change(3, 1, genesis(), vec![])],
+    )
+    .expect("r1 starts view 1");
+    out.push_str(&describe_new_view(&empty, names));
 
     out.push_str("\n## VIEW-CHANGEs a replica refuses\n");
+    let a = batch_of(b"a");
     let cases: Vec<(&str, SignedMessage)> = vec![
         (
             "a certificate with one PREPARE (2f = 2 needed)",
-            view_change(2, 1, 0, &[], vec![certificate(0, 1, b"a", &[2])]),
+            view_change(2, 1, genesis(), vec![certificate(0, 1, &a, &[2])]),
         ),
         (
             "a certificate whose PREPAREs include the primary's",
-            view_change(2, 1, 0, &[], vec![certificate(0, 1, b"a", &[0, 2])]),
+            view_change(2, 1, genesis(), vec![certificate(0, 1, &a, &[0, 2])]),
         ),
         (
             "a certificate with the same backup twice",
-            view_change(2, 1, 0, &[], vec![certificate(0, 1, b"a", &[2, 2])]),
+            view_change(2, 1, genesis(), vec![certificate(0, 1, &a, &[2, 2])]),
+        ),
+        (
+            "a certificate with more PREPAREs than it needs",
+            view_change(2, 1, genesis(), vec![certificate(0, 1, &a, &[1, 2, 3])]),
         ),
         (
             "a certificate from the new view itself",
-            view_change(2, 1, 0, &[], vec![certificate(1, 1, b"a", &[2, 3])]),
+            view_change(2, 1, genesis(), vec![certificate(1, 1, &a, &[2, 3])]),
         ),
         (
             "a certificate above the window h + L",
-            view_change(2, 1, 0, &[], vec![certificate(0, 5, b"a", &[1, 2])]),
+            view_change(2, 1, genesis(), vec![certificate(0, 5, &a, &[1, 2])]),
         ),
         (
             "two certificates for one sequence number",
             view_change(
                 2,
                 1,
-                0,
-                &[],
-                vec![certificate(0, 1, b"a", &[1, 2]), certificate(0, 1, b"b", &[1, 3])],
+                genesis(),
+                vec![certificate(0, 1, &a, &[1, 2]), certificate(0, 1, &batch_of(b"b"), &[1, 3])],
             ),
         ),
-        ("a checkpoint proof with f = 1 signature", view_change(2, 1, 2, &[2], vec![])),
-        ("a checkpoint proof signed twice by one replica", view_change(2, 1, 2, &[2, 2], vec![])),
-        ("a view too far ahead", view_change(2, 1_000, 0, &[], vec![])),
+        (
+            "a checkpoint proof with f = 1 signature",
+            view_change(2, 1, checkpoint_certificate(2, &[2]), vec![]),
+        ),
+        (
+            "a checkpoint proof signed twice by one replica",
+            view_change(2, 1, checkpoint_certificate(2, &[2, 2]), vec![]),
+        ),
+        ("a view too far ahead", view_change(2, 1_000, genesis(), vec![])),
     ];
     for (name, message) in cases {
         out.push_str(&format!("{name}: {}\n", verdict(message)));
@@ -259,39 +190,32 @@ fn new_view_re_proposals_and_certificate_checks_match_the_golden_file() {
     let Message::NewView { view_changes, pre_prepares, .. } = new_view.message else {
         unreachable!()
     };
-    let omitted = signed(
-        1,
-        Message::NewView {
-            view: 1,
-            view_changes: view_changes.clone(),
-            pre_prepares: pre_prepares[..2].to_vec(),
-        },
-    );
-    out.push_str(&format!("omits the certified s3: {}\n", verdict(omitted)));
-    let swapped = {
-        let mut pre_prepares = pre_prepares.clone();
-        pre_prepares[0] = signed(
-            1,
-            Message::PrePrepare {
-                view: 1,
-                sequence: 1,
-                digest: sha3_256(&batch_of(b"mine")),
-                batch: batch_of(b"mine"),
-            },
-        );
-        signed(1, Message::NewView { view: 1, view_changes: view_changes.clone(), pre_prepares })
+    let new_view = |sender, view_changes: Vec<SignedMessage>, pre_prepares: Vec<Reproposal>| {
+        signed(sender, Message::NewView { view: View(1), view_changes, pre_prepares })
     };
-    out.push_str(&format!("replaces the certified s1: {}\n", verdict(swapped)));
-    let too_few = signed(
-        1,
-        Message::NewView {
-            view: 1,
-            view_changes: view_changes[..2].to_vec(),
-            pre_prepares: pre_prepares.clone(),
-        },
-    );
+    let omitted = new_view(1, view_changes.clone(), pre_prepares[..2].to_vec());
+    out.push_str(&format!("omits the certified s3: {}\n", verdict(omitted)));
+    let mut swapped = pre_prepares.clone();
+    swapped[0].digest = sha3_256(&batch_of(b"mine"));
+    out.push_str(&format!(
+        "replaces the certified s1: {}\n",
+        verdict(new_view(1, view_changes.clone(), swapped))
+    ));
+    let mut unsigned = pre_prepares.clone();
+    unsigned[1].signature.0[0] ^= 1;
+    out.push_str(&format!(
+        "a re-proposal with a bad signature: {}\n",
+        verdict(new_view(1, view_changes.clone(), unsigned))
+    ));
+    let too_few = new_view(1, view_changes[..2].to_vec(), pre_prepares.clone());
     out.push_str(&format!("carries 2f VIEW-CHANGEs: {}\n", verdict(too_few)));
-    let wrong_sender = signed(2, Message::NewView { view: 1, view_changes, pre_prepares });
+    let twice = new_view(
+        1,
+        vec![view_changes[0].clone(), view_changes[0].clone(), view_changes[1].clone()],
+        pre_prepares.clone(),
+    );
+    out.push_str(&format!("carries one VIEW-CHANGE twice: {}\n", verdict(twice)));
+    let wrong_sender = new_view(2, view_changes, pre_prepares);
     out.push_str(&format!(
         "sent by a replica other than the new primary: {}\n",
         verdict(wrong_sender)
@@ -304,31 +228,49 @@ fn new_view_re_proposals_and_certificate_checks_match_the_golden_file() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), out);
 }
 
+/// The request timers a step armed.
+fn request_timers(effects: &[Effect]) -> Vec<TimeoutKind> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::ScheduleTimeout { kind: kind @ TimeoutKind::Request { .. }, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn one_suspicious_replica_keeps_working_and_f_plus_one_move_to_the_next_view() {
     let mut backup = replica(2, N, &[], 0);
-    backup.step(Input::Request { request: b"waiting".to_vec() });
-    let effects = backup.step(Input::Timeout(TimeoutKind::Request { view: 0, delivered: 0 }));
+    let armed = request_timers(&backup.step(Input::Request { request: b"waiting".to_vec() }));
+    let digest = sha3_256(b"waiting");
+    assert_eq!(
+        armed,
+        [TimeoutKind::Request { view: View(0), watch: Watch::Request(digest) }],
+        "the timer watches the request itself"
+    );
+    let effects = feed(&mut backup, [Input::Timeout(armed[0])]);
     let sent = broadcasts(&effects);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].message, Message::Suspect { view: 0 });
+    assert_eq!(sent[0].message, Message::Suspect { view: View(0) });
     // Still in view 0: it prepares what the primary sends.
-    let effects = backup.step(Input::Message(pre_prepare(0, 1, b"waiting")));
+    let effects = feed(&mut backup, [Input::Message(pre_prepare(0, 1, batch_of(b"other")))]);
     assert!(
         broadcasts(&effects)
             .iter()
             .any(|message| matches!(message.message, Message::Prepare { .. }))
     );
     // A second suspicion (f + 1 = 2) moves it to view 1.
-    let effects = backup.step(Input::Message(signed(3, Message::Suspect { view: 0 })));
+    let effects = feed(&mut backup, [Input::Message(suspect(3, 0))]);
     let sent = broadcasts(&effects);
     assert!(
-        sent.iter()
-            .any(|message| matches!(message.message, Message::ViewChange { new_view: 1, .. })),
+        sent.iter().any(|message| matches!(
+            message.message,
+            Message::ViewChange { new_view: View(1), .. }
+        )),
         "{effects:?}"
     );
-    // The VIEW-CHANGE carries nothing prepared (it only pre-prepared s1) and was persisted
-    // before it was broadcast.
+    // The VIEW-CHANGE was persisted before it was broadcast.
     let persisted = effects.iter().position(|effect| {
         matches!(
             effect,
@@ -341,27 +283,28 @@ fn one_suspicious_replica_keeps_working_and_f_plus_one_move_to_the_next_view() {
     let broadcast = effects.iter().position(|effect| matches!(effect, Effect::Broadcast(_)));
     assert!(persisted.unwrap() < broadcast.unwrap(), "persist before send");
     // From now on it takes no part in view 0.
-    let effects = backup.step(Input::Message(pre_prepare(0, 2, b"later")));
+    let effects = feed(&mut backup, [Input::Message(pre_prepare(0, 2, batch_of(b"later")))]);
     assert!(broadcasts(&effects).is_empty(), "{effects:?}");
 }
 
 #[test]
 fn f_plus_one_view_changes_pull_a_replica_along_and_timeouts_double_up_to_the_cap() {
     let mut backup = replica(3, N, &[], 0);
-    let effects = backup.step(Input::Message(view_change(1, 2, 0, &[], vec![])));
+    let effects = feed(&mut backup, [Input::Message(view_change(1, 2, genesis(), vec![]))]);
     assert!(broadcasts(&effects).is_empty(), "one VIEW-CHANGE may be a faulty replica's");
-    let effects = backup.step(Input::Message(view_change(2, 1, 0, &[], vec![])));
+    let effects = feed(&mut backup, [Input::Message(view_change(2, 1, genesis(), vec![]))]);
     // f + 1 = 2 replicas want views above 0; it joins the smallest, view 1.
     assert!(
-        broadcasts(&effects)
-            .iter()
-            .any(|message| matches!(message.message, Message::ViewChange { new_view: 1, .. })),
+        broadcasts(&effects).iter().any(|message| matches!(
+            message.message,
+            Message::ViewChange { new_view: View(1), .. }
+        )),
         "{effects:?}"
     );
     let timeout = |effects: &[Effect]| {
         effects.iter().find_map(|effect| match effect {
             Effect::ScheduleTimeout { kind: TimeoutKind::ViewChange { view }, after_ms } => {
-                Some((*view, *after_ms))
+                Some((view.0, *after_ms))
             }
             _ => None,
         })
@@ -370,7 +313,8 @@ fn f_plus_one_view_changes_pull_a_replica_along_and_timeouts_double_up_to_the_ca
     let mut waits = Vec::new();
     let mut view = 1;
     for _ in 0..5 {
-        let effects = backup.step(Input::Timeout(TimeoutKind::ViewChange { view }));
+        let effects =
+            feed(&mut backup, [Input::Timeout(TimeoutKind::ViewChange { view: View(view) })]);
         let (next, after) = timeout(&effects).expect("the next view's timer");
         assert_eq!(next, view + 1);
         waits.push(after);
@@ -378,103 +322,99 @@ fn f_plus_one_view_changes_pull_a_replica_along_and_timeouts_double_up_to_the_ca
     }
     assert_eq!(waits, vec![2_000, 4_000, 8_000, 8_000, 8_000], "doubling up to the cap");
     // A stale timer for a view it already left does nothing.
-    assert!(backup.step(Input::Timeout(TimeoutKind::ViewChange { view: 1 })).is_empty());
+    assert!(backup.step(Input::Timeout(TimeoutKind::ViewChange { view: View(1) })).is_empty());
 }
 
 #[test]
 fn a_replica_never_returns_to_a_view_below_the_one_it_asked_for() {
-    // Build a valid NEW-VIEW for view 1.
-    let new_view =
-        new_view_from(1, &[view_change(2, 1, 0, &[], vec![]), view_change(3, 1, 0, &[], vec![])])
-            .unwrap();
+    let new_view = new_view_from(
+        1,
+        &[view_change(2, 1, genesis(), vec![]), view_change(3, 1, genesis(), vec![])],
+    )
+    .unwrap();
     // Replica 3 asked for view 2 already (after view 1 timed out).
     let mut backup = replica(3, N, &[], 0);
-    backup.step(Input::Message(view_change(1, 1, 0, &[], vec![])));
-    backup.step(Input::Message(view_change(2, 1, 0, &[], vec![])));
-    backup.step(Input::Timeout(TimeoutKind::ViewChange { view: 1 }));
-    let effects = backup.step(Input::Message(new_view));
+    feed(
+        &mut backup,
+        [
+            Input::Message(view_change(1, 1, genesis(), vec![])),
+            Input::Message(view_change(2, 1, genesis(), vec![])),
+            Input::Timeout(TimeoutKind::ViewChange { view: View(1) }),
+        ],
+    );
+    let effects = feed(&mut backup, [Input::Message(new_view)]);
     assert!(
         !effects.iter().any(|effect| matches!(effect, Effect::ViewEntered { .. })),
         "{effects:?}"
     );
-    assert_eq!(backup.view(), 0);
+    assert_eq!(backup.view(), View(0));
 }
 
 #[test]
 fn a_restarted_replica_keeps_its_view_change_promise() {
     let mut backup = replica(2, N, &[], 0);
-    let mut records = Vec::new();
-    for input in [
-        Input::Message(signed(1, Message::Suspect { view: 0 })),
-        Input::Message(signed(3, Message::Suspect { view: 0 })),
-    ] {
-        for effect in backup.step(input) {
-            if let Effect::Persist(record) = effect {
-                records.push(record);
-            }
-        }
-    }
+    let records =
+        records(&feed(&mut backup, [Input::Message(suspect(1, 0)), Input::Message(suspect(3, 0))]));
     assert!(records.iter().any(|record| matches!(
         record,
-        Record::Sent(SignedMessage { message: Message::ViewChange { new_view: 1, .. }, .. })
+        Record::Sent(SignedMessage { message: Message::ViewChange { new_view: View(1), .. }, .. })
     )));
     let mut restarted = replica(2, N, &records, 0);
-    let effects = restarted.step(Input::Message(pre_prepare(0, 1, b"old view")));
+    assert!(restarted.in_view_change());
+    let effects = feed(&mut restarted, [Input::Message(pre_prepare(0, 1, batch_of(b"old view")))]);
     assert!(broadcasts(&effects).is_empty(), "no PREPARE in the view it left: {effects:?}");
 }
 
 #[test]
 fn a_replica_in_a_view_change_still_learns_committed_batches() {
     let mut backup = replica(3, N, &[], 0);
-    backup.step(Input::Message(signed(1, Message::Suspect { view: 0 })));
-    backup.step(Input::Message(signed(2, Message::Suspect { view: 0 })));
-    let batch = b"decided".to_vec();
-    let digest = sha3_256(&batch_of(&batch));
-    let mut delivered = Vec::new();
-    let mut sent = 0;
-    let mut inputs = vec![Input::Message(pre_prepare(0, 1, &batch))];
-    for sender in 0..3 {
-        inputs
-            .push(Input::Message(signed(sender, Message::Commit { view: 0, sequence: 1, digest })));
-    }
-    for input in inputs {
-        let effects = backup.step(input);
-        sent += broadcasts(&effects).len();
-        for effect in effects {
-            if let Effect::Deliver(delivery) = effect {
-                delivered.push((
-                    delivery.sequence,
-                    delivery.digest,
-                    delivery.commit_certificate.len(),
-                ));
+    feed(&mut backup, [Input::Message(suspect(1, 0)), Input::Message(suspect(2, 0))]);
+    assert!(backup.in_view_change());
+    let batch = batch_of(b"decided");
+    let digest = sha3_256(&batch);
+    let mut inputs = vec![Input::Message(pre_prepare(0, 1, batch))];
+    inputs.extend((0..3).map(|sender| Input::Message(commit(sender, 0, 1, digest))));
+    let effects = feed(&mut backup, inputs);
+    let delivered: Vec<(u64, usize)> = effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Deliver(delivery) => {
+                Some((delivery.sequence.0, delivery.certificate.commits.len()))
             }
-        }
-    }
-    assert_eq!(delivered, vec![(1, digest, 3)], "2f + 1 COMMITs decide the batch");
-    assert_eq!(sent, 0, "nothing is sent in the view it left");
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, vec![(1, 3)], "2f + 1 COMMITs decide the batch");
+    assert!(
+        broadcasts(&effects)
+            .iter()
+            .all(|message| matches!(message.message, Message::FetchBatch { .. })),
+        "nothing is sent in the view it left: {effects:?}"
+    );
 }
 
 #[test]
 fn a_silent_primary_is_replaced_and_the_new_primary_commits_the_pending_batch() {
     let mut cluster = Cluster::new(N);
     cluster.down.push(0);
-    let batch = b"stuck behind a silent primary".to_vec();
+    let request = b"stuck behind a silent primary".to_vec();
     for id in 1..N {
-        cluster.queue.push_back((id, Input::Request { request: batch.clone() }));
+        cluster.queue.push_back((id, Input::Request { request: request.clone() }));
     }
     cluster.run();
     assert!(cluster.delivered.iter().all(Vec::is_empty));
+    let watch = Watch::Request(sha3_256(&request));
     for id in 1..N {
         cluster
             .queue
-            .push_back((id, Input::Timeout(TimeoutKind::Request { view: 0, delivered: 0 })));
+            .push_back((id, Input::Timeout(TimeoutKind::Request { view: View(0), watch })));
     }
     cluster.run();
     for id in 1..N {
         assert!(cluster.views.contains(&(id, 1)), "replica {id} entered view 1");
         assert_eq!(
             cluster.delivered[usize::from(id)],
-            vec![(1, sha3_256(&encode_batch(BatchHeader { view: 1, timestamp_ms: 0 }, &[&batch])))],
+            vec![(1, sha3_256(&batch_in(1, &request)))],
             "replica {id} delivered the batch the primary of view 1 cut"
         );
     }
@@ -482,48 +422,47 @@ fn a_silent_primary_is_replaced_and_the_new_primary_commits_the_pending_batch() 
 }
 
 #[test]
-fn a_replica_behind_in_views_learns_decisions_from_commit_certificates() {
+fn a_replica_behind_in_views_learns_decisions_from_commit_certificates_and_fetches_the_batch() {
     // Replica 3 is still in view 0 (it missed the NEW-VIEW); the others decided s1 in
     // view 1, where replica 1 is the primary.
     let mut backup = replica(3, N, &[], 0);
-    let batch = b"decided in view 1".to_vec();
-    let digest = sha3_256(&batch_of(&batch));
-    let commit = |sender| signed(sender, Message::Commit { view: 1, sequence: 1, digest });
-    let mut delivered = Vec::new();
-    let mut sent = 0;
-    // Too early: no COMMIT vouches for the batch yet, so it is not kept...
-    let inputs = vec![
-        Input::Message(pre_prepare(1, 1, &batch)),
-        Input::Message(commit(0)),
-        Input::Message(commit(1)),
-        // ...two COMMITs (f + 1) vouch for it now; the primary re-sends it.
-        Input::Message(pre_prepare(1, 1, &batch)),
-        Input::Message(commit(2)),
-    ];
-    for input in inputs {
-        let effects = backup.step(input);
-        assert!(evidence(&effects).is_empty(), "a later view is not misbehaviour: {effects:?}");
-        sent += broadcasts(&effects).len();
-        for effect in effects {
-            if let Effect::Deliver(delivery) = effect {
-                delivered.push((delivery.view, delivery.sequence, delivery.digest));
+    let batch = batch_in(1, b"decided in view 1");
+    let digest = sha3_256(&batch);
+    let effects =
+        feed(&mut backup, (0..3).map(|sender| Input::Message(commit(sender, 1, 1, digest))));
+    assert!(evidence(&effects).is_empty(), "a later view is not misbehaviour: {effects:?}");
+    // It decided, lacks the batch, and asks f + 1 of the replicas that committed it.
+    let asked: Vec<ReplicaId> = effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Send { to, message } if message.message == Message::FetchBatch { digest } => {
+                Some(*to)
             }
-        }
-    }
-    assert_eq!(delivered, vec![(1, 1, digest)]);
-    assert_eq!(sent, 0, "it votes in no view it has not entered");
-    assert_eq!(backup.view(), 0);
-
-    // A faulty primary's batch that no COMMITs vouch for is never kept or delivered.
-    let mut other = replica(3, N, &[], 0);
-    let junk = b"junk".to_vec();
-    let junk_digest = sha3_256(&batch_of(&junk));
-    other.step(Input::Message(pre_prepare(1, 1, &junk)));
-    for sender in [0, 2] {
-        let effects = other.step(Input::Message(signed(
-            sender,
-            Message::Commit { view: 1, sequence: 1, digest: junk_digest },
-        )));
-        assert!(!effects.iter().any(|effect| matches!(effect, Effect::Deliver(_))));
-    }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 2, "{effects:?}");
+    // A wrong batch is evidence; the right one is delivered.
+    let wrong = batch_in(1, b"something else");
+    let effects = feed(
+        &mut backup,
+        [Input::Message(signed(asked[0], Message::Batch { digest, batch: wrong }))],
+    );
+    assert_eq!(evidence(&effects), [&Evidence::BatchDigestMismatch { sender: asked[0] }]);
+    let effects = feed(
+        &mut backup,
+        [Input::Message(signed(asked[1], Message::Batch { digest, batch: batch.clone() }))],
+    );
+    let delivered: Vec<(u64, u64)> = effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Deliver(delivery) => Some((delivery.certificate.view.0, delivery.sequence.0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, vec![(1, 1)]);
+    assert_eq!(backup.view(), View(0), "it votes in no view it has not entered");
+    // A batch nobody asked for is dropped without a word.
+    let effects = feed(&mut backup, [Input::Message(signed(1, Message::Batch { digest, batch }))]);
+    assert!(effects.is_empty());
 }

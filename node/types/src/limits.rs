@@ -96,6 +96,15 @@ pub const BLOCK_BYTES_MAX: usize = BLOCK_BODY_BYTES_MAX + 64 * 1024;
 /// Bytes of one frame's payload between validators; a whole block must fit in one.
 pub const NETWORK_FRAME_BYTES_MAX: usize = BLOCK_BYTES_MAX + 64 * 1024;
 
+/// Bytes of the largest PBFT message a validator builds or accepts (a NEW-VIEW at the
+/// largest window and validator set a genesis allows, or a PRE-PREPARE with the largest
+/// batch). A genesis whose worst case would exceed it is refused.
+pub const CONSENSUS_MESSAGE_BYTES_MAX: usize = NETWORK_FRAME_BYTES_MAX - 1024;
+
+/// Sequence numbers in the largest PBFT watermark window (L) a genesis may set; also the
+/// most prepared certificates one VIEW-CHANGE and the most re-proposals one NEW-VIEW carry.
+pub const WATERMARK_WINDOW_MAX: u64 = 1024;
+
 /// Frames queued for one peer before `send` answers "queue full".
 pub const PEER_SEND_QUEUE_FRAMES_MAX: usize = 4096;
 
@@ -137,8 +146,21 @@ pub const ADMISSION_QUEUE_MAX: usize = 16_384;
 /// replica.
 pub const CONSENSUS_QUEUE_MAX: usize = 65_536;
 
-/// Committed blocks queued for execution.
-pub const EXECUTION_QUEUE_MAX: usize = 1024;
+/// Committed blocks consensus delivers ahead of execution: the replica holds further
+/// decisions back until execution catches up, so it never waits on the executor.
+pub const EXECUTION_BACKLOG_BLOCKS_MAX: u64 = 256;
+
+/// Commands queued for the execution stage: the delivery backlog and room for state
+/// transfer requests, which the replica issues at most one at a time per tick.
+pub const EXECUTION_QUEUE_MAX: usize = EXECUTION_BACKLOG_BLOCKS_MAX as usize + 64;
+
+/// Reports (executed blocks, transferred state), client requests and timers queued for
+/// the consensus stage, apart from peers' messages.
+pub const CONSENSUS_LOCAL_QUEUE_MAX: usize = 4096;
+
+/// Consensus events the consensus stage steps through before it writes their records in
+/// one synced write (and only then sends what they produced).
+pub const CONSENSUS_STEPS_PER_WRITE_MAX: usize = 256;
 
 /// Transaction hashes a node remembers as verified (admitted or validated in a proposal).
 pub const VERIFIED_TRANSACTIONS_REMEMBERED_MAX: usize = 1 << 20;
@@ -171,6 +193,9 @@ const _: () = assert!(BLOCK_TRANSACTIONS_MAX <= u32::MAX as usize);
 const _: () = assert!(NETWORK_FRAME_BYTES_MAX > BLOCK_BYTES_MAX);
 const _: () = assert!(NETWORK_FRAME_BYTES_MAX < u32::MAX as usize);
 const _: () = assert!(INBOUND_CONNECTIONS_MAX >= VALIDATORS_MAX);
+// A PRE-PREPARE carries a whole block body with a small header around it.
+const _: () = assert!(CONSENSUS_MESSAGE_BYTES_MAX > BLOCK_BODY_BYTES_MAX + 1024);
+const _: () = assert!(CONSENSUS_MESSAGE_BYTES_MAX < NETWORK_FRAME_BYTES_MAX);
 // A full block of transactions fits in the mempool, and so does the largest transaction.
 const _: () = assert!(MEMPOOL_TRANSACTIONS_MAX >= BLOCK_TRANSACTIONS_MAX);
 const _: () = assert!(MEMPOOL_BYTES_MAX >= BLOCK_BODY_BYTES_MAX);

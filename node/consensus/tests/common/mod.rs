@@ -1,15 +1,21 @@
-//! Helpers shared by the replica tests: keyed-hash test signatures, a configuration, and
-//! a cluster that delivers every message at once in FIFO order.
+//! Helpers shared by the replica tests: keyed-hash test signatures, a configuration,
+//! message builders that take plain numbers, and a cluster that delivers every message at
+//! once in FIFO order, checking each replica's invariants after every step.
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 use std::collections::VecDeque;
 
 use pactum_consensus::{
-    Config, Crypto, Effect, Evidence, Input, Message, Record, Replica, ReplicaId, SignedMessage,
+    BatchHeader, CheckpointCertificate, Config, Crypto, Effect, Evidence, Input, Message,
+    PreparedCertificate, Record, Replica, ReplicaId, Sequence, SignedMessage, Verifier, View,
+    encode_batch, pre_prepare_signing_bytes,
 };
 use pactum_types::hash::{sha3_256, sha3_256_parts};
 use pactum_types::{Hash, Signature};
+
+/// The chain every test replica belongs to.
+pub const CHAIN: Hash = Hash([0xc4; 32]);
 
 /// Keyed-hash signatures: enough to tell replicas apart in a unit test.
 #[derive(Debug, Clone)]
@@ -24,10 +30,7 @@ pub fn signature_of(id: ReplicaId, bytes: &[u8]) -> Signature {
     Signature(signature)
 }
 
-impl Crypto for TestCrypto {
-    fn sign(&self, bytes: &[u8]) -> Signature {
-        signature_of(self.id, bytes)
-    }
+impl Verifier for TestCrypto {
     fn verify(&self, signer: ReplicaId, bytes: &[u8], signature: &Signature) -> bool {
         signature_of(signer, bytes) == *signature
     }
@@ -36,9 +39,16 @@ impl Crypto for TestCrypto {
     }
 }
 
+impl Crypto for TestCrypto {
+    fn sign(&self, bytes: &[u8]) -> Signature {
+        signature_of(self.id, bytes)
+    }
+}
+
 pub fn config(replicas: u16) -> Config {
     Config {
         replicas,
+        chain: CHAIN,
         checkpoint_interval: 2,
         watermark_window: 4,
         retransmit_interval_ms: 100,
@@ -48,7 +58,8 @@ pub fn config(replicas: u16) -> Config {
         batch_requests_max: 1,
         batch_bytes_max: 1024,
         batch_timeout_ms: 10,
-        broken_quorum_for_tests: false,
+        delivery_backlog_max: 64,
+        mutation: None,
     }
 }
 
@@ -58,13 +69,171 @@ pub fn replica(
     records: &[Record],
     executed: u64,
 ) -> Replica<TestCrypto> {
-    Replica::new(id, config(replicas), TestCrypto { id }, records, executed).unwrap()
+    Replica::new(id, config(replicas), TestCrypto { id }, records, Sequence(executed)).unwrap()
 }
 
 pub fn signed(sender: ReplicaId, message: Message) -> SignedMessage {
-    let signature = signature_of(sender, &message.signing_bytes(sender));
+    let signature = signature_of(sender, &message.signing_bytes(&CHAIN, sender));
     SignedMessage { sender, message, signature }
 }
+
+pub fn primary_of(view: u64, replicas: u16) -> ReplicaId {
+    (view % u64::from(replicas)) as ReplicaId
+}
+
+/// A batch cut in `view` holding the one request `request`.
+pub fn batch_in(view: u64, request: &[u8]) -> Vec<u8> {
+    encode_batch(BatchHeader { view, timestamp_ms: 0 }, &[request])
+}
+
+/// The primary of `view`'s (n = 4) PRE-PREPARE of `batch` at `sequence`.
+pub fn pre_prepare(view: u64, sequence: u64, batch: Vec<u8>) -> SignedMessage {
+    signed(
+        primary_of(view, 4),
+        Message::PrePrepare {
+            view: View(view),
+            sequence: Sequence(sequence),
+            digest: sha3_256(&batch),
+            batch,
+        },
+    )
+}
+
+pub fn prepare(sender: ReplicaId, view: u64, sequence: u64, digest: Hash) -> SignedMessage {
+    signed(sender, Message::Prepare { view: View(view), sequence: Sequence(sequence), digest })
+}
+
+pub fn commit(sender: ReplicaId, view: u64, sequence: u64, digest: Hash) -> SignedMessage {
+    signed(sender, Message::Commit { view: View(view), sequence: Sequence(sequence), digest })
+}
+
+pub fn suspect(sender: ReplicaId, view: u64) -> SignedMessage {
+    signed(sender, Message::Suspect { view: View(view) })
+}
+
+/// A prepared certificate (n = 4) for `batch` at (view, sequence), with PREPAREs from
+/// `preparers`.
+pub fn certificate(
+    view: u64,
+    sequence: u64,
+    batch: &[u8],
+    preparers: &[ReplicaId],
+) -> PreparedCertificate {
+    let digest = sha3_256(batch);
+    let primary = primary_of(view, 4);
+    let (view, sequence) = (View(view), Sequence(sequence));
+    PreparedCertificate {
+        view,
+        sequence,
+        digest,
+        primary_signature: signature_of(
+            primary,
+            &pre_prepare_signing_bytes(&CHAIN, primary, view, sequence, &digest),
+        ),
+        prepares: preparers
+            .iter()
+            .map(|&sender| {
+                let vote = Message::Prepare { view, sequence, digest };
+                (sender, signature_of(sender, &vote.signing_bytes(&CHAIN, sender)))
+            })
+            .collect(),
+    }
+}
+
+/// A checkpoint certificate at `sequence` (of the test state digest) signed by `signers`.
+pub fn checkpoint_certificate(sequence: u64, signers: &[ReplicaId]) -> CheckpointCertificate {
+    if sequence == 0 {
+        return CheckpointCertificate::genesis();
+    }
+    let state_digest = state(sequence);
+    let vote = Message::Checkpoint { sequence: Sequence(sequence), state_digest };
+    CheckpointCertificate {
+        sequence: Sequence(sequence),
+        state_digest,
+        signatures: signers
+            .iter()
+            .map(|&signer| (signer, signature_of(signer, &vote.signing_bytes(&CHAIN, signer))))
+            .collect(),
+    }
+}
+
+/// The test state digest after `sequence`.
+pub fn state(sequence: u64) -> Hash {
+    sha3_256(&sequence.to_be_bytes())
+}
+
+pub fn view_change(
+    sender: ReplicaId,
+    new_view: u64,
+    checkpoint: CheckpointCertificate,
+    prepared: Vec<PreparedCertificate>,
+) -> SignedMessage {
+    signed(sender, Message::ViewChange { new_view: View(new_view), checkpoint, prepared })
+}
+
+/// Feeds VIEW-CHANGEs to a fresh primary of `new_view` (n = 4) and returns the NEW-VIEW it
+/// sends.
+pub fn new_view_from(new_view: u64, view_changes: &[SignedMessage]) -> Option<SignedMessage> {
+    let mut new_primary = replica(primary_of(new_view, 4), 4, &[], 0);
+    for message in view_changes {
+        let effects = new_primary.step(Input::Message(message.clone()));
+        new_primary.check_invariants();
+        if let Some(found) = broadcasts(&effects)
+            .into_iter()
+            .find(|message| matches!(message.message, Message::NewView { .. }))
+        {
+            return Some(found.clone());
+        }
+    }
+    None
+}
+
+pub fn broadcasts(effects: &[Effect]) -> Vec<&SignedMessage> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Broadcast(message) => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn evidence(effects: &[Effect]) -> Vec<&Evidence> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Evidence(evidence) => Some(evidence),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn records(effects: &[Effect]) -> Vec<Record> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Persist(record) => Some(record.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Steps `replica` through `inputs`, checking its invariants after each, and returns every
+/// effect.
+pub fn feed<C: Crypto>(
+    replica: &mut Replica<C>,
+    inputs: impl IntoIterator<Item = Input>,
+) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for input in inputs {
+        effects.extend(replica.step(input));
+        replica.check_invariants();
+    }
+    effects
+}
+
+/// Which messages the cluster drops on the way: `(to, message) -> dropped`.
+pub type DropRule = Box<dyn Fn(ReplicaId, &SignedMessage) -> bool>;
 
 /// A cluster where every message is delivered at once, in FIFO order.
 pub struct Cluster {
@@ -77,6 +246,8 @@ pub struct Cluster {
     pub down: Vec<ReplicaId>,
     /// Every view a replica entered, in order.
     pub views: Vec<(ReplicaId, u64)>,
+    /// Messages dropped on the way.
+    pub drop: DropRule,
 }
 
 impl Cluster {
@@ -89,6 +260,13 @@ impl Cluster {
             queue: VecDeque::new(),
             down: Vec::new(),
             views: Vec::new(),
+            drop: Box::new(|_, _| false),
+        }
+    }
+
+    fn send(&mut self, to: ReplicaId, message: SignedMessage) {
+        if !self.down.contains(&to) && !(self.drop)(to, &message) {
+            self.queue.push_back((to, Input::Message(message)));
         }
     }
 
@@ -101,37 +279,45 @@ impl Cluster {
                 continue;
             }
             let effects = self.replicas[usize::from(id)].step(input);
+            self.replicas[usize::from(id)].check_invariants();
             for effect in effects {
                 match effect {
                     Effect::Persist(record) => self.records[usize::from(id)].push(record),
                     Effect::Broadcast(message) => {
                         for to in 0..self.replicas.len() as u16 {
-                            if to != id && !self.down.contains(&to) {
-                                self.queue.push_back((to, Input::Message(message.clone())));
+                            if to != id {
+                                self.send(to, message.clone());
                             }
                         }
                     }
-                    Effect::Send { to, message } => {
-                        self.queue.push_back((to, Input::Message(message)))
-                    }
+                    Effect::Send { to, message } => self.send(to, message),
                     Effect::Deliver(delivery) => {
-                        assert_eq!(
-                            delivery.commit_certificate.len(),
-                            3,
-                            "2f + 1 commit signatures"
-                        );
-                        self.delivered[usize::from(id)].push((delivery.sequence, delivery.digest));
-                        let state = sha3_256(&delivery.sequence.to_be_bytes());
+                        let replicas = self.replicas.len() as u16;
+                        delivery
+                            .certificate
+                            .verify(&config(replicas), &TestCrypto { id })
+                            .expect("every delivery carries a valid commit certificate");
+                        let sequence = delivery.sequence.0;
+                        self.delivered[usize::from(id)]
+                            .push((sequence, delivery.certificate.digest));
                         self.queue.push_back((
                             id,
-                            Input::Executed { sequence: delivery.sequence, state_digest: state },
+                            Input::Executed {
+                                sequence: delivery.sequence,
+                                state_digest: state(sequence),
+                            },
                         ));
                     }
                     Effect::Evidence(evidence) => self.evidence.push(evidence),
+                    Effect::Relay { to, requests } => {
+                        for request in requests {
+                            self.queue.push_back((to, Input::Request { request }));
+                        }
+                    }
                     Effect::ScheduleTimeout { .. }
                     | Effect::RequestStateTransfer { .. }
                     | Effect::RequestRefused { .. } => {}
-                    Effect::ViewEntered { view, .. } => self.views.push((id, view)),
+                    Effect::ViewEntered { view, .. } => self.views.push((id, view.0)),
                 }
             }
         }
