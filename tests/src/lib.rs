@@ -5,8 +5,8 @@
 //!   height on stdout, so that a test can kill it with SIGKILL at any instant and check
 //!   what survived.
 //!
-//! - [`simulator`] runs whole PBFT clusters in one thread on virtual time; the
-//!   `simulate` binary runs any range of seeds for a soak.
+//! - The PBFT cluster simulator is its own crate, `tests/sim` (`pactum-sim`), so that it
+//!   builds without the storage engine.
 //!
 //! - [`devnet`] starts real validator processes through `pactum devnet` for the
 //!   end-to-end tests (`tests/e2e.rs`) and does to them what the tests need: kill -9,
@@ -15,7 +15,6 @@
 #![forbid(unsafe_code)]
 
 pub mod devnet;
-pub mod simulator;
 
 /// The chain id used by the crash-safety writer.
 pub const CRASH_CHAIN_ID: &str = "pactum-crash";
