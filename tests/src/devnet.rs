@@ -63,12 +63,27 @@ impl TestDevnet {
         Self::up_edited(validators, base_port, byzantine, |_| {})
     }
 
+    /// Like [`TestDevnet::up`], with validator `byzantine` (1-based) misbehaving as `mode`
+    /// (`bad-signatures` or `equivocate`).
+    pub fn up_byzantine(validators: usize, base_port: u16, byzantine: usize, mode: &str) -> Self {
+        Self::up_with(validators, base_port, Some((byzantine, mode)), |_| {})
+    }
+
     /// Like [`TestDevnet::up`], but `edit` may change the laid-out consortium (its
     /// genesis, say) before any validator starts.
     pub fn up_edited(
         validators: usize,
         base_port: u16,
         byzantine: Option<usize>,
+        edit: impl FnOnce(&Path),
+    ) -> Self {
+        Self::up_with(validators, base_port, byzantine.map(|index| (index, "bad-signatures")), edit)
+    }
+
+    fn up_with(
+        validators: usize,
+        base_port: u16,
+        byzantine: Option<(usize, &str)>,
         edit: impl FnOnce(&Path),
     ) -> Self {
         let directory = tempfile::tempdir().expect("a temporary directory");
@@ -94,9 +109,11 @@ impl TestDevnet {
         };
         let mut arguments =
             vec!["devnet".to_string(), "up".into(), "--validators".into(), validators.to_string()];
-        if let Some(index) = byzantine {
+        if let Some((index, mode)) = byzantine {
             arguments.push("--byzantine-for-tests".into());
             arguments.push(index.to_string());
+            arguments.push("--byzantine-mode-for-tests".into());
+            arguments.push(mode.into());
         }
         devnet.devnet(&arguments);
         devnet

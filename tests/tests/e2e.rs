@@ -403,3 +403,98 @@ fn honest_validators_agree_past_a_validator_that_signs_garbage_and_record_eviden
         assert!(evidence > 0, "validator-{validator} recorded no evidence");
     }
 }
+
+/// Issue 7: a primary that sends each backup a different well-formed, validly signed batch
+/// (a process-level Byzantine primary). No batch gathers a quorum, the backups suspect it
+/// and replace it with a view change, the equivocation is counted as evidence, the honest
+/// three never disagree, and every honest data directory passes `pactum chain verify`.
+#[test]
+fn an_equivocating_primary_is_replaced_and_the_honest_validators_never_disagree() {
+    let _serial = serial();
+    // Validator 1 is replica 0, the primary of view 0.
+    let devnet = TestDevnet::up_byzantine(4, 21_000, 1, "equivocate");
+    let senders = devnet.funded_senders(2, 100);
+    assert_eq!(senders.len(), 2);
+    let height = devnet.assert_agree(&[2, 3, 4]);
+    assert!(height > 5, "the deployments and the senders' blocks committed (height {height})");
+    for validator in [2, 3, 4] {
+        let view = devnet.status(validator)["view"].as_u64().unwrap();
+        assert!(view >= 1, "validator-{validator} is still in view {view}");
+    }
+    let evidence: u64 = [2, 3, 4]
+        .iter()
+        .map(|validator| {
+            metric(devnet.node(*validator), "pactum_evidence_total{kind=\"equivocation\"}")
+        })
+        .sum();
+    assert!(evidence > 0, "no honest validator counted the equivocation");
+    devnet.stop(&[]);
+    for validator in [2, 3, 4] {
+        let data = devnet.validator_directory(validator).join("data");
+        let output = std::process::Command::new(pactum_binary())
+            .args(["chain", "verify", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "chain verify failed on validator-{validator}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// Issue 7: a validator whose execution is held more than twice the execution queue behind
+/// consensus does not hang: consensus never waits on execution (it holds decisions back
+/// beyond its backlog), the node keeps answering, and once execution resumes it catches up
+/// (executing its backlog, then fetching the rest by state transfer) and agrees.
+#[test]
+fn a_validator_whose_execution_stalls_far_behind_stays_responsive_and_catches_up() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 22_000, None);
+    let senders = devnet.funded_senders(8, 1_000_000);
+    devnet.stop(&[4]);
+    let pause = devnet.directory().join("pause-execution");
+    std::fs::write(&pause, b"").unwrap();
+    let config = devnet.validator_directory(4).join("node.json");
+    let child = std::process::Command::new(pactum_binary())
+        .args(["node", "run", "--config"])
+        .arg(&config)
+        .arg("--execution-pause-for-tests")
+        .arg(&pause)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = KillOnDrop(child);
+    wait_until("validator-4 to answer", Duration::from_secs(30), || {
+        devnet.node(4).status().is_ok()
+    });
+    let stalled_at = devnet.height(4);
+    let gap = 2 * pactum_types::limits::EXECUTION_QUEUE_MAX as u64;
+    let load = Load::start(&devnet, senders, 400, u64::MAX);
+    wait_until(
+        &format!("the others to run {gap} blocks past the stalled validator"),
+        Duration::from_secs(240),
+        || devnet.height(1) >= stalled_at + gap,
+    );
+    // Held far behind, it still answers, and it caused no view change.
+    let ahead = devnet.height(1);
+    assert_eq!(devnet.height(4), stalled_at, "execution really was held");
+    assert_eq!(devnet.status(4)["view"], 0);
+    assert_eq!(devnet.status(1)["view"], 0);
+    std::fs::remove_file(&pause).unwrap();
+    let hashes = load.finish();
+    assert!(!hashes.is_empty());
+    let target = devnet.height(1);
+    let resumed = Stopwatch::start();
+    devnet.wait_agree_at(&[1, 2, 3, 4], target, Duration::from_secs(180));
+    let height = devnet.assert_agree(&[1, 2, 3, 4]);
+    println!(
+        "execution held at height {stalled_at} while the others reached {ahead}; after resuming, \
+         caught up to {height} in {:.1} s ({} state transfers)",
+        resumed.elapsed().as_secs_f64(),
+        metric(devnet.node(4), "pactum_state_transfers_total")
+    );
+}

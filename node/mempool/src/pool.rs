@@ -466,12 +466,13 @@ impl Mempool {
         sender: PublicKey,
         next_nonce: u64,
         committed: Option<&HashSet<Hash>>,
-    ) {
+    ) -> Vec<Hash> {
+        let mut stale = Vec::new();
         let Some(queue) = self.senders.get_mut(&sender) else {
-            return;
+            return stale;
         };
         if next_nonce <= queue.next_nonce {
-            return;
+            return stale;
         }
         let kept = queue.by_nonce.split_off(&next_nonce);
         let removed = std::mem::replace(&mut queue.by_nonce, kept);
@@ -486,11 +487,13 @@ impl Mempool {
                 self.counters.evicted_committed += 1;
             } else {
                 self.counters.evicted_stale += 1;
+                stale.push(hash);
             }
         }
         queue.next_nonce = next_nonce;
         queue.in_flight_next = queue.in_flight_next.max(next_nonce);
         self.refresh_head(&sender);
+        stale
     }
 
     /// Takes up to `transactions_max` ready transactions totalling at most `bytes_max`
@@ -557,14 +560,16 @@ impl Mempool {
     /// Evicts the transactions of a committed block, given as (hash, sender) pairs, and
     /// every other pending transaction whose nonce the commit used up; a sender's waiting
     /// transactions that now follow on become ready. `nonces` is the ledger's state after
-    /// the block.
-    pub fn committed<I, N>(&mut self, transactions: I, nonces: &N)
+    /// the block. Returns the hashes of the pending transactions it evicted as stale
+    /// (another transaction used their nonce): they will never be ordered.
+    pub fn committed<I, N>(&mut self, transactions: I, nonces: &N) -> Vec<Hash>
     where
         I: IntoIterator<Item = (Hash, PublicKey)>,
         N: NonceState + ?Sized,
     {
         let transactions: Vec<(Hash, PublicKey)> = transactions.into_iter().collect();
         let committed: HashSet<Hash> = transactions.iter().map(|(hash, _)| *hash).collect();
+        let mut stale = Vec::new();
         for (hash, sender) in transactions {
             let mut next_nonce = nonces.next_nonce(&sender);
             if let Some(entry) = self.entries.get(&hash) {
@@ -573,8 +578,9 @@ impl Mempool {
                     next_nonce = next_nonce.max(unsigned.nonce.saturating_add(1));
                 }
             }
-            self.advance_sender(sender, next_nonce, Some(&committed));
+            stale.extend(self.advance_sender(sender, next_nonce, Some(&committed)));
         }
+        stale
     }
 
     /// Evicts every pending transaction whose signer the registry no longer reports as

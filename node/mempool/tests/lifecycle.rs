@@ -170,8 +170,9 @@ fn a_nonce_used_elsewhere_evicts_the_pending_rival() {
     // Another validator's block committed a different transaction with nonce 0.
     let rival = unsigned(&sender, 0, 5).sign(&sender);
     ledger.set_next_nonce(&sender.public_key(), 1);
-    pool.committed([(rival.hash(), sender.public_key())], &ledger);
+    let stale = pool.committed([(rival.hash(), sender.public_key())], &ledger);
     pool.check_invariants().unwrap();
+    assert_eq!(stale, vec![in_flight[0].hash()], "the evicted transaction is reported");
     assert!(!pool.contains(&in_flight[0].hash()));
     assert_eq!(pool.counters().evicted_stale, 1);
     assert_eq!(pool.status().in_flight, 0);

@@ -311,7 +311,7 @@ fn consensus(
 ) -> anyhow::Result<ExitCode> {
     use std::collections::VecDeque;
 
-    use pactum_consensus::{Config, Ed25519Crypto, Effect, Input, Replica};
+    use pactum_consensus::{Config, Ed25519Crypto, Effect, Input, Replica, Sequence};
 
     anyhow::ensure!(
         batches > 0 && transactions > 0,
@@ -325,6 +325,7 @@ fn consensus(
     );
     let config = Config {
         replicas,
+        chain: sha3_256(b"pactum bench consensus"),
         checkpoint_interval: 16,
         watermark_window: 64,
         retransmit_interval_ms: 1_000,
@@ -334,7 +335,8 @@ fn consensus(
         batch_requests_max: transactions,
         batch_bytes_max: batch_bytes.max(1),
         batch_timeout_ms: 10,
-        broken_quorum_for_tests: false,
+        delivery_backlog_max: pactum_types::limits::EXECUTION_BACKLOG_BLOCKS_MAX,
+        mutation: None,
     };
     config.validate()?;
     let keypairs: Vec<Keypair> =
@@ -343,7 +345,7 @@ fn consensus(
     let mut nodes = Vec::new();
     for (id, keypair) in (0..replicas).zip(keypairs) {
         let crypto = Ed25519Crypto::new(keypair, keys.clone());
-        nodes.push(Replica::new(id, config.clone(), crypto, &[], 0)?);
+        nodes.push(Replica::new(id, config.clone(), crypto, &[], Sequence(0))?);
     }
     // Distinct requests, built before timing; the primary cuts them into full batches.
     let requests: Vec<Vec<u8>> = (0..batches * transactions as u64)
@@ -394,7 +396,7 @@ fn consensus(
                             id,
                             Input::Executed {
                                 sequence: delivery.sequence,
-                                state_digest: delivery.digest,
+                                state_digest: delivery.certificate.digest,
                             },
                         ));
                     }

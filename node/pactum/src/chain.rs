@@ -97,11 +97,9 @@ fn verify(data_dir: &Path, genesis: Option<&Path>, test_chain: bool) -> anyhow::
         (Some(path), false) => {
             let genesis = pactum_runtime::Genesis::load(path)
                 .with_context(|| format!("reading the genesis {}", path.display()))?;
-            let keys = genesis.validator_keys();
-            let quorum = genesis.consensus_config().quorum();
+            let checker = genesis.certificate_checker();
             Box::new(move |block: &pactum_types::Block| {
-                pactum_runtime::proposal::check_certificate(block, &keys, quorum)
-                    .map_err(|error| error.to_string())
+                checker.check(block).map_err(|error| error.to_string())
             })
         }
         (None, false) => anyhow::bail!(

@@ -69,6 +69,9 @@ enum DevnetCommand {
         /// Test-only: start validator N (1-based) with a Byzantine behaviour.
         #[arg(long, hide = true)]
         byzantine_for_tests: Option<usize>,
+        /// Test-only: which Byzantine behaviour (default: bad signatures).
+        #[arg(long, hide = true, value_enum, default_value = "bad-signatures")]
+        byzantine_mode_for_tests: crate::node::ByzantineArgument,
     },
     /// Stop the local consortium's validators (all, or `--only` these).
     Down {
@@ -103,6 +106,7 @@ pub fn run(arguments: DevnetArgs) -> anyhow::Result<ExitCode> {
             api_base_port,
             only,
             byzantine_for_tests,
+            byzantine_mode_for_tests,
         } => {
             let plan = DevnetPlan {
                 directory: dir,
@@ -112,7 +116,7 @@ pub fn run(arguments: DevnetArgs) -> anyhow::Result<ExitCode> {
                 api_base_port,
                 now: clock::unix_seconds(),
             };
-            up(&plan, &only, byzantine_for_tests)
+            up(&plan, &only, byzantine_for_tests.map(|index| (index, byzantine_mode_for_tests)))
         }
         DevnetCommand::Down { dir, only } => down(&dir, &only),
         DevnetCommand::Status { dir } => status(&dir),
@@ -143,7 +147,11 @@ fn selected(only: &[usize], index: usize) -> bool {
     only.is_empty() || only.contains(&(index + 1))
 }
 
-fn up(plan: &DevnetPlan, only: &[usize], byzantine: Option<usize>) -> anyhow::Result<ExitCode> {
+fn up(
+    plan: &DevnetPlan,
+    only: &[usize],
+    byzantine: Option<(usize, crate::node::ByzantineArgument)>,
+) -> anyhow::Result<ExitCode> {
     let devnet = prepare(plan).context("laying out the devnet")?;
     let directory = &plan.directory;
     if devnet.created {
@@ -170,8 +178,10 @@ fn up(plan: &DevnetPlan, only: &[usize], byzantine: Option<usize>) -> anyhow::Re
             .with_context(|| format!("opening {}", log_path.display()))?;
         let mut command = Command::new(&executable);
         command.args(["node", "run", "--config"]).arg(config);
-        if byzantine == Some(index + 1) {
-            command.args(["--byzantine-for-tests", "bad-signatures"]);
+        if let Some((byzantine, mode)) = byzantine
+            && byzantine == index + 1
+        {
+            command.args(["--byzantine-for-tests", mode.name()]);
         }
         let child = command
             .stdin(Stdio::null())

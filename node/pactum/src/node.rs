@@ -14,9 +14,29 @@ pub struct NodeArgs {
     command: NodeCommand,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ByzantineArgument {
+/// Test-only misbehaviours a validator can be started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ByzantineArgument {
+    /// Every PBFT message carries a corrupted signature.
     BadSignatures,
+    /// As primary, a different well-formed batch to each backup.
+    Equivocate,
+}
+
+impl ByzantineArgument {
+    pub fn name(self) -> &'static str {
+        match self {
+            ByzantineArgument::BadSignatures => "bad-signatures",
+            ByzantineArgument::Equivocate => "equivocate",
+        }
+    }
+
+    fn mode(self) -> ByzantineMode {
+        match self {
+            ByzantineArgument::BadSignatures => ByzantineMode::BadSignatures,
+            ByzantineArgument::Equivocate => ByzantineMode::Equivocate,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,12 +53,19 @@ enum NodeCommand {
         /// Test-only: start even with a certificate the consortium refuses.
         #[arg(long, hide = true)]
         skip_own_certificate_check_for_tests: bool,
+        /// Test-only: the executor executes nothing while this file exists.
+        #[arg(long, hide = true)]
+        execution_pause_for_tests: Option<PathBuf>,
     },
 }
 
 pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
-    let NodeCommand::Run { config, byzantine_for_tests, skip_own_certificate_check_for_tests } =
-        arguments.command;
+    let NodeCommand::Run {
+        config,
+        byzantine_for_tests,
+        skip_own_certificate_check_for_tests,
+        execution_pause_for_tests,
+    } = arguments.command;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PACTUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).init();
@@ -56,8 +83,9 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
         let options = NodeOptions {
             config: node_config,
             genesis,
-            byzantine_for_tests: byzantine_for_tests.map(|_| ByzantineMode::BadSignatures),
+            byzantine_for_tests: byzantine_for_tests.map(ByzantineArgument::mode),
             skip_own_certificate_check_for_tests,
+            execution_pause_for_tests,
         };
         let node = Node::start(options).await.context("starting the validator")?;
         let listener = tokio::net::TcpListener::bind(&api_listen)

@@ -4,11 +4,12 @@
 //! Records are keyed by a counter (8 bytes, big-endian), so reading the column family in
 //! key order replays them in the order they were written, which is what
 //! [`pactum_consensus::Replica::new`] expects. One call to [`ConsensusLog::persist`] writes
-//! one step's records in one synced batch. When a record makes a checkpoint stable, the
-//! log is compacted: records that checkpoint makes obsolete are dropped in the same synced
-//! rewrite, so the log stays bounded by the watermark window.
+//! one step's records (or a few steps') in one synced batch. When a record raises the log
+//! floor (a stable checkpoint, or a NEW-VIEW of a later view), the log is compacted:
+//! records the floor makes obsolete ([`Record::obsolete`]) are dropped in the same synced
+//! rewrite, so the log stays bounded by the watermark window and the current view.
 
-use pactum_consensus::Record;
+use pactum_consensus::{LogFloor, Record};
 use pactum_storage::{StorageError, Store};
 use pactum_types::codec::{Decode, Encode};
 use thiserror::Error;
@@ -28,6 +29,9 @@ pub enum LogError {
 pub struct ConsensusLog {
     next_key: u64,
     records: Vec<(u64, Record)>,
+    floor: LogFloor,
+    /// Synced writes so far (one per `persist` call with records).
+    writes: u64,
 }
 
 impl ConsensusLog {
@@ -42,23 +46,24 @@ impl ConsensusLog {
             records.push((u64::from_be_bytes(counter), record));
         }
         let next_key = records.last().map_or(0, |(key, _)| key + 1);
+        let mut floor = LogFloor::default();
+        for (_, record) in &records {
+            floor.observe(record);
+        }
         let replay = records.iter().map(|(_, record)| record.clone()).collect();
-        Ok((Self { next_key, records }, replay))
+        Ok((Self { next_key, records, floor, writes: 0 }, replay))
     }
 
-    /// Durably appends one step's records (synced, all or nothing), compacting the log if
-    /// one of them is a stable checkpoint.
+    /// Durably appends records (synced, all or nothing), compacting the log if one of them
+    /// raises the floor.
     pub fn persist(&mut self, store: &Store, records: &[Record]) -> Result<(), LogError> {
         if records.is_empty() {
             return Ok(());
         }
-        let stable = records
-            .iter()
-            .filter_map(|record| match record {
-                Record::Stable { sequence, .. } => Some(*sequence),
-                _ => None,
-            })
-            .max();
+        let mut compact = false;
+        for record in records {
+            compact |= self.floor.observe(record);
+        }
         let appended: Vec<(u64, Record)> = records
             .iter()
             .map(|record| {
@@ -66,25 +71,29 @@ impl ConsensusLog {
                 (self.next_key - 1, record.clone())
             })
             .collect();
-        match stable {
-            None => {
-                store.consensus_log_append(&encode(&appended))?;
-                self.records.extend(appended);
-            }
-            Some(stable) => {
-                // Keys only grow, so the surviving records stay in write order.
-                let kept: Vec<(u64, Record)> = self
-                    .records
-                    .iter()
-                    .chain(&appended)
-                    .filter(|(_, record)| !record.obsolete_at(stable))
-                    .cloned()
-                    .collect();
-                store.consensus_log_rewrite(&encode(&kept))?;
-                self.records = kept;
-            }
+        if compact {
+            // Keys only grow, so the surviving records stay in write order.
+            let floor = self.floor;
+            let kept: Vec<(u64, Record)> = self
+                .records
+                .iter()
+                .chain(&appended)
+                .filter(|(_, record)| !record.obsolete(&floor))
+                .cloned()
+                .collect();
+            store.consensus_log_rewrite(&encode(&kept))?;
+            self.records = kept;
+        } else {
+            store.consensus_log_append(&encode(&appended))?;
+            self.records.extend(appended);
         }
+        self.writes += 1;
         Ok(())
+    }
+
+    /// Synced writes this log made since it was opened.
+    pub fn writes(&self) -> u64 {
+        self.writes
     }
 
     /// Records currently in the log.

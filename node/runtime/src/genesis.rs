@@ -316,7 +316,7 @@ impl Genesis {
             return Err(GenesisError::GasSchedule(file.gas_schedule_version));
         }
         let parameters = &file.consensus;
-        consensus_config(parameters, count)
+        consensus_config(parameters, count, Hash::ZERO)
             .validate()
             .map_err(|error: ConfigError| GenesisError::Consensus(error.to_string()))?;
         if parameters.batch_transactions_max == 0
@@ -357,8 +357,15 @@ impl Genesis {
     }
 
     /// The PBFT configuration this genesis sets.
+    /// The PBFT configuration: the genesis parameters, the validator count, and the genesis
+    /// hash as the chain identity every consensus signature covers.
     pub fn consensus_config(&self) -> Config {
-        consensus_config(&self.file.consensus, self.validators.len())
+        consensus_config(&self.file.consensus, self.validators.len(), self.hash)
+    }
+
+    /// The check every stored block's commit certificate must pass.
+    pub fn certificate_checker(&self) -> crate::proposal::CertificateChecker {
+        crate::proposal::CertificateChecker::new(self.consensus_config(), self.validator_keys())
     }
 
     /// A trust store holding the member CAs and the revocations.
@@ -387,9 +394,10 @@ impl Genesis {
     }
 }
 
-fn consensus_config(parameters: &ConsensusParameters, validators: usize) -> Config {
+fn consensus_config(parameters: &ConsensusParameters, validators: usize, chain: Hash) -> Config {
     Config {
         replicas: u16::try_from(validators).unwrap_or(u16::MAX),
+        chain,
         checkpoint_interval: parameters.checkpoint_interval,
         watermark_window: parameters.watermark_window,
         retransmit_interval_ms: parameters.retransmit_interval_ms,
@@ -399,7 +407,8 @@ fn consensus_config(parameters: &ConsensusParameters, validators: usize) -> Conf
         batch_requests_max: parameters.batch_transactions_max,
         batch_bytes_max: parameters.batch_bytes_max,
         batch_timeout_ms: parameters.batch_timeout_ms,
-        broken_quorum_for_tests: false,
+        delivery_backlog_max: limits::EXECUTION_BACKLOG_BLOCKS_MAX,
+        mutation: None,
     }
 }
 

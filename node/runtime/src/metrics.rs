@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pactum_consensus::Evidence;
 use pactum_mempool::RejectionCode;
 
 /// Upper bounds of the commit-latency buckets, in seconds.
@@ -24,30 +23,22 @@ pub struct Metrics {
     pub admissions: AtomicU64,
     pub rejections: [AtomicU64; RejectionCode::ALL.len()],
     pub requests_refused: AtomicU64,
+    /// Transactions the replica relayed to the primary after its request timer expired.
+    pub requests_relayed: AtomicU64,
     pub state_transfers: AtomicU64,
+    /// State transfers that gave up (no peer served blocks that check out); the replica
+    /// asks again.
+    pub state_transfers_failed: AtomicU64,
+    /// Synced writes of the consensus log (one per group of consensus steps).
+    pub consensus_log_writes: AtomicU64,
+    /// Consensus messages the transport refused to queue (a peer's queue full).
+    pub consensus_sends_dropped: AtomicU64,
+    /// Gossip frames the transport refused to queue (a peer's queue full).
+    pub gossip_frames_dropped: AtomicU64,
     latency_buckets: [AtomicU64; COMMIT_LATENCY_BUCKETS_SECONDS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     evidence: Mutex<BTreeMap<&'static str, u64>>,
-}
-
-/// A stable metric label for each kind of evidence.
-pub fn evidence_kind(evidence: &Evidence) -> &'static str {
-    match evidence {
-        Evidence::UnknownSender { .. } => "unknown_sender",
-        Evidence::BadSignature { .. } => "bad_signature",
-        Evidence::NotPrimary { .. } => "not_primary",
-        Evidence::WrongView { .. } => "wrong_view",
-        Evidence::OutOfWindow { .. } => "out_of_window",
-        Evidence::BatchDigestMismatch { .. } => "batch_digest_mismatch",
-        Evidence::MalformedBatch { .. } => "malformed_batch",
-        Evidence::Equivocation { .. } => "equivocation",
-        Evidence::ConflictingVote { .. } => "conflicting_vote",
-        Evidence::ConflictingCheckpoint { .. } => "conflicting_checkpoint",
-        Evidence::PrepareFromPrimary { .. } => "prepare_from_primary",
-        Evidence::InvalidViewChange { .. } => "invalid_view_change",
-        Evidence::InvalidNewView { .. } => "invalid_new_view",
-    }
 }
 
 impl Metrics {
@@ -132,10 +123,40 @@ impl Metrics {
             load(&self.requests_refused),
         );
         gauge(
+            "pactum_consensus_requests_relayed_total",
+            "Transactions relayed to the primary because a backup's request timer expired.",
+            "counter",
+            load(&self.requests_relayed),
+        );
+        gauge(
             "pactum_state_transfers_total",
             "State transfers completed.",
             "counter",
             load(&self.state_transfers),
+        );
+        gauge(
+            "pactum_state_transfers_failed_total",
+            "State transfers that gave up (the replica asks again).",
+            "counter",
+            load(&self.state_transfers_failed),
+        );
+        gauge(
+            "pactum_consensus_log_writes_total",
+            "Synced writes of the consensus log (one per group of consensus steps).",
+            "counter",
+            load(&self.consensus_log_writes),
+        );
+        gauge(
+            "pactum_gossip_frames_dropped_total",
+            "Gossip frames a peer's full send queue refused.",
+            "counter",
+            load(&self.gossip_frames_dropped),
+        );
+        gauge(
+            "pactum_consensus_sends_dropped_total",
+            "Consensus messages a peer's full send queue refused (retransmission repeats them).",
+            "counter",
+            load(&self.consensus_sends_dropped),
         );
         let _ = writeln!(
             out,

@@ -36,7 +36,8 @@ use pactum_certs::identity::Role;
 use pactum_certs::tls::NodeIdentity;
 use pactum_certs::verify::{CertError, TrustStore};
 use pactum_consensus::{
-    Delivery, Ed25519Crypto, Effect, Input, Record, Replica, ReplicaId, SignedMessage, TimeoutKind,
+    CheckpointCertificate, Crypto, Delivery, Ed25519Crypto, Effect, Input, Message, Record,
+    Replica, ReplicaId, Sequence, SignedMessage, TimeoutKind, View,
 };
 use pactum_executor::{ExecutedBlock, Executor, ExecutorError, ExecutorOptions, QueryOutcome};
 use pactum_mempool::{
@@ -55,8 +56,8 @@ use crate::clock::{Stopwatch, unix_millis, unix_seconds};
 use crate::consensus_log::{ConsensusLog, LogError};
 use crate::devnet::NodeConfig;
 use crate::genesis::Genesis;
-use crate::metrics::{Metrics, evidence_kind};
-use crate::proposal::{NodeCrypto, block_from_delivery, check_certificate, state_digest};
+use crate::metrics::Metrics;
+use crate::proposal::{CertificateChecker, NodeCrypto, block_from_delivery, state_digest};
 use crate::verified::VerifiedSet;
 use crate::wire::Wire;
 
@@ -73,6 +74,10 @@ const LATENCY_TRACKED_MAX: usize = 200_000;
 pub enum ByzantineMode {
     /// Every PBFT message this node signs carries a corrupted signature.
     BadSignatures,
+    /// As primary, this node sends each backup a different well-formed, validly signed
+    /// batch for the same sequence number (the same transactions, stamped a different
+    /// millisecond): equivocation that only a view change can end.
+    Equivocate,
 }
 
 /// Everything a node needs to start.
@@ -84,6 +89,9 @@ pub struct NodeOptions {
     /// Test-only: start even if the consortium would refuse this node's own certificate,
     /// so a test can watch the other validators refuse it.
     pub skip_own_certificate_check_for_tests: bool,
+    /// Test-only: while this file exists the execution stage executes nothing, so a test
+    /// can hold execution far behind consensus and watch the node stay responsive.
+    pub execution_pause_for_tests: Option<PathBuf>,
 }
 
 #[derive(Debug, Error)]
@@ -219,7 +227,10 @@ struct Shared {
     status: Mutex<ConsensusStatus>,
     events: broadcast::Sender<Arc<CommittedBlock>>,
     admission: std::sync::mpsc::SyncSender<Submission>,
-    consensus: mpsc::Sender<ConsensusEvent>,
+    /// Reports, requests and timers for the consensus stage (taken before peers' messages).
+    consensus: mpsc::Sender<LocalEvent>,
+    /// Peers' consensus messages.
+    consensus_peers: mpsc::Sender<SignedMessage>,
     transport: Transport,
     /// When each transaction was admitted here (bounded), for commit latency.
     admitted_at: Mutex<LatencyTracker>,
@@ -253,18 +264,21 @@ struct Submission {
     reply: Option<oneshot::Sender<Result<Hash, Rejection>>>,
 }
 
-enum ConsensusEvent {
-    Peer(SignedMessage),
+/// What the consensus stage hears from the node itself: it is taken before any peer's
+/// message, so execution reports are never stuck behind a flood of votes.
+enum LocalEvent {
     Requests(Vec<Vec<u8>>),
+    Withdraw(Vec<Hash>),
     Timeout(TimeoutKind),
     Executed { sequence: u64, state_digest: Hash },
     StateTransferred { sequence: u64, state_digest: Hash, requests: Vec<Hash> },
+    StateTransferFailed { sequence: u64 },
     Shutdown,
 }
 
 enum ExecutionCommand {
     Deliver(Delivery),
-    Transfer { sequence: u64, state_digest: Hash },
+    Transfer { checkpoint: CheckpointCertificate },
     Shutdown,
 }
 
@@ -371,6 +385,7 @@ impl Node {
             genesis,
             byzantine_for_tests,
             skip_own_certificate_check_for_tests,
+            execution_pause_for_tests,
         } = options;
         let identity = NodeIdentity::load(&config.certificate, &config.private_key)?;
         let seed = identity.ed25519_seed()?;
@@ -409,8 +424,16 @@ impl Node {
             Arc::clone(&verified),
             byzantine_for_tests == Some(ByzantineMode::BadSignatures),
         );
-        let replica =
-            Replica::new(replica_id, genesis.consensus_config(), crypto, &records, last_executed)?;
+        let replica = Replica::new(
+            replica_id,
+            genesis.consensus_config(),
+            crypto,
+            &records,
+            Sequence(last_executed),
+        )?;
+        // Test-only equivocation signs its forged PRE-PREPAREs with this node's own key.
+        let equivocation = (byzantine_for_tests == Some(ByzantineMode::Equivocate))
+            .then(|| Ed25519Crypto::new(Keypair::from_seed(&seed), keys.clone()));
 
         let listen: SocketAddr =
             config.listen.parse().map_err(|error: std::net::AddrParseError| {
@@ -440,7 +463,9 @@ impl Node {
         let mempool = Mempool::new(MempoolConfig::new(genesis.file.chain_id.clone()))?;
         let (admission_sender, admission_receiver) =
             std::sync::mpsc::sync_channel(limits::ADMISSION_QUEUE_MAX);
-        let (consensus_sender, consensus_receiver) = mpsc::channel(limits::CONSENSUS_QUEUE_MAX);
+        let (consensus_sender, consensus_receiver) =
+            mpsc::channel(limits::CONSENSUS_LOCAL_QUEUE_MAX);
+        let (peers_sender, peers_receiver) = mpsc::channel(limits::CONSENSUS_QUEUE_MAX);
         let (events, _) = broadcast::channel(limits::EVENT_STREAM_BUFFER_BLOCKS_MAX);
         let (execution_sender, execution_receiver) =
             std::sync::mpsc::sync_channel(limits::EXECUTION_QUEUE_MAX);
@@ -462,6 +487,7 @@ impl Node {
             events,
             admission: admission_sender,
             consensus: consensus_sender,
+            consensus_peers: peers_sender,
             transport,
             admitted_at: Mutex::new(LatencyTracker::default()),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -475,19 +501,25 @@ impl Node {
         let consensus_execution = execution_sender.clone();
         let consensus_runtime = runtime;
         threads.push(spawn_thread("consensus", move || {
-            run_consensus(
-                &consensus_shared,
-                replica,
+            let inputs = ConsensusInputs { local: consensus_receiver, peers: peers_receiver };
+            let mut carrier = EffectCarrier {
+                shared: &consensus_shared,
                 log,
-                &consensus_store,
-                consensus_receiver,
-                &consensus_execution,
-                &consensus_runtime,
-            );
+                store: &consensus_store,
+                execution: &consensus_execution,
+                runtime: &consensus_runtime,
+                equivocation,
+            };
+            run_consensus(&consensus_shared, replica, &mut carrier, inputs);
         }));
         let execution_shared = Arc::clone(&shared);
         threads.push(spawn_thread("execution", move || {
-            run_execution(&execution_shared, &execution_receiver, &blocks_receiver);
+            run_execution(
+                &execution_shared,
+                &execution_receiver,
+                &blocks_receiver,
+                execution_pause_for_tests.as_deref(),
+            );
         }));
         let admission_shared = Arc::clone(&shared);
         threads.push(spawn_thread("admission", move || {
@@ -508,7 +540,7 @@ impl Node {
         shared.stopping.store(true, Ordering::Relaxed);
         shared.transport.shutdown();
         self.inbound_task.abort();
-        let _ = shared.consensus.send(ConsensusEvent::Shutdown).await;
+        let _ = shared.consensus.send(LocalEvent::Shutdown).await;
         let _ = self.execution.send(ExecutionCommand::Shutdown);
         let threads = self.threads;
         let _ = tokio::task::spawn_blocking(move || {
@@ -530,16 +562,50 @@ fn spawn_thread(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<
 
 // ---- Consensus stage ----
 
+/// The consensus stage's two input queues.
+struct ConsensusInputs {
+    local: mpsc::Receiver<LocalEvent>,
+    peers: mpsc::Receiver<SignedMessage>,
+}
+
+impl ConsensusInputs {
+    /// Waits for the next event, the node's own before any peer's.
+    fn next(&mut self, runtime: &tokio::runtime::Handle) -> Option<ConsensusInput> {
+        runtime.block_on(async {
+            tokio::select! {
+                biased;
+                Some(event) = self.local.recv() => Some(ConsensusInput::Local(event)),
+                Some(message) = self.peers.recv() => Some(ConsensusInput::Peer(message)),
+                else => None,
+            }
+        })
+    }
+
+    /// An event that is already waiting, if any.
+    fn ready(&mut self) -> Option<ConsensusInput> {
+        if let Ok(event) = self.local.try_recv() {
+            return Some(ConsensusInput::Local(event));
+        }
+        self.peers.try_recv().ok().map(ConsensusInput::Peer)
+    }
+}
+
+enum ConsensusInput {
+    Local(LocalEvent),
+    Peer(SignedMessage),
+}
+
+/// Runs the replica: takes what is waiting (up to [`limits::CONSENSUS_STEPS_PER_WRITE_MAX`]
+/// events), steps the replica through it, and has the carrier write every record of those
+/// steps in one synced write before it sends anything (persist before send, one write per
+/// group of steps). It never waits on another stage: deliveries go to execution through a
+/// queue the replica's backlog bound keeps from filling.
 fn run_consensus(
     shared: &Arc<Shared>,
     mut replica: Replica<NodeCrypto>,
-    mut log: ConsensusLog,
-    store: &Store,
-    mut events: mpsc::Receiver<ConsensusEvent>,
-    execution: &std::sync::mpsc::SyncSender<ExecutionCommand>,
-    runtime: &tokio::runtime::Handle,
+    carrier: &mut EffectCarrier<'_>,
+    mut inputs: ConsensusInputs,
 ) {
-    let mut carrier = EffectCarrier { shared, log: &mut log, store, execution, runtime };
     replica.observe_time(unix_millis());
     let effects = replica.start();
     if carrier.carry(effects).is_err() {
@@ -547,27 +613,24 @@ fn run_consensus(
     }
     update_status(shared, &replica);
     let mut view_entered = replica.view();
-    while let Some(event) = events.blocking_recv() {
+    while let Some(first) = inputs.next(carrier.runtime) {
+        let mut events = vec![first];
+        while events.len() < limits::CONSENSUS_STEPS_PER_WRITE_MAX {
+            match inputs.ready() {
+                Some(event) => events.push(event),
+                None => break,
+            }
+        }
         replica.observe_time(unix_millis());
-        let inputs: Vec<Input> = match event {
-            ConsensusEvent::Shutdown => break,
-            ConsensusEvent::Peer(message) => vec![Input::Message(message)],
-            ConsensusEvent::Requests(requests) => {
-                requests.into_iter().map(|request| Input::Request { request }).collect()
+        let mut effects = Vec::new();
+        let mut stopping = false;
+        for event in events {
+            for input in consensus_inputs(event, &mut stopping) {
+                effects.extend(replica.step(input));
             }
-            ConsensusEvent::Timeout(kind) => vec![Input::Timeout(kind)],
-            ConsensusEvent::Executed { sequence, state_digest } => {
-                vec![Input::Executed { sequence, state_digest }]
-            }
-            ConsensusEvent::StateTransferred { sequence, state_digest, requests } => {
-                vec![Input::StateTransferred { sequence, state_digest, requests }]
-            }
-        };
-        for input in inputs {
-            let effects = replica.step(input);
-            if carrier.carry(effects).is_err() {
-                return;
-            }
+        }
+        if carrier.carry(effects).is_err() || stopping {
+            return;
         }
         if replica.view() != view_entered {
             view_entered = replica.view();
@@ -577,10 +640,40 @@ fn run_consensus(
     }
 }
 
+fn consensus_inputs(event: ConsensusInput, stopping: &mut bool) -> Vec<Input> {
+    match event {
+        ConsensusInput::Peer(message) => vec![Input::Message(message)],
+        ConsensusInput::Local(event) => match event {
+            LocalEvent::Shutdown => {
+                *stopping = true;
+                Vec::new()
+            }
+            LocalEvent::Requests(requests) => {
+                requests.into_iter().map(|request| Input::Request { request }).collect()
+            }
+            LocalEvent::Withdraw(requests) => vec![Input::Withdraw { requests }],
+            LocalEvent::Timeout(kind) => vec![Input::Timeout(kind)],
+            LocalEvent::Executed { sequence, state_digest } => {
+                vec![Input::Executed { sequence: Sequence(sequence), state_digest }]
+            }
+            LocalEvent::StateTransferred { sequence, state_digest, requests } => {
+                vec![Input::StateTransferred {
+                    sequence: Sequence(sequence),
+                    state_digest,
+                    requests,
+                }]
+            }
+            LocalEvent::StateTransferFailed { sequence } => {
+                vec![Input::StateTransferFailed { sequence: Sequence(sequence) }]
+            }
+        },
+    }
+}
+
 fn update_status(shared: &Shared, replica: &Replica<NodeCrypto>) {
     let mut status = shared.status.lock().expect("status lock is never poisoned");
-    status.view = replica.view();
-    status.stable_checkpoint = replica.low_watermark();
+    status.view = replica.view().0;
+    status.stable_checkpoint = replica.low_watermark().0;
     status.in_view_change = replica.in_view_change();
     shared.metrics.view.store(status.view, Ordering::Relaxed);
     shared.metrics.stable_checkpoint.store(status.stable_checkpoint, Ordering::Relaxed);
@@ -588,10 +681,13 @@ fn update_status(shared: &Shared, replica: &Replica<NodeCrypto>) {
 
 struct EffectCarrier<'a> {
     shared: &'a Arc<Shared>,
-    log: &'a mut ConsensusLog,
+    log: ConsensusLog,
     store: &'a Store,
     execution: &'a std::sync::mpsc::SyncSender<ExecutionCommand>,
     runtime: &'a tokio::runtime::Handle,
+    /// Test-only ([`ByzantineMode::Equivocate`]): this node's key, to sign the different
+    /// batches it sends each backup as primary.
+    equivocation: Option<Ed25519Crypto>,
 }
 
 /// The consensus stage cannot go on (the log could not be written): the node stops
@@ -599,87 +695,151 @@ struct EffectCarrier<'a> {
 struct Halt;
 
 impl EffectCarrier<'_> {
+    /// Carries out the effects of one or more steps: every record first, in one synced
+    /// write, then the rest in order.
     fn carry(&mut self, effects: Vec<Effect>) -> Result<(), Halt> {
-        let mut pending: Vec<Record> = Vec::new();
-        for effect in effects {
-            if let Effect::Persist(record) = effect {
-                pending.push(record);
-                continue;
+        let (records, effects): (Vec<Effect>, Vec<Effect>) =
+            effects.into_iter().partition(|effect| matches!(effect, Effect::Persist(_)));
+        let records: Vec<Record> = records
+            .into_iter()
+            .filter_map(|effect| match effect {
+                Effect::Persist(record) => Some(record),
+                _ => None,
+            })
+            .collect();
+        if !records.is_empty() {
+            if let Err(error) = self.log.persist(self.store, &records) {
+                error!(%error, "cannot write the consensus log; this validator stops voting");
+                return Err(Halt);
             }
-            // Persist before send: every record so far is durable before this effect.
-            self.flush(&mut pending)?;
-            match effect {
-                Effect::Persist(_) => {}
-                Effect::Broadcast(message) => {
-                    let frame = Wire::Consensus(message).to_bytes();
-                    for validator in &self.shared.genesis.validators {
-                        if validator.public_key != self.shared.public_key {
-                            let _ =
-                                self.shared.transport.send(&validator.public_key, frame.clone());
-                        }
-                    }
-                }
-                Effect::Send { to, message } => {
-                    if let Some(validator) = self.shared.genesis.validators.get(usize::from(to)) {
-                        let frame = Wire::Consensus(message).to_bytes();
-                        let _ = self.shared.transport.send(&validator.public_key, frame);
-                    }
-                }
-                Effect::Deliver(delivery) => {
-                    if self.execution.send(ExecutionCommand::Deliver(delivery)).is_err() {
-                        return Err(Halt);
-                    }
-                }
-                Effect::ScheduleTimeout { kind, after_ms } => {
-                    let consensus = self.shared.consensus.clone();
-                    self.runtime.spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(after_ms)).await;
-                        let _ = consensus.send(ConsensusEvent::Timeout(kind)).await;
-                    });
-                }
-                Effect::RequestStateTransfer { sequence, state_digest, .. } => {
-                    let command = ExecutionCommand::Transfer { sequence, state_digest };
-                    if self.execution.send(command).is_err() {
-                        return Err(Halt);
-                    }
-                }
-                Effect::Evidence(evidence) => {
-                    warn!(?evidence, "evidence from a peer");
-                    self.shared.metrics.record_evidence(evidence_kind(&evidence));
-                }
-                Effect::RequestRefused { .. } => {
-                    // The transaction stays in the mempool, in flight; it is offered again
-                    // once commits release the replica's queue.
-                    self.shared.metrics.requests_refused.fetch_add(1, Ordering::Relaxed);
-                    self.shared
-                        .mempool
-                        .lock()
-                        .expect("mempool lock is never poisoned")
-                        .release_in_flight();
-                }
-                Effect::ViewEntered { view, primary } => {
-                    info!(view, primary, "entered view");
-                }
-            }
+            self.shared.metrics.consensus_log_writes.fetch_add(1, Ordering::Relaxed);
         }
-        self.flush(&mut pending)
+        for effect in effects {
+            self.carry_one(effect)?;
+        }
+        Ok(())
     }
 
-    fn flush(&mut self, pending: &mut Vec<Record>) -> Result<(), Halt> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        match self.log.persist(self.store, pending) {
-            Ok(()) => {
-                pending.clear();
-                Ok(())
+    fn carry_one(&mut self, effect: Effect) -> Result<(), Halt> {
+        let shared = self.shared;
+        match effect {
+            Effect::Persist(_) => {}
+            Effect::Broadcast(message) => {
+                let own_primary_pre_prepare = message.sender == shared.replica_id
+                    && matches!(message.message, Message::PrePrepare { .. });
+                let frame = Wire::Consensus(message.clone()).to_bytes();
+                for (index, validator) in shared.genesis.validators.iter().enumerate() {
+                    if validator.public_key == shared.public_key {
+                        continue;
+                    }
+                    let frame = match &self.equivocation {
+                        Some(crypto) if own_primary_pre_prepare && index % 2 == 1 => {
+                            equivocate(crypto, &shared.genesis.consensus_config().chain, &message)
+                                .map_or_else(
+                                    || frame.clone(),
+                                    |forged| Wire::Consensus(forged).to_bytes(),
+                                )
+                        }
+                        _ => frame.clone(),
+                    };
+                    self.send(&validator.public_key, frame);
+                }
             }
-            Err(error) => {
-                error!(%error, "cannot write the consensus log; this validator stops voting");
-                Err(Halt)
+            Effect::Send { to, message } => {
+                if let Some(validator) = shared.genesis.validators.get(usize::from(to)) {
+                    self.send(&validator.public_key, Wire::Consensus(message).to_bytes());
+                }
+            }
+            Effect::Deliver(delivery) => {
+                // The replica delivers at most its backlog ahead of execution, and the
+                // queue has room for that: a full queue is a broken invariant.
+                if let Err(error) = self.execution.try_send(ExecutionCommand::Deliver(delivery)) {
+                    error!(
+                        full = matches!(error, std::sync::mpsc::TrySendError::Full(_)),
+                        "the execution queue refused a delivery; this validator stops"
+                    );
+                    return Err(Halt);
+                }
+            }
+            Effect::ScheduleTimeout { kind, after_ms } => {
+                let consensus = shared.consensus.clone();
+                self.runtime.spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                    let _ = consensus.send(LocalEvent::Timeout(kind)).await;
+                });
+            }
+            Effect::RequestStateTransfer { checkpoint } => {
+                let sequence = checkpoint.sequence.0;
+                if self.execution.try_send(ExecutionCommand::Transfer { checkpoint }).is_err() {
+                    // Execution is busy with a full backlog: the replica asks again.
+                    warn!(sequence, "the execution queue is full; the state transfer waits");
+                    let _ = shared.consensus.try_send(LocalEvent::StateTransferFailed { sequence });
+                }
+            }
+            Effect::Evidence(evidence) => {
+                warn!(?evidence, "evidence from a peer");
+                shared.metrics.record_evidence(evidence.kind());
+            }
+            Effect::Relay { to, requests } => {
+                // A backup's timer found these transactions not executed: the primary may
+                // never have received them. They go as gossip, frame by frame.
+                shared.metrics.requests_relayed.fetch_add(requests.len() as u64, Ordering::Relaxed);
+                if let Some(primary) = shared.genesis.validators.get(usize::from(to)) {
+                    for frame in gossip_frames(requests) {
+                        self.send(&primary.public_key, frame);
+                    }
+                }
+            }
+            Effect::RequestRefused { .. } => {
+                // The transaction stays in the mempool, in flight; it is offered again
+                // once commits release the replica's queue.
+                shared.metrics.requests_refused.fetch_add(1, Ordering::Relaxed);
+                shared.mempool.lock().expect("mempool lock is never poisoned").release_in_flight();
+            }
+            Effect::ViewEntered { view, primary } => {
+                info!(view = view.0, primary, "entered view");
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, key: &PublicKey, frame: Vec<u8>) {
+        match self.shared.transport.send(key, frame) {
+            Ok(()) => {}
+            Err(pactum_net::SendError::TooLarge { .. }) => {
+                // The configuration check bounds every consensus message below the frame
+                // limit, so this is a bug worth hearing about.
+                error!(peer = %key, "a consensus message is larger than a frame");
+            }
+            Err(_) => {
+                self.shared.metrics.consensus_sends_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// Test-only equivocation: the same PRE-PREPARE with its batch stamped a millisecond
+/// later (another digest), signed with this node's key.
+fn equivocate(
+    crypto: &Ed25519Crypto,
+    chain: &Hash,
+    message: &SignedMessage,
+) -> Option<SignedMessage> {
+    let Message::PrePrepare { view, sequence, batch, .. } = &message.message else { return None };
+    let decoded = pactum_consensus::decode_batch(
+        batch,
+        limits::BLOCK_TRANSACTIONS_MAX,
+        limits::BLOCK_BODY_BYTES_MAX,
+    )
+    .ok()?;
+    let header = decoded.header?;
+    let later =
+        pactum_consensus::BatchHeader { view: header.view, timestamp_ms: header.timestamp_ms + 1 };
+    let batch = pactum_consensus::encode_batch(later, &decoded.requests);
+    let digest = pactum_types::hash::sha3_256(&batch);
+    let forged = Message::PrePrepare { view: *view, sequence: *sequence, digest, batch };
+    let signature = crypto.sign(&forged.signing_bytes(chain, message.sender));
+    Some(SignedMessage { sender: message.sender, message: forged, signature })
 }
 
 // ---- Execution stage ----
@@ -688,17 +848,27 @@ fn run_execution(
     shared: &Arc<Shared>,
     commands: &std::sync::mpsc::Receiver<ExecutionCommand>,
     blocks: &std::sync::mpsc::Receiver<(PublicKey, Vec<Vec<u8>>)>,
+    pause_for_tests: Option<&Path>,
 ) {
     let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
+    let checker = shared.genesis.certificate_checker();
     while let Ok(command) = commands.recv() {
+        if let Some(pause) = pause_for_tests
+            && pause.exists()
+        {
+            warn!(file = %pause.display(), "test-only: execution pauses while the file exists");
+            while pause.exists() && !shared.stopping.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let result = match command {
             ExecutionCommand::Shutdown => break,
             ExecutionCommand::Deliver(delivery) => {
-                early.insert(delivery.sequence, delivery);
+                early.insert(delivery.sequence.0, delivery);
                 execute_ready(shared, &mut early)
             }
-            ExecutionCommand::Transfer { sequence, state_digest } => {
-                transfer_state(shared, blocks, sequence, state_digest)
+            ExecutionCommand::Transfer { checkpoint } => {
+                transfer_state(shared, &checker, blocks, &checkpoint)
                     .and_then(|()| execute_ready(shared, &mut early))
             }
         };
@@ -740,26 +910,25 @@ fn execute_block(shared: &Shared, block: &Block) -> Result<ExecutedBlock, Execut
 
 /// Whether a committed block is reported to the replica as executed: yes for a block it
 /// delivered; no for one fetched by state transfer, which ends with one
-/// `StateTransferred` instead (the replica adopts the transferred checkpoint only if it
-/// has not already heard of those blocks).
+/// `StateTransferred` instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Delivered,
     Transferred,
 }
 
-/// After a block is committed: checkpoint input, mempool eviction, metrics and events.
+/// After a block is committed: checkpoint input, mempool eviction (telling the replica
+/// which pending transactions will never be ordered), metrics and events.
 fn report_executed(shared: &Arc<Shared>, block: &Block, executed: &ExecutedBlock, origin: Origin) {
     let sequence = block.header.sequence;
     let digest = state_digest(&executed.block_hash, &executed.state_root);
     if origin == Origin::Delivered {
-        let _ = shared
-            .consensus
-            .blocking_send(ConsensusEvent::Executed { sequence, state_digest: digest });
+        let _ =
+            shared.consensus.blocking_send(LocalEvent::Executed { sequence, state_digest: digest });
     }
     let hashes: Vec<Hash> =
         executed.receipts.iter().map(|receipt| receipt.transaction_hash).collect();
-    {
+    let stale = {
         let ledger = shared.ledger.read().expect("ledger lock is never poisoned");
         let view = LedgerView { executor: &ledger, trust: &shared.trust };
         let mut mempool = shared.mempool.lock().expect("mempool lock is never poisoned");
@@ -769,7 +938,10 @@ fn report_executed(shared: &Arc<Shared>, block: &Block, executed: &ExecutedBlock
                 .zip(&block.transactions)
                 .map(|(hash, transaction)| (*hash, transaction.unsigned.sender)),
             &view,
-        );
+        )
+    };
+    if !stale.is_empty() {
+        let _ = shared.consensus.blocking_send(LocalEvent::Withdraw(stale));
     }
     {
         let mut tracker = shared.admitted_at.lock().expect("latency lock is never poisoned");
@@ -805,30 +977,84 @@ fn report_executed(shared: &Arc<Shared>, block: &Block, executed: &ExecutedBlock
     });
 }
 
-/// Brings the ledger to `sequence` by fetching committed blocks from peers, verifying
-/// each one's commit certificate before executing it, then checks the result against the
-/// stable checkpoint's digest and tells the replica.
+/// The checkpoint digest at `height` from what the store holds (the tip, or an earlier
+/// block and its outcome).
+fn digest_at(shared: &Shared, height: u64) -> Result<Option<Hash>, ExecutorError> {
+    let ledger = shared.ledger.read().expect("ledger lock is never poisoned");
+    let tip = ledger.tip();
+    if tip.height == height {
+        return Ok(Some(state_digest(&tip.block_hash, &tip.state_root)));
+    }
+    let (Some(block), Some(outcome)) =
+        (ledger.store().block(height)?, ledger.store().block_outcome(height)?)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(state_digest(&block.hash(), &outcome.state_root)))
+}
+
+/// Brings the ledger to the checkpoint's sequence number by fetching committed blocks
+/// from peers, verifying each one's commit certificate ([`CertificateChecker`]) before
+/// executing it, then checks the result against the checkpoint's digest. It always
+/// answers the replica, for exactly the sequence number asked: `StateTransferred`, or
+/// `StateTransferFailed` if no peer served blocks that check out (the replica asks again).
+/// Only a local failure (the store) or a state that contradicts the checkpoint's f + 1
+/// signers is an error.
 fn transfer_state(
     shared: &Arc<Shared>,
+    checker: &CertificateChecker,
+    answers: &std::sync::mpsc::Receiver<(PublicKey, Vec<Vec<u8>>)>,
+    checkpoint: &CheckpointCertificate,
+) -> Result<(), ExecutorError> {
+    let sequence = checkpoint.sequence.0;
+    let expected = checkpoint.state_digest;
+    let requests = fetch_blocks(shared, checker, answers, sequence)?;
+    let reached = shared.ledger.read().expect("ledger lock is never poisoned").tip().height;
+    if reached < sequence {
+        warn!(sequence, reached, "state transfer gave up for now; the replica will ask again");
+        shared.metrics.state_transfers_failed.fetch_add(1, Ordering::Relaxed);
+        let _ = shared.consensus.blocking_send(LocalEvent::StateTransferFailed { sequence });
+        return Ok(());
+    }
+    let digest = digest_at(shared, sequence)?.ok_or_else(|| ExecutorError::Missing {
+        what: format!("block {sequence} after state transfer"),
+    })?;
+    if digest != expected {
+        error!(sequence, "after state transfer this node's state differs from the checkpoint");
+        return Err(ExecutorError::Diverged {
+            height: sequence,
+            field: "checkpoint digest",
+            expected,
+            found: digest,
+        });
+    }
+    shared.metrics.state_transfers.fetch_add(1, Ordering::Relaxed);
+    info!(sequence, "state transfer complete");
+    let _ = shared.consensus.blocking_send(LocalEvent::StateTransferred {
+        sequence,
+        state_digest: digest,
+        requests,
+    });
+    Ok(())
+}
+
+/// Fetches and executes blocks up to `sequence` from peers in turn; returns the hashes of
+/// the transactions it executed. Stops after a bounded number of fruitless attempts.
+fn fetch_blocks(
+    shared: &Arc<Shared>,
+    checker: &CertificateChecker,
     answers: &std::sync::mpsc::Receiver<(PublicKey, Vec<Vec<u8>>)>,
     sequence: u64,
-    expected_digest: Hash,
-) -> Result<(), ExecutorError> {
-    let keys = &shared.validator_keys;
-    let quorum = shared.genesis.consensus_config().quorum();
+) -> Result<Vec<Hash>, ExecutorError> {
     let peers: Vec<PublicKey> =
-        keys.iter().copied().filter(|key| *key != shared.public_key).collect();
+        shared.validator_keys.iter().copied().filter(|key| *key != shared.public_key).collect();
     let mut requests = Vec::new();
     let mut attempt = 0usize;
     let mut failures = 0usize;
     loop {
         let tip = shared.ledger.read().expect("ledger lock is never poisoned").tip().clone();
-        if tip.height >= sequence {
-            break;
-        }
-        if failures > peers.len() * 8 {
-            warn!(sequence, "state transfer gave up for now; the replica will ask again");
-            return Ok(());
+        if tip.height >= sequence || failures > peers.len() * 8 {
+            return Ok(requests);
         }
         let peer = peers[attempt % peers.len()];
         attempt += 1;
@@ -858,7 +1084,7 @@ fn transfer_state(
                 if block.header.height != tip.height + 1 || block.header.height > sequence {
                     break;
                 }
-                if let Err(error) = check_certificate(&block, keys, quorum) {
+                if let Err(error) = checker.check(&block) {
                     warn!(%error, "a peer sent a block that fails its certificate");
                     shared.metrics.record_evidence("bad_transferred_block");
                     break;
@@ -883,28 +1109,6 @@ fn transfer_state(
             failures += 1;
         }
     }
-    let tip = shared.ledger.read().expect("ledger lock is never poisoned").tip().clone();
-    let digest = state_digest(&tip.block_hash, &tip.state_root);
-    if tip.height == sequence && digest != expected_digest {
-        error!(
-            sequence,
-            "after state transfer this node's state differs from the stable checkpoint"
-        );
-        return Err(ExecutorError::Diverged {
-            height: sequence,
-            field: "checkpoint digest",
-            expected: expected_digest,
-            found: digest,
-        });
-    }
-    shared.metrics.state_transfers.fetch_add(1, Ordering::Relaxed);
-    info!(sequence, "state transfer complete");
-    let _ = shared.consensus.blocking_send(ConsensusEvent::StateTransferred {
-        sequence: tip.height,
-        state_digest: digest,
-        requests,
-    });
-    Ok(())
 }
 
 // ---- Admission stage ----
@@ -986,9 +1190,32 @@ fn feed_consensus(shared: &Arc<Shared>, config: &pactum_consensus::Config) {
         return;
     }
     let requests: Vec<Vec<u8>> = ready.iter().map(|pooled| pooled.encoded().to_vec()).collect();
-    if shared.consensus.blocking_send(ConsensusEvent::Requests(requests)).is_err() {
+    if shared.consensus.blocking_send(LocalEvent::Requests(requests)).is_err() {
         warn!("the consensus stage has stopped; ready transactions stay pooled");
     }
+}
+
+/// Encoded transactions cut into gossip frames within the frame limits.
+fn gossip_frames(transactions: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut frame: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0usize;
+    for transaction in transactions {
+        let size = transaction.len() + 4;
+        if !frame.is_empty()
+            && (bytes + size > limits::GOSSIP_FRAME_BYTES_MAX
+                || frame.len() >= limits::GOSSIP_TRANSACTIONS_PER_FRAME_MAX)
+        {
+            frames.push(Wire::Transactions(std::mem::take(&mut frame)).to_bytes());
+            bytes = 0;
+        }
+        bytes += size;
+        frame.push(transaction);
+    }
+    if !frame.is_empty() {
+        frames.push(Wire::Transactions(frame).to_bytes());
+    }
+    frames
 }
 
 /// Sends the transactions clients gave this node to every other validator.
@@ -1001,19 +1228,15 @@ fn gossip(shared: &Arc<Shared>) {
         if pooled.is_empty() {
             return;
         }
-        let mut transactions = Vec::with_capacity(pooled.len());
-        let mut bytes = 0usize;
-        for transaction in &pooled {
-            bytes += transaction.encoded().len() + 4;
-            if bytes > limits::GOSSIP_FRAME_BYTES_MAX {
-                break;
-            }
-            transactions.push(transaction.encoded().to_vec());
-        }
-        let frame = Wire::Transactions(transactions).to_bytes();
-        for validator in &shared.genesis.validators {
-            if validator.public_key != shared.public_key {
-                let _ = shared.transport.send(&validator.public_key, frame.clone());
+        let transactions: Vec<Vec<u8>> =
+            pooled.iter().map(|transaction| transaction.encoded().to_vec()).collect();
+        for frame in gossip_frames(transactions) {
+            for validator in &shared.genesis.validators {
+                if validator.public_key != shared.public_key
+                    && shared.transport.send(&validator.public_key, frame.clone()).is_err()
+                {
+                    shared.metrics.gossip_frames_dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -1043,7 +1266,7 @@ async fn run_inbound(
                     shared.metrics.record_evidence("impersonation");
                     continue;
                 }
-                if shared.consensus.send(ConsensusEvent::Peer(message)).await.is_err() {
+                if shared.consensus_peers.send(message).await.is_err() {
                     return;
                 }
             }
@@ -1285,7 +1508,7 @@ impl NodeHandle {
                 }
             })
             .collect();
-        let primary = usize::from(config.primary(consensus.0));
+        let primary = usize::from(config.primary(View(consensus.0)));
         NodeStatus {
             name: shared.name.clone(),
             organisation: shared.organisation.clone(),

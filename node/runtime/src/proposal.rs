@@ -8,7 +8,8 @@
 //! block, hashing it and verifying the COMMITs ([`check_certificate`]).
 
 use pactum_consensus::{
-    BatchHeader, Crypto, Delivery, Ed25519Crypto, Message, ReplicaId, decode_batch, encode_batch,
+    BatchHeader, CertificateError, Config, Crypto, Delivery, Ed25519Crypto, Ed25519Verifier,
+    Sequence, SignerSignature, Verifier, View, decode_batch, encode_batch,
 };
 use pactum_executor::ChainTip;
 use pactum_types::hash::sha3_256;
@@ -26,9 +27,17 @@ pub enum ProposalError {
     #[error(
         "the commit certificate of block {height} names replica {replica}, which is not a validator"
     )]
-    UnknownReplica { height: u64, replica: ReplicaId },
+    UnknownReplica { height: u64, replica: u16 },
+    #[error("the commit certificate of block {height} names {key}, which is not a validator")]
+    UnknownSigner { height: u64, key: PublicKey },
     #[error("the commit certificate of block {height} is invalid: {reason}")]
     Certificate { height: u64, reason: String },
+    #[error("the commit certificate of block {height} does not hold: {source}")]
+    Consensus {
+        height: u64,
+        #[source]
+        source: CertificateError,
+    },
 }
 
 /// The PBFT proposal a block was ordered as: the null batch for a block without
@@ -51,7 +60,7 @@ pub fn block_from_delivery(
     chain_id: &ChainId,
     validators: &[PublicKey],
 ) -> Result<Block, ProposalError> {
-    let sequence = delivery.sequence;
+    let sequence = delivery.sequence.0;
     let malformed = |reason: String| ProposalError::Malformed { sequence, reason };
     let decoded =
         decode_batch(&delivery.batch, limits::BLOCK_TRANSACTIONS_MAX, limits::BLOCK_BODY_BYTES_MAX)
@@ -70,14 +79,15 @@ pub fn block_from_delivery(
         // A null batch from a view change: an empty block at its parent's time.
         None => (0, tip.timestamp_ms, PublicKey([0; 32])),
     };
-    let mut signatures = Vec::with_capacity(delivery.commit_certificate.len());
-    for (replica, signature) in &delivery.commit_certificate {
+    let certificate = &delivery.certificate;
+    let mut signatures = Vec::with_capacity(certificate.commits.len());
+    for (replica, signature) in &certificate.commits {
         let validator = validators
             .get(usize::from(*replica))
             .ok_or(ProposalError::UnknownReplica { height: sequence, replica: *replica })?;
         signatures.push(CommitSignature { validator: *validator, signature: *signature });
     }
-    let certificate = CommitCertificate::new(delivery.view, signatures).map_err(|error| {
+    let certificate = CommitCertificate::new(certificate.view.0, signatures).map_err(|error| {
         ProposalError::Certificate { height: sequence, reason: error.to_string() }
     })?;
     let header = BlockHeader {
@@ -95,33 +105,49 @@ pub fn block_from_delivery(
     Ok(Block { header, transactions, certificate })
 }
 
-/// Checks that `block`'s certificate holds at least `quorum` valid PBFT COMMITs from
-/// `validators` (in replica-id order) for the block's sequence number and proposal.
-pub fn check_certificate(
-    block: &Block,
-    validators: &[PublicKey],
-    quorum: usize,
-) -> Result<(), ProposalError> {
-    let height = block.header.height;
-    let certificate = &block.certificate;
-    if certificate.signatures().len() < quorum {
-        return Err(ProposalError::Certificate {
-            height,
-            reason: format!(
-                "it holds {} signatures; a quorum is {quorum}",
-                certificate.signatures().len()
-            ),
-        });
+/// Checks stored blocks' commit certificates against a validator set: the one check the
+/// node, state transfer and `pactum chain verify` share. It rebuilds the block's PBFT
+/// proposal, hashes it, and verifies the certificate as the replica does
+/// ([`pactum_consensus::CommitCertificate::verify`]: 2f + 1 distinct validators' valid
+/// COMMITs of one view for that sequence number and digest, on this chain).
+#[derive(Debug, Clone)]
+pub struct CertificateChecker {
+    config: Config,
+    validators: Vec<PublicKey>,
+    verifier: Ed25519Verifier,
+}
+
+impl CertificateChecker {
+    /// `config` is the consensus configuration in force (its chain identity and n);
+    /// `validators` the validators' keys in replica order.
+    pub fn new(config: Config, validators: Vec<PublicKey>) -> Self {
+        let verifier = Ed25519Verifier::new(validators.clone());
+        Self { config, validators, verifier }
     }
-    let digest = sha3_256(&block_proposal(block));
-    let commit =
-        Message::Commit { view: certificate.view(), sequence: block.header.sequence, digest };
-    certificate
-        .verify_signatures(&|validator| {
-            let replica = validators.iter().position(|key| key == validator)?;
-            Some(commit.signing_bytes(u16::try_from(replica).ok()?))
-        })
-        .map_err(|error| ProposalError::Certificate { height, reason: error.to_string() })
+
+    pub fn check(&self, block: &Block) -> Result<(), ProposalError> {
+        let height = block.header.height;
+        let mut commits: Vec<SignerSignature> =
+            Vec::with_capacity(block.certificate.signatures().len());
+        for entry in block.certificate.signatures() {
+            let replica = self
+                .validators
+                .iter()
+                .position(|key| *key == entry.validator)
+                .and_then(|index| u16::try_from(index).ok())
+                .ok_or(ProposalError::UnknownSigner { height, key: entry.validator })?;
+            commits.push((replica, entry.signature));
+        }
+        let certificate = pactum_consensus::CommitCertificate {
+            view: View(block.certificate.view()),
+            sequence: Sequence(block.header.sequence),
+            digest: self.verifier.digest(&block_proposal(block)),
+            commits,
+        };
+        certificate
+            .verify(&self.config, &self.verifier)
+            .map_err(|source| ProposalError::Consensus { height, source })
+    }
 }
 
 /// The digest a checkpoint certifies at a height: the block hash and the state root after
@@ -154,6 +180,16 @@ impl NodeCrypto {
     }
 }
 
+impl Verifier for NodeCrypto {
+    fn verify(&self, signer: u16, bytes: &[u8], signature: &Signature) -> bool {
+        self.inner.verify(signer, bytes, signature)
+    }
+
+    fn digest(&self, batch: &[u8]) -> Hash {
+        self.inner.digest(batch)
+    }
+}
+
 impl Crypto for NodeCrypto {
     fn sign(&self, bytes: &[u8]) -> Signature {
         let signature = self.inner.sign(bytes);
@@ -163,14 +199,6 @@ impl Crypto for NodeCrypto {
             return corrupted;
         }
         signature
-    }
-
-    fn verify(&self, signer: ReplicaId, bytes: &[u8], signature: &Signature) -> bool {
-        self.inner.verify(signer, bytes, signature)
-    }
-
-    fn digest(&self, batch: &[u8]) -> Hash {
-        self.inner.digest(batch)
     }
 
     fn validate_request(&self, request: &[u8]) -> bool {

@@ -3,11 +3,12 @@
 //! keeps its promises, and a damaged record is a clear error.
 
 use pactum_consensus::{
-    BatchHeader, Config, Crypto, Ed25519Crypto, Effect, Input, Message, Record, Replica,
-    SignedMessage, encode_batch,
+    BatchHeader, CheckpointCertificate, Config, Crypto, Ed25519Crypto, Effect, Input, Message,
+    Record, Replica, Sequence, SignedMessage, View, encode_batch,
 };
 use pactum_runtime::{ConsensusLog, LogError};
 use pactum_storage::Store;
+use pactum_types::Hash;
 use pactum_types::crypto::Keypair;
 use pactum_types::hash::sha3_256;
 
@@ -21,9 +22,12 @@ fn crypto(id: u16) -> Ed25519Crypto {
     Ed25519Crypto::new(keypair(id), (0..N).map(|id| keypair(id).public_key()).collect())
 }
 
+const CHAIN: Hash = Hash([9; 32]);
+
 fn config() -> Config {
     Config {
         replicas: N,
+        chain: CHAIN,
         checkpoint_interval: 2,
         watermark_window: 4,
         retransmit_interval_ms: 100,
@@ -33,12 +37,13 @@ fn config() -> Config {
         batch_requests_max: 16,
         batch_bytes_max: 4096,
         batch_timeout_ms: 10,
-        broken_quorum_for_tests: false,
+        delivery_backlog_max: 64,
+        mutation: None,
     }
 }
 
 fn signed(sender: u16, message: Message) -> SignedMessage {
-    let signature = crypto(sender).sign(&message.signing_bytes(sender));
+    let signature = crypto(sender).sign(&message.signing_bytes(&CHAIN, sender));
     SignedMessage { sender, message, signature }
 }
 
@@ -70,35 +75,37 @@ fn run_backup(
     replica: &mut Replica<Ed25519Crypto>,
     batches: u64,
 ) {
-    for sequence in 1..=batches {
+    for sequence in (1..=batches).map(Sequence) {
         let batch =
             encode_batch(BatchHeader::default(), &[format!("request {sequence}").into_bytes()]);
         let digest = sha3_256(&batch);
         let mut inputs = vec![Input::Message(signed(
             0,
-            Message::PrePrepare { view: 0, sequence, digest, batch },
+            Message::PrePrepare { view: View(0), sequence, digest, batch },
         ))];
         for voter in [2, 3] {
             inputs.push(Input::Message(signed(
                 voter,
-                Message::Prepare { view: 0, sequence, digest },
+                Message::Prepare { view: View(0), sequence, digest },
             )));
         }
         for voter in [0, 2, 3] {
-            inputs
-                .push(Input::Message(signed(voter, Message::Commit { view: 0, sequence, digest })));
+            inputs.push(Input::Message(signed(
+                voter,
+                Message::Commit { view: View(0), sequence, digest },
+            )));
         }
         for input in inputs {
             for effect in step(replica, log, store, input) {
                 if let Effect::Deliver(delivery) = effect {
-                    let state_digest = sha3_256(&delivery.sequence.to_be_bytes());
+                    let state_digest = sha3_256(&delivery.sequence.0.to_be_bytes());
                     step(
                         replica,
                         log,
                         store,
                         Input::Executed { sequence: delivery.sequence, state_digest },
                     );
-                    if delivery.sequence % 2 == 0 {
+                    if delivery.sequence.0 % 2 == 0 {
                         for voter in [0, 2] {
                             step(
                                 replica,
@@ -127,12 +134,13 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
     let store = Store::open(&path).unwrap();
     let (mut log, replay) = ConsensusLog::open(&store).unwrap();
     assert!(replay.is_empty());
-    let mut replica = Replica::new(1, config(), crypto(1), &replay, 0).unwrap();
+    let mut replica = Replica::new(1, config(), crypto(1), &replay, Sequence(0)).unwrap();
     run_backup(&store, &mut log, &mut replica, 40);
-    assert_eq!(replica.low_watermark(), 40, "checkpoint 40 is stable");
+    assert_eq!(replica.low_watermark(), Sequence(40), "checkpoint 40 is stable");
     // Forty batches wrote well over a hundred records; compaction keeps those above the
-    // last stable checkpoint, the checkpoint itself and view records only.
+    // last stable checkpoint and the checkpoint itself only.
     assert!(log.len() <= 4, "the log holds {} records", log.len());
+    assert!(log.writes() <= 40 * 7, "at most one synced write per step");
 
     // Prepare sequence 41 (not yet stable), then crash and reopen.
     let batch = encode_batch(BatchHeader::default(), &[b"in flight"]);
@@ -141,25 +149,73 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
         &mut replica,
         &mut log,
         &store,
-        Input::Message(signed(0, Message::PrePrepare { view: 0, sequence: 41, digest, batch })),
+        Input::Message(signed(
+            0,
+            Message::PrePrepare { view: View(0), sequence: Sequence(41), digest, batch },
+        )),
     );
     drop(replica);
     drop(store);
     let store = Store::open(&path).unwrap();
     let (log, replay) = ConsensusLog::open(&store).unwrap();
     assert_eq!(log.len(), replay.len());
-    assert!(matches!(replay.first(), Some(Record::Stable { sequence: 40, .. })), "{replay:?}");
-    let mut restarted = Replica::new(1, config(), crypto(1), &replay, 40).unwrap();
-    assert_eq!(restarted.low_watermark(), 40);
+    assert!(
+        replay.iter().any(
+            |record| matches!(record, Record::Stable(checkpoint) if checkpoint.sequence == Sequence(40))
+        ),
+        "{replay:?}"
+    );
+    let mut restarted = Replica::new(1, config(), crypto(1), &replay, Sequence(40)).unwrap();
+    assert_eq!(restarted.low_watermark(), Sequence(40));
     // An equivocating PRE-PREPARE for 41 gets no PREPARE from the restarted replica.
     let other = encode_batch(BatchHeader::default(), &[b"conflicting"]);
     let effects = restarted.step(Input::Message(signed(
         0,
-        Message::PrePrepare { view: 0, sequence: 41, digest: sha3_256(&other), batch: other },
+        Message::PrePrepare {
+            view: View(0),
+            sequence: Sequence(41),
+            digest: sha3_256(&other),
+            batch: other,
+        },
     )));
     assert!(
         !effects.iter().any(|effect| matches!(effect, Effect::Broadcast(_))),
         "no conflicting PREPARE after a restart: {effects:?}"
+    );
+}
+
+/// Issue 7, finding 8: records of the views a replica has left do not accumulate.
+#[test]
+fn view_change_records_are_compacted_away() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(directory.path().join("store")).unwrap();
+    let (mut log, _) = ConsensusLog::open(&store).unwrap();
+    for view in 1..=30u64 {
+        let view_change = signed(
+            1,
+            Message::ViewChange {
+                new_view: View(view),
+                checkpoint: CheckpointCertificate::genesis(),
+                prepared: Vec::new(),
+            },
+        );
+        let primary = (view % u64::from(N)) as u16;
+        let new_view = signed(
+            primary,
+            Message::NewView {
+                view: View(view),
+                view_changes: Vec::new(),
+                pre_prepares: Vec::new(),
+            },
+        );
+        log.persist(&store, &[Record::Sent(view_change)]).unwrap();
+        log.persist(&store, &[Record::Accepted(new_view)]).unwrap();
+    }
+    assert_eq!(log.len(), 1, "only the NEW-VIEW of the current view is kept");
+    let (reopened, replay) = ConsensusLog::open(&store).unwrap();
+    assert_eq!(reopened.len(), 1);
+    assert!(
+        matches!(&replay[0], Record::Accepted(message) if message.message.view() == Some(View(30)))
     );
 }
 
