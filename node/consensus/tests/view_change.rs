@@ -249,6 +249,12 @@ fn one_suspicious_replica_keeps_working_and_f_plus_one_move_to_the_next_view() {
         [TimeoutKind::Request { view: View(0), watch: Watch::Request(digest) }],
         "the timer watches the request itself"
     );
+    // The first expiry relays the request to the primary (it may never have had it) and
+    // keeps watching; the second suspects the primary.
+    let effects = feed(&mut backup, [Input::Timeout(armed[0])]);
+    assert!(broadcasts(&effects).is_empty(), "no suspicion yet: {effects:?}");
+    assert!(effects.contains(&Effect::Relay { to: 0, requests: vec![b"waiting".to_vec()] }));
+    assert_eq!(request_timers(&effects), armed, "the same request is watched again");
     let effects = feed(&mut backup, [Input::Timeout(armed[0])]);
     let sent = broadcasts(&effects);
     assert_eq!(sent.len(), 1);
@@ -404,12 +410,15 @@ fn a_silent_primary_is_replaced_and_the_new_primary_commits_the_pending_batch() 
     cluster.run();
     assert!(cluster.delivered.iter().all(Vec::is_empty));
     let watch = Watch::Request(sha3_256(&request));
-    for id in 1..N {
-        cluster
-            .queue
-            .push_back((id, Input::Timeout(TimeoutKind::Request { view: View(0), watch })));
+    // Each backup's timer expires twice: it relays the request, then suspects.
+    for _ in 0..2 {
+        for id in 1..N {
+            cluster
+                .queue
+                .push_back((id, Input::Timeout(TimeoutKind::Request { view: View(0), watch })));
+        }
+        cluster.run();
     }
-    cluster.run();
     for id in 1..N {
         assert!(cluster.views.contains(&(id, 1)), "replica {id} entered view 1");
         assert_eq!(
