@@ -865,11 +865,11 @@ fn run_execution(
             ExecutionCommand::Shutdown => break,
             ExecutionCommand::Deliver(delivery) => {
                 early.insert(delivery.sequence.0, delivery);
-                execute_ready(shared, &mut early)
+                execute_ready(shared, &checker, &mut early)
             }
             ExecutionCommand::Transfer { checkpoint } => {
                 transfer_state(shared, &checker, blocks, &checkpoint)
-                    .and_then(|()| execute_ready(shared, &mut early))
+                    .and_then(|()| execute_ready(shared, &checker, &mut early))
             }
         };
         if let Err(error) = result {
@@ -879,9 +879,13 @@ fn run_execution(
     }
 }
 
-/// Executes the delivered blocks that follow the tip, in order.
+/// Executes the delivered blocks that follow the tip, in order. A block is stored only if
+/// its commit certificate verifies, with the check state transfer and `pactum chain
+/// verify` apply: a replica delivers nothing else, so a failure here is a broken
+/// invariant and execution stops rather than store a block peers would refuse.
 fn execute_ready(
     shared: &Arc<Shared>,
+    checker: &CertificateChecker,
     early: &mut BTreeMap<u64, Delivery>,
 ) -> Result<(), ExecutorError> {
     loop {
@@ -898,6 +902,10 @@ fn execute_ready(
                 return Err(ExecutorError::Missing { what: error.to_string() });
             }
         };
+        if let Err(error) = checker.check(&block) {
+            error!(%error, "a delivered block's commit certificate does not verify");
+            return Err(ExecutorError::Missing { what: error.to_string() });
+        }
         let executed = execute_block(shared, &block)?;
         report_executed(shared, &block, &executed, Origin::Delivered);
     }
