@@ -34,7 +34,8 @@ pub(crate) struct Requests {
     unproposed_bytes: usize,
     /// Requests delivered recently, by the sequence number that delivered them: a request
     /// that arrives again (the caller handed it over just as its batch was delivered) is
-    /// not pending. Kept for two checkpoint windows.
+    /// not pending. Kept for two checkpoint windows, and at least one checkpoint interval
+    /// after their execution.
     delivered: BTreeMap<u64, Vec<Hash>>,
     delivered_index: BTreeSet<Hash>,
 }

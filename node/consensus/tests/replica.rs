@@ -320,3 +320,36 @@ fn a_backlog_of_unexecuted_deliveries_holds_further_deliveries_back() {
         .collect();
     assert_eq!(more, [3]);
 }
+
+#[test]
+fn a_request_delivered_but_not_yet_executed_is_not_taken_again_however_far_checkpoints_move() {
+    // Found by the 100-cycle chaos soak: a restarted validator executing far behind its
+    // deliveries (up to `delivery_backlog_max` blocks) got back, from its mempool, requests
+    // it had delivered more than two checkpoint windows earlier but not yet executed; it
+    // had forgotten delivering them, took them as new, and as primary proposed them again
+    // (515 transfers included twice; the executor gave the copies `Invalid` receipts).
+    let slow = Config { delivery_backlog_max: 64, ..config(4) };
+    let mut backup = Replica::new(1, slow, TestCrypto { id: 1 }, &[], Sequence(0)).unwrap();
+    let request = b"transfer".to_vec();
+    let batch = batch_in(0, &request);
+    let digest = sha3_256(&batch);
+    let mut inputs = vec![Input::Message(pre_prepare(0, 1, batch))];
+    inputs.extend([0, 2, 3].map(|sender| Input::Message(commit(sender, 0, 1, digest))));
+    let delivered = feed(&mut backup, inputs);
+    assert!(delivered.iter().any(|effect| matches!(effect, Effect::Deliver(_))));
+    // The others execute on and their checkpoints become stable, window after window,
+    // while this replica's execution has not reported sequence 1 yet.
+    for sequence in [2u64, 4, 6, 8, 10] {
+        let vote = Message::Checkpoint {
+            sequence: Sequence(sequence),
+            state_digest: common::state(sequence),
+        };
+        feed(&mut backup, [0, 2, 3].map(|sender| Input::Message(signed(sender, vote.clone()))));
+    }
+    assert!(backup.low_watermark() >= Sequence(8), "{:?}", backup.low_watermark());
+    assert_eq!(backup.last_executed(), Sequence(0));
+    // The mempool hands the request over again, as it does until execution evicts it.
+    feed(&mut backup, [Input::Request { request }]);
+    assert_eq!(backup.pending_requests(), 0, "a delivered request was taken as new");
+    backup.check_invariants();
+}

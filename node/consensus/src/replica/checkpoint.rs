@@ -158,9 +158,14 @@ impl<C: Crypto> Replica<C> {
             return;
         }
         effects.push(Effect::Persist(Record::Stable(stable.clone())));
-        // Requests delivered in the previous window are remembered one more window.
+        // Requests delivered in the previous window are remembered one more window, and
+        // never forgotten before one checkpoint interval after their execution: until
+        // execution evicts a request from the node's mempool, the mempool may hand it
+        // over again, and a replica executing far behind (up to `delivery_backlog_max`
+        // blocks) would otherwise take it as new and propose it twice.
         let previous = self.stable.sequence;
-        self.requests.forget_delivered_through(previous.0);
+        let executed_margin = self.last_executed.0.saturating_sub(self.config.checkpoint_interval);
+        self.requests.forget_delivered_through(previous.0.min(executed_margin));
         self.stable = stable;
         self.slots.retain(|sequence, _| *sequence > h);
         self.prepared.retain(|sequence, _| *sequence > h);
