@@ -18,6 +18,7 @@ pub mod hash;
 pub mod json;
 pub mod limits;
 pub mod merkle;
+pub mod query;
 pub mod receipt;
 pub mod transaction;
 

@@ -69,6 +69,14 @@ pub const BLOCK_STATE_CHANGES_MAX: usize = 1_000_000;
 /// Gas one transaction may ask for.
 pub const TRANSACTION_GAS_MAX: u64 = 1_000_000_000;
 
+/// Gas one read-only query may use: a hundredth of a transaction's, because a query
+/// costs the node the same work and nobody pays for it. Also its default.
+pub const QUERY_GAS_MAX: u64 = 10_000_000;
+
+/// How far a signed query's signing time may be from the node's clock, either way, in
+/// milliseconds: the window in which a captured signed query can be replayed.
+pub const QUERY_SIGNATURE_SKEW_MS_MAX: u64 = 60_000;
+
 /// Bytes of linear memory one contract instance may grow to (256 wasm pages of 64 KiB).
 pub const CONTRACT_MEMORY_BYTES_MAX: usize = 16 * 1024 * 1024;
 
@@ -126,6 +134,22 @@ pub const MEMPOOL_SENDER_TRANSACTIONS_MAX: usize = 1024;
 /// How far past a sender's next nonce a transaction's nonce may be and still be admitted
 /// to wait for its predecessors.
 pub const MEMPOOL_NONCES_AHEAD_MAX: u64 = 1024;
+
+/// How long a transaction may wait in a mempool behind a missing nonce of its sender
+/// before it is dropped as `expired` (milliseconds): the default, and the most a node's
+/// `mempool_gap_wait_ms` may set. Long enough for a restarted validator to recover and
+/// gossip the missing transaction again; short enough that a sender learns of the gap
+/// within a minute.
+pub const MEMPOOL_GAP_WAIT_MS_MAX: u64 = 60_000;
+
+/// The least `mempool_gap_wait_ms` a node may set (milliseconds).
+pub const MEMPOOL_GAP_WAIT_MS_MIN: u64 = 1_000;
+
+/// Admission batches waiting for the mempool log writer; admission waits when it is full.
+pub const MEMPOOL_LOG_QUEUE_MAX: usize = 256;
+
+/// Expired transactions a node remembers, to answer `expired` rather than `unknown`.
+pub const EXPIRED_TRANSACTIONS_REMEMBERED_MAX: usize = 100_000;
 
 /// Transactions one gossip frame carries between validators.
 pub const GOSSIP_TRANSACTIONS_PER_FRAME_MAX: usize = 4096;
