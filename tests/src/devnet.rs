@@ -14,10 +14,12 @@ use std::time::Duration;
 use pactum_certs::Role;
 use pactum_certs::authority::{IssueRequest, issue_into_directory};
 use pactum_certs::identity::certificates_from_pem;
-use pactum_client::{NodeClient, encode_arguments, load_key, sign_payload, signed_call};
+use pactum_client::{
+    NodeClient, Submission, Validators, encode_arguments, load_key, sign_payload, signed_call,
+};
 use pactum_runtime::clock::{Stopwatch, unix_seconds};
 use pactum_types::crypto::Keypair;
-use pactum_types::{Address, Hash, Payload};
+use pactum_types::{Address, Encode, Hash, Payload};
 use serde_json::Value;
 
 /// The `pactum` binary built beside the test binaries (`target/release/pactum`).
@@ -347,10 +349,12 @@ impl Drop for TestDevnet {
     }
 }
 
-/// Open-loop token transfers: sender `i` submits to validator `i % n + 1` at a fixed
-/// rate. A sender whose node is down pauses and, once the node answers again, resumes at
-/// the ledger's next nonce (transactions that died in a killed node's mempool are gone;
-/// clients resubmit).
+/// Open-loop token transfers: sender `i` offers each transfer first to validator
+/// `i % n + 1`, and the same signed bytes to the others when that one cannot take it
+/// (down, busy), as a client should. A transfer no validator takes is offered again at
+/// the sender's next turn; nothing is ever signed twice for one nonce, so every accepted
+/// transfer must commit. A transfer refused under an admission rule is a bug: the load
+/// thread panics naming it.
 pub struct Load {
     stop: Arc<AtomicBool>,
     accepted: Arc<std::sync::Mutex<Vec<Hash>>>,
@@ -373,10 +377,14 @@ impl Load {
         let nodes = devnet.nodes.clone();
         let token = devnet.contract("token");
         let chain = nodes[0].chain_id().unwrap();
+        let mut nonces: Vec<u64> = senders
+            .iter()
+            .map(|sender| nodes[0].next_nonce(&sender.public_key()).unwrap())
+            .collect();
         let (thread_stop, thread_accepted, thread_submitted) =
             (Arc::clone(&stop), Arc::clone(&accepted), Arc::clone(&submitted));
         let thread = std::thread::spawn(move || {
-            let mut nonces: Vec<Option<u64>> = vec![None; senders.len()];
+            let validators = Validators::new(nodes.clone()).unwrap();
             let recipient = format!("address:{}", "77".repeat(32));
             let input = encode_arguments(&[recipient, "u128:1".into()]).unwrap();
             let interval = Duration::from_micros(1_000_000 / rate.max(1));
@@ -386,25 +394,29 @@ impl Load {
             {
                 let index = turn % senders.len();
                 turn += 1;
-                let node = &nodes[index % nodes.len()];
-                let sender = &senders[index];
-                let nonce = match nonces[index] {
-                    Some(nonce) => nonce,
-                    None => match node.next_nonce(&sender.public_key()) {
-                        Ok(nonce) => nonce,
-                        Err(_) => continue,
-                    },
-                };
-                let transfer =
-                    signed_call(&chain, sender, nonce, token, "transfer", &input, 10_000_000);
-                match node.submit(&transfer) {
-                    Ok(hash) => {
-                        nonces[index] = Some(nonce + 1);
-                        thread_accepted.lock().unwrap().push(hash);
+                let transfer = signed_call(
+                    &chain,
+                    &senders[index],
+                    nonces[index],
+                    token,
+                    "transfer",
+                    &input,
+                    10_000_000,
+                );
+                let (_, submission) =
+                    validators.submit_once(&transfer.to_bytes(), index % nodes.len());
+                match submission {
+                    Submission::Pending | Submission::Committed => {
+                        nonces[index] += 1;
+                        thread_accepted.lock().unwrap().push(transfer.hash());
                         thread_submitted.fetch_add(1, Ordering::Relaxed);
                     }
-                    // Down, or refused (say, a nonce the ledger already passed): ask again.
-                    Err(_) => nonces[index] = None,
+                    // No validator could take it now: the same transfer goes again at
+                    // this sender's next turn.
+                    Submission::Retry(_) => {}
+                    Submission::Refused(error) => {
+                        panic!("transfer {} was refused: {error}", transfer.hash())
+                    }
                 }
                 std::thread::sleep(interval);
             }

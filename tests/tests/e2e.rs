@@ -153,6 +153,11 @@ fn a_killed_backup_catches_up_and_a_killed_primary_is_replaced_under_load() {
     devnet.start(&[primary]);
     let accepted = load.finish();
     assert!(accepted.len() > 200, "the load ran ({} accepted)", accepted.len());
+    // Nothing a validator accepted was lost with the killed ones.
+    for hash in &accepted {
+        let answer = devnet.node(others[0]).wait_committed(hash, COMMIT_TIMEOUT).unwrap();
+        assert_eq!(answer["receipt"]["status"], "success", "{answer}");
+    }
     let height = devnet.height(others[0]);
     devnet.wait_agree_at(&[1, 2, 3, 4], height, COMMIT_TIMEOUT);
 }
@@ -497,4 +502,186 @@ fn a_validator_whose_execution_stalls_far_behind_stays_responsive_and_catches_up
         resumed.elapsed().as_secs_f64(),
         metric(devnet.node(4), "pactum_state_transfers_total")
     );
+}
+
+/// Issue 8: a validator that answered `202` and was killed before it could gossip the
+/// transaction to anyone (the others were down) still commits it after the restart: the
+/// answer came only once the transaction was in its synced mempool log. Sending the same
+/// transaction again, to any validator, answers with its place instead of an error.
+#[test]
+fn a_transaction_accepted_by_a_validator_killed_before_it_gossiped_commits_after_the_restart() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 22_200, None);
+    let issuer = devnet.issuer();
+    let token = devnet.contract("token");
+    let node = devnet.node(1);
+    let nonce = node.next_nonce(&issuer.public_key()).unwrap();
+    let input = encode_arguments(&[format!("address:{}", "31".repeat(32)), "u128:7".into()]);
+    let mint = sign_payload(
+        node,
+        &issuer,
+        Payload::CallContract { contract: token, method: "mint".into(), input: input.unwrap() },
+        10_000_000,
+        Some(nonce),
+    )
+    .unwrap();
+    // Nobody to gossip to: validator 1 alone holds the transaction once it answers.
+    devnet.stop(&[2, 3, 4]);
+    let answer = node.post_bytes("/v1/transactions", &mint.to_bytes()).unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(answer.body["status"], "pending");
+    devnet.kill(1);
+    devnet.start(&[1, 2, 3, 4]);
+    let committed = devnet.node(2).wait_committed(&mint.hash(), COMMIT_TIMEOUT).unwrap();
+    assert_eq!(committed["receipt"]["status"], "success", "{committed}");
+    assert!(metric(devnet.node(1), "pactum_mempool_recovered_total") >= 1);
+    // The same bytes again, to any validator: its place, never an error.
+    for validator in [1, 3] {
+        let node = devnet.node(validator);
+        wait_until("the validator to execute the block", COMMIT_TIMEOUT, || {
+            node.get(&format!("/v1/transactions/{}", mint.hash()))
+                .is_ok_and(|answer| answer.body["status"] == "committed")
+        });
+        let again = node.post_bytes("/v1/transactions", &mint.to_bytes()).unwrap();
+        assert_eq!(again.status, 200, "validator-{validator}: {}", again.body);
+        assert_eq!(again.body["status"], "committed");
+        assert_eq!(again.body["hash"], committed["hash"]);
+        assert_eq!(again.body["height"], committed["height"]);
+    }
+    devnet.assert_agree(&[1, 2, 3, 4]);
+}
+
+/// Issue 8: a sender whose transaction waits behind a missing nonce sees the gap in
+/// `GET /v1/accounts/{key}`; the waiting transaction expires after the node's
+/// `mempool_gap_wait_ms` with a clear status; once the missing nonce is sent, the same
+/// transaction is admitted again and commits. Resending a pending transaction answers 202
+/// with its hash.
+#[test]
+fn a_nonce_gap_is_visible_expires_with_a_clear_status_and_resending_is_idempotent() {
+    let _serial = serial();
+    let devnet = TestDevnet::up_edited(4, 22_400, None, |directory| {
+        for validator in 1..=4 {
+            let path = directory.join(format!("validators/validator-{validator}/node.json"));
+            let mut config: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            config["mempool_gap_wait_ms"] = json!(2_000);
+            std::fs::write(&path, config.to_string()).unwrap();
+        }
+    });
+    let sender = devnet.funded_senders(1, 1_000).remove(0);
+    let key = sender.public_key();
+    let node = devnet.node(1);
+    let chain = node.chain_id().unwrap();
+    let token = devnet.contract("token");
+    let input =
+        encode_arguments(&[format!("address:{}", "31".repeat(32)), "u128:1".into()]).unwrap();
+    let transfer =
+        |nonce| signed_call(&chain, &sender, nonce, token, "transfer", &input, 10_000_000);
+    assert_eq!(node.next_nonce(&key).unwrap(), 1);
+    // Nonce 1 is never sent; nonce 2 waits behind it.
+    let waiting = transfer(2);
+    let answer = node.post_bytes("/v1/transactions", &waiting.to_bytes()).unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let again = node.post_bytes("/v1/transactions", &waiting.to_bytes()).unwrap();
+    assert_eq!((again.status, &again.body["hash"]), (202, &answer.body["hash"]));
+    let account =
+        node.get(&format!("/v1/accounts/{key}")).unwrap().into_success("account").unwrap();
+    assert_eq!(account["next_nonce"], 1, "{account}");
+    assert_eq!(account["pending_nonces"], json!([2]), "{account}");
+    assert_eq!(account["nonce_gap"]["missing_nonce"], 1, "{account}");
+    assert_eq!(account["nonce_gap"]["waiting_nonces"], json!([2]), "{account}");
+    assert!(account["nonce_gap"]["expires_in_ms"].as_u64().unwrap() <= 2_000, "{account}");
+    // It expires, with a status that says why, everywhere it was held.
+    let path = format!("/v1/transactions/{}", waiting.hash());
+    wait_until("the waiting transaction to expire", Duration::from_secs(20), || {
+        node.get(&path).is_ok_and(|answer| answer.body["status"] == "expired")
+    });
+    let expired = node.get(&path).unwrap();
+    assert!(
+        expired.body["reason"].as_str().unwrap().contains("missing nonce 1"),
+        "{}",
+        expired.body
+    );
+    let account =
+        node.get(&format!("/v1/accounts/{key}")).unwrap().into_success("account").unwrap();
+    assert_eq!(account["pending_nonces"], json!([]), "{account}");
+    assert_eq!(account["nonce_gap"], Value::Null, "{account}");
+    assert!(metric(node, "pactum_transactions_expired_total") >= 1);
+    // The gap filled, the same transaction is taken again and both commit.
+    let validators = pactum_client::Validators::discover(node.clone());
+    for nonce in [1, 2] {
+        let answer = validators.submit_and_wait(&transfer(nonce), COMMIT_TIMEOUT).unwrap();
+        assert_eq!(answer["receipt"]["status"], "success", "{answer}");
+    }
+    assert_eq!(node.next_nonce(&key).unwrap(), 3);
+}
+
+#[test]
+fn a_query_runs_as_a_caller_only_when_that_caller_signed_it() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 22_600, None);
+    let node = devnet.node(1);
+    let patient = devnet.issuer();
+    let healthcare = devnet.contract("healthcare");
+    let code =
+        |answer: &pactum_client::Answer| answer.body["code"].as_str().unwrap_or("").to_string();
+    // The devnet client registers as a patient: its records are for it alone to read.
+    let register = Payload::CallContract {
+        contract: healthcare,
+        method: "register_patient".into(),
+        input: Vec::new(),
+    };
+    let registration = sign_payload(node, &patient, register, 10_000_000, None).unwrap();
+    let committed = node.wait_committed(&node.submit(&registration).unwrap(), COMMIT_TIMEOUT);
+    assert_eq!(committed.unwrap()["receipt"]["status"], "success");
+    let account = node.get(&format!("/v1/accounts/{}", patient.public_key())).unwrap();
+    let patient_address = account.body["address"].clone();
+
+    // Naming the patient as the caller, as the first version allowed anyone to: refused.
+    let named = json!({
+        "contract": healthcare, "method": "my_records", "input": "", "caller": patient_address,
+    });
+    let answer = node.post_json("/v1/query", &named).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (400, "unsigned_caller"), "{answer:?}");
+
+    // Signed by the patient, it runs as the patient; unsigned, as the zero address.
+    let own = node.query(healthcare, "my_records", &[], 1_000_000, Some(&patient)).unwrap();
+    assert_eq!(own["status"], "success", "{own}");
+    let anonymous = node.query(healthcare, "my_records", &[], 1_000_000, None).unwrap();
+    assert_eq!(anonymous["status"], "reverted", "{anonymous}");
+    assert!(anonymous["reason"].as_str().unwrap().contains("not a registered patient"));
+
+    let chain = node.chain_id().unwrap();
+    let now = pactum_runtime::clock::unix_millis();
+    let body = |signer: &pactum_types::crypto::Keypair, signed_at: u64| {
+        pactum_client::query_body(
+            Some(&chain),
+            healthcare,
+            "my_records",
+            &[],
+            1_000_000,
+            Some(signer),
+            signed_at,
+        )
+    };
+    // A key that is not enrolled proves nothing about the ledger's identities.
+    let stranger = pactum_types::crypto::Keypair::from_seed(&[41; 32]);
+    let answer = node.post_json("/v1/query", &body(&stranger, now)).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (403, "unknown_signer"), "{answer:?}");
+    // A captured signed query cannot be replayed later.
+    let limit = pactum_types::limits::QUERY_SIGNATURE_SKEW_MS_MAX;
+    let answer = node.post_json("/v1/query", &body(&patient, now - limit - 5_000)).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (400, "stale_signature"), "{answer:?}");
+    // Nor turned into another query.
+    let mut altered = body(&patient, now);
+    altered["method"] = json!("audit_trail");
+    let answer = node.post_json("/v1/query", &altered).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (400, "bad_signature"), "{answer:?}");
+    // A query's gas is capped far below a transaction's.
+    let greedy = json!({
+        "contract": healthcare, "method": "my_records", "input": "",
+        "gas_limit": pactum_types::limits::QUERY_GAS_MAX + 1,
+    });
+    let answer = node.post_json("/v1/query", &greedy).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (400, "gas_limit_too_high"));
 }

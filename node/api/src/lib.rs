@@ -26,8 +26,11 @@ use axum::{Json, Router};
 use futures_util::stream::Stream;
 use pactum_mempool::{Rejection, RejectionCode};
 use pactum_runtime::NodeHandle;
-use pactum_runtime::node::{CommittedBlock, SubmitError, TransactionStatus};
-use pactum_types::{Address, Block, Decode, Encode, Hash, Transaction, limits};
+use pactum_runtime::clock::unix_millis;
+use pactum_runtime::node::{Accepted, CommittedBlock, SubmitError, TransactionStatus};
+use pactum_types::crypto::Signature;
+use pactum_types::query::QuerySigning;
+use pactum_types::{Address, Block, Decode, Encode, Hash, PublicKey, Transaction, limits};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -38,9 +41,6 @@ pub const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/api/openapi.json"
 /// How long one request may take before it is answered 503 `timeout` (an event stream
 /// only needs to start within it).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Gas a query gets when it names none.
-pub const QUERY_GAS_DEFAULT: u64 = 10_000_000;
 
 /// The API's routes over `node`.
 pub fn router(node: NodeHandle) -> Router {
@@ -188,6 +188,10 @@ fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
 struct Submitted {
     hash: Hash,
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<u32>,
 }
 
 /// `POST /v1/transactions`: a signed transaction as JSON (`application/json`, the flat
@@ -209,7 +213,20 @@ async fn submit_transaction(
         transaction.to_bytes()
     };
     match node.submit(bytes).await {
-        Ok(hash) => Ok((StatusCode::ACCEPTED, Json(Submitted { hash, status: "pending" }))),
+        Ok(Accepted::Pending(hash)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(Submitted { hash, status: "pending", height: None, position: None }),
+        )),
+        // The same transaction again, already committed: its place, never an error.
+        Ok(Accepted::Committed { hash, height, position }) => Ok((
+            StatusCode::OK,
+            Json(Submitted {
+                hash,
+                status: "committed",
+                height: Some(height),
+                position: Some(position),
+            }),
+        )),
         Err(SubmitError::Rejected(rejection)) => Err(rejected(&rejection)),
         Err(SubmitError::Busy) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -221,6 +238,9 @@ async fn submit_transaction(
             "shutting_down",
             SubmitError::ShuttingDown.to_string(),
         )),
+        Err(error @ SubmitError::NotDurable(_)) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_durable", error.to_string()))
+        }
     }
 }
 
@@ -238,6 +258,14 @@ async fn transaction(
             "receipt": receipt,
         }))),
         TransactionStatus::Pending => Ok(Json(json!({ "hash": hash, "status": "pending" }))),
+        TransactionStatus::Expired { nonce, missing_nonce, waited_ms } => Ok(Json(json!({
+            "hash": hash,
+            "status": "expired",
+            "reason": format!(
+                "nonce {nonce} waited {} s behind missing nonce {missing_nonce}; this node dropped it (send nonce {missing_nonce}, then this transaction again)",
+                waited_ms / 1000
+            ),
+        }))),
         TransactionStatus::Unknown => Err(ApiError::not_found(
             "unknown_transaction",
             format!("transaction {hash} is neither pending here nor committed"),
@@ -250,16 +278,35 @@ async fn account(
     State(node): State<NodeHandle>,
     Path(public_key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = pactum_types::PublicKey(parse_fixed(&public_key, "the public key")?);
+    let key = PublicKey(parse_fixed(&public_key, "the public key")?);
     let account = node.account(&key).map_err(ApiError::internal)?;
     let (organisation, role) = match &account.enrolment {
         Some((organisation, role)) => (Some(organisation.clone()), Some(role.clone())),
         None => (None, None),
     };
+    let now_ms = unix_millis();
+    let (pending, gap) = match &account.pending {
+        Some(pending) => {
+            let gap = pending.missing_nonce.map(|missing| {
+                let expires_in_ms = pending
+                    .oldest_waiting_admitted_ms
+                    .map(|admitted| (admitted + account.gap_wait_ms).saturating_sub(now_ms));
+                json!({
+                    "missing_nonce": missing,
+                    "waiting_nonces": pending.waiting,
+                    "expires_in_ms": expires_in_ms,
+                })
+            });
+            (pending.pending.clone(), gap)
+        }
+        None => (Vec::new(), None),
+    };
     Ok(Json(json!({
         "public_key": account.public_key,
         "address": account.address,
         "next_nonce": account.next_nonce,
+        "pending_nonces": pending,
+        "nonce_gap": gap,
         "enrolled": account.enrolment.is_some(),
         "organisation": organisation,
         "role": role,
@@ -421,9 +468,86 @@ struct QueryRequest {
     /// Hex.
     #[serde(default)]
     input: String,
+    /// At most `limits::QUERY_GAS_MAX`, which is also the default.
     gas_limit: Option<u64>,
-    /// The caller the contract sees; the zero address when absent.
-    caller: Option<Address>,
+    /// The first version took the caller from here unchecked; it is refused with a clear
+    /// answer now, so that a client relying on it learns to sign instead.
+    caller: Option<Value>,
+    /// The caller's proof of its key: the query then runs as that key's account.
+    signer: Option<QuerySigner>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuerySigner {
+    public_key: PublicKey,
+    /// Milliseconds since the Unix epoch, by the signer's clock.
+    signed_at_ms: u64,
+    /// Hex of the 64-byte Ed25519 signature over `pactum_types::query::QuerySigning`.
+    signature: String,
+}
+
+/// The account a query runs as: the zero address, or the signer's once its signature,
+/// its freshness and its enrolment check out.
+async fn query_caller(
+    node: &NodeHandle,
+    request: &QueryRequest,
+    input: &[u8],
+    gas_limit: u64,
+) -> Result<Address, ApiError> {
+    let Some(signer) = &request.signer else { return Ok(Address([0; 32])) };
+    let signature = hex::decode(&signer.signature)
+        .ok()
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+        .map(Signature)
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_parameter", "signer.signature must be 64 bytes of hex")
+        })?;
+    let signing = QuerySigning {
+        chain_id: node.chain_id(),
+        contract: &request.contract,
+        method: &request.method,
+        input,
+        gas_limit,
+        signer: &signer.public_key,
+        signed_at_ms: signer.signed_at_ms,
+    };
+    if signing.verify(&signature).is_err() {
+        return Err(ApiError::bad_request(
+            "bad_signature",
+            format!(
+                "the query's signature does not verify under {}: it must sign this chain, the \
+                 contract, method, input and gas_limit as sent, the key and signed_at_ms",
+                signer.public_key
+            ),
+        ));
+    }
+    let now_ms = unix_millis();
+    if !signing.fresh_at(now_ms) {
+        return Err(ApiError::bad_request(
+            "stale_signature",
+            format!(
+                "the query was signed at {} ms but this node's clock reads {now_ms} ms; a signed \
+                 query is accepted within {} ms of it: sign it again",
+                signer.signed_at_ms,
+                limits::QUERY_SIGNATURE_SKEW_MS_MAX
+            ),
+        ));
+    }
+    let handle = node.clone();
+    let key = signer.public_key;
+    let account = tokio::task::spawn_blocking(move || handle.account(&key))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    if account.enrolment.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_signer",
+            format!("the query's signer {key} is not an enrolled identity on this ledger"),
+        ));
+    }
+    Ok(account.address)
 }
 
 /// `POST /v1/query`: a read-only call against the committed state. Reverts, running out
@@ -434,10 +558,24 @@ async fn query(
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map_err(|rejection| body_error(&rejection))?;
     let request: QueryRequest = json_body(&body)?;
+    if request.caller.is_some() {
+        return Err(ApiError::bad_request(
+            "unsigned_caller",
+            "a query cannot name its caller: sign it (`signer` with public_key, signed_at_ms \
+             and signature; `pactum contract query --key`) to run as your account, or leave \
+             the caller out to run as the zero address",
+        ));
+    }
     let input = hex::decode(&request.input)
         .map_err(|_| ApiError::bad_request("bad_parameter", "input must be hex"))?;
-    let gas_limit = request.gas_limit.unwrap_or(QUERY_GAS_DEFAULT);
-    let caller = request.caller.unwrap_or(Address([0; 32]));
+    let gas_limit = request.gas_limit.unwrap_or(limits::QUERY_GAS_MAX);
+    if gas_limit > limits::QUERY_GAS_MAX {
+        return Err(ApiError::bad_request(
+            "gas_limit_too_high",
+            format!("a query may use at most {} gas; {gas_limit} was asked", limits::QUERY_GAS_MAX),
+        ));
+    }
+    let caller = query_caller(&node, &request, &input, gas_limit).await?;
     let handle = node.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         handle.query(request.contract, &request.method, &input, gas_limit, caller)

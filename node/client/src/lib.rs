@@ -1,7 +1,9 @@
 //! A client of a validator's REST API, shared by the `pactum` client commands, the
 //! benchmark and the end-to-end tests: JSON requests, signing keys (PEM or hex seed),
-//! signing transactions with the account's next nonce, and contract arguments written as
-//! `type:value`.
+//! signing transactions with the account's next nonce, contract arguments written as
+//! `type:value`, and [`Validators`], which submits a transaction and follows it to its
+//! commit across the consortium's validators, resending the same signed bytes to another
+//! validator when one is unreachable or slow.
 
 #![forbid(unsafe_code)]
 
@@ -11,6 +13,7 @@ use std::time::Duration;
 use pactum_runtime::clock::Stopwatch;
 use pactum_sdk::Encode as _;
 use pactum_types::crypto::Keypair;
+use pactum_types::query::QuerySigning;
 use pactum_types::{Address, ChainId, Hash, Payload, PublicKey, Transaction, UnsignedTransaction};
 use serde_json::Value;
 use thiserror::Error;
@@ -26,6 +29,8 @@ pub enum ClientError {
     Answer { what: String, reason: String },
     #[error("transaction {hash} was not committed within {seconds} s (last answer: {last})")]
     NotCommitted { hash: Hash, seconds: u64, last: String },
+    #[error("transaction {hash} expired: {reason}")]
+    Expired { hash: Hash, reason: String },
     #[error("cannot read {path}: {reason}")]
     File { path: PathBuf, reason: String },
     #[error("{0}")]
@@ -148,6 +153,33 @@ impl NodeClient {
         ChainId::new(chain).map_err(|error| answer_error("GET /v1/status", error.to_string()))
     }
 
+    /// Runs a read-only call (`POST /v1/query`) and returns the node's answer: a receipt
+    /// status, gas, events and return data. Signed by `caller`, the contract sees that
+    /// key's account as its caller; unsigned, the zero address.
+    pub fn query(
+        &self,
+        contract: Address,
+        method: &str,
+        input: &[u8],
+        gas_limit: u64,
+        caller: Option<&Keypair>,
+    ) -> Result<Value, ClientError> {
+        let chain_id = match caller {
+            Some(_) => Some(self.chain_id()?),
+            None => None,
+        };
+        let body = query_body(
+            chain_id.as_ref(),
+            contract,
+            method,
+            input,
+            gas_limit,
+            caller,
+            pactum_runtime::clock::unix_millis(),
+        );
+        self.post_json("/v1/query", &body)?.into_success("POST /v1/query")
+    }
+
     pub fn next_nonce(&self, key: &PublicKey) -> Result<u64, ClientError> {
         let account = self.get(&format!("/v1/accounts/{key}"))?.into_success("GET /v1/accounts")?;
         account["next_nonce"]
@@ -155,7 +187,7 @@ impl NodeClient {
             .ok_or_else(|| answer_error("GET /v1/accounts", "no next_nonce"))
     }
 
-    /// Submits a signed transaction (canonical bytes); its hash.
+    /// Submits a signed transaction (canonical bytes) to this node only; its hash.
     pub fn submit(&self, transaction: &Transaction) -> Result<Hash, ClientError> {
         use pactum_types::Encode as _;
         let body = self
@@ -185,6 +217,216 @@ impl NodeClient {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// How long [`Validators`] follows a pending transaction on one validator before it sends
+/// it to the next one as well.
+const RESEND_AFTER: Duration = Duration::from_secs(10);
+/// How often [`Validators`] asks about a pending transaction.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// The pause after every validator was tried and none took the transaction.
+const ROUND_PAUSE: Duration = Duration::from_millis(250);
+
+/// Refusal codes that may come from one validator's lagging view of the ledger rather
+/// than from the transaction: another validator may take it.
+const LOCAL_VIEW_REFUSALS: [&str; 2] = ["unknown_signer", "nonce_too_far_ahead"];
+
+/// What one validator said to a submission.
+#[derive(Debug)]
+pub enum Submission {
+    /// `202`: pending there (and durable there).
+    Pending,
+    /// `200`: the same transaction is already committed.
+    Committed,
+    /// Unreachable, busy, shutting down or unable to persist it: try another validator.
+    Retry(String),
+    /// Refused under an admission rule: sending it again cannot help.
+    Refused(ClientError),
+}
+
+impl Submission {
+    fn of(outcome: Result<Answer, ClientError>) -> Self {
+        let answer = match outcome {
+            Ok(answer) => answer,
+            Err(error) => return Submission::Retry(error.to_string()),
+        };
+        match answer.status {
+            202 => Submission::Pending,
+            200 if answer.body["status"] == "committed" => Submission::Committed,
+            // Busy, rate-limited, shutting down, not durable, or a node fault: another
+            // validator (or the same one a moment later) may take it.
+            429 | 500..=599 => Submission::Retry(format!("{} {}", answer.status, answer.body)),
+            _ => match answer.into_success("POST /v1/transactions") {
+                Ok(body) => Submission::Retry(format!("unexpected answer {body}")),
+                Err(error) => Submission::Refused(error),
+            },
+        }
+    }
+}
+
+/// The validators of a consortium, as a client sees them: submits a transaction and
+/// follows it until it commits, resending the same signed bytes to another validator
+/// when one is unreachable, busy, or has not committed it for a while. Resending is
+/// safe: a validator answers a transaction it already holds, or has committed, with its
+/// status.
+#[derive(Debug, Clone)]
+pub struct Validators {
+    nodes: Vec<NodeClient>,
+}
+
+impl Validators {
+    /// `nodes`, tried in this order (at least one).
+    pub fn new(nodes: Vec<NodeClient>) -> Result<Self, ClientError> {
+        if nodes.is_empty() {
+            return Err(invalid("at least one node is needed"));
+        }
+        Ok(Self { nodes })
+    }
+
+    /// `first`, then the other validators `first` lists in `GET /v1/status` (by their
+    /// REST addresses). When `first` cannot say, it is the only one.
+    pub fn discover(first: NodeClient) -> Self {
+        let mut nodes = vec![first];
+        if let Ok(status) = nodes[0].status() {
+            for validator in status["validators"].as_array().into_iter().flatten() {
+                if validator["self"] == true {
+                    continue;
+                }
+                if let Some(address) = validator["api_address"].as_str() {
+                    let base = format!("http://{address}");
+                    if nodes.iter().all(|node| node.base() != base) {
+                        nodes.push(NodeClient::new(&base));
+                    }
+                }
+            }
+        }
+        Self { nodes }
+    }
+
+    pub fn nodes(&self) -> &[NodeClient] {
+        &self.nodes
+    }
+
+    /// Offers `bytes` to the validators in turn from `start`, once round all of them,
+    /// until one takes it (pending, or already committed) or refuses it for good. A
+    /// refusal that may only reflect that validator's lagging view of the ledger (an
+    /// unknown signer, a nonce too far ahead) is kept while the others are asked, and
+    /// returned only if none takes it. `Retry` with the last reason when none would.
+    pub fn submit_once(&self, bytes: &[u8], start: usize) -> (usize, Submission) {
+        let mut last = Submission::Retry("no validator was asked".into());
+        let mut local_refusal: Option<(usize, Submission)> = None;
+        for offset in 0..self.nodes.len() {
+            let index = (start + offset) % self.nodes.len();
+            let submission =
+                Submission::of(self.nodes[index].post_bytes("/v1/transactions", bytes));
+            match submission {
+                Submission::Retry(_) => last = submission,
+                Submission::Refused(ClientError::Node { ref code, .. })
+                    if LOCAL_VIEW_REFUSALS.contains(&code.as_str()) =>
+                {
+                    local_refusal.get_or_insert((index, submission));
+                }
+                _ => return (index, submission),
+            }
+        }
+        local_refusal.unwrap_or((start % self.nodes.len(), last))
+    }
+
+    /// Submits `transaction` and waits until it is committed; its `GET
+    /// /v1/transactions/{hash}` answer. Sends the same signed bytes to the next validator
+    /// whenever the current one is unreachable, busy, or has held it pending for
+    /// [`RESEND_AFTER`]. Fails at once when a validator refuses it under an admission
+    /// rule or says it expired behind a missing nonce, and after `timeout` otherwise.
+    pub fn submit_and_wait(
+        &self,
+        transaction: &Transaction,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        use pactum_types::Encode as _;
+        let bytes = transaction.to_bytes();
+        let hash = transaction.hash();
+        let watch = Stopwatch::start();
+        let mut current = 0usize;
+        let mut last = String::from("nothing yet");
+        while watch.elapsed() < timeout {
+            let (index, submission) = self.submit_once(&bytes, current);
+            current = index;
+            match submission {
+                Submission::Refused(error) => return Err(error),
+                Submission::Retry(reason) => {
+                    last = reason;
+                    std::thread::sleep(ROUND_PAUSE);
+                    continue;
+                }
+                Submission::Pending | Submission::Committed => {}
+            }
+            match self.follow(current, &hash, &watch, timeout)? {
+                Followed::Committed(answer) => return Ok(answer),
+                Followed::Resend(reason) => {
+                    last = reason;
+                    current = (current + 1) % self.nodes.len();
+                }
+                Followed::Again(reason) => {
+                    last = reason;
+                    std::thread::sleep(POLL_INTERVAL);
+                }
+            }
+        }
+        Err(ClientError::NotCommitted { hash, seconds: timeout.as_secs(), last })
+    }
+
+    /// Polls validator `index` about `hash` until it commits there, or something says to
+    /// send it again.
+    fn follow(
+        &self,
+        index: usize,
+        hash: &Hash,
+        watch: &Stopwatch,
+        timeout: Duration,
+    ) -> Result<Followed, ClientError> {
+        let node = &self.nodes[index];
+        let since = Stopwatch::start();
+        while watch.elapsed() < timeout {
+            let answer = match node.get(&format!("/v1/transactions/{hash}")) {
+                Ok(answer) => answer,
+                Err(error) => return Ok(Followed::Resend(error.to_string())),
+            };
+            match (answer.status, answer.body["status"].as_str()) {
+                (200, Some("committed")) => return Ok(Followed::Committed(answer.body)),
+                (200, Some("expired")) => {
+                    let reason = answer.body["reason"].as_str().unwrap_or("").to_string();
+                    return Err(ClientError::Expired { hash: *hash, reason });
+                }
+                (200, Some("pending")) if since.elapsed() >= RESEND_AFTER => {
+                    return Ok(Followed::Resend(format!(
+                        "pending at {} for {} s",
+                        node.base(),
+                        RESEND_AFTER.as_secs()
+                    )));
+                }
+                (200, Some("pending")) => {}
+                // Unknown here (a validator that lost it, or one behind): offer it again.
+                (404, _) => return Ok(Followed::Again(format!("unknown at {}", node.base()))),
+                (status, _) => {
+                    return Ok(Followed::Resend(format!(
+                        "{} answered {status} {}",
+                        node.base(),
+                        answer.body
+                    )));
+                }
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        Ok(Followed::Again("timed out".into()))
+    }
+}
+
+enum Followed {
+    Committed(Value),
+    /// Send it to the next validator.
+    Resend(String),
+    /// Send it to the same validator again.
+    Again(String),
 }
 
 pub fn parse_hex_array<const N: usize>(text: &str, what: &str) -> Result<[u8; N], ClientError> {
@@ -254,6 +496,44 @@ pub fn sign_payload(
     let unsigned =
         UnsignedTransaction { chain_id: node.chain_id()?, sender, nonce, gas_limit, payload };
     Ok(unsigned.sign(keypair))
+}
+
+/// The body of `POST /v1/query`. With a `caller` (and the chain it signs for) it carries
+/// the caller's signature over the query and `now_ms`, so that the node runs it as the
+/// caller's account; without one the contract sees the zero address.
+pub fn query_body(
+    chain_id: Option<&ChainId>,
+    contract: Address,
+    method: &str,
+    input: &[u8],
+    gas_limit: u64,
+    caller: Option<&Keypair>,
+    now_ms: u64,
+) -> Value {
+    let mut body = serde_json::json!({
+        "contract": contract,
+        "method": method,
+        "input": hex::encode(input),
+        "gas_limit": gas_limit,
+    });
+    if let (Some(chain_id), Some(keypair)) = (chain_id, caller) {
+        let signer = keypair.public_key();
+        let signing = QuerySigning {
+            chain_id,
+            contract: &contract,
+            method,
+            input,
+            gas_limit,
+            signer: &signer,
+            signed_at_ms: now_ms,
+        };
+        body["signer"] = serde_json::json!({
+            "public_key": signer,
+            "signed_at_ms": now_ms,
+            "signature": hex::encode(signing.sign(keypair).0),
+        });
+    }
+    body
 }
 
 /// Encodes contract arguments written as `type:value`: `u8`, `u32`, `u64`, `u128`,

@@ -7,9 +7,13 @@
 //! a transaction becomes *ready* only when every earlier nonce of its sender is committed
 //! or ready. The primary takes ready transactions with [`Mempool::ready_batch`]; committed
 //! blocks evict theirs with [`Mempool::committed`]. Transactions a client gave this node
-//! wait in the gossip queue for the runtime to send to the other validators.
+//! wait in the gossip queue for the runtime to send to the other validators. A transaction
+//! that waits behind a missing nonce of its sender for longer than the runtime allows is
+//! dropped by [`Mempool::expire_waiting`], so no sender stalls forever; the transactions
+//! the runtime logged durably are reported back when they leave
+//! ([`Mempool::take_forgotten_durable`]), so its log never outgrows the pool.
 //!
-//! It must never do IO, read a clock, spawn tasks or draw randomness: it is a plain data
+//! It must never do IO, read a clock (time comes in as arguments), spawn tasks or draw randomness: it is a plain data
 //! structure that the node runtime owns and drives from a blocking task. The ledger's view
 //! of signers and nonces comes in through the [`SignerRegistry`] and [`NonceState`]
 //! traits. Every collection it holds is bounded by [`MempoolConfig`], whose defaults and
@@ -21,7 +25,9 @@
 mod pool;
 mod rejection;
 
-pub use pool::{Admitted, Counters, Mempool, MempoolStatus, PooledTransaction, Source};
+pub use pool::{
+    Admitted, Counters, Expired, Mempool, MempoolStatus, PooledTransaction, SenderPending, Source,
+};
 pub use rejection::{Rejection, RejectionCode};
 
 use pactum_types::{ChainId, PublicKey, limits};

@@ -88,6 +88,8 @@ pub struct Counters {
     pub evicted_stale: u64,
     /// Transactions removed because their signer is no longer enrolled.
     pub evicted_signer: u64,
+    /// Transactions dropped after waiting too long behind a missing nonce.
+    pub expired: u64,
 }
 
 impl Counters {
@@ -117,6 +119,39 @@ struct Entry {
     pooled: Arc<PooledTransaction>,
     /// Unique admission sequence number; orders the ready queue and names gossip slots.
     arrival: u64,
+    /// When it was admitted (milliseconds, the caller's clock): how long it has waited.
+    admitted_ms: u64,
+    /// The runtime holds it in its durable mempool log ([`Mempool::mark_durable`]).
+    durable: bool,
+}
+
+/// A transaction that waited too long behind a missing nonce of its sender and was
+/// dropped ([`Mempool::expire_waiting`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    pub hash: Hash,
+    pub sender: PublicKey,
+    pub nonce: u64,
+    /// The first nonce of the sender that no one gave this mempool.
+    pub missing_nonce: u64,
+    /// How long it waited, in milliseconds.
+    pub waited_ms: u64,
+}
+
+/// One sender's transactions in the mempool, for `GET /v1/accounts/{key}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderPending {
+    /// The next nonce of the ledger, as the mempool last learned it.
+    pub next_nonce: u64,
+    /// Every pending nonce, ascending.
+    pub pending: Vec<u64>,
+    /// The first nonce at or after `next_nonce` that is not pending, when some pending
+    /// nonce is above it: the gap the later transactions wait behind.
+    pub missing_nonce: Option<u64>,
+    /// The pending nonces above `missing_nonce`: they cannot be ordered until it arrives.
+    pub waiting: Vec<u64>,
+    /// When the oldest waiting transaction was admitted (milliseconds).
+    pub oldest_waiting_admitted_ms: Option<u64>,
 }
 
 /// One sender's pending transactions.
@@ -154,6 +189,23 @@ struct Candidate {
     message: Range<usize>,
 }
 
+/// The first nonce at or after the sender's next nonce that is missing, when some pending
+/// transaction sits above it (and so cannot be ordered until it arrives).
+fn first_missing(queue: &SenderQueue) -> Option<u64> {
+    // Nonces `next_nonce..in_flight_next` are all present, so the gap starts at or after
+    // `in_flight_next`: at the end of the contiguous run from there.
+    let start = queue.in_flight_next;
+    let run = queue
+        .by_nonce
+        .range(start..)
+        .map(|(nonce, _)| *nonce)
+        .zip(start..)
+        .take_while(|(nonce, expected)| nonce == expected)
+        .count() as u64;
+    let missing = start + run;
+    queue.by_nonce.range(missing..).next().is_some().then_some(missing)
+}
+
 /// The validator mempool. See the crate documentation.
 #[derive(Debug)]
 pub struct Mempool {
@@ -169,6 +221,9 @@ pub struct Mempool {
     in_flight: usize,
     arrivals: u64,
     counters: Counters,
+    /// Durable transactions removed since the runtime last asked
+    /// ([`Mempool::take_forgotten_durable`]).
+    forgotten_durable: Vec<Hash>,
 }
 
 impl Mempool {
@@ -184,6 +239,7 @@ impl Mempool {
             in_flight: 0,
             arrivals: 0,
             counters: Counters::default(),
+            forgotten_durable: Vec::new(),
         })
     }
 
@@ -199,12 +255,15 @@ impl Mempool {
     /// order, so an invalid transaction can never take a nonce or capacity from a valid one
     /// in the same batch. A rejection adds and takes nothing, except that any admission
     /// may forget transactions that `nonces` shows the ledger has already made stale.
+    /// `now_ms` (the caller's clock) stamps the admitted transactions, for
+    /// [`Mempool::expire_waiting`].
     pub fn admit<R, N>(
         &mut self,
         items: Vec<Vec<u8>>,
         source: Source,
         registry: &R,
         nonces: &N,
+        now_ms: u64,
     ) -> Vec<Result<Admitted, Rejection>>
     where
         R: SignerRegistry + ?Sized,
@@ -278,7 +337,7 @@ impl Mempool {
             .zip(signature_valid)
             .map(|(candidate, valid)| {
                 if valid {
-                    self.insert(candidate, source).map(Admitted::Added)
+                    self.insert(candidate, source, now_ms).map(Admitted::Added)
                 } else {
                     Err(Rejection::BadSignature { sender: candidate.transaction.unsigned.sender })
                 }
@@ -390,7 +449,12 @@ impl Mempool {
 
     /// Inserts a verified candidate, re-checking the rules that earlier members of its
     /// batch may have changed.
-    fn insert(&mut self, candidate: Candidate, source: Source) -> Result<Hash, Rejection> {
+    fn insert(
+        &mut self,
+        candidate: Candidate,
+        source: Source,
+        now_ms: u64,
+    ) -> Result<Hash, Rejection> {
         let Candidate { hash, transaction, encoded, next_nonce, .. } = candidate;
         let sender = transaction.unsigned.sender;
         let nonce = transaction.unsigned.nonce;
@@ -405,7 +469,7 @@ impl Mempool {
         self.arrivals += 1;
         self.bytes += encoded.len();
         let pooled = Arc::new(PooledTransaction { hash, transaction, encoded });
-        self.entries.insert(hash, Entry { pooled, arrival });
+        self.entries.insert(hash, Entry { pooled, arrival, admitted_ms: now_ms, durable: false });
         self.senders
             .entry(sender)
             .or_insert_with(|| SenderQueue {
@@ -434,6 +498,22 @@ impl Mempool {
             });
         }
         self.gossip.push_back((hash, arrival));
+    }
+
+    /// Removes an entry, keeping the byte count and remembering it if it was durable.
+    /// (A function of the fields it touches, so callers may hold a sender's queue.)
+    fn forget(
+        entries: &mut HashMap<Hash, Entry>,
+        bytes: &mut usize,
+        forgotten_durable: &mut Vec<Hash>,
+        hash: &Hash,
+    ) {
+        if let Some(entry) = entries.remove(hash) {
+            *bytes = bytes.saturating_sub(entry.pooled.encoded.len());
+            if entry.durable {
+                forgotten_durable.push(*hash);
+            }
+        }
     }
 
     /// Re-derives `sender`'s ready head after its queue changed.
@@ -480,9 +560,7 @@ impl Mempool {
             if nonce < queue.in_flight_next {
                 self.in_flight = self.in_flight.saturating_sub(1);
             }
-            if let Some(entry) = self.entries.remove(&hash) {
-                self.bytes = self.bytes.saturating_sub(entry.pooled.encoded.len());
-            }
+            Self::forget(&mut self.entries, &mut self.bytes, &mut self.forgotten_durable, &hash);
             if committed.is_some_and(|committed| committed.contains(&hash)) {
                 self.counters.evicted_committed += 1;
             } else {
@@ -604,9 +682,12 @@ impl Mempool {
                 if nonce < queue.in_flight_next {
                     self.in_flight = self.in_flight.saturating_sub(1);
                 }
-                if let Some(entry) = self.entries.remove(&hash) {
-                    self.bytes = self.bytes.saturating_sub(entry.pooled.encoded.len());
-                }
+                Self::forget(
+                    &mut self.entries,
+                    &mut self.bytes,
+                    &mut self.forgotten_durable,
+                    &hash,
+                );
                 evicted += 1;
             }
         }
@@ -630,6 +711,93 @@ impl Mempool {
             }
         }
         taken
+    }
+
+    /// Records that the runtime's durable log now holds these transactions, so that their
+    /// removal, whatever its cause, is reported by [`Mempool::take_forgotten_durable`].
+    /// Returns the hashes it does not hold (settled meanwhile): the log need not keep them.
+    pub fn mark_durable(&mut self, hashes: &[Hash]) -> Vec<Hash> {
+        let mut unheld = Vec::new();
+        for hash in hashes {
+            match self.entries.get_mut(hash) {
+                Some(entry) => entry.durable = true,
+                None => unheld.push(*hash),
+            }
+        }
+        unheld
+    }
+
+    /// The durable transactions removed (committed, stale, expired or unenrolled) since
+    /// the last call: the runtime deletes them from its log. Each is reported once.
+    pub fn take_forgotten_durable(&mut self) -> Vec<Hash> {
+        std::mem::take(&mut self.forgotten_durable)
+    }
+
+    /// Drops every transaction that has waited at least `wait_ms` behind a missing nonce
+    /// of its sender (admitted at or before `now_ms - wait_ms`), so that no sender's
+    /// transactions wait forever for a predecessor that never comes. Ready and in-flight
+    /// transactions never expire. Returns what it dropped.
+    pub fn expire_waiting(&mut self, now_ms: u64, wait_ms: u64) -> Vec<Expired> {
+        let mut expired = Vec::new();
+        let mut emptied = Vec::new();
+        for (sender, queue) in &mut self.senders {
+            let Some(missing_nonce) = first_missing(queue) else { continue };
+            let waiting: Vec<(u64, Hash)> = queue
+                .by_nonce
+                .range(missing_nonce..)
+                .map(|(nonce, hash)| (*nonce, *hash))
+                .collect();
+            for (nonce, hash) in waiting {
+                let Some(entry) = self.entries.get(&hash) else { continue };
+                let waited_ms = now_ms.saturating_sub(entry.admitted_ms);
+                if waited_ms < wait_ms {
+                    continue;
+                }
+                queue.by_nonce.remove(&nonce);
+                Self::forget(
+                    &mut self.entries,
+                    &mut self.bytes,
+                    &mut self.forgotten_durable,
+                    &hash,
+                );
+                expired.push(Expired { hash, sender: *sender, nonce, missing_nonce, waited_ms });
+            }
+            if queue.by_nonce.is_empty() {
+                emptied.push(*sender);
+            }
+        }
+        // A waiting transaction is never a head, so only emptied queues need tidying.
+        for sender in emptied {
+            self.refresh_head(&sender);
+        }
+        self.counters.expired += expired.len() as u64;
+        expired
+    }
+
+    /// What the mempool holds of `sender`'s transactions, if anything.
+    pub fn sender_pending(&self, sender: &PublicKey) -> Option<SenderPending> {
+        let queue = self.senders.get(sender)?;
+        let missing_nonce = first_missing(queue);
+        let waiting: Vec<u64> = match missing_nonce {
+            Some(missing) => queue.by_nonce.range(missing..).map(|(nonce, _)| *nonce).collect(),
+            None => Vec::new(),
+        };
+        let oldest_waiting_admitted_ms = match missing_nonce {
+            Some(missing) => queue
+                .by_nonce
+                .range(missing..)
+                .filter_map(|(_, hash)| self.entries.get(hash))
+                .map(|entry| entry.admitted_ms)
+                .min(),
+            None => None,
+        };
+        Some(SenderPending {
+            next_nonce: queue.next_nonce,
+            pending: queue.by_nonce.keys().copied().collect(),
+            missing_nonce,
+            waiting,
+            oldest_waiting_admitted_ms,
+        })
     }
 
     pub fn get(&self, hash: &Hash) -> Option<Arc<PooledTransaction>> {

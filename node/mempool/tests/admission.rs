@@ -156,7 +156,7 @@ fn the_same_transaction_again_is_already_pending() {
     // Within one batch, a repeat gets its first occurrence's answer.
     let fresh = encoded(&key(3), 0);
     let hash = pactum_types::hash::sha3_256(&fresh);
-    let answers = pool.admit(vec![fresh.clone(), fresh], Source::Client, &ledger, &ledger);
+    let answers = pool.admit(vec![fresh.clone(), fresh], Source::Client, &ledger, &ledger, 0);
     assert_eq!(answers, vec![Ok(Admitted::Added(hash)), Ok(Admitted::AlreadyPending(hash))]);
     assert_eq!(pool.len(), 4);
 
@@ -164,7 +164,7 @@ fn the_same_transaction_again_is_already_pending() {
     let mut forged = common::transaction(&key(2), 0);
     forged.signature.0[1] ^= 1;
     let answers =
-        pool.admit(vec![forged.to_bytes(), forged.to_bytes()], Source::Peer, &ledger, &ledger);
+        pool.admit(vec![forged.to_bytes(), forged.to_bytes()], Source::Peer, &ledger, &ledger, 0);
     assert_eq!(answers[0], answers[1]);
     assert_eq!(answers[0].as_ref().unwrap_err().code(), RejectionCode::BadSignature);
     assert_eq!(pool.len(), 4);
@@ -244,7 +244,7 @@ fn a_mixed_batch_rejects_exactly_the_bad_signatures() {
     }
     let batch: Vec<Vec<u8>> =
         transactions.iter().map(|transaction| transaction.to_bytes()).collect();
-    let answers = pool.admit(batch, Source::Peer, &ledger, &ledger);
+    let answers = pool.admit(batch, Source::Peer, &ledger, &ledger, 0);
     for (index, answer) in answers.iter().enumerate() {
         if bad.contains(&index) {
             assert_eq!(answer.as_ref().unwrap_err().code(), RejectionCode::BadSignature);
@@ -266,7 +266,7 @@ fn a_forgery_earlier_in_a_batch_cannot_take_the_nonce_of_the_real_transaction() 
     let mut forged = unsigned(&sender, 0, 7).sign(&sender);
     forged.signature = real.signature;
     let answers =
-        pool.admit(vec![forged.to_bytes(), real.to_bytes()], Source::Peer, &ledger, &ledger);
+        pool.admit(vec![forged.to_bytes(), real.to_bytes()], Source::Peer, &ledger, &ledger, 0);
     assert_eq!(answers[0].as_ref().unwrap_err().code(), RejectionCode::BadSignature);
     assert_eq!(answers[1], Ok(Admitted::Added(real.hash())));
 }
@@ -279,7 +279,7 @@ fn two_valid_transactions_for_one_nonce_in_a_batch_keep_the_first() {
     let first = unsigned(&sender, 0, 1).sign(&sender);
     let second = unsigned(&sender, 0, 2).sign(&sender);
     let answers =
-        pool.admit(vec![first.to_bytes(), second.to_bytes()], Source::Client, &ledger, &ledger);
+        pool.admit(vec![first.to_bytes(), second.to_bytes()], Source::Client, &ledger, &ledger, 0);
     assert_eq!(answers[0], Ok(Admitted::Added(first.hash())));
     assert_eq!(answers[1].as_ref().unwrap_err().code(), RejectionCode::NonceTaken);
     assert_eq!(pool.len(), 1);
@@ -300,7 +300,7 @@ fn one_batch_reports_every_rule_and_counts_each_by_code() {
         encoded(&key(3), 0),
         encoded(&key(0), 1),
     ];
-    let answers = pool.admit(batch, Source::Client, &ledger, &ledger);
+    let answers = pool.admit(batch, Source::Client, &ledger, &ledger, 0);
     let codes: Vec<Option<&str>> = answers
         .iter()
         .map(|answer| answer.as_ref().err().map(|rejection| rejection.code().as_str()))

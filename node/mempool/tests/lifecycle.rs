@@ -7,7 +7,7 @@ use pactum_mempool::{Admitted, Mempool, MempoolConfig, RejectionCode, SignerStat
 use pactum_types::{Hash, PublicKey};
 
 fn admit_all(pool: &mut Mempool, ledger: &Ledger, items: Vec<Vec<u8>>, source: Source) {
-    for answer in pool.admit(items, source, ledger, ledger) {
+    for answer in pool.admit(items, source, ledger, ledger, 0) {
         assert!(matches!(answer, Ok(Admitted::Added(_))), "{answer:?}");
     }
     pool.check_invariants().unwrap();
@@ -294,13 +294,13 @@ fn an_enrolment_is_admitted_on_its_certificate_and_nothing_else() {
         pactum_types::Encode::to_bytes(&transaction.sign(&newcomer))
     };
     let other_key = test_certificate(&key(8).public_key());
-    let refused = pool.admit(vec![enrol(other_key)], Source::Client, &ledger, &ledger);
+    let refused = pool.admit(vec![enrol(other_key)], Source::Client, &ledger, &ledger, 0);
     assert!(
         matches!(&refused[0], Err(rejection) if rejection.code() == RejectionCode::UnknownSigner),
         "{refused:?}"
     );
     let call = encoded(&newcomer, 0);
-    let refused = pool.admit(vec![call], Source::Client, &ledger, &ledger);
+    let refused = pool.admit(vec![call], Source::Client, &ledger, &ledger, 0);
     assert!(
         matches!(&refused[0], Err(rejection) if rejection.code() == RejectionCode::UnknownSigner)
     );
@@ -309,7 +309,55 @@ fn an_enrolment_is_admitted_on_its_certificate_and_nothing_else() {
         Source::Client,
         &ledger,
         &ledger,
+        0,
     );
     assert!(matches!(admitted[0], Ok(Admitted::Added(_))), "{admitted:?}");
     pool.check_invariants().unwrap();
+}
+
+#[test]
+fn transactions_behind_a_missing_nonce_expire_after_the_wait_and_others_never() {
+    let ledger = Ledger::with_enrolled(2);
+    let mut pool = mempool();
+    let (stuck, flowing) = (key(0), key(1));
+    // Sender 0 gave nonces 0, 2 and 3 (1 never arrives); sender 1 gave 0 and 1.
+    for (keypair, nonce, at) in
+        [(&stuck, 0, 0), (&stuck, 2, 0), (&stuck, 3, 500), (&flowing, 0, 0), (&flowing, 1, 0)]
+    {
+        let answers =
+            pool.admit(vec![encoded(keypair, nonce)], Source::Client, &ledger, &ledger, at);
+        assert!(matches!(answers[0], Ok(Admitted::Added(_))), "{answers:?}");
+    }
+    let pending = pool.sender_pending(&stuck.public_key()).unwrap();
+    assert_eq!(pending.pending, vec![0, 2, 3]);
+    assert_eq!(pending.missing_nonce, Some(1));
+    assert_eq!(pending.waiting, vec![2, 3]);
+    assert_eq!(pending.oldest_waiting_admitted_ms, Some(0));
+    let flowing_pending = pool.sender_pending(&flowing.public_key()).unwrap();
+    assert_eq!((flowing_pending.missing_nonce, flowing_pending.waiting.len()), (None, 0));
+
+    // Not yet: nothing has waited 1,000 ms at 999.
+    assert!(pool.expire_waiting(999, 1_000).is_empty());
+    let expired = pool.expire_waiting(1_000, 1_000);
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!((expired[0].nonce, expired[0].missing_nonce, expired[0].waited_ms), (2, 1, 1_000));
+    pool.check_invariants().unwrap();
+    // Much later: nonce 3 goes too; nonce 0 (ready) and sender 1 (no gap) never expire.
+    let expired = pool.expire_waiting(1_000_000, 1_000);
+    assert_eq!(expired.iter().map(|gone| gone.nonce).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(pool.sender_pending(&stuck.public_key()).unwrap().pending, vec![0]);
+    assert_eq!(pool.len(), 3);
+    assert_eq!(pool.counters().expired, 2);
+    pool.check_invariants().unwrap();
+    // Resubmitted once the gap is filled, the same transaction is admitted again.
+    let answers = pool.admit(
+        vec![encoded(&stuck, 1), encoded(&stuck, 2)],
+        Source::Client,
+        &ledger,
+        &ledger,
+        1_000_001,
+    );
+    assert!(answers.iter().all(|answer| matches!(answer, Ok(Admitted::Added(_)))), "{answers:?}");
+    assert_eq!(pool.sender_pending(&stuck.public_key()).unwrap().missing_nonce, None);
+    assert!(pool.expire_waiting(9_000_000, 1_000).is_empty());
 }

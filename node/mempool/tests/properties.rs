@@ -42,6 +42,14 @@ enum Operation {
     Gossip {
         max: usize,
     },
+    /// Time passes (milliseconds).
+    Tick {
+        ms: u64,
+    },
+    /// Transactions waiting behind a gap for at least `wait_ms` are dropped.
+    Expire {
+        wait_ms: u64,
+    },
 }
 
 fn operation() -> impl Strategy<Value = Operation> {
@@ -58,6 +66,8 @@ fn operation() -> impl Strategy<Value = Operation> {
         2 => (0usize..6).prop_map(|count| Operation::Commit { count }),
         1 => (0..SENDERS).prop_map(|sender| Operation::CommitElsewhere { sender }),
         1 => (0usize..4).prop_map(|max| Operation::Gossip { max }),
+        1 => (1u64..500).prop_map(|ms| Operation::Tick { ms }),
+        1 => (0u64..800).prop_map(|wait_ms| Operation::Expire { wait_ms }),
     ]
 }
 
@@ -71,6 +81,9 @@ struct Model {
     added: u64,
     gossiped: HashSet<Hash>,
     from_clients: HashSet<Hash>,
+    now_ms: u64,
+    /// Client transactions marked durable and not yet reported forgotten.
+    durable: HashSet<Hash>,
 }
 
 fn check(pool: &Mempool, model: &Model, config: &MempoolConfig) -> Result<(), TestCaseError> {
@@ -108,6 +121,8 @@ fn run(operations: Vec<Operation>, count_binds: bool) -> Result<(), TestCaseErro
         added: 0,
         gossiped: HashSet::new(),
         from_clients: HashSet::new(),
+        now_ms: 0,
+        durable: HashSet::new(),
     };
     let keys: Vec<_> = (0..SENDERS).map(key).collect();
 
@@ -128,7 +143,7 @@ fn run(operations: Vec<Operation>, count_binds: bool) -> Result<(), TestCaseErro
                 }
                 let before = pool.len();
                 let source = if from_peer { Source::Peer } else { Source::Client };
-                let answers = pool.admit(bytes, source, &model.ledger, &model.ledger);
+                let answers = pool.admit(bytes, source, &model.ledger, &model.ledger, model.now_ms);
                 prop_assert_eq!(answers.len(), items.len());
                 let mut added = 0;
                 for (answer, corrupted) in answers.iter().zip(corrupt) {
@@ -158,6 +173,16 @@ fn run(operations: Vec<Operation>, count_binds: bool) -> Result<(), TestCaseErro
                 // Admission never drops anything except what the ledger made stale, and
                 // the model's ledger did not move here.
                 prop_assert_eq!(pool.len(), before + added);
+                // The runtime logs what clients gave it, as it would.
+                if !from_peer {
+                    let accepted: Vec<Hash> = answers
+                        .iter()
+                        .filter_map(|answer| answer.as_ref().ok())
+                        .map(Admitted::hash)
+                        .collect();
+                    prop_assert!(pool.mark_durable(&accepted).is_empty());
+                    model.durable.extend(accepted);
+                }
             }
             Operation::Ready { transactions_max, bytes_in_transactions } => {
                 let bytes_max = bytes_in_transactions * transaction_bytes();
@@ -228,6 +253,52 @@ fn run(operations: Vec<Operation>, count_binds: bool) -> Result<(), TestCaseErro
                     prop_assert!(!model.committed.contains(&pooled.hash()));
                 }
             }
+            Operation::Tick { ms } => model.now_ms += ms,
+            Operation::Expire { wait_ms } => {
+                let before: HashMap<PublicKey, Option<pactum_mempool::SenderPending>> = keys
+                    .iter()
+                    .map(|keypair| {
+                        (keypair.public_key(), pool.sender_pending(&keypair.public_key()))
+                    })
+                    .collect();
+                let proposed: HashSet<Hash> =
+                    model.proposed.iter().map(|pooled| pooled.hash()).collect();
+                let expired = pool.expire_waiting(model.now_ms, wait_ms);
+                for gone in &expired {
+                    prop_assert!(!pool.contains(&gone.hash));
+                    // Gone from the pool: admitted again later, it is new and is
+                    // gossiped again.
+                    model.gossiped.remove(&gone.hash);
+                    prop_assert!(
+                        !proposed.contains(&gone.hash),
+                        "an in-flight transaction expired"
+                    );
+                    prop_assert!(gone.waited_ms >= wait_ms);
+                    let pending = before[&gone.sender].as_ref().expect("the sender had some");
+                    prop_assert_eq!(pending.missing_nonce, Some(gone.missing_nonce));
+                    prop_assert!(gone.nonce > gone.missing_nonce, "expired below the gap");
+                    prop_assert!(!pending.pending.contains(&gone.missing_nonce));
+                }
+                // Nothing still waits behind a gap for longer than allowed.
+                for keypair in &keys {
+                    if let Some(pending) = pool.sender_pending(&keypair.public_key())
+                        && let Some(oldest) = pending.oldest_waiting_admitted_ms
+                    {
+                        prop_assert!(model.now_ms - oldest < wait_ms, "{pending:?}");
+                    }
+                }
+            }
+        }
+        // Every durable transaction that left is reported once, and only those.
+        for hash in pool.take_forgotten_durable() {
+            prop_assert!(
+                model.durable.remove(&hash),
+                "{hash} reported forgotten twice or never durable"
+            );
+            prop_assert!(!pool.contains(&hash));
+        }
+        for hash in &model.durable {
+            prop_assert!(pool.contains(hash), "durable {hash} left without being reported");
         }
         check(&pool, &model, &config)?;
     }
@@ -267,7 +338,7 @@ proptest! {
             pristine.push(encoded(&key(sender), nonce));
             items.push(bytes);
         }
-        let answers = pool.admit(items.clone(), Source::Peer, &ledger, &ledger);
+        let answers = pool.admit(items.clone(), Source::Peer, &ledger, &ledger, 0);
         prop_assert_eq!(answers.len(), items.len());
         pool.check_invariants().map_err(TestCaseError::fail)?;
         for (answer, bytes) in answers.iter().zip(&items) {

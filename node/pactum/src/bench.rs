@@ -72,6 +72,10 @@ enum BenchCommand {
     /// Committed token transfers per second and commit latency of a running devnet:
     /// open-loop load of pre-signed transfers at a set rate, spread over every node.
     Devnet(crate::bench_devnet::DevnetBenchArgs),
+    /// The devnet under load while validators are killed with SIGKILL and restarted:
+    /// counts accepted, committed, lost and duplicated transfers, checks that the
+    /// validators agree and that every data directory passes `pactum chain verify`.
+    Chaos(crate::bench_chaos::ChaosArgs),
 }
 
 pub fn run(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -83,6 +87,7 @@ pub fn run(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
             consensus(replicas, batches, transactions, transaction_bytes)
         }
         BenchCommand::Devnet(arguments) => crate::bench_devnet::run(&arguments),
+        BenchCommand::Chaos(arguments) => crate::bench_chaos::run(&arguments),
     }
 }
 

@@ -9,16 +9,16 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use pactum_certs::identity::certificates_from_pem;
 use pactum_types::crypto::Keypair;
-use pactum_types::{Address, Hash, Payload, PublicKey, Transaction};
-use serde_json::{Value, json};
+use pactum_types::{Address, Hash, Payload, Transaction};
+use serde_json::Value;
 
 use pactum_client::{
-    DEFAULT_NODE, NodeClient, decode_return, deployed_address, encode_arguments, load_key,
-    parse_hex_array, sign_payload,
+    DEFAULT_NODE, NodeClient, Submission, Validators, decode_return, deployed_address,
+    encode_arguments, load_key, parse_hex_array, sign_payload,
 };
 
-/// How long `--wait` waits for a commit.
-const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a client command waits for its transaction to commit.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(120);
 
 // ---- keys ----
 
@@ -95,13 +95,15 @@ struct Signing {
     /// The signer's key file.
     #[arg(long)]
     key: PathBuf,
-    /// The node to talk to.
+    /// The node to talk to first. When it cannot take the transaction (unreachable, busy)
+    /// or has not committed it within 10 s, the same signed transaction goes to the other
+    /// validators it lists.
     #[arg(long, default_value = DEFAULT_NODE)]
     node: String,
     /// The nonce to sign with (default: the account's next nonce, asked of the node).
     #[arg(long)]
     nonce: Option<u64>,
-    /// Do not wait for the commit; print the hash and return.
+    /// Do not wait for the commit: print the hash once a validator has accepted it.
     #[arg(long)]
     no_wait: bool,
 }
@@ -120,8 +122,10 @@ enum TxCommand {
     Send {
         /// The JSON file.
         file: PathBuf,
+        /// The node to talk to first (the others it lists are tried when it cannot).
         #[arg(long, default_value = DEFAULT_NODE)]
         node: String,
+        /// Do not wait for the commit: print the hash once a validator has accepted it.
         #[arg(long)]
         no_wait: bool,
     },
@@ -166,19 +170,31 @@ pub fn tx(arguments: TxArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Submits, then (unless told not to) waits for the commit and prints the receipt. A
-/// receipt other than success is a failure exit.
+/// Submits to `node` (or, when it cannot take it, to another validator it lists), then,
+/// unless told not to, waits for the commit, sending the same signed bytes to another
+/// validator if one is unreachable or slow, and prints the receipt. A receipt other than
+/// success is a failure exit.
 fn submit_and_report(
     node: &NodeClient,
     transaction: &Transaction,
     no_wait: bool,
 ) -> anyhow::Result<ExitCode> {
-    let hash = node.submit(transaction)?;
-    println!("submitted {hash}");
+    use pactum_types::Encode as _;
+    let validators = Validators::discover(node.clone());
+    let hash = transaction.hash();
     if no_wait {
+        let (index, submission) = validators.submit_once(&transaction.to_bytes(), 0);
+        let base = validators.nodes()[index].base();
+        match submission {
+            Submission::Pending => println!("submitted {hash} to {base} (pending)"),
+            Submission::Committed => println!("{hash} is already committed"),
+            Submission::Refused(error) => return Err(error.into()),
+            Submission::Retry(reason) => bail!("no validator took {hash}: {reason}"),
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    let answer = node.wait_committed(&hash, WAIT_TIMEOUT)?;
+    println!("submitted {hash}; waiting for the commit (--no-wait to return at once)");
+    let answer = validators.submit_and_wait(transaction, WAIT_TIMEOUT)?;
     print_receipt(&answer);
     Ok(if answer["receipt"]["status"] == "success" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -251,9 +267,10 @@ enum ContractCommand {
         /// Decode the return data as this type (u64, u128, string, address, bool, bytes).
         #[arg(long)]
         returns: Option<String>,
-        /// The caller the contract sees (a public key in hex).
+        /// Sign the query with this key (PEM), so that the contract sees its account as
+        /// the caller; the key must be enrolled. Unsigned, the caller is the zero address.
         #[arg(long)]
-        caller: Option<String>,
+        key: Option<PathBuf>,
     },
     /// List deployed contracts.
     List {
@@ -291,28 +308,17 @@ pub fn contract(arguments: ContractArgs) -> anyhow::Result<ExitCode> {
             let transaction = sign_payload(&node, &keypair, payload, gas_limit, signing.nonce)?;
             submit_and_report(&node, &transaction, signing.no_wait)
         }
-        ContractCommand::Query { address, method, arguments, node, gas_limit, returns, caller } => {
+        ContractCommand::Query { address, method, arguments, node, gas_limit, returns, key } => {
             let contract = Address(parse_hex_array(&address, "the contract address")?);
-            let caller = match caller {
-                Some(key) => Some(pactum_vm::account_address(&PublicKey(parse_hex_array(
-                    &key,
-                    "the caller key",
-                )?))),
-                None => None,
-            };
+            let caller = key.as_deref().map(load_key).transpose()?;
             let input = encode_arguments(&arguments)?;
-            let mut body = json!({
-                "contract": contract,
-                "method": method,
-                "input": hex::encode(input),
-                "gas_limit": gas_limit,
-            });
-            if let Some(caller) = caller {
-                body["caller"] = json!(caller);
-            }
-            let answer = NodeClient::new(&node)
-                .post_json("/v1/query", &body)?
-                .into_success("POST /v1/query")?;
+            let answer = NodeClient::new(&node).query(
+                contract,
+                &method,
+                &input,
+                gas_limit,
+                caller.as_ref(),
+            )?;
             let status = answer["status"].as_str().unwrap_or("?");
             if status != "success" {
                 eprintln!(

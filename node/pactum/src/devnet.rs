@@ -123,7 +123,7 @@ pub fn run(arguments: DevnetArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn validator_directory(directory: &Path, index: usize) -> PathBuf {
+pub(crate) fn validator_directory(directory: &Path, index: usize) -> PathBuf {
     directory.join("validators").join(format!("validator-{}", index + 1))
 }
 
@@ -132,15 +132,31 @@ fn pid_file(directory: &Path, index: usize) -> PathBuf {
 }
 
 /// The validator's process id, if it is running.
-fn running_pid(directory: &Path, index: usize) -> Option<u32> {
+pub(crate) fn running_pid(directory: &Path, index: usize) -> Option<u32> {
     let text = std::fs::read_to_string(pid_file(directory, index)).ok()?;
     let pid: u32 = text.trim().parse().ok()?;
     let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // A zombie has exited; only its parent has not collected it yet.
-    let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
     let ours = String::from_utf8_lossy(&command_line).contains("node.json");
-    (ours && !zombie).then_some(pid)
+    // A killed validator's cmdline can be read until it is reaped, so only its threads
+    // tell whether it still holds its data directory.
+    (ours && process_alive(pid)).then_some(pid)
+}
+
+/// Whether any thread of process `pid` is still live. The main thread of a killed
+/// multi-threaded process turns zombie before its other threads have exited and before
+/// its files (the RocksDB lock among them) are closed, so a zombie main thread alone does
+/// not mean the process is gone.
+fn process_alive(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses and may hold any
+        // character: take what follows the last ')'.
+        let state = stat.rsplit(')').next().and_then(|rest| rest.trim_start().chars().next());
+        state.is_some_and(|state| !matches!(state, 'Z' | 'X' | 'x'))
+    })
 }
 
 fn selected(only: &[usize], index: usize) -> bool {
@@ -162,6 +178,7 @@ fn up(
         );
     }
     let executable = std::env::current_exe().context("finding the pactum executable")?;
+    let mut started = Vec::new();
     for (index, config) in devnet.node_configs.iter().enumerate() {
         if !selected(only, index) {
             continue;
@@ -198,6 +215,7 @@ fn up(
             child.id(),
             log_path.display()
         );
+        started.push((index, child));
     }
 
     let apis: Vec<String> = devnet
@@ -211,7 +229,21 @@ fn up(
         if !selected(only, index) {
             continue;
         }
+        let mut child = started.iter_mut().find(|(started, _)| *started == index);
         wait_for(&watch, &format!("validator-{} to serve {api}", index + 1), || {
+            // A validator that exits while starting (its data directory locked, a bad
+            // configuration) is reported at once, not after the start timeout.
+            if let Some((_, child)) = child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                let log_path = validator_directory(directory, index).join("node.log");
+                bail!(
+                    "validator-{} exited while starting ({status}); the end of {}:\n{}",
+                    index + 1,
+                    log_path.display(),
+                    log_tail(&log_path, 10)
+                );
+            }
             Ok(NodeClient::new(api).get("/healthz").is_ok_and(|answer| answer.is_success()))
         })?;
     }
@@ -237,14 +269,27 @@ fn up(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The last `lines` lines of the file at `path` (empty if it cannot be read).
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Polls `ready` until it says yes, fails, or the start timeout passes. `Ok(false)` and
+/// transient errors of a validator not yet serving are the same; an error from the
+/// closure that is not about reaching a validator ends the wait.
 fn wait_for(
     watch: &Stopwatch,
     what: &str,
     mut ready: impl FnMut() -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     loop {
-        if matches!(ready(), Ok(true)) {
-            return Ok(());
+        match ready() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(error) if error.downcast_ref::<pactum_client::ClientError>().is_some() => {}
+            Err(error) => return Err(error),
         }
         if watch.elapsed() > START_TIMEOUT {
             bail!(
@@ -408,4 +453,26 @@ fn status(directory: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_process_is_not_alive_even_before_it_is_reaped() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("sleep runs");
+        let pid = child.id();
+        assert!(process_alive(pid));
+        child.kill().expect("SIGKILL is delivered");
+        // Not reaped yet: its main thread is a zombie, which `/proc` still lists.
+        let watch = Stopwatch::start();
+        while process_alive(pid) {
+            assert!(watch.elapsed() < Duration::from_secs(10), "{pid} survived SIGKILL");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(std::fs::metadata(format!("/proc/{pid}")).is_ok(), "reaped too early");
+        child.wait().expect("reaped");
+        assert!(!process_alive(pid));
+    }
 }

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_chaos;
 mod bench_devnet;
+mod bench_load;
 mod certs;
 mod chain;
 mod clock;

@@ -59,6 +59,11 @@ pub struct NodeConfig {
     pub listen: String,
     /// Where to serve the REST API.
     pub api_listen: String,
+    /// How long a transaction may wait in the mempool behind a missing nonce before it is
+    /// dropped as expired, in milliseconds (default and maximum
+    /// `limits::MEMPOOL_GAP_WAIT_MS_MAX`; at least 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mempool_gap_wait_ms: Option<u64>,
 }
 
 impl NodeConfig {
@@ -163,6 +168,7 @@ pub fn prepare(plan: &DevnetPlan) -> Result<Devnet, DevnetError> {
             api_address: api_listen.clone(),
         });
         let config = NodeConfig {
+            mempool_gap_wait_ms: None,
             genesis: genesis_path.clone(),
             data_dir: directory.join("data"),
             certificate: directory.join(CERTIFICATE_FILE),

@@ -35,6 +35,18 @@ pub struct Metrics {
     pub consensus_sends_dropped: AtomicU64,
     /// Gossip frames the transport refused to queue (a peer's queue full).
     pub gossip_frames_dropped: AtomicU64,
+    /// Synced writes of the mempool log (one per admission batch with client transactions).
+    pub mempool_log_syncs: AtomicU64,
+    /// Microseconds spent in synced mempool-log writes.
+    pub mempool_log_sync_micros: AtomicU64,
+    /// Mempool log writes that failed (the batch's clients were told to retry).
+    pub mempool_log_failures: AtomicU64,
+    /// Transactions re-admitted from the mempool log at start.
+    pub mempool_recovered: AtomicU64,
+    /// Transactions dropped after waiting too long behind a missing nonce.
+    pub transactions_expired: AtomicU64,
+    /// Resubmissions of a transaction already committed (answered with its place).
+    pub resubmitted_committed: AtomicU64,
     latency_buckets: [AtomicU64; COMMIT_LATENCY_BUCKETS_SECONDS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -157,6 +169,42 @@ impl Metrics {
             "Consensus messages a peer's full send queue refused (retransmission repeats them).",
             "counter",
             load(&self.consensus_sends_dropped),
+        );
+        gauge(
+            "pactum_mempool_log_syncs_total",
+            "Synced writes of the mempool log (one per admission batch with client transactions).",
+            "counter",
+            load(&self.mempool_log_syncs),
+        );
+        gauge(
+            "pactum_mempool_log_sync_microseconds_total",
+            "Time spent in synced mempool-log writes, in microseconds (divide by the syncs for the mean).",
+            "counter",
+            load(&self.mempool_log_sync_micros),
+        );
+        gauge(
+            "pactum_mempool_log_failures_total",
+            "Mempool log writes that failed; their clients were told to retry.",
+            "counter",
+            load(&self.mempool_log_failures),
+        );
+        gauge(
+            "pactum_mempool_recovered_total",
+            "Transactions re-admitted from the mempool log when the node started.",
+            "counter",
+            load(&self.mempool_recovered),
+        );
+        gauge(
+            "pactum_transactions_expired_total",
+            "Transactions dropped after waiting too long behind a missing nonce.",
+            "counter",
+            load(&self.transactions_expired),
+        );
+        gauge(
+            "pactum_resubmitted_committed_total",
+            "Resubmissions of an already committed transaction (answered with its place).",
+            "counter",
+            load(&self.resubmitted_committed),
         );
         let _ = writeln!(
             out,

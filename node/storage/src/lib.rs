@@ -14,9 +14,11 @@
 
 pub mod audit;
 pub mod builder;
+mod mempool_log;
 pub mod state_hash;
 mod store;
 
+pub use mempool_log::MempoolLog;
 pub use store::{
     BlockCommit, BlockOutcome, ColumnFamily, LEDGER_PREFIX, SCHEMA_VERSION, StateChange,
     StateSpace, StorageError, Store, TransactionLocation,

@@ -101,7 +101,7 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    fn rocks(operation: &'static str) -> impl FnOnce(rocksdb::Error) -> StorageError {
+    pub(crate) fn rocks(operation: &'static str) -> impl FnOnce(rocksdb::Error) -> StorageError {
         move |source| StorageError::Rocks { operation, source }
     }
 
@@ -725,7 +725,7 @@ fn hash_key(family: ColumnFamily, key: &[u8]) -> Vec<u8> {
     [&[tag][..], key].concat()
 }
 
-fn map_open_error(path: &Path, source: rocksdb::Error) -> StorageError {
+pub(crate) fn map_open_error(path: &Path, source: rocksdb::Error) -> StorageError {
     let text = source.to_string();
     if text.contains("lock")
         && (text.contains("Resource temporarily unavailable")

@@ -121,7 +121,7 @@ pub fn admit_one(
     ledger: &Ledger,
     bytes: Vec<u8>,
 ) -> Result<Admitted, Rejection> {
-    let mut answers = pool.admit(vec![bytes], Source::Client, ledger, ledger);
+    let mut answers = pool.admit(vec![bytes], Source::Client, ledger, ledger, 0);
     assert_eq!(answers.len(), 1);
     answers.remove(0)
 }

@@ -44,7 +44,7 @@ use pactum_mempool::{
     Mempool, MempoolConfig, NonceState, Rejection, SignerRegistry, SignerStatus, Source,
 };
 use pactum_net::{Peer, Transport, TransportConfig, TransportSettings};
-use pactum_storage::{StateSpace, StorageError, Store};
+use pactum_storage::{MempoolLog, StateSpace, StorageError, Store};
 use pactum_types::crypto::Keypair;
 use pactum_types::{Address, Block, Decode, Encode, Event, Hash, PublicKey, Receipt, limits};
 use pactum_vm::VmOptions;
@@ -217,6 +217,8 @@ struct ConsensusStatus {
     view: u64,
     in_view_change: bool,
     stable_checkpoint: u64,
+    /// The last sequence consensus handed to execution.
+    last_delivered: u64,
 }
 
 /// What the REST API (and tests) may ask of a running node. Cheap to clone.
@@ -241,8 +243,11 @@ struct Shared {
     validator_keys: Vec<PublicKey>,
     ledger: RwLock<Executor>,
     mempool: Mutex<Mempool>,
-    /// The store holding the durable mempool log (the consensus store).
-    mempool_log: Arc<Store>,
+    /// The durable mempool log: client transactions accepted and not yet settled. Only the
+    /// log writer thread (and recovery, before it starts) writes it.
+    mempool_log: MempoolLog,
+    /// Settled transactions for the log writer to delete from the log.
+    log_deletes: Mutex<Vec<Hash>>,
     /// Transactions dropped after waiting too long behind a missing nonce (bounded).
     expired: Mutex<ExpiredTransactions>,
     /// How long a transaction may wait behind a missing nonce (milliseconds).
@@ -431,7 +436,8 @@ impl Node {
 
         claim_data_directory(&config.data_dir, &genesis)?;
         let ledger_store = Store::open(config.data_dir.join("ledger"))?;
-        let consensus_store = Arc::new(Store::open(config.data_dir.join("consensus"))?);
+        let consensus_store = Store::open(config.data_dir.join("consensus"))?;
+        let mempool_log = MempoolLog::open(config.data_dir.join("mempool"))?;
         let mut executor_options = ExecutorOptions::new(genesis.file.chain_id.clone());
         executor_options.vm = VmOptions {
             artifact_directory: Some(config.data_dir.join("compiled-contracts")),
@@ -520,7 +526,8 @@ impl Node {
             genesis,
             ledger: RwLock::new(executor),
             mempool: Mutex::new(mempool),
-            mempool_log: Arc::clone(&consensus_store),
+            mempool_log,
+            log_deletes: Mutex::new(Vec::new()),
             expired: Mutex::new(ExpiredTransactions::default()),
             gap_wait_ms,
             trust,
@@ -564,9 +571,14 @@ impl Node {
                 execution_pause_for_tests.as_deref(),
             );
         }));
+        let (log_writer, promises) = std::sync::mpsc::sync_channel(limits::MEMPOOL_LOG_QUEUE_MAX);
         let admission_shared = Arc::clone(&shared);
         threads.push(spawn_thread("admission", move || {
-            admission::run_admission(&admission_shared, &admission_receiver);
+            admission::run_admission(&admission_shared, &admission_receiver, &log_writer);
+        }));
+        let writer_shared = Arc::clone(&shared);
+        threads.push(spawn_thread("mempool-log", move || {
+            admission::run_log_writer(&writer_shared, &promises);
         }));
         let inbound_task = tokio::spawn(run_inbound(Arc::clone(&shared), inbound, blocks_sender));
         Ok(Node { handle, threads, execution: execution_sender, inbound_task })
@@ -718,6 +730,7 @@ fn update_status(shared: &Shared, replica: &Replica<NodeCrypto>) {
     status.view = replica.view().0;
     status.stable_checkpoint = replica.low_watermark().0;
     status.in_view_change = replica.in_view_change();
+    status.last_delivered = replica.last_delivered().0;
     shared.metrics.view.store(status.view, Ordering::Relaxed);
     shared.metrics.stable_checkpoint.store(status.stable_checkpoint, Ordering::Relaxed);
 }
