@@ -356,10 +356,17 @@ fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
     let answer = node.post_bytes("/v1/transactions", &unknown.to_bytes()).unwrap();
     assert_eq!((answer.status, code(&answer).as_str()), (403, "unknown_signer"));
 
-    // The good one commits; sending it again is a replay.
+    // The good one commits. Sending the same bytes again answers where it committed
+    // (resubmission is idempotent); another transaction with its nonce is stale.
     let hash = node.submit(&good).unwrap();
     node.wait_committed(&hash, COMMIT_TIMEOUT).unwrap();
     let answer = node.post_bytes("/v1/transactions", &good.to_bytes()).unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["status"], "committed", "{answer:?}");
+    assert_eq!(answer.body["hash"], json!(hash.to_hex()), "{answer:?}");
+    let mut reuse = good.unsigned.clone();
+    reuse.gas_limit -= 1;
+    let answer = node.post_bytes("/v1/transactions", &reuse.sign(&issuer).to_bytes()).unwrap();
     assert_eq!((answer.status, code(&answer).as_str()), (409, "stale_nonce"));
 
     // A call to no contract commits with a receipt that says so.
