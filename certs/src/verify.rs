@@ -100,6 +100,12 @@ impl TrustStore {
         state.revoked.insert((organisation.to_owned(), serial.to_vec()));
     }
 
+    /// Whether the certificate `serial` of `organisation` is revoked.
+    pub fn is_revoked(&self, organisation: &str, serial: &[u8]) -> bool {
+        let state = self.state.read().expect("trust store lock is never poisoned");
+        state.revoked.contains(&(organisation.to_owned(), serial.to_vec()))
+    }
+
     /// Checks `der` at Unix time `at`: it parses, names one organisation and role, is
     /// signed by that organisation's trusted CA, both are valid at `at`, and the serial is
     /// not revoked. `required_role`, when given, must match.

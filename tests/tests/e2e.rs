@@ -364,7 +364,7 @@ fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.body["status"], "committed", "{answer:?}");
     assert_eq!(answer.body["hash"], json!(hash.to_hex()), "{answer:?}");
-    let mut reuse = good.unsigned.clone();
+    let mut reuse = good.unsigned;
     reuse.gas_limit -= 1;
     let answer = node.post_bytes("/v1/transactions", &reuse.sign(&issuer).to_bytes()).unwrap();
     assert_eq!((answer.status, code(&answer).as_str()), (409, "stale_nonce"));

@@ -119,7 +119,9 @@ pub fn rejection_status(code: RejectionCode) -> StatusCode {
         | RejectionCode::WrongChain
         | RejectionCode::BadSignature => StatusCode::BAD_REQUEST,
         RejectionCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        RejectionCode::UnknownSigner | RejectionCode::RevokedSigner => StatusCode::FORBIDDEN,
+        RejectionCode::UnknownSigner
+        | RejectionCode::RevokedSigner
+        | RejectionCode::ExpiredSigner => StatusCode::FORBIDDEN,
         RejectionCode::StaleNonce | RejectionCode::NonceTaken => StatusCode::CONFLICT,
         RejectionCode::NonceTooFarAhead => StatusCode::UNPROCESSABLE_ENTITY,
         RejectionCode::SenderQueueFull | RejectionCode::MempoolFull => {

@@ -26,8 +26,8 @@ use pactum_storage::{BlockCommit, StorageError, Store};
 use pactum_types::gas::GasSchedule;
 use pactum_types::receipt::receipts_root;
 use pactum_types::{
-    Address, Block, BlockHeader, ChainId, Event, Hash, Payload, PublicKey, Receipt, ReceiptStatus,
-    Transaction, limits,
+    Address, Block, BlockHeader, ChainId, Encode, Event, Hash, Payload, PublicKey, Receipt,
+    ReceiptStatus, Transaction, limits,
 };
 use pactum_vm::{
     BlockContext, CallRequest, DeployRequest, Execution, StateView, Vm, VmError, VmOptions,
@@ -43,6 +43,53 @@ pub const GOVERNANCE_NOT_EXECUTED: &str = "governance transactions are not execu
 /// The reason of the `Invalid` receipt of an identity enrolment on an executor without
 /// trust roots.
 pub const ENROLMENT_NOT_EXECUTED: &str = "this executor has no trust roots to enrol identities";
+
+/// Why the ledger does not accept a transaction's signer at a given time. The one rule
+/// admission (at the node's clock) and execution (at the block's time) both apply, so a
+/// transaction a Byzantine primary orders from a key the ledger does not accept gets the
+/// same `Invalid` receipt on every validator.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SignerFault {
+    #[error("the sender {sender} is not an enrolled identity on this ledger")]
+    Unknown { sender: PublicKey },
+    #[error("the sender {sender}'s certificate {serial} of {organisation} is revoked")]
+    Revoked { sender: PublicKey, organisation: String, serial: String },
+    #[error(
+        "the sender {sender}'s enrolment certificate expired at {not_after} (Unix seconds); \
+         the time is {at}: enrol a renewed certificate"
+    )]
+    Expired { sender: PublicKey, not_after: u64, at: u64 },
+}
+
+/// Checks the enrolment `record` of `sender` (from [`ledger::identity_key`]) at Unix time
+/// `at`: it exists, its certificate is not revoked in `trust`, and it has not expired.
+/// A record that does not decode is a damaged store.
+pub fn signer_fault(
+    sender: &PublicKey,
+    record: Option<&[u8]>,
+    trust: &TrustStore,
+    at: u64,
+) -> Result<Option<SignerFault>, StorageError> {
+    let Some(record) = record else { return Ok(Some(SignerFault::Unknown { sender: *sender })) };
+    let enrolment =
+        ledger::Enrolment::from_bytes(record).map_err(|error| StorageError::Corrupt {
+            what: format!("the enrolment of {sender}"),
+            detail: error.to_string(),
+        })?;
+    if trust.is_revoked(&enrolment.organisation, &enrolment.serial) {
+        return Ok(Some(SignerFault::Revoked {
+            sender: *sender,
+            organisation: enrolment.organisation,
+            serial: hex::encode(&enrolment.serial),
+        }));
+    }
+    if let Some(not_after) = enrolment.not_after
+        && at > not_after
+    {
+        return Ok(Some(SignerFault::Expired { sender: *sender, not_after, at }));
+    }
+    Ok(None)
+}
 
 /// Why a block could not be executed. Nothing of the block was written.
 #[derive(Debug, Error)]
@@ -446,6 +493,7 @@ impl Executor {
             organisation: info.organisation,
             role: role.as_str().to_string(),
             serial: info.serial,
+            not_after: Some(u64::try_from(info.not_after).unwrap_or(0)),
         };
         Ok(enrolment.to_bytes())
     }
@@ -469,9 +517,17 @@ impl Executor {
     fn envelope_fault(
         &self,
         state: &BlockState,
+        context: &BlockContext,
         transaction: &Transaction,
     ) -> Result<Option<String>, StorageError> {
         let unsigned = &transaction.unsigned;
+        let bytes = transaction.to_bytes().len();
+        if bytes > limits::TRANSACTION_BYTES_MAX {
+            return Ok(Some(format!(
+                "the transaction is {bytes} bytes, over the limit of {} bytes",
+                limits::TRANSACTION_BYTES_MAX
+            )));
+        }
         if unsigned.chain_id != self.chain_id {
             return Ok(Some(format!(
                 "the transaction is for chain {}, but this is chain {}",
@@ -501,6 +557,19 @@ impl Executor {
         if unsigned.nonce == u64::MAX {
             return Ok(Some("nonce 18446744073709551615 is the last; it cannot be used".into()));
         }
+        // An enrolment is how a signer becomes known; `enrolment` checks its certificate.
+        // Every other payload needs a signer the ledger accepts at the block's time. An
+        // executor without trust roots (tests, offline tools) enrols nobody and checks no
+        // signer.
+        if let Some(trust) = &self.trust
+            && !matches!(unsigned.payload, Payload::EnrolIdentity { .. })
+        {
+            let record = state.identity(&unsigned.sender)?;
+            let at = context.timestamp_ms / 1000;
+            if let Some(fault) = signer_fault(&unsigned.sender, record.as_deref(), trust, at)? {
+                return Ok(Some(fault.to_string()));
+            }
+        }
         Ok(None)
     }
 
@@ -513,7 +582,7 @@ impl Executor {
     ) -> Result<Receipt, ExecutorError> {
         let unsigned = &transaction.unsigned;
         let transaction_hash = transaction.hash();
-        if let Some(reason) = self.envelope_fault(state, transaction)? {
+        if let Some(reason) = self.envelope_fault(state, context, transaction)? {
             return Ok(invalid(transaction_hash, reason));
         }
         let caller = account_address(&unsigned.sender);
@@ -632,7 +701,11 @@ mod tests {
             organisation: "Member 1".into(),
             role: "client".into(),
             serial: vec![7, 8, 9],
+            not_after: Some(1_900_000_000),
         };
+        // A record of the first version, without the expiry, still reads.
+        let first = ledger::Enrolment { not_after: None, ..enrolment.clone() };
+        assert_eq!(ledger::Enrolment::from_bytes(&first.to_bytes()).unwrap(), first);
         let bytes = enrolment.to_bytes();
         assert_eq!(ledger::Enrolment::from_bytes(&bytes).unwrap(), enrolment);
         assert!(ledger::Enrolment::from_bytes(&[bytes.as_slice(), &[0]].concat()).is_err());

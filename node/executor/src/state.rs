@@ -43,6 +43,9 @@ pub mod ledger {
         pub organisation: String,
         pub role: String,
         pub serial: Vec<u8>,
+        /// When the enrolling certificate expires, Unix seconds. `None` only in records
+        /// written by the first version, which did not keep it.
+        pub not_after: Option<u64>,
     }
 
     impl Enrolment {
@@ -51,18 +54,24 @@ pub mod ledger {
             write::string(&mut record, &self.organisation);
             write::string(&mut record, &self.role);
             write::bytes(&mut record, &self.serial);
+            if let Some(not_after) = self.not_after {
+                write::u64(&mut record, not_after);
+            }
             record
         }
 
         pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
             let mut reader = Reader::new(bytes);
-            let enrolment = Self {
-                organisation: reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")?,
-                role: reader.string(16, "role")?,
-                serial: reader.byte_vec(limits::CERTIFICATE_SERIAL_BYTES_MAX, "serial")?,
+            let organisation =
+                reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")?;
+            let role = reader.string(16, "role")?;
+            let serial = reader.byte_vec(limits::CERTIFICATE_SERIAL_BYTES_MAX, "serial")?;
+            let not_after = match reader.remaining() {
+                0 => None,
+                _ => Some(reader.u64("not after")?),
             };
             reader.finish()?;
-            Ok(enrolment)
+            Ok(Self { organisation, role, serial, not_after })
         }
     }
 
@@ -147,6 +156,14 @@ impl BlockState {
         match self.nonces.get(sender) {
             Some(nonce) => Ok(*nonce),
             None => committed_next_nonce(&self.store, sender),
+        }
+    }
+
+    /// The enrolment record of `identity`, counting the block's earlier enrolments.
+    pub(crate) fn identity(&self, identity: &PublicKey) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.identities.get(identity) {
+            Some(record) => Ok(Some(record.clone())),
+            None => self.store.state_get(StateSpace::Ledger, &ledger::identity_key(identity)),
         }
     }
 

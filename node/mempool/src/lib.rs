@@ -42,6 +42,8 @@ pub enum SignerStatus {
     Unknown,
     /// An identity whose certificate has been revoked.
     Revoked,
+    /// An identity whose enrolment certificate has expired.
+    Expired,
 }
 
 /// The ledger's committed view of identities, supplied by the runtime.

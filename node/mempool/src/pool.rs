@@ -405,6 +405,7 @@ impl Mempool {
             SignerStatus::Enrolled => {}
             SignerStatus::Unknown => return Err(Rejection::UnknownSigner { sender }),
             SignerStatus::Revoked => return Err(Rejection::RevokedSigner { sender }),
+            SignerStatus::Expired => return Err(Rejection::ExpiredSigner { sender }),
         }
         let next_nonce = nonces.next_nonce(&sender);
         // The ledger may have moved on since this sender's queue last heard of it.

@@ -14,6 +14,7 @@ pub enum RejectionCode {
     BadSignature,
     UnknownSigner,
     RevokedSigner,
+    ExpiredSigner,
     StaleNonce,
     NonceTaken,
     NonceTooFarAhead,
@@ -23,7 +24,7 @@ pub enum RejectionCode {
 
 impl RejectionCode {
     /// Every code, in a fixed order (for metrics labels and documentation).
-    pub const ALL: [RejectionCode; 12] = [
+    pub const ALL: [RejectionCode; 13] = [
         RejectionCode::Malformed,
         RejectionCode::TooLarge,
         RejectionCode::GasLimitTooHigh,
@@ -31,6 +32,7 @@ impl RejectionCode {
         RejectionCode::BadSignature,
         RejectionCode::UnknownSigner,
         RejectionCode::RevokedSigner,
+        RejectionCode::ExpiredSigner,
         RejectionCode::StaleNonce,
         RejectionCode::NonceTaken,
         RejectionCode::NonceTooFarAhead,
@@ -48,6 +50,7 @@ impl RejectionCode {
             RejectionCode::BadSignature => "bad_signature",
             RejectionCode::UnknownSigner => "unknown_signer",
             RejectionCode::RevokedSigner => "revoked_signer",
+            RejectionCode::ExpiredSigner => "expired_signer",
             RejectionCode::StaleNonce => "stale_nonce",
             RejectionCode::NonceTaken => "nonce_taken",
             RejectionCode::NonceTooFarAhead => "nonce_too_far_ahead",
@@ -97,6 +100,8 @@ pub enum Rejection {
     UnknownSigner { sender: PublicKey },
     #[error("the sender {sender} has been revoked and may no longer transact")]
     RevokedSigner { sender: PublicKey },
+    #[error("the sender {sender}'s enrolment certificate has expired; enrol a renewed certificate")]
+    ExpiredSigner { sender: PublicKey },
     #[error(
         "nonce {nonce} of sender {sender} is already used: the ledger's next nonce for it is {next_nonce}"
     )]
@@ -128,6 +133,7 @@ impl Rejection {
             Rejection::WrongChain { .. } => RejectionCode::WrongChain,
             Rejection::BadSignature { .. } => RejectionCode::BadSignature,
             Rejection::UnknownSigner { .. } => RejectionCode::UnknownSigner,
+            Rejection::ExpiredSigner { .. } => RejectionCode::ExpiredSigner,
             Rejection::RevokedSigner { .. } => RejectionCode::RevokedSigner,
             Rejection::StaleNonce { .. } => RejectionCode::StaleNonce,
             Rejection::NonceTaken { .. } => RejectionCode::NonceTaken,

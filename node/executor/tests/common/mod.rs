@@ -118,6 +118,16 @@ pub fn validators() -> Vec<Keypair> {
 
 /// The next block after the executor's tip, committed by 3 of 4 validators.
 pub fn next_block(executor: &Executor, transactions: Vec<Transaction>) -> Block {
+    let height = executor.tip().height + 1;
+    next_block_at(executor, transactions, GENESIS_TIME_MS + height * 500)
+}
+
+/// The next block, with the primary's time `timestamp_ms`.
+pub fn next_block_at(
+    executor: &Executor,
+    transactions: Vec<Transaction>,
+    timestamp_ms: u64,
+) -> Block {
     let tip = executor.tip();
     let height = tip.height + 1;
     let validators = validators();
@@ -125,7 +135,7 @@ pub fn next_block(executor: &Executor, transactions: Vec<Transaction>) -> Block 
         chain_id: chain_id(),
         height,
         previous_hash: tip.block_hash,
-        timestamp_ms: GENESIS_TIME_MS + height * 500,
+        timestamp_ms,
         proposer: validators[(height as usize) % validators.len()].public_key(),
         view: 0,
         sequence: height,

@@ -39,7 +39,9 @@ use pactum_consensus::{
     CheckpointCertificate, Crypto, Delivery, Ed25519Crypto, Effect, Input, Message, Record,
     Replica, ReplicaId, Sequence, SignedMessage, TimeoutKind, View,
 };
-use pactum_executor::{ExecutedBlock, Executor, ExecutorError, ExecutorOptions, QueryOutcome};
+use pactum_executor::{
+    ExecutedBlock, Executor, ExecutorError, ExecutorOptions, QueryOutcome, SignerFault,
+};
 use pactum_mempool::{
     Mempool, MempoolConfig, NonceState, Rejection, SignerRegistry, SignerStatus, Source,
 };
@@ -335,11 +337,18 @@ struct LedgerView<'a> {
 }
 
 impl SignerRegistry for LedgerView<'_> {
+    /// The executor's rule ([`pactum_executor::signer_fault`]) at this node's clock.
     fn signer_status(&self, key: &PublicKey) -> SignerStatus {
         let identity = pactum_executor::ledger::identity_key(key);
-        match self.executor.store().state_get(StateSpace::Ledger, &identity) {
-            Ok(Some(_)) => SignerStatus::Enrolled,
-            _ => SignerStatus::Unknown,
+        let Ok(record) = self.executor.store().state_get(StateSpace::Ledger, &identity) else {
+            return SignerStatus::Unknown;
+        };
+        let at = unix_seconds().max(0) as u64;
+        match pactum_executor::signer_fault(key, record.as_deref(), self.trust, at) {
+            Ok(None) => SignerStatus::Enrolled,
+            Ok(Some(SignerFault::Revoked { .. })) => SignerStatus::Revoked,
+            Ok(Some(SignerFault::Expired { .. })) => SignerStatus::Expired,
+            Ok(Some(SignerFault::Unknown { .. })) | Err(_) => SignerStatus::Unknown,
         }
     }
 
