@@ -185,6 +185,13 @@ impl ModuleCache {
         Some(pre.clone())
     }
 
+    /// Drops the module for `code_hash`, if cached.
+    pub(crate) fn remove(&mut self, code_hash: &Hash) {
+        if self.entries.remove(code_hash).is_some() {
+            self.stats.entries = self.entries.len();
+        }
+    }
+
     pub(crate) fn insert(&mut self, code_hash: Hash, pre: InstancePre<HostState>) {
         self.tick += 1;
         if !self.entries.contains_key(&code_hash) && self.entries.len() >= self.capacity {
@@ -241,6 +248,19 @@ impl ArtifactStore {
             return None;
         }
         load_precompiled(engine, &bytes[32..])
+    }
+
+    /// Deletes the artifact of `code_hash`, if there is one.
+    pub(crate) fn remove(&self, code_hash: &Hash) -> Result<(), VmError> {
+        let path = self.path(code_hash);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(VmError::Artifact {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            }),
+        }
     }
 
     pub(crate) fn save(&self, code_hash: &Hash, module: &Module) -> Result<(), VmError> {

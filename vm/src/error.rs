@@ -32,6 +32,10 @@ pub enum DeployError {
     DataSegmentOutOfBounds { index: u32, start: u64, end: u64, memory_bytes: u64 },
     #[error("the module declares a table of {elements} elements; the maximum is {max}")]
     TableTooLarge { elements: u64, max: u64 },
+    #[error("the module has {count} {what}; the maximum is {max}")]
+    TooMany { what: &'static str, count: u64, max: u64 },
+    #[error("function {index} of the module {what} {count}; the maximum is {max}")]
+    FunctionTooLarge { index: u32, what: &'static str, count: u64, max: u64 },
 }
 
 /// Why the VM could not produce a receipt.

@@ -266,6 +266,16 @@ impl Shared {
         Ok(Some(pre))
     }
 
+    /// Forgets the compiled module of `code_hash` (memory and artifact): the code of a
+    /// deploy that did not succeed, which no contract uses.
+    pub(crate) fn forget(&self, code_hash: &Hash) -> Result<(), VmError> {
+        self.lock_cache().remove(code_hash);
+        match &self.artifacts {
+            Some(store) => store.remove(code_hash),
+            None => Ok(()),
+        }
+    }
+
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, ModuleCache> {
         // The cache holds no invariant a panicking holder could break half-way.
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -344,17 +354,13 @@ impl Vm {
             return Err(VmError::ContractExists { address });
         }
         let code_hash = sha3_256(request.code);
-        let code = Arc::new(request.code.to_vec());
-        let pre = self
-            .shared
-            .instance_pre(&code_hash, || Ok(Some(Arc::clone(&code))))?
-            .ok_or(VmError::MissingCode { address, code_hash })?;
         let schedule = &self.shared.schedule;
         let deploy_cost = if self.shared.metering {
             GasSchedule::cost(schedule.deploy_base, schedule.deploy_per_byte, request.code.len())
         } else {
             0
         };
+        // Out of gas before compiling: a deploy that cannot pay compiles nothing.
         if deploy_cost > request.gas_limit {
             return Ok(Execution {
                 status: Status::OutOfGas,
@@ -365,6 +371,13 @@ impl Vm {
                 contract: address,
             });
         }
+        // Code some contract already uses keeps its compiled module whatever happens here.
+        let code_in_use = state.code(&code_hash)?.is_some();
+        let code = Arc::new(request.code.to_vec());
+        let pre = self
+            .shared
+            .instance_pre(&code_hash, || Ok(Some(Arc::clone(&code))))?
+            .ok_or(VmError::MissingCode { address, code_hash })?;
         let mut overlay = Overlay::new(state);
         overlay.deploy(address, DeployedContract { code_hash, code });
         let frame = Frame {
@@ -375,14 +388,21 @@ impl Vm {
             memory: None,
             return_data: Vec::new(),
         };
-        let mut execution = self.execute(
+        let execution = self.execute(
             overlay,
             block,
             frame,
             &pre,
             "pactum_init",
             request.gas_limit - deploy_cost,
-        )?;
+        );
+        // Nothing is kept from a deploy that did not succeed: not its compiled module in
+        // memory, nor its artifact on disk.
+        let succeeded = matches!(&execution, Ok(execution) if execution.status == Status::Success);
+        if !succeeded && !code_in_use {
+            self.shared.forget(&code_hash)?;
+        }
+        let mut execution = execution?;
         execution.gas_used += deploy_cost;
         Ok(execution)
     }

@@ -31,9 +31,12 @@ pub(crate) fn validate(engine: &wasmtime::Engine, code: &[u8]) -> Result<(), Dep
             max: limits::CONTRACT_CODE_BYTES_MAX,
         });
     }
+    // The structure first: a few linear passes over the bytes bound everything that
+    // validation and compilation cost before either runs.
+    let structure = parse(code)?;
+    check_counts(&structure)?;
     wasmtime::Module::validate(engine, code)
         .map_err(|error| DeployError::InvalidModule { reason: format!("{error:#}") })?;
-    let structure = parse(code)?;
     if structure.has_start {
         return Err(DeployError::StartFunction);
     }
@@ -101,6 +104,49 @@ pub(crate) fn validate(engine: &wasmtime::Engine, code: &[u8]) -> Result<(), Dep
     Ok(())
 }
 
+/// The module's counts against `limits`.
+fn check_counts(structure: &Structure) -> Result<(), DeployError> {
+    let counts = [
+        ("functions", structure.functions, limits::CONTRACT_FUNCTIONS_MAX),
+        ("function types", structure.types, limits::CONTRACT_TYPES_MAX),
+        ("globals", structure.globals, limits::CONTRACT_GLOBALS_MAX),
+        ("tables", structure.table_elements.len(), limits::CONTRACT_TABLES_MAX),
+        ("data segments", structure.data_segment_count, limits::CONTRACT_DATA_SEGMENTS_MAX),
+    ];
+    for (what, count, max) in counts {
+        if count > max {
+            return Err(DeployError::TooMany { what, count: count as u64, max: max as u64 });
+        }
+    }
+    for body in &structure.bodies {
+        if body.bytes > limits::CONTRACT_FUNCTION_BODY_BYTES_MAX {
+            return Err(DeployError::FunctionTooLarge {
+                index: body.index,
+                what: "has a body of bytes",
+                count: body.bytes as u64,
+                max: limits::CONTRACT_FUNCTION_BODY_BYTES_MAX as u64,
+            });
+        }
+        if body.locals > limits::CONTRACT_FUNCTION_LOCALS_MAX {
+            return Err(DeployError::FunctionTooLarge {
+                index: body.index,
+                what: "declares locals:",
+                count: body.locals,
+                max: limits::CONTRACT_FUNCTION_LOCALS_MAX,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A function body's size and declared locals.
+struct Body {
+    /// The function's index (imports first).
+    index: u32,
+    bytes: usize,
+    locals: u64,
+}
+
 struct Import {
     module: String,
     name: String,
@@ -126,6 +172,11 @@ struct Structure {
     memory_pages: Option<u64>,
     table_elements: Vec<u64>,
     data_segments: Vec<DataSegment>,
+    data_segment_count: usize,
+    functions: usize,
+    types: usize,
+    globals: usize,
+    bodies: Vec<Body>,
 }
 
 fn abi_type(value: ValType) -> Option<AbiType> {
@@ -151,6 +202,7 @@ fn parse(code: &[u8]) -> Result<Structure, DeployError> {
     let mut types: Vec<Option<(Vec<AbiType>, Vec<AbiType>)>> = Vec::new();
     let mut function_types: Vec<u32> = Vec::new();
     let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
+    let mut defined_functions = 0usize;
     for payload in Parser::new(0).parse_all(code) {
         match payload.map_err(invalid)? {
             Payload::TypeSection(reader) => {
@@ -185,6 +237,7 @@ fn parse(code: &[u8]) -> Result<Structure, DeployError> {
             Payload::FunctionSection(reader) => {
                 for type_index in reader {
                     function_types.push(type_index.map_err(invalid)?);
+                    defined_functions += 1;
                 }
             }
             Payload::MemorySection(reader) => {
@@ -205,7 +258,20 @@ fn parse(code: &[u8]) -> Result<Structure, DeployError> {
                 }
             }
             Payload::StartSection { .. } => structure.has_start = true,
+            Payload::GlobalSection(reader) => structure.globals += reader.count() as usize,
+            Payload::CodeSectionEntry(body) => {
+                let index = (function_types.len() - defined_functions) as u32
+                    + structure.bodies.len() as u32;
+                let mut locals = 0u64;
+                for local in body.get_locals_reader().map_err(invalid)? {
+                    let (count, _) = local.map_err(invalid)?;
+                    // Saturating: a body may declare up to 2^32 - 1 locals per entry.
+                    locals = locals.saturating_add(u64::from(count));
+                }
+                structure.bodies.push(Body { index, bytes: body.range().len(), locals });
+            }
             Payload::DataSection(reader) => {
+                structure.data_segment_count += reader.count() as usize;
                 for (index, data) in reader.into_iter().enumerate() {
                     let data = data.map_err(invalid)?;
                     if let wasmparser::DataKind::Active { offset_expr, .. } = data.kind {
@@ -225,6 +291,8 @@ fn parse(code: &[u8]) -> Result<Structure, DeployError> {
             _ => {}
         }
     }
+    structure.functions = function_types.len();
+    structure.types = types.len();
     for (name, kind, index) in exports {
         match kind {
             ExternalKind::Memory => structure.exports.push(Export::Memory(name)),

@@ -178,3 +178,77 @@ fn the_module_cache_is_bounded_and_evicts_the_least_recently_used() {
     assert_eq!(chain.call_contract(bob(), contracts[0], "x", b"", GAS).status, Status::Success);
     assert_eq!(chain.vm.cache_stats().compiled, 4);
 }
+
+#[test]
+fn a_module_too_large_to_compile_cheaply_is_refused_before_compilation() {
+    // Issue 9: deploy validation capped no function or local count, so a module within
+    // the code size limit could make every validator compile for a long time.
+    use pactum_types::limits;
+    let vm = Vm::new(VmOptions::default()).unwrap();
+    let many_locals =
+        format!("{EXPORTS} (func (local i64) (local i64) {})", "(local i32) ".repeat(2_000));
+    assert_eq!(
+        vm.validate(&module(&many_locals)),
+        Err(DeployError::FunctionTooLarge {
+            index: 2,
+            what: "declares locals:",
+            count: 2_002,
+            max: limits::CONTRACT_FUNCTION_LOCALS_MAX,
+        })
+    );
+    let functions = format!("{EXPORTS} {}", "(func)".repeat(limits::CONTRACT_FUNCTIONS_MAX));
+    assert_eq!(
+        vm.validate(&module(&functions)),
+        Err(DeployError::TooMany {
+            what: "functions",
+            count: limits::CONTRACT_FUNCTIONS_MAX as u64 + 2,
+            max: limits::CONTRACT_FUNCTIONS_MAX as u64,
+        })
+    );
+    let globals = format!("{EXPORTS} {}", "(global i32 (i32.const 0))".repeat(300));
+    assert!(matches!(
+        vm.validate(&module(&globals)),
+        Err(DeployError::TooMany { what: "globals", count: 300, .. })
+    ));
+    let tables = format!("{EXPORTS} (table 1 funcref) (table 1 funcref)");
+    assert!(matches!(
+        vm.validate(&module(&tables)),
+        Err(DeployError::TooMany { what: "tables", count: 2, .. })
+    ));
+    let segments = format!("{EXPORTS} {}", "(data (i32.const 0) \"x\")".repeat(1_100));
+    assert!(matches!(
+        vm.validate(&module(&segments)),
+        Err(DeployError::TooMany { what: "data segments", count: 1_100, .. })
+    ));
+    let big_body = format!("{EXPORTS} (func {})", "(drop (i32.const 0)) ".repeat(70_000));
+    assert!(matches!(
+        vm.validate(&module(&big_body)),
+        Err(DeployError::FunctionTooLarge { index: 2, what: "has a body of bytes", .. })
+    ));
+    // Every sample contract stays well inside the limits (they deploy in the other tests).
+}
+
+#[test]
+fn a_deploy_that_does_not_succeed_leaves_no_compiled_module_behind() {
+    // Issue 9: compiled artifacts were kept when the deploy reverted, so anyone could
+    // fill a validator's disk and cache with modules no contract uses.
+    let directory = tempfile::tempdir().unwrap();
+    let options = VmOptions {
+        artifact_directory: Some(directory.path().to_path_buf()),
+        ..VmOptions::default()
+    };
+    let mut chain = VmChain::with_vm(Vm::new(options).unwrap());
+    let trapping = module(
+        "(memory (export \"memory\") 1) (func (export \"pactum_init\") unreachable) (func (export \"pactum_call\"))",
+    );
+    let deployed = chain.deploy_code(alice(), &trapping, &[]);
+    assert!(matches!(deployed.status, Status::Trapped { .. }), "{:?}", deployed.status);
+    assert_eq!(chain.vm.cache_stats().compiled, 1, "it was compiled to run its init");
+    assert_eq!(chain.vm.cache_stats().entries, 0, "and is no longer cached");
+    assert_eq!(std::fs::read_dir(directory.path()).unwrap().count(), 0, "nor on disk");
+    // The same code deployed successfully keeps its module.
+    let good = module(EXPORTS);
+    assert_eq!(chain.deploy_code(bob(), &good, &[]).status, Status::Success);
+    assert_eq!(chain.vm.cache_stats().entries, 1);
+    assert_eq!(std::fs::read_dir(directory.path()).unwrap().count(), 1);
+}

@@ -86,6 +86,29 @@ pub const TRANSACTION_MEMORY_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Elements of one contract table (function pointers for indirect calls).
 pub const CONTRACT_TABLE_ELEMENTS_MAX: usize = 10_000;
 
+/// Functions one contract module may have, imported and defined. Like the limits below,
+/// checked on the module's bytes before anything is compiled: compiling is the costly
+/// part of a deploy, and it grows with functions, locals and body sizes.
+pub const CONTRACT_FUNCTIONS_MAX: usize = 4_096;
+
+/// Bytes of one function body of a contract module.
+pub const CONTRACT_FUNCTION_BODY_BYTES_MAX: usize = 128 * 1024;
+
+/// Locals one function of a contract module may declare (parameters not counted).
+pub const CONTRACT_FUNCTION_LOCALS_MAX: u64 = 1_024;
+
+/// Globals one contract module may declare.
+pub const CONTRACT_GLOBALS_MAX: usize = 256;
+
+/// Tables one contract module may declare.
+pub const CONTRACT_TABLES_MAX: usize = 1;
+
+/// Data segments one contract module may declare.
+pub const CONTRACT_DATA_SEGMENTS_MAX: usize = 1_024;
+
+/// Function types one contract module may declare.
+pub const CONTRACT_TYPES_MAX: usize = 1_024;
+
 /// Bytes of native stack that WebAssembly code of one transaction may use.
 pub const CONTRACT_WASM_STACK_BYTES_MAX: usize = 512 * 1024;
 
