@@ -57,10 +57,10 @@ enum DevnetCommand {
         validators: usize,
         #[arg(long, default_value = DEFAULT_DIRECTORY)]
         dir: PathBuf,
-        /// Validator i accepts peers on 127.0.0.1:(p2p-base-port + i).
+        /// Validator i (1-based) accepts peers on 127.0.0.1:(p2p-base-port + i - 1).
         #[arg(long, default_value_t = 8601)]
         p2p_base_port: u16,
-        /// Validator i serves its REST API on 127.0.0.1:(api-base-port + i).
+        /// Validator i (1-based) serves its REST API on 127.0.0.1:(api-base-port + i - 1).
         #[arg(long, default_value_t = 8701)]
         api_base_port: u16,
         /// Start only these validators (1-based; repeatable), if they are not running.
@@ -376,16 +376,21 @@ fn print_summary(directory: &Path, apis: &[String], deployed: &DeployedContracts
     }
     let token = deployed.contracts.get("token").cloned().unwrap_or_default();
     let key = deployed.client_key.display();
+    // The commands name this very executable, so they work as typed whether or not
+    // `pactum` is on the PATH.
+    let pactum = std::env::current_exe()
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|_| "pactum".into());
     println!("\ntry:");
-    println!("  pactum chain show --node {}", apis[0]);
+    println!("  {pactum} chain show --node {}", apis[0]);
     println!("  curl -s {}/v1/status", apis[1 % apis.len()]);
-    println!("  pactum contract query {token} name --returns string --node {}", apis[0]);
+    println!("  {pactum} contract query {token} name --returns string --node {}", apis[0]);
     println!(
-        "  pactum contract call {token} mint account:$(pactum keys show --key {key} --public) u128:1000 --key {key} --node {}",
+        "  {pactum} contract call {token} mint account:$({pactum} keys show --key {key} --public) u128:1000 --key {key} --node {}",
         apis[0]
     );
     println!("  curl -N {}/v1/events", apis[0]);
-    println!("  pactum devnet down --dir {}", directory.display());
+    println!("  {pactum} devnet down --dir {}", directory.display());
 }
 
 fn down(directory: &Path, only: &[usize]) -> anyhow::Result<ExitCode> {
