@@ -388,6 +388,18 @@ fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
     assert_eq!(answer["status"], "out_of_gas", "{answer}");
     let bad_query = node.post_json("/v1/query", &json!({"contract": "zz"})).unwrap();
     assert_eq!((bad_query.status, code(&bad_query).as_str()), (400, "malformed_json"));
+    // Numbers past u64 and pages past their maximum get a clear message that names the
+    // parameter, not the framework's words; `null` is not a gas limit.
+    for path in ["/v1/chain?from=18446744073709551616", "/v1/contracts?limit=5000"] {
+        let answer = node.get(path).unwrap();
+        assert_eq!((answer.status, code(&answer).as_str()), (400, "bad_parameter"), "{path}");
+        let message = answer.body["message"].as_str().unwrap();
+        assert!(!message.contains("Failed to deserialize"), "{message}");
+        assert!(message.contains("from") || message.contains("limit"), "{message}");
+    }
+    let null_gas = json!({"contract": token, "method": "total_supply", "gas_limit": null});
+    let answer = node.post_json("/v1/query", &null_gas).unwrap();
+    assert_eq!((answer.status, code(&answer).as_str()), (400, "malformed_json"), "{answer:?}");
     let bad_height = node.get("/v1/blocks/minus-one").unwrap();
     assert_eq!((bad_height.status, code(&bad_height).as_str()), (400, "bad_parameter"));
     let wrong_method = node.get("/v1/query").unwrap();

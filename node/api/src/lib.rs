@@ -336,7 +336,10 @@ async fn block(
     Path(height): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let height: u64 = height.parse().map_err(|_| {
-        ApiError::bad_request("bad_parameter", "the height must be a non-negative integer")
+        ApiError::bad_request(
+            "bad_parameter",
+            format!("the height must be an integer from 0 to {}", u64::MAX),
+        )
     })?;
     match node.block(height).map_err(ApiError::internal)? {
         Some(block) => Ok(Json(block_json(&block))),
@@ -355,11 +358,10 @@ async fn chain(
     State(node): State<NodeHandle>,
     query: Result<Query<ChainQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("bad_parameter", error.body_text()))?;
+    let Query(query) = query.map_err(|error| query_error(&error))?;
     let height = node.height();
     let from = query.from.unwrap_or(1).max(1);
-    let limit = query.limit.unwrap_or(20).clamp(1, limits::API_CHAIN_PAGE_BLOCKS_MAX);
+    let limit = page_limit(query.limit, 20, limits::API_CHAIN_PAGE_BLOCKS_MAX)?;
     let mut blocks = Vec::new();
     let last = height.min(from.saturating_add(limit - 1));
     for current in from..=last {
@@ -421,20 +423,19 @@ async fn state(
 #[serde(deny_unknown_fields)]
 struct ContractsQuery {
     after: Option<String>,
-    limit: Option<usize>,
+    limit: Option<u64>,
 }
 
 async fn contracts(
     State(node): State<NodeHandle>,
     query: Result<Query<ContractsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("bad_parameter", error.body_text()))?;
+    let Query(query) = query.map_err(|error| query_error(&error))?;
     let after = match &query.after {
         Some(text) => Some(Address(parse_fixed(text, "after")?)),
         None => None,
     };
-    let limit = query.limit.unwrap_or(100).clamp(1, limits::API_CONTRACTS_PAGE_MAX);
+    let limit = page_limit(query.limit, 100, limits::API_CONTRACTS_PAGE_MAX as u64)? as usize;
     let found = node.contracts(after.as_ref(), limit).map_err(ApiError::internal)?;
     let next = (found.len() == limit).then(|| found.last().map(|(address, _)| *address)).flatten();
     let contracts: Vec<Value> = found
@@ -470,13 +471,21 @@ struct QueryRequest {
     /// Hex.
     #[serde(default)]
     input: String,
-    /// At most `limits::QUERY_GAS_MAX`, which is also the default.
+    /// At most `limits::QUERY_GAS_MAX`, which is also the default. `null` is refused,
+    /// as the document says.
+    #[serde(default, deserialize_with = "present_u64")]
     gas_limit: Option<u64>,
     /// The first version took the caller from here unchecked; it is refused with a clear
     /// answer now, so that a client relying on it learns to sign instead.
     caller: Option<Value>,
     /// The caller's proof of its key: the query then runs as that key's account.
     signer: Option<QuerySigner>,
+}
+
+/// An optional field that, when present, must be a number: absent is `None`, `null` an
+/// error.
+fn present_u64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    u64::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -550,6 +559,32 @@ async fn query_caller(
         ));
     }
     Ok(account.address)
+}
+
+/// A page size: `default` when absent, 0 counts as 1, over `max` refused.
+fn page_limit(limit: Option<u64>, default: u64, max: u64) -> Result<u64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(limit) if limit > max => Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("limit {limit} is over the page maximum of {max}"),
+        )),
+        Some(limit) => Ok(limit.max(1)),
+    }
+}
+
+/// A query string that does not parse, told in the API's words rather than the
+/// framework's: which parameter, and what it must be.
+fn query_error(rejection: &QueryRejection) -> ApiError {
+    let text = rejection.body_text();
+    let detail = text.split_once("query string: ").map_or(text.as_str(), |(_, detail)| detail);
+    let detail = detail
+        .replace("number too large to fit in target type", &format!("over {}", u64::MAX))
+        .replace("invalid digit found in string", "not a non-negative integer");
+    ApiError::bad_request(
+        "bad_parameter",
+        format!("a query parameter is not valid ({detail}); see /v1/openapi.json"),
+    )
 }
 
 /// `POST /v1/query`: a read-only call against the committed state. Reverts, running out
@@ -656,8 +691,7 @@ async fn events(
     State(node): State<NodeHandle>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("bad_parameter", error.body_text()))?;
+    let Query(query) = query.map_err(|error| query_error(&error))?;
     let contract = match &query.contract {
         Some(text) => Some(Address(parse_fixed(text, "contract")?)),
         None => None,
