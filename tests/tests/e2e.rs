@@ -4,6 +4,7 @@
 //! The scenarios run one at a time (they share the machine's two cores), each on its own
 //! ports and in its own directory; a failure names what it waited for.
 
+use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -404,6 +405,32 @@ fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
     assert_eq!((bad_height.status, code(&bad_height).as_str()), (400, "bad_parameter"));
     let wrong_method = node.get("/v1/query").unwrap();
     assert_eq!((wrong_method.status, code(&wrong_method).as_str()), (405, "method_not_allowed"));
+
+    // Event streams are capped: one past the cap is refused at once with a clear answer,
+    // and a stream closed frees its place.
+    let api = "127.0.0.1:19901";
+    let open_stream = || {
+        let mut stream = std::net::TcpStream::connect(api).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(b"GET /v1/events HTTP/1.1\r\nHost: pactum\r\n\r\n").unwrap();
+        let mut head = [0u8; 512];
+        let read = stream.read(&mut head).unwrap();
+        (stream, String::from_utf8_lossy(&head[..read]).to_string())
+    };
+    let mut streams = Vec::new();
+    for _ in 0..pactum_types::limits::API_EVENT_STREAMS_MAX {
+        let (stream, head) = open_stream();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        streams.push(stream);
+    }
+    let (_, refused) = open_stream();
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("too_many_streams"), "{refused}");
+    assert_eq!(node.get("/v1/status").unwrap().status, 200, "other requests go on");
+    drop(streams);
+    wait_until("a closed stream to free its place", Duration::from_secs(30), || {
+        open_stream().1.starts_with("HTTP/1.1 200")
+    });
 
     // The node is unaffected: the two good transactions are all that changed.
     assert_eq!(node.get("/healthz").unwrap().status, 200);

@@ -15,14 +15,15 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{BoxError, Json, Router};
 use futures_util::stream::Stream;
 use pactum_mempool::{Rejection, RejectionCode};
 use pactum_runtime::NodeHandle;
@@ -33,7 +34,9 @@ use pactum_types::query::QuerySigning;
 use pactum_types::{Address, Block, Decode, Encode, Hash, PublicKey, Transaction, limits};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use std::sync::Arc;
+use tokio::sync::{Semaphore, broadcast};
+use tower::ServiceBuilder;
 
 /// The OpenAPI 3 document, kept in `docs/api/openapi.json`.
 pub const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/api/openapi.json");
@@ -64,7 +67,35 @@ pub fn router(node: NodeHandle) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits::API_REQUEST_BODY_BYTES_MAX))
         .layer(middleware::from_fn(timeout))
+        .layer(Extension(EventStreams(Arc::new(Semaphore::new(limits::API_EVENT_STREAMS_MAX)))))
+        // Outermost: past the concurrency limit a request is shed with 503 at once.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(limits::API_CONCURRENT_REQUESTS_MAX),
+        )
         .with_state(node)
+}
+
+/// The permits for open event streams: each stream holds one while it lives.
+#[derive(Clone)]
+struct EventStreams(Arc<Semaphore>);
+
+/// The answer to a request shed by the concurrency limit.
+async fn overloaded(error: BoxError) -> ApiError {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!(
+                "the node is answering its maximum of {} requests; retry shortly",
+                limits::API_CONCURRENT_REQUESTS_MAX
+            ),
+        )
+    } else {
+        ApiError::internal(error)
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
@@ -689,9 +720,22 @@ fn sse_events(block: &CommittedBlock, filter: &EventFilter) -> Vec<SseEvent> {
 /// saying how many blocks it missed, then continues.
 async fn events(
     State(node): State<NodeHandle>,
+    Extension(streams): Extension<EventStreams>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let Query(query) = query.map_err(|error| query_error(&error))?;
+    // Held by the stream for as long as the client stays connected.
+    let permit = streams.0.try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!(
+                "the node serves at most {} event streams at once; retry later or follow \
+                 another validator",
+                limits::API_EVENT_STREAMS_MAX
+            ),
+        )
+    })?;
     let contract = match &query.contract {
         Some(text) => Some(Address(parse_fixed(text, "contract")?)),
         None => None,
@@ -699,11 +743,11 @@ async fn events(
     let filter = EventFilter { contract, topic: query.topic, blocks: query.blocks.unwrap_or(true) };
     let receiver = node.subscribe();
     let stream = futures_util::stream::unfold(
-        (receiver, filter, Vec::<SseEvent>::new()),
-        |(mut receiver, filter, mut queued)| async move {
+        (receiver, filter, Vec::<SseEvent>::new(), permit),
+        |(mut receiver, filter, mut queued, permit)| async move {
             loop {
                 if let Some(event) = queued.pop() {
-                    return Some((Ok(event), (receiver, filter, queued)));
+                    return Some((Ok(event), (receiver, filter, queued, permit)));
                 }
                 match receiver.recv().await {
                     Ok(block) => {
@@ -714,7 +758,7 @@ async fn events(
                         let event = SseEvent::default()
                             .event("lagged")
                             .data(json!({ "missed_blocks": missed }).to_string());
-                        return Some((Ok(event), (receiver, filter, queued)));
+                        return Some((Ok(event), (receiver, filter, queued, permit)));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }

@@ -78,6 +78,15 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
         .thread_name("pactum-io")
         .build()
         .context("starting the async runtime")?;
+    // The REST API runs on a runtime of its own, so no load on it can take the threads
+    // that carry the transport and consensus.
+    let api_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("pactum-api")
+        .build()
+        .context("starting the REST API's runtime")?;
+    let api = api_runtime.handle().clone();
     runtime.block_on(async move {
         let api_listen = node_config.api_listen.clone();
         let options = NodeOptions {
@@ -88,15 +97,19 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
             execution_pause_for_tests,
         };
         let node = Node::start(options).await.context("starting the validator")?;
-        let listener = tokio::net::TcpListener::bind(&api_listen)
-            .await
+        let listener = std::net::TcpListener::bind(&api_listen)
+            .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
             .with_context(|| format!("binding the REST API to {api_listen}"))?;
         let handle = node.handle();
         println!("pactum node {} is running; REST API on http://{api_listen}", handle.name());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(pactum_api::serve(listener, handle, async move {
-            let _ = stopped.await;
-        }));
+        let server = api.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            pactum_api::serve(listener, handle, async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
         wait_for_signal().await;
         tracing::info!("shutting down");
         let _ = stop.send(());
@@ -105,6 +118,7 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
         node.shutdown().await;
         anyhow::Ok(())
     })?;
+    api_runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(ExitCode::SUCCESS)
 }
 

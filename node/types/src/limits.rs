@@ -69,6 +69,14 @@ pub const BLOCK_STATE_CHANGES_MAX: usize = 1_000_000;
 /// Gas one transaction may ask for.
 pub const TRANSACTION_GAS_MAX: u64 = 1_000_000_000;
 
+/// REST requests one node handles at once; more are answered 503 `overloaded` at once
+/// rather than queued, so a flood of callers cannot build an unbounded backlog.
+pub const API_CONCURRENT_REQUESTS_MAX: usize = 64;
+
+/// Event streams (`GET /v1/events`) one node serves at once; more are answered 503
+/// `too_many_streams`.
+pub const API_EVENT_STREAMS_MAX: usize = 256;
+
 /// Gas one read-only query may use: a hundredth of a transaction's, because a query
 /// costs the node the same work and nobody pays for it. Also its default.
 pub const QUERY_GAS_MAX: u64 = 10_000_000;
