@@ -731,3 +731,43 @@ fn a_query_runs_as_a_caller_only_when_that_caller_signed_it() {
     let answer = node.post_json("/v1/query", &greedy).unwrap();
     assert_eq!((answer.status, code(&answer).as_str()), (400, "gas_limit_too_high"));
 }
+
+/// Issue 9's first finding, end to end: a Byzantine primary orders transactions from keys
+/// the ledger never enrolled (an honest mempool would refuse them). Every validator gives
+/// them the same `Invalid` receipt, nothing runs, and the validators agree on every block.
+#[test]
+fn a_byzantine_primary_ordering_unenrolled_keys_gets_them_invalid_everywhere() {
+    let _serial = serial();
+    // Validator 1 is replica 0, the primary of view 0.
+    let devnet = TestDevnet::up_byzantine(4, 23_200, 1, "include-unenrolled");
+    let enrolled: std::collections::HashSet<String> =
+        [devnet.issuer().public_key().to_hex()].into_iter().collect();
+    let mut stranger_transaction = None;
+    wait_until("a block with an unenrolled sender's transaction", COMMIT_TIMEOUT, || {
+        let height = devnet.height(2);
+        for number in 1..=height {
+            let block = devnet.node(2).get(&format!("/v1/blocks/{number}")).unwrap().body;
+            for transaction in block["block"]["transactions"].as_array().unwrap() {
+                let sender = transaction["sender"].as_str().unwrap_or("").to_string();
+                if !enrolled.contains(&sender) {
+                    let decoded: pactum_types::Transaction =
+                        serde_json::from_value(transaction.clone()).unwrap();
+                    stranger_transaction = Some((number, decoded.hash().to_hex()));
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    let (number, hash) = stranger_transaction.unwrap();
+    devnet.wait_agree_at(&[1, 2, 3, 4], number, COMMIT_TIMEOUT);
+    for validator in 1..=4 {
+        let answer = devnet.node(validator).get(&format!("/v1/transactions/{hash}")).unwrap();
+        let receipt = &answer.body["receipt"];
+        assert_eq!(receipt["status"], "invalid", "validator-{validator}: {}", answer.body);
+        let reason = receipt["reason"].as_str().unwrap();
+        assert!(reason.contains("not an enrolled identity"), "validator-{validator}: {reason}");
+        assert_eq!(receipt["gas_used"], 0, "validator-{validator}");
+    }
+    devnet.assert_agree(&[1, 2, 3, 4]);
+}

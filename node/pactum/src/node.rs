@@ -21,6 +21,8 @@ pub enum ByzantineArgument {
     BadSignatures,
     /// As primary, a different well-formed batch to each backup.
     Equivocate,
+    /// As primary, orders transactions from keys the ledger never enrolled.
+    IncludeUnenrolled,
 }
 
 impl ByzantineArgument {
@@ -28,6 +30,7 @@ impl ByzantineArgument {
         match self {
             ByzantineArgument::BadSignatures => "bad-signatures",
             ByzantineArgument::Equivocate => "equivocate",
+            ByzantineArgument::IncludeUnenrolled => "include-unenrolled",
         }
     }
 
@@ -35,6 +38,7 @@ impl ByzantineArgument {
         match self {
             ByzantineArgument::BadSignatures => ByzantineMode::BadSignatures,
             ByzantineArgument::Equivocate => ByzantineMode::Equivocate,
+            ByzantineArgument::IncludeUnenrolled => ByzantineMode::IncludeUnenrolled,
         }
     }
 }

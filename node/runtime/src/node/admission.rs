@@ -23,7 +23,7 @@ use pactum_types::{Encode, Hash, limits};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-use super::{LedgerView, LocalEvent, Shared, Submission, SubmitError};
+use super::{ByzantineMode, LedgerView, LocalEvent, Shared, Submission, SubmitError};
 use crate::clock::{Stopwatch, unix_millis};
 use crate::wire::Wire;
 
@@ -418,13 +418,45 @@ fn feed_consensus(shared: &Arc<Shared>, config: &pactum_consensus::Config) {
         let mut mempool = shared.mempool.lock().expect("mempool lock is never poisoned");
         mempool.ready_batch(config.batch_requests_max.max(1) * 4, config.batch_bytes_max.max(1) * 4)
     };
-    if ready.is_empty() {
+    let mut requests: Vec<Vec<u8>> = ready.iter().map(|pooled| pooled.encoded().to_vec()).collect();
+    if shared.byzantine_for_tests == Some(ByzantineMode::IncludeUnenrolled) {
+        requests.extend(unenrolled_request(shared, config));
+    }
+    if requests.is_empty() {
         return;
     }
-    let requests: Vec<Vec<u8>> = ready.iter().map(|pooled| pooled.encoded().to_vec()).collect();
     if shared.consensus.blocking_send(LocalEvent::Requests(requests)).is_err() {
         warn!("the consensus stage has stopped; ready transactions stay pooled");
     }
+}
+
+/// Test-only ([`ByzantineMode::IncludeUnenrolled`]): while this node is primary, about once
+/// a second, a validly signed transaction from a fresh key the ledger never enrolled,
+/// handed straight to the replica past the mempool's rules.
+fn unenrolled_request(shared: &Shared, config: &pactum_consensus::Config) -> Option<Vec<u8>> {
+    static LAST_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let view = shared.status.lock().expect("status lock is never poisoned").view;
+    if config.primary(pactum_consensus::View(view)) != shared.replica_id {
+        return None;
+    }
+    let now = unix_millis();
+    if now.saturating_sub(LAST_MS.load(Ordering::Relaxed)) < 1_000 {
+        return None;
+    }
+    LAST_MS.store(now, Ordering::Relaxed);
+    let stranger = pactum_types::crypto::Keypair::generate().ok()?;
+    let unsigned = pactum_types::UnsignedTransaction {
+        chain_id: shared.genesis.file.chain_id.clone(),
+        sender: stranger.public_key(),
+        nonce: 0,
+        gas_limit: 1_000_000,
+        payload: pactum_types::Payload::CallContract {
+            contract: pactum_types::Address([0x42; 32]),
+            method: "anything".into(),
+            input: Vec::new(),
+        },
+    };
+    Some(unsigned.sign(&stranger).to_bytes())
 }
 
 /// Encoded transactions cut into gossip frames within the frame limits.

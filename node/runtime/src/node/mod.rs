@@ -83,6 +83,10 @@ pub enum ByzantineMode {
     /// batch for the same sequence number (the same transactions, stamped a different
     /// millisecond): equivocation that only a view change can end.
     Equivocate,
+    /// As primary, this node adds to what it orders, about once a second, a validly
+    /// signed transaction from a key the ledger never enrolled: what a Byzantine primary
+    /// can do that an honest node's mempool would refuse.
+    IncludeUnenrolled,
 }
 
 /// Everything a node needs to start.
@@ -254,6 +258,8 @@ struct Shared {
     expired: Mutex<ExpiredTransactions>,
     /// How long a transaction may wait behind a missing nonce (milliseconds).
     gap_wait_ms: u64,
+    /// Test-only misbehaviour of this node, if any.
+    byzantine_for_tests: Option<ByzantineMode>,
     trust: Arc<TrustStore>,
     verified: Arc<VerifiedSet>,
     metrics: Metrics,
@@ -539,6 +545,7 @@ impl Node {
             log_deletes: Mutex::new(Vec::new()),
             expired: Mutex::new(ExpiredTransactions::default()),
             gap_wait_ms,
+            byzantine_for_tests,
             trust,
             verified,
             metrics: Metrics::default(),
