@@ -155,9 +155,9 @@ pub fn rejection_status(code: RejectionCode) -> StatusCode {
         | RejectionCode::ExpiredSigner => StatusCode::FORBIDDEN,
         RejectionCode::StaleNonce | RejectionCode::NonceTaken => StatusCode::CONFLICT,
         RejectionCode::NonceTooFarAhead => StatusCode::UNPROCESSABLE_ENTITY,
-        RejectionCode::SenderQueueFull | RejectionCode::MempoolFull => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
+        RejectionCode::SenderQueueFull
+        | RejectionCode::OrganisationShareFull
+        | RejectionCode::MempoolFull => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 

@@ -58,6 +58,13 @@ pub trait SignerRegistry {
         let _ = (key, certificate_der);
         SignerStatus::Unknown
     }
+
+    /// The member organisation an enrolled `key` belongs to, for the organisation's share
+    /// of the pool ([`MempoolConfig::organisation_share`]); `None` counts against no share.
+    fn organisation(&self, key: &PublicKey) -> Option<String> {
+        let _ = key;
+        None
+    }
 }
 
 /// The ledger's committed nonces, supplied by the runtime.
@@ -73,6 +80,10 @@ impl<T: SignerRegistry + ?Sized> SignerRegistry for &T {
 
     fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
         (**self).enrolment_status(key, certificate_der)
+    }
+
+    fn organisation(&self, key: &PublicKey) -> Option<String> {
+        (**self).organisation(key)
     }
 }
 
@@ -95,6 +106,28 @@ pub struct MempoolConfig {
     pub sender_transactions_max: usize,
     /// A nonce may be at most this far past the sender's next nonce (exclusive).
     pub nonces_ahead_max: u64,
+    /// What the senders of one member organisation may hold at once, so that one
+    /// member's clients cannot crowd out the others'; `None` for no shares.
+    pub organisation_share: Option<OrganisationShare>,
+}
+
+/// One member organisation's share of the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrganisationShare {
+    pub transactions_max: usize,
+    pub bytes_max: usize,
+}
+
+impl OrganisationShare {
+    /// An equal share of `config`'s pool for each of `organisations` members (at least
+    /// room for one transaction of the largest size).
+    pub fn equal(config: &MempoolConfig, organisations: usize) -> Self {
+        let members = organisations.max(1);
+        Self {
+            transactions_max: config.transactions_max.div_ceil(members).max(1),
+            bytes_max: config.bytes_max.div_ceil(members).max(limits::TRANSACTION_BYTES_MAX),
+        }
+    }
 }
 
 impl MempoolConfig {
@@ -106,6 +139,7 @@ impl MempoolConfig {
             bytes_max: limits::MEMPOOL_BYTES_MAX,
             sender_transactions_max: limits::MEMPOOL_SENDER_TRANSACTIONS_MAX,
             nonces_ahead_max: limits::MEMPOOL_NONCES_AHEAD_MAX,
+            organisation_share: None,
         }
     }
 
@@ -133,6 +167,18 @@ impl MempoolConfig {
             sender_ceiling as u64,
         )?;
         check("nonces_ahead_max", self.nonces_ahead_max, limits::MEMPOOL_NONCES_AHEAD_MAX)?;
+        if let Some(share) = &self.organisation_share {
+            check(
+                "organisation_share.transactions_max",
+                share.transactions_max as u64,
+                self.transactions_max as u64,
+            )?;
+            check(
+                "organisation_share.bytes_max",
+                share.bytes_max as u64,
+                self.bytes_max.max(limits::TRANSACTION_BYTES_MAX) as u64,
+            )?;
+        }
         Ok(())
     }
 }

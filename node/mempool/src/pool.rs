@@ -123,7 +123,16 @@ struct Entry {
     admitted_ms: u64,
     /// The runtime holds it in its durable mempool log ([`Mempool::mark_durable`]).
     durable: bool,
+    /// The member organisation of its sender, whose share it counts against.
+    organisation: Option<Arc<str>>,
 }
+
+/// What the senders of each member organisation hold: (transactions, bytes).
+type Shares = HashMap<Arc<str>, (usize, usize)>;
+
+/// A transaction that passed every rule but the signature: it, its encoding, its sender's
+/// next nonce on the ledger and its sender's organisation.
+type Checked = (Transaction, Vec<u8>, u64, Option<Arc<str>>);
 
 /// A transaction that waited too long behind a missing nonce of its sender and was
 /// dropped ([`Mempool::expire_waiting`]).
@@ -186,6 +195,7 @@ struct Candidate {
     transaction: Transaction,
     encoded: Vec<u8>,
     next_nonce: u64,
+    organisation: Option<Arc<str>>,
     message: Range<usize>,
 }
 
@@ -218,6 +228,8 @@ pub struct Mempool {
     /// matches the pooled entry is stale and skipped.
     gossip: VecDeque<(Hash, u64)>,
     bytes: usize,
+    /// Per member organisation, what its senders' entries hold.
+    shares: Shares,
     in_flight: usize,
     arrivals: u64,
     counters: Counters,
@@ -236,6 +248,7 @@ impl Mempool {
             ready: BTreeSet::new(),
             gossip: VecDeque::new(),
             bytes: 0,
+            shares: HashMap::new(),
             in_flight: 0,
             arrivals: 0,
             counters: Counters::default(),
@@ -296,7 +309,7 @@ impl Mempool {
             }
             first_by_hash.insert(hash, index);
             match self.check_without_signature(encoded, registry, nonces) {
-                Ok((transaction, encoded, next_nonce)) => {
+                Ok((transaction, encoded, next_nonce, organisation)) => {
                     let start = messages.len();
                     messages.extend_from_slice(domain::TRANSACTION);
                     // The encoding is the unsigned transaction followed by the signature,
@@ -309,6 +322,7 @@ impl Mempool {
                         transaction,
                         encoded,
                         next_nonce,
+                        organisation,
                         message: start..messages.len(),
                     });
                 }
@@ -374,7 +388,7 @@ impl Mempool {
         encoded: Vec<u8>,
         registry: &R,
         nonces: &N,
-    ) -> Result<(Transaction, Vec<u8>, u64), Rejection>
+    ) -> Result<Checked, Rejection>
     where
         R: SignerRegistry + ?Sized,
         N: NonceState + ?Sized,
@@ -418,12 +432,22 @@ impl Mempool {
         if nonce >= next_nonce.saturating_add(window) {
             return Err(Rejection::NonceTooFarAhead { sender, nonce, next_nonce, window });
         }
-        self.check_room(&sender, nonce, encoded.len())?;
-        Ok((transaction, encoded, next_nonce))
+        let organisation = match &unsigned.payload {
+            Payload::EnrolIdentity { .. } => None,
+            _ => registry.organisation(&sender).map(Arc::from),
+        };
+        self.check_room(&sender, nonce, encoded.len(), organisation.as_ref())?;
+        Ok((transaction, encoded, next_nonce, organisation))
     }
 
     /// The rules that depend on what the pool already holds: the nonce slot and capacity.
-    fn check_room(&self, sender: &PublicKey, nonce: u64, bytes: usize) -> Result<(), Rejection> {
+    fn check_room(
+        &self,
+        sender: &PublicKey,
+        nonce: u64,
+        bytes: usize,
+        organisation: Option<&Arc<str>>,
+    ) -> Result<(), Rejection> {
         if let Some(queue) = self.senders.get(sender) {
             if let Some(pending) = queue.by_nonce.get(&nonce) {
                 return Err(Rejection::NonceTaken { sender: *sender, nonce, pending: *pending });
@@ -445,6 +469,20 @@ impl Mempool {
                 bytes_max: self.config.bytes_max,
             });
         }
+        if let (Some(share), Some(organisation)) = (&self.config.organisation_share, organisation) {
+            let (transactions, held) = self.shares.get(organisation).copied().unwrap_or((0, 0));
+            if transactions >= share.transactions_max
+                || held.saturating_add(bytes) > share.bytes_max
+            {
+                return Err(Rejection::OrganisationShareFull {
+                    organisation: organisation.to_string(),
+                    transactions,
+                    bytes: held,
+                    transactions_max: share.transactions_max,
+                    bytes_max: share.bytes_max,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -456,7 +494,7 @@ impl Mempool {
         source: Source,
         now_ms: u64,
     ) -> Result<Hash, Rejection> {
-        let Candidate { hash, transaction, encoded, next_nonce, .. } = candidate;
+        let Candidate { hash, transaction, encoded, next_nonce, organisation, .. } = candidate;
         let sender = transaction.unsigned.sender;
         let nonce = transaction.unsigned.nonce;
         if let Some(queue) = self.senders.get(&sender)
@@ -464,13 +502,19 @@ impl Mempool {
         {
             return Err(Rejection::StaleNonce { sender, nonce, next_nonce: queue.next_nonce });
         }
-        self.check_room(&sender, nonce, encoded.len())?;
+        self.check_room(&sender, nonce, encoded.len(), organisation.as_ref())?;
 
         let arrival = self.arrivals;
         self.arrivals += 1;
         self.bytes += encoded.len();
+        if let Some(organisation) = &organisation {
+            let share = self.shares.entry(Arc::clone(organisation)).or_default();
+            share.0 += 1;
+            share.1 += encoded.len();
+        }
         let pooled = Arc::new(PooledTransaction { hash, transaction, encoded });
-        self.entries.insert(hash, Entry { pooled, arrival, admitted_ms: now_ms, durable: false });
+        let entry = Entry { pooled, arrival, admitted_ms: now_ms, durable: false, organisation };
+        self.entries.insert(hash, entry);
         self.senders
             .entry(sender)
             .or_insert_with(|| SenderQueue {
@@ -506,11 +550,21 @@ impl Mempool {
     fn forget(
         entries: &mut HashMap<Hash, Entry>,
         bytes: &mut usize,
+        shares: &mut Shares,
         forgotten_durable: &mut Vec<Hash>,
         hash: &Hash,
     ) {
         if let Some(entry) = entries.remove(hash) {
             *bytes = bytes.saturating_sub(entry.pooled.encoded.len());
+            if let Some(organisation) = &entry.organisation
+                && let Some(share) = shares.get_mut(organisation)
+            {
+                share.0 = share.0.saturating_sub(1);
+                share.1 = share.1.saturating_sub(entry.pooled.encoded.len());
+                if share.0 == 0 {
+                    shares.remove(organisation);
+                }
+            }
             if entry.durable {
                 forgotten_durable.push(*hash);
             }
@@ -561,7 +615,13 @@ impl Mempool {
             if nonce < queue.in_flight_next {
                 self.in_flight = self.in_flight.saturating_sub(1);
             }
-            Self::forget(&mut self.entries, &mut self.bytes, &mut self.forgotten_durable, &hash);
+            Self::forget(
+                &mut self.entries,
+                &mut self.bytes,
+                &mut self.shares,
+                &mut self.forgotten_durable,
+                &hash,
+            );
             if committed.is_some_and(|committed| committed.contains(&hash)) {
                 self.counters.evicted_committed += 1;
             } else {
@@ -686,6 +746,7 @@ impl Mempool {
                 Self::forget(
                     &mut self.entries,
                     &mut self.bytes,
+                    &mut self.shares,
                     &mut self.forgotten_durable,
                     &hash,
                 );
@@ -758,6 +819,7 @@ impl Mempool {
                 Self::forget(
                     &mut self.entries,
                     &mut self.bytes,
+                    &mut self.shares,
                     &mut self.forgotten_durable,
                     &hash,
                 );
@@ -859,6 +921,29 @@ impl Mempool {
         let bytes: usize = self.entries.values().map(|entry| entry.pooled.encoded.len()).sum();
         if bytes != self.bytes {
             return Err(format!("byte count {} but entries hold {bytes}", self.bytes));
+        }
+        let mut shares: Shares = HashMap::new();
+        for entry in self.entries.values() {
+            if let Some(organisation) = &entry.organisation {
+                let share = shares.entry(Arc::clone(organisation)).or_default();
+                share.0 += 1;
+                share.1 += entry.pooled.encoded.len();
+            }
+        }
+        if shares != self.shares {
+            return Err(format!(
+                "organisation shares {:?} but entries hold {shares:?}",
+                self.shares
+            ));
+        }
+        if let Some(share) = &config.organisation_share {
+            for (organisation, (transactions, bytes)) in &shares {
+                if *transactions > share.transactions_max || *bytes > share.bytes_max {
+                    return Err(format!(
+                        "{organisation} holds {transactions} transactions, {bytes} bytes, over its share {share:?}"
+                    ));
+                }
+            }
         }
         let mut queued = 0;
         let mut in_flight = 0;

@@ -19,12 +19,13 @@ pub enum RejectionCode {
     NonceTaken,
     NonceTooFarAhead,
     SenderQueueFull,
+    OrganisationShareFull,
     MempoolFull,
 }
 
 impl RejectionCode {
     /// Every code, in a fixed order (for metrics labels and documentation).
-    pub const ALL: [RejectionCode; 13] = [
+    pub const ALL: [RejectionCode; 14] = [
         RejectionCode::Malformed,
         RejectionCode::TooLarge,
         RejectionCode::GasLimitTooHigh,
@@ -37,6 +38,7 @@ impl RejectionCode {
         RejectionCode::NonceTaken,
         RejectionCode::NonceTooFarAhead,
         RejectionCode::SenderQueueFull,
+        RejectionCode::OrganisationShareFull,
         RejectionCode::MempoolFull,
     ];
 
@@ -55,6 +57,7 @@ impl RejectionCode {
             RejectionCode::NonceTaken => "nonce_taken",
             RejectionCode::NonceTooFarAhead => "nonce_too_far_ahead",
             RejectionCode::SenderQueueFull => "sender_queue_full",
+            RejectionCode::OrganisationShareFull => "organisation_share_full",
             RejectionCode::MempoolFull => "mempool_full",
         }
     }
@@ -70,6 +73,7 @@ impl RejectionCode {
         matches!(
             self,
             RejectionCode::MempoolFull
+                | RejectionCode::OrganisationShareFull
                 | RejectionCode::SenderQueueFull
                 | RejectionCode::NonceTooFarAhead
         )
@@ -119,6 +123,16 @@ pub enum Rejection {
     )]
     SenderQueueFull { sender: PublicKey, max: usize },
     #[error(
+        "the senders of {organisation} already hold its share of the mempool ({transactions} transactions, {bytes} bytes; limits {transactions_max} and {bytes_max}); retry later"
+    )]
+    OrganisationShareFull {
+        organisation: String,
+        transactions: usize,
+        bytes: usize,
+        transactions_max: usize,
+        bytes_max: usize,
+    },
+    #[error(
         "the mempool is full ({transactions} transactions, {bytes} bytes; limits {transactions_max} and {bytes_max}); retry later"
     )]
     MempoolFull { transactions: usize, bytes: usize, transactions_max: usize, bytes_max: usize },
@@ -139,6 +153,7 @@ impl Rejection {
             Rejection::NonceTaken { .. } => RejectionCode::NonceTaken,
             Rejection::NonceTooFarAhead { .. } => RejectionCode::NonceTooFarAhead,
             Rejection::SenderQueueFull { .. } => RejectionCode::SenderQueueFull,
+            Rejection::OrganisationShareFull { .. } => RejectionCode::OrganisationShareFull,
             Rejection::MempoolFull { .. } => RejectionCode::MempoolFull,
         }
     }

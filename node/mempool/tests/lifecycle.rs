@@ -361,3 +361,38 @@ fn transactions_behind_a_missing_nonce_expire_after_the_wait_and_others_never() 
     assert_eq!(pool.sender_pending(&stuck.public_key()).unwrap().missing_nonce, None);
     assert!(pool.expire_waiting(9_000_000, 1_000).is_empty());
 }
+
+#[test]
+fn one_organisation_cannot_take_the_whole_pool_from_the_others() {
+    // Issue 9: a member's clients could fill the pool that every member shares.
+    let config = MempoolConfig {
+        organisation_share: Some(pactum_mempool::OrganisationShare {
+            transactions_max: 3,
+            bytes_max: 64 * transaction_bytes(),
+        }),
+        ..config()
+    };
+    let mut pool = Mempool::new(config).unwrap();
+    let mut ledger = Ledger::with_enrolled(4);
+    for index in 0..3 {
+        ledger.set_organisation(&key(index), "Member A");
+    }
+    ledger.set_organisation(&key(3), "Member B");
+    for index in 0..3 {
+        admit_one(&mut pool, &ledger, encoded(&key(index), 0)).unwrap();
+    }
+    // Member A holds its share: its next transaction waits, however the pool stands.
+    let refused = admit_one(&mut pool, &ledger, encoded(&key(0), 1)).unwrap_err();
+    assert_eq!(refused.code(), RejectionCode::OrganisationShareFull);
+    assert!(refused.code().is_retryable());
+    assert!(refused.to_string().contains("Member A"), "{refused}");
+    // Member B is not affected.
+    admit_one(&mut pool, &ledger, encoded(&key(3), 0)).unwrap();
+    pool.check_invariants().unwrap();
+    // A commit frees Member A's room.
+    let committed = transaction(&key(1), 0).hash();
+    ledger.set_next_nonce(&key(1).public_key(), 1);
+    pool.committed([(committed, key(1).public_key())], &ledger);
+    admit_one(&mut pool, &ledger, encoded(&key(0), 1)).unwrap();
+    pool.check_invariants().unwrap();
+}

@@ -111,11 +111,20 @@ fn run(operations: Vec<Operation>, count_binds: bool) -> Result<(), TestCaseErro
         bytes_max,
         sender_transactions_max: 5,
         nonces_ahead_max: 6,
+        // Two member organisations, each with two thirds of the pool.
+        organisation_share: Some(pactum_mempool::OrganisationShare {
+            transactions_max: transactions_max * 2 / 3,
+            bytes_max: bytes_max * 2 / 3,
+        }),
         ..MempoolConfig::new(chain_id())
     };
     let mut pool = Mempool::new(config.clone()).unwrap();
+    let mut ledger = Ledger::with_enrolled(SENDERS);
+    for index in 0..SENDERS {
+        ledger.set_organisation(&key(index), if index % 2 == 0 { "Member A" } else { "Member B" });
+    }
     let mut model = Model {
-        ledger: Ledger::with_enrolled(SENDERS),
+        ledger,
         proposed: Vec::new(),
         committed: HashSet::new(),
         added: 0,

@@ -28,6 +28,7 @@ pub fn key(index: u8) -> Keypair {
 pub struct Ledger {
     statuses: HashMap<PublicKey, SignerStatus>,
     nonces: HashMap<PublicKey, u64>,
+    organisations: HashMap<PublicKey, String>,
 }
 
 impl Ledger {
@@ -42,6 +43,10 @@ impl Ledger {
 
     pub fn set_status(&mut self, keypair: &Keypair, status: SignerStatus) {
         self.statuses.insert(keypair.public_key(), status);
+    }
+
+    pub fn set_organisation(&mut self, keypair: &Keypair, organisation: &str) {
+        self.organisations.insert(keypair.public_key(), organisation.to_string());
     }
 
     pub fn set_next_nonce(&mut self, sender: &PublicKey, next_nonce: u64) {
@@ -65,6 +70,10 @@ impl SignerRegistry for Ledger {
         } else {
             SignerStatus::Unknown
         }
+    }
+
+    fn organisation(&self, key: &PublicKey) -> Option<String> {
+        self.organisations.get(key).cloned()
     }
 }
 

@@ -43,7 +43,8 @@ use pactum_executor::{
     ExecutedBlock, Executor, ExecutorError, ExecutorOptions, QueryOutcome, SignerFault,
 };
 use pactum_mempool::{
-    Mempool, MempoolConfig, NonceState, Rejection, SignerRegistry, SignerStatus, Source,
+    Mempool, MempoolConfig, NonceState, OrganisationShare, Rejection, SignerRegistry, SignerStatus,
+    Source,
 };
 use pactum_net::{Peer, Transport, TransportConfig, TransportSettings};
 use pactum_storage::{MempoolLog, StateSpace, StorageError, Store};
@@ -358,6 +359,14 @@ impl SignerRegistry for LedgerView<'_> {
         }
     }
 
+    fn organisation(&self, key: &PublicKey) -> Option<String> {
+        let identity = pactum_executor::ledger::identity_key(key);
+        let record = self.executor.store().state_get(StateSpace::Ledger, &identity).ok()??;
+        pactum_executor::ledger::Enrolment::from_bytes(&record)
+            .ok()
+            .map(|enrolment| enrolment.organisation)
+    }
+
     fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
         match self.trust.verify(certificate_der, unix_seconds(), None) {
             Ok(verified)
@@ -511,7 +520,11 @@ impl Node {
         })
         .await?;
 
-        let mempool = Mempool::new(MempoolConfig::new(genesis.file.chain_id.clone()))?;
+        let mut mempool_config = MempoolConfig::new(genesis.file.chain_id.clone());
+        // Each member organisation's clients get an equal share of the pool.
+        mempool_config.organisation_share =
+            Some(OrganisationShare::equal(&mempool_config, genesis.organisations.len()));
+        let mempool = Mempool::new(mempool_config)?;
         let gap_wait_ms = config.mempool_gap_wait_ms.unwrap_or(limits::MEMPOOL_GAP_WAIT_MS_MAX);
         if !(limits::MEMPOOL_GAP_WAIT_MS_MIN..=limits::MEMPOOL_GAP_WAIT_MS_MAX)
             .contains(&gap_wait_ms)
