@@ -238,3 +238,19 @@ pub enum Effect {
         primary: ReplicaId,
     },
 }
+
+impl Effect {
+    /// Splits a step's effects into the records to persist (first, in one write) and the
+    /// rest, in order, in one pass.
+    pub fn split_records(effects: Vec<Effect>) -> (Vec<Record>, Vec<Effect>) {
+        let mut records = Vec::new();
+        let mut others = Vec::with_capacity(effects.len());
+        for effect in effects {
+            match effect {
+                Effect::Persist(record) => records.push(record),
+                other => others.push(other),
+            }
+        }
+        (records, others)
+    }
+}

@@ -65,6 +65,13 @@ pub trait SignerRegistry {
         let _ = key;
         None
     }
+
+    /// [`SignerRegistry::signer_status`] and [`SignerRegistry::organisation`] together,
+    /// as admission asks for both; a registry that reads one record for both overrides
+    /// it to read it once.
+    fn signer(&self, key: &PublicKey) -> (SignerStatus, Option<String>) {
+        (self.signer_status(key), self.organisation(key))
+    }
 }
 
 /// The ledger's committed nonces, supplied by the runtime.
@@ -84,6 +91,10 @@ impl<T: SignerRegistry + ?Sized> SignerRegistry for &T {
 
     fn organisation(&self, key: &PublicKey) -> Option<String> {
         (**self).organisation(key)
+    }
+
+    fn signer(&self, key: &PublicKey) -> (SignerStatus, Option<String>) {
+        (**self).signer(key)
     }
 }
 

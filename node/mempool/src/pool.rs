@@ -409,11 +409,12 @@ impl Mempool {
         }
         let sender = unsigned.sender;
         // An enrolment is how a signer becomes known: its certificate vouches for it.
-        let status = match &unsigned.payload {
+        // An enrolment counts against no organisation's share.
+        let (status, organisation) = match &unsigned.payload {
             Payload::EnrolIdentity { certificate_der } => {
-                registry.enrolment_status(&sender, certificate_der)
+                (registry.enrolment_status(&sender, certificate_der), None)
             }
-            _ => registry.signer_status(&sender),
+            _ => registry.signer(&sender),
         };
         match status {
             SignerStatus::Enrolled => {}
@@ -432,10 +433,7 @@ impl Mempool {
         if nonce >= next_nonce.saturating_add(window) {
             return Err(Rejection::NonceTooFarAhead { sender, nonce, next_nonce, window });
         }
-        let organisation = match &unsigned.payload {
-            Payload::EnrolIdentity { .. } => None,
-            _ => registry.organisation(&sender).map(Arc::from),
-        };
+        let organisation: Option<Arc<str>> = organisation.map(Arc::from);
         self.check_room(&sender, nonce, encoded.len(), organisation.as_ref())?;
         Ok((transaction, encoded, next_nonce, organisation))
     }

@@ -719,15 +719,7 @@ impl Simulation {
     /// is all or nothing (a torn or unsynced write is lost whole), and sends come only
     /// after it. With the planted bug `SendBeforePersist`, sends come first.
     fn apply(&mut self, node: usize, effects: Vec<Effect>) -> Result<(), Violation> {
-        let (records, others): (Vec<Effect>, Vec<Effect>) =
-            effects.into_iter().partition(|effect| matches!(effect, Effect::Persist(_)));
-        let records: Vec<Record> = records
-            .into_iter()
-            .filter_map(|effect| match effect {
-                Effect::Persist(record) => Some(record),
-                _ => None,
-            })
-            .collect();
+        let (records, others) = Effect::split_records(effects);
         let mut plan: Vec<Option<Effect>> = Vec::with_capacity(others.len() + 1);
         if self.scenario.mutation == Some(Mutation::SendBeforePersist) {
             plan.extend(others.into_iter().map(Some));

@@ -36,8 +36,8 @@ use pactum_certs::identity::Role;
 use pactum_certs::tls::NodeIdentity;
 use pactum_certs::verify::{CertError, TrustStore};
 use pactum_consensus::{
-    CheckpointCertificate, Crypto, Delivery, Ed25519Crypto, Effect, Input, Message, Record,
-    Replica, ReplicaId, Sequence, SignedMessage, TimeoutKind, View,
+    CheckpointCertificate, Crypto, Delivery, Ed25519Crypto, Effect, Input, Message, Replica,
+    ReplicaId, Sequence, SignedMessage, TimeoutKind, View,
 };
 use pactum_executor::{
     ExecutedBlock, Executor, ExecutorError, ExecutorOptions, QueryOutcome, SignerFault,
@@ -346,25 +346,30 @@ struct LedgerView<'a> {
 impl SignerRegistry for LedgerView<'_> {
     /// The executor's rule ([`pactum_executor::signer_fault`]) at this node's clock.
     fn signer_status(&self, key: &PublicKey) -> SignerStatus {
+        self.signer(key).0
+    }
+
+    fn organisation(&self, key: &PublicKey) -> Option<String> {
+        self.signer(key).1
+    }
+
+    /// One read of the enrolment record for the status and the organisation.
+    fn signer(&self, key: &PublicKey) -> (SignerStatus, Option<String>) {
         let identity = pactum_executor::ledger::identity_key(key);
         let Ok(record) = self.executor.store().state_get(StateSpace::Ledger, &identity) else {
-            return SignerStatus::Unknown;
+            return (SignerStatus::Unknown, None);
         };
         let at = unix_seconds().max(0) as u64;
-        match pactum_executor::signer_fault(key, record.as_deref(), self.trust, at) {
+        let status = match pactum_executor::signer_fault(key, record.as_deref(), self.trust, at) {
             Ok(None) => SignerStatus::Enrolled,
             Ok(Some(SignerFault::Revoked { .. })) => SignerStatus::Revoked,
             Ok(Some(SignerFault::Expired { .. })) => SignerStatus::Expired,
             Ok(Some(SignerFault::Unknown { .. })) | Err(_) => SignerStatus::Unknown,
-        }
-    }
-
-    fn organisation(&self, key: &PublicKey) -> Option<String> {
-        let identity = pactum_executor::ledger::identity_key(key);
-        let record = self.executor.store().state_get(StateSpace::Ledger, &identity).ok()??;
-        pactum_executor::ledger::Enrolment::from_bytes(&record)
-            .ok()
-            .map(|enrolment| enrolment.organisation)
+        };
+        let organisation = record
+            .and_then(|record| pactum_executor::ledger::Enrolment::from_bytes(&record).ok())
+            .map(|enrolment| enrolment.organisation);
+        (status, organisation)
     }
 
     fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
@@ -783,15 +788,7 @@ impl EffectCarrier<'_> {
     /// Carries out the effects of one or more steps: every record first, in one synced
     /// write, then the rest in order.
     fn carry(&mut self, effects: Vec<Effect>) -> Result<(), Halt> {
-        let (records, effects): (Vec<Effect>, Vec<Effect>) =
-            effects.into_iter().partition(|effect| matches!(effect, Effect::Persist(_)));
-        let records: Vec<Record> = records
-            .into_iter()
-            .filter_map(|effect| match effect {
-                Effect::Persist(record) => Some(record),
-                _ => None,
-            })
-            .collect();
+        let (records, effects) = Effect::split_records(effects);
         if !records.is_empty() {
             if let Err(error) = self.log.persist(self.store, &records) {
                 error!(%error, "cannot write the consensus log; this validator stops voting");
