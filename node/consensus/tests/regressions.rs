@@ -419,6 +419,29 @@ fn finding_8_view_change_records_do_not_accumulate() {
     assert_eq!(log.len(), 1, "only the NEW-VIEW of the current view remains: {log:?}");
 }
 
+/// Found by the Twins soak (`simulate -- --twins-random 412468`): a replica crashed after
+/// its executor committed checkpoint block 2 but before the replica persisted its
+/// CHECKPOINT. Restarted with sequence 2 executed and told that state again, it must sign
+/// that CHECKPOINT: otherwise it only ever repeats an older one, a stable checkpoint may
+/// never form, and a replica left behind never sees f + 1 matching ones to fetch.
+#[test]
+fn a_replica_restarted_after_executing_a_checkpoint_it_never_signed_signs_it() {
+    let mut restarted = replica(1, N, &[], 2);
+    let _ = restarted.start();
+    let state_digest = Hash([7; 32]);
+    let effects = feed(&mut restarted, [Input::Executed { sequence: Sequence(2), state_digest }]);
+    let signed_it = effects.iter().any(|effect| {
+        matches!(effect, Effect::Broadcast(message)
+            if message.message == Message::Checkpoint { sequence: Sequence(2), state_digest })
+    });
+    assert!(signed_it, "no CHECKPOINT for the executed sequence: {effects:?}");
+    let again = feed(&mut restarted, [Input::Executed { sequence: Sequence(2), state_digest }]);
+    assert!(
+        !again.iter().any(|effect| matches!(effect, Effect::Broadcast(_))),
+        "signed only once: {again:?}"
+    );
+}
+
 fn primary_of(view: u64) -> ReplicaId {
     common::primary_of(view, N)
 }

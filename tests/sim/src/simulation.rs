@@ -385,6 +385,9 @@ impl Simulation {
                 .expect("the simulator's configuration is valid");
         let effects = replica.start();
         let name = self.nodes[node].name();
+        if self.tracing {
+            eprintln!("{:>6} {name} STARTED (executed {})", self.now, executed.0);
+        }
         if replica.view() < self.nodes[node].max_view_entered {
             return Err(Violation::ViewWentBack {
                 replica: name,
@@ -660,6 +663,9 @@ impl Simulation {
         if state.replica.take().is_some() {
             state.incarnation += 1;
             self.report.crashes += 1;
+            if self.tracing {
+                eprintln!("{:>6} {} CRASHED (executed {})", self.now, state.name(), state.executed);
+            }
         }
         // What was delivered but not yet executed was only in memory.
         let executed = state.executed as usize;
