@@ -87,6 +87,8 @@ pub enum Input {
     /// A timer fired.
     Timeout(TimeoutKind),
     /// The caller executed the delivered batch at `sequence`; the state digest after it.
+    /// After a restart the caller reports its last executed sequence once more, so that the
+    /// replica signs that CHECKPOINT if a crash came before it was persisted.
     Executed { sequence: Sequence, state_digest: Hash },
     /// The caller installed the state of the checkpoint at `sequence` it was asked to
     /// fetch, with digest `state_digest`; `requests` are the digests of the requests that

@@ -30,8 +30,11 @@ pub enum Violation {
     Divergence { sequence: u64, first: String, second: String },
     /// A delivery (or a transferred block) whose commit certificate does not verify.
     BadCertificate { replica: String, sequence: u64, error: String },
-    /// A replica executed one request twice.
+    /// A replica executed one request twice that an honest primary put into two batches
+    /// of one view.
     DuplicateExecution { replica: String, sequence: u64, request: String },
+    /// An honest primary proposed a request its own ledger already holds.
+    Reproposed { replica: String, request: String },
     /// A replica entered a view below one it had entered before (across restarts too).
     ViewWentBack { replica: String, from: u64, to: u64 },
     /// A state transfer ended at another state than the checkpoint it was asked for.
@@ -78,6 +81,10 @@ impl fmt::Display for Violation {
             Violation::DuplicateExecution { replica, sequence, request } => write!(
                 formatter,
                 "safety: {replica} executed request {request} a second time at sequence {sequence}"
+            ),
+            Violation::Reproposed { replica, request } => write!(
+                formatter,
+                "safety: {replica}, an honest primary, proposed request {request} again after delivering it"
             ),
             Violation::ViewWentBack { replica, from, to } => {
                 write!(formatter, "safety: {replica} went back from view {from} to view {to}")
@@ -204,9 +211,9 @@ struct Node {
     executed: u64,
     /// When the last scheduled `Executed` report fires (they fire in order).
     execution_ready_ms: u64,
-    /// Request digests in `ledger`, with the replica whose batch (as primary) held each
-    /// first.
-    requests: BTreeMap<Hash, ReplicaId>,
+    /// Request digests in `ledger`, each with the batch that held it first: the view whose
+    /// primary cut it, and the view of its commit certificate.
+    requests: BTreeMap<Hash, (u64, u64)>,
     incarnation: u64,
     /// The next step is cut short by a crash.
     crash_mid_step: bool,
@@ -383,7 +390,12 @@ impl Simulation {
         let mut replica =
             Replica::new(id, self.config.clone(), crypto, &self.nodes[node].records, executed)
                 .expect("the simulator's configuration is valid");
-        let effects = replica.start();
+        let mut effects = replica.start();
+        // As the node does: the last executed sequence again, with its state.
+        if executed > Sequence::ZERO {
+            let state_digest = self.nodes[node].states[executed.0 as usize - 1];
+            effects.extend(replica.step(Input::Executed { sequence: executed, state_digest }));
+        }
         let name = self.nodes[node].name();
         if self.tracing {
             eprintln!("{:>6} {name} STARTED (executed {})", self.now, executed.0);
@@ -673,12 +685,11 @@ impl Simulation {
         state.states.truncate(executed);
         let (requests_max, bytes_max) =
             (self.honest.batch_requests_max, self.honest.batch_bytes_max);
-        let replicas = self.scenario.replicas;
         let mut requests = BTreeMap::new();
         for block in &state.ledger {
-            let proposer = proposer_of(&block.batch, replicas, requests_max, bytes_max);
+            let views = (cut_view(&block.batch, requests_max, bytes_max), block.certificate.view.0);
             for request in request_digests(&block.batch, requests_max, bytes_max) {
-                requests.entry(request).or_insert(proposer);
+                requests.entry(request).or_insert(views);
             }
         }
         state.requests = requests;
@@ -903,8 +914,32 @@ impl Simulation {
             }
             None => {
                 state.signed.insert((kind, view, sequence), digest);
-                Ok(())
+                match &message.message {
+                    Message::PrePrepare { batch, .. } => self.check_fresh_batch(node, batch),
+                    _ => Ok(()),
+                }
             }
+        }
+    }
+
+    /// An honest primary never proposes, in a batch it cuts, a request its own ledger
+    /// already holds (unless a client sent it again, and execution then skips it).
+    fn check_fresh_batch(&self, node: usize, batch: &[u8]) -> Result<(), Violation> {
+        let state = &self.nodes[node];
+        if !self.honest_primary(state.id) {
+            return Ok(());
+        }
+        let (requests_max, bytes_max) = self.batch_limits();
+        let duplicate =
+            request_digests(batch, requests_max, bytes_max).into_iter().find(|request| {
+                state.requests.contains_key(request) && !self.retransmitted.contains(request)
+            });
+        match duplicate {
+            Some(request) => Err(Violation::Reproposed {
+                replica: state.name(),
+                request: hex_prefix(&request.0),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -1046,17 +1081,32 @@ impl Simulation {
                     self.decided.insert(sequence, (digest, name.clone()));
                 }
             }
-            // A faulty primary (a Byzantine replica, or a doubled one) may order a request
-            // twice, and execution skips the second (in the node, the nonce rule); an
-            // honest primary never proposes what an honest primary's batch already holds.
-            let proposer =
-                proposer_of(&block.batch, self.scenario.replicas, requests_max, bytes_max);
+            // A request may be ordered twice, and execution skips the second copy (in the
+            // node, the nonce rule): by a faulty primary (a Byzantine replica, or a doubled
+            // one), or by honest primaries of two views when the later one never saw the
+            // earlier batch (view 3 ordered it while only one replica had prepared view
+            // 2's batch, which view 4 then re-proposed: PBFT orders it again, and the
+            // paper's replicas drop it by client timestamp). What an honest primary must
+            // never do: put a request into two batches of its view, or cut a batch
+            // holding a request of a batch decided in an earlier view (every NEW-VIEW
+            // since re-proposes that batch, and a primary cuts nothing before it holds
+            // every re-proposed batch); nor propose one its own ledger holds
+            // (`check_fresh_batch`).
+            let (cut, decided_in) =
+                (cut_view(&block.batch, requests_max, bytes_max), block.certificate.view.0);
             let duplicate = requests.iter().find(|request| {
-                self.nodes[node].requests.get(*request).is_some_and(|first| {
-                    self.honest_primary(*first)
-                        && self.honest_primary(proposer)
-                        && !self.retransmitted.contains(*request)
-                })
+                let Some(&(first_cut, first_decided_in)) = self.nodes[node].requests.get(*request)
+                else {
+                    return false;
+                };
+                let knew = |later_cut: u64, earlier_decided_in: u64| {
+                    later_cut > earlier_decided_in
+                        && self.honest_primary(self.primary_of(later_cut))
+                };
+                !self.retransmitted.contains(*request)
+                    && ((first_cut == cut && self.honest_primary(self.primary_of(cut)))
+                        || knew(cut, first_decided_in)
+                        || knew(first_cut, decided_in))
             });
             if let Some(request) = duplicate {
                 let request = hex_prefix(&request.0);
@@ -1067,9 +1117,9 @@ impl Simulation {
         let state = &mut self.nodes[node];
         let next = sha3_256_parts(&[&state.state().0, &digest.0]);
         state.states.push(next);
-        let proposer = proposer_of(&block.batch, self.scenario.replicas, requests_max, bytes_max);
+        let views = (cut_view(&block.batch, requests_max, bytes_max), block.certificate.view.0);
         for request in requests {
-            state.requests.entry(request).or_insert(proposer);
+            state.requests.entry(request).or_insert(views);
         }
         state.ledger.push(block);
         self.trace.extend_from_slice(b"deliver");
@@ -1228,18 +1278,22 @@ fn wrong_reproposal(
 
 impl Simulation {
     /// Whether `id` acted as an honest primary: running the honest code, and not doubled.
+    fn primary_of(&self, view: u64) -> ReplicaId {
+        (view % u64::from(self.scenario.replicas)) as ReplicaId
+    }
+
     fn honest_primary(&self, id: ReplicaId) -> bool {
         self.scenario.runs_honest_code(id)
             && self.scenario.twins.as_ref().is_none_or(|plan| plan.twin != id)
     }
 }
 
-/// The primary that cut a batch (the null batch: replica 0, and it holds no request).
-fn proposer_of(batch: &[u8], replicas: u16, requests_max: usize, bytes_max: usize) -> ReplicaId {
+/// The view whose primary cut a batch (the null batch: 0, and it holds no request).
+fn cut_view(batch: &[u8], requests_max: usize, bytes_max: usize) -> u64 {
     pactum_consensus::decode_batch(batch, requests_max, bytes_max)
         .ok()
         .and_then(|decoded| decoded.header)
-        .map_or(0, |header| (header.view % u64::from(replicas)) as ReplicaId)
+        .map_or(0, |header| header.view)
 }
 
 fn request_digests(batch: &[u8], requests_max: usize, bytes_max: usize) -> Vec<Hash> {

@@ -35,6 +35,14 @@ impl<C: Crypto> Replica<C> {
         state_digest: Hash,
         effects: &mut Vec<Effect>,
     ) {
+        if sequence == self.last_executed && sequence > Sequence::ZERO {
+            // Told again what it executed last (the node does so at start-up): a replica
+            // that crashed after its executor committed a checkpoint's block but before it
+            // persisted its CHECKPOINT signs it now (once: `send_checkpoint` skips what it
+            // signed), or it would only ever repeat an older one.
+            self.send_checkpoint(sequence, state_digest, effects);
+            return;
+        }
         if sequence <= self.last_executed || sequence > self.last_delivered {
             return;
         }

@@ -696,7 +696,16 @@ fn run_consensus(
     mut inputs: ConsensusInputs,
 ) {
     replica.observe_time(unix_millis());
-    let effects = replica.start();
+    let mut effects = replica.start();
+    // The last executed block again: a crash after the executor committed a checkpoint's
+    // block but before the replica persisted its CHECKPOINT left that vote unsigned.
+    let tip = shared.ledger.read().expect("ledger lock is never poisoned").tip().clone();
+    if tip.height > 0 {
+        effects.extend(replica.step(Input::Executed {
+            sequence: Sequence(tip.height),
+            state_digest: state_digest(&tip.block_hash, &tip.state_root),
+        }));
+    }
     if carrier.carry(effects).is_err() {
         return;
     }
