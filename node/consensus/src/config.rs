@@ -77,8 +77,17 @@ pub struct Config {
     pub batch_requests_max: usize,
     /// ...or this many bytes of requests...
     pub batch_bytes_max: usize,
-    /// ...or when the oldest unproposed request has waited this long.
+    /// ...or when the oldest unproposed request has waited this long. A batch never
+    /// holds more weight than `batch_weight_max` ([`crate::Crypto::request_weight`]; in
+    /// the node, the gas limits of its transactions against the block gas limit): the
+    /// primary cuts batches within it, backups refuse one above it, and a request heavier
+    /// than it alone is refused.
     pub batch_timeout_ms: u64,
+    pub batch_weight_max: u64,
+    /// A backup prepares a new batch only if its timestamp (the primary's clock) is within
+    /// this many milliseconds of its own clock ([`crate::Replica::observe_time`]), so a
+    /// primary can neither back-date nor post-date a block by more.
+    pub timestamp_skew_max_ms: u64,
     /// Committed batches delivered but not yet reported executed: the replica holds further
     /// decisions back until execution catches up, so the caller's queue to its executor
     /// never needs more room than this.
@@ -131,6 +140,8 @@ impl Config {
         if self.batch_requests_max == 0
             || self.batch_bytes_max == 0
             || self.batch_timeout_ms == 0
+            || self.batch_weight_max == 0
+            || self.timestamp_skew_max_ms == 0
             || self.batch_requests_max > limits::BLOCK_TRANSACTIONS_MAX
             || self.batch_bytes_max > bytes_max
         {

@@ -28,4 +28,11 @@ pub trait Crypto: Verifier {
         let _ = request;
         true
     }
+    /// The request's weight against [`crate::Config::batch_weight_max`] (in the node, the
+    /// transaction's gas limit). A deterministic function of the bytes; only called on
+    /// requests `validate_request` accepts.
+    fn request_weight(&self, request: &[u8]) -> u64 {
+        let _ = request;
+        0
+    }
 }

@@ -16,6 +16,7 @@ pub const PENDING_REQUESTS_MAX: usize = 65_536;
 struct Pending {
     arrival: u64,
     request: Vec<u8>,
+    weight: u64,
 }
 
 #[derive(Debug, Default)]
@@ -32,12 +33,21 @@ pub(crate) struct Requests {
     unproposed: VecDeque<Hash>,
     unproposed_count: usize,
     unproposed_bytes: usize,
+    unproposed_weight: u64,
     /// Requests delivered recently, by the sequence number that delivered them: a request
     /// that arrives again (the caller handed it over just as its batch was delivered) is
     /// not pending. Kept for two checkpoint windows, and at least one checkpoint interval
     /// after their execution.
     delivered: BTreeMap<u64, Vec<Hash>>,
     delivered_index: BTreeSet<Hash>,
+}
+
+/// What one batch may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchLimits {
+    pub requests_max: usize,
+    pub bytes_max: usize,
+    pub weight_max: u64,
 }
 
 /// Why a request was not taken.
@@ -106,6 +116,7 @@ impl Requests {
         &mut self,
         digest: Hash,
         request: Vec<u8>,
+        weight: u64,
         bytes_max: usize,
     ) -> Result<bool, Refusal> {
         if self.pending.contains_key(&digest) {
@@ -122,9 +133,10 @@ impl Requests {
             self.unproposed.push_back(digest);
             self.unproposed_count += 1;
             self.unproposed_bytes += request.len();
+            self.unproposed_weight = self.unproposed_weight.saturating_add(weight);
         }
         self.by_arrival.insert(self.arrivals, digest);
-        self.pending.insert(digest, Pending { arrival: self.arrivals, request });
+        self.pending.insert(digest, Pending { arrival: self.arrivals, request, weight });
         Ok(true)
     }
 
@@ -135,6 +147,7 @@ impl Requests {
             if !self.proposed.contains(digest) {
                 self.unproposed_count -= 1;
                 self.unproposed_bytes -= pending.request.len();
+                self.unproposed_weight = self.unproposed_weight.saturating_sub(pending.weight);
             }
         }
         self.proposed.remove(digest);
@@ -154,15 +167,19 @@ impl Requests {
         self.unproposed_count > 0
     }
 
-    /// Whether enough requests wait to fill a batch by count or bytes.
-    pub fn batch_full(&self, requests_max: usize, bytes_max: usize) -> bool {
-        self.unproposed_count >= requests_max || self.unproposed_bytes >= bytes_max
+    /// Whether enough requests wait to fill a batch by count, bytes or weight.
+    pub fn batch_full(&self, limits: BatchLimits) -> bool {
+        self.unproposed_count >= limits.requests_max
+            || self.unproposed_bytes >= limits.bytes_max
+            || self.unproposed_weight >= limits.weight_max
     }
 
     /// The oldest unproposed requests that fit one batch, now marked proposed.
-    pub fn take_batch(&mut self, requests_max: usize, bytes_max: usize) -> Vec<(Hash, Vec<u8>)> {
+    pub fn take_batch(&mut self, limits: BatchLimits) -> Vec<(Hash, Vec<u8>)> {
+        let BatchLimits { requests_max, bytes_max, weight_max } = limits;
         let mut taken: Vec<(Hash, Vec<u8>)> = Vec::new();
         let mut bytes = 0usize;
+        let mut weight = 0u64;
         while taken.len() < requests_max {
             let Some(digest) = self.unproposed.front().copied() else { break };
             let Some(pending) = self.pending.get(&digest) else {
@@ -174,15 +191,20 @@ impl Requests {
                 self.unproposed.pop_front();
                 continue;
             }
-            if !taken.is_empty() && bytes + pending.request.len() > bytes_max {
+            if !taken.is_empty()
+                && (bytes + pending.request.len() > bytes_max
+                    || weight.saturating_add(pending.weight) > weight_max)
+            {
                 break;
             }
             bytes += pending.request.len();
+            weight = weight.saturating_add(pending.weight);
             taken.push((digest, pending.request.clone()));
             self.unproposed.pop_front();
         }
         self.unproposed_count -= taken.len();
         self.unproposed_bytes -= bytes;
+        self.unproposed_weight = self.unproposed_weight.saturating_sub(weight);
         self.proposed.extend(taken.iter().map(|(digest, _)| *digest));
         taken
     }
@@ -205,6 +227,14 @@ impl Requests {
             .filter_map(|digest| self.pending.get(digest))
             .map(|pending| pending.request.len())
             .sum();
+        self.unproposed_weight = self.unproposed_weight_now();
+    }
+
+    fn unproposed_weight_now(&self) -> u64 {
+        self.pending
+            .iter()
+            .filter(|(digest, _)| !self.proposed.contains(*digest))
+            .fold(0u64, |sum, (_, pending)| sum.saturating_add(pending.weight))
     }
 
     /// Paired checks of the counters against the queues (for `check_invariants`).
@@ -220,5 +250,6 @@ impl Requests {
         assert_eq!(self.unproposed_count, waiting.len(), "unproposed count");
         let bytes: usize = waiting.iter().map(|digest| self.pending[*digest].request.len()).sum();
         assert_eq!(self.unproposed_bytes, bytes, "unproposed bytes");
+        assert_eq!(self.unproposed_weight, self.unproposed_weight_now(), "unproposed weight");
     }
 }

@@ -215,6 +215,8 @@ mod tests {
             batch_requests_max: 1,
             batch_bytes_max: 100,
             batch_timeout_ms: 1,
+            batch_weight_max: u64::MAX,
+            timestamp_skew_max_ms: 10_000,
             delivery_backlog_max: 4,
             mutation: None,
         }

@@ -254,6 +254,84 @@ fn the_primary_batches_by_count_by_bytes_and_by_timeout() {
     primary.check_invariants();
 }
 
+/// Issue 9, finding 2: a batch holds at most `batch_weight_max` of weight (in the node, the
+/// block gas limit over the transactions' gas limits). The primary cuts within it, a
+/// request heavier than a whole batch is refused, and backups refuse a heavier batch.
+#[test]
+fn batches_stay_within_the_weight_limit_at_the_primary_and_the_backups() {
+    let weighed =
+        Config { batch_requests_max: 8, batch_bytes_max: 1024, batch_weight_max: 10, ..config(4) };
+    let mut primary =
+        Replica::new(0, weighed.clone(), TestCrypto { id: 0 }, &[], Sequence(0)).unwrap();
+    let proposed = |effects: &[Effect]| -> Vec<usize> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Broadcast(SignedMessage {
+                    message: Message::PrePrepare { batch, .. },
+                    ..
+                }) => Some(batch_requests(batch, 8, 1024).unwrap().len()),
+                _ => None,
+            })
+            .collect()
+    };
+    // 6 + 6 weigh more than 10: the first is cut as soon as the second comes (by weight,
+    // long before the count or the bytes fill a batch).
+    assert!(proposed(&primary.step(Input::Request { request: vec![1; 6] })).is_empty());
+    assert_eq!(proposed(&primary.step(Input::Request { request: vec![2; 6] })), vec![1]);
+    // Heavier than a whole batch: refused, not queued.
+    let effects = primary.step(Input::Request { request: vec![3; 11] });
+    assert!(matches!(effects.as_slice(), [Effect::RequestRefused { .. }]), "{effects:?}");
+    primary.check_invariants();
+
+    // A faulty primary's batch of weight 12: no backup prepares it, and it is evidence.
+    let mut backup = Replica::new(1, weighed, TestCrypto { id: 1 }, &[], Sequence(0)).unwrap();
+    let heavy = encode_batch(BatchHeader { view: 0, timestamp_ms: 0 }, &[&vec![4; 6], &vec![5; 6]]);
+    let effects = backup.step(Input::Message(pre_prepare(0, 1, heavy)));
+    assert!(
+        !effects.iter().any(|effect| matches!(
+            effect,
+            Effect::Broadcast(SignedMessage { message: Message::Prepare { .. }, .. })
+        )),
+        "{effects:?}"
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::Evidence(Evidence::MalformedBatch { .. })))
+    );
+    backup.check_invariants();
+}
+
+/// Issue 9, finding 3: a backup prepares a batch only if the primary's timestamp is within
+/// `timestamp_skew_max_ms` of its own clock, so a primary cannot back-date a block (to
+/// enrol an expired certificate) or post-date one.
+#[test]
+fn a_backup_prepares_only_batches_stamped_within_the_allowed_skew_of_its_clock() {
+    let prepared = |effects: &[Effect]| {
+        effects.iter().any(|effect| {
+            matches!(
+                effect,
+                Effect::Broadcast(SignedMessage { message: Message::Prepare { .. }, .. })
+            )
+        })
+    };
+    let now = 1_000_000;
+    for (stamp, expected) in
+        [(now - 10_001, false), (now + 10_001, false), (now - 9_000, true), (now + 9_000, true)]
+    {
+        let mut backup = replica(1, 4, &[], 0);
+        backup.observe_time(now);
+        let batch = encode_batch(BatchHeader { view: 0, timestamp_ms: stamp }, &[b"r"]);
+        let effects = backup.step(Input::Message(pre_prepare(0, 1, batch)));
+        assert_eq!(prepared(&effects), expected, "stamped {stamp}, clock {now}: {effects:?}");
+        assert!(
+            !effects.iter().any(|effect| matches!(effect, Effect::Evidence(_))),
+            "a distant clock is not proof of a fault"
+        );
+    }
+}
+
 #[test]
 fn a_replica_restarted_below_its_stable_checkpoint_fetches_the_state() {
     // A crash between persisting a stable checkpoint and fetching its state: the records

@@ -99,12 +99,11 @@ fn execute_all_succeed(executor: &mut Executor, block: &Block) {
 fn setup(directory: &std::path::Path) -> (Executor, Address, Vec<Account>) {
     let store = Store::open(directory.join("db")).expect("store opens");
     let options = ExecutorOptions {
-        chain_id: chain_id(),
         vm: VmOptions {
             artifact_directory: Some(directory.join("artifacts")),
             ..VmOptions::default()
         },
-        trust: None,
+        ..ExecutorOptions::new(chain_id())
     };
     let mut executor = Executor::open(store, options).expect("executor opens");
     let mut issuer = Account::new(usize::MAX);

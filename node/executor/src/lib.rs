@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use pactum_certs::identity::Role;
 use pactum_certs::verify::TrustStore;
-use pactum_storage::{BlockCommit, StorageError, Store};
+use pactum_storage::{BlockCommit, StateSpace, StorageError, Store};
 use pactum_types::gas::GasSchedule;
 use pactum_types::receipt::receipts_root;
 use pactum_types::{
@@ -142,12 +142,48 @@ pub struct ExecutorOptions {
     /// The member CAs (and revocations) that identity enrolments are checked against;
     /// without them every enrolment is refused.
     pub trust: Option<Arc<TrustStore>>,
+    /// What one block may use (the genesis `consensus.block_*` parameters).
+    pub budget: BlockBudget,
 }
 
 impl ExecutorOptions {
     pub fn new(chain_id: ChainId) -> Self {
-        Self { chain_id, vm: VmOptions::default(), trust: None }
+        Self { chain_id, vm: VmOptions::default(), trust: None, budget: BlockBudget::default() }
     }
+}
+
+/// What one block may use, whatever its primary put in it (ADR 0016). Every validator
+/// applies it the same way, in order:
+/// - a transaction whose gas limit would take the block's gas limits past `gas_max` is
+///   `Invalid` (its nonce is not used; an honest primary never cuts such a batch, and
+///   backups refuse one);
+/// - a transaction whose writes (keys, values, contract code) or receipt (events, return
+///   data) would take the block past `state_bytes_max` or `receipt_bytes_max` is reverted:
+///   its gas is charged, nothing it wrote is kept, and its receipt says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockBudget {
+    pub gas_max: u64,
+    pub state_bytes_max: u64,
+    pub receipt_bytes_max: u64,
+}
+
+impl Default for BlockBudget {
+    fn default() -> Self {
+        Self {
+            gas_max: limits::BLOCK_GAS_DEFAULT,
+            state_bytes_max: limits::BLOCK_STATE_BYTES_DEFAULT,
+            receipt_bytes_max: limits::BLOCK_RECEIPT_BYTES_DEFAULT,
+        }
+    }
+}
+
+/// What a block has used of its [`BlockBudget`] so far.
+#[derive(Debug, Default)]
+struct BlockUsage {
+    /// The gas limits of the transactions that passed the envelope checks.
+    gas_reserved: u64,
+    state_bytes: u64,
+    receipt_bytes: u64,
 }
 
 /// The last executed block: what the runtime needs to fill the next header (ADR 0002).
@@ -208,6 +244,7 @@ pub struct Executor {
     schedule: GasSchedule,
     metering: bool,
     trust: Option<Arc<TrustStore>>,
+    budget: BlockBudget,
     tip: ChainTip,
 }
 
@@ -291,7 +328,7 @@ fn receipt_from(transaction_hash: Hash, execution: &mut Execution) -> Receipt {
 impl Executor {
     /// Opens an executor over `store`, continuing after its last committed block.
     pub fn open(store: Store, options: ExecutorOptions) -> Result<Self, ExecutorError> {
-        let ExecutorOptions { chain_id, vm, trust } = options;
+        let ExecutorOptions { chain_id, vm, trust, budget } = options;
         let schedule = vm.gas_schedule;
         let metering = vm.metering;
         let vm = Vm::new(vm).map_err(|source| ExecutorError::VmSetup { source })?;
@@ -306,7 +343,7 @@ impl Executor {
                 });
             }
         }
-        Ok(Self { store: Arc::new(store), vm, chain_id, schedule, metering, trust, tip })
+        Ok(Self { store: Arc::new(store), vm, chain_id, schedule, metering, trust, budget, tip })
     }
 
     /// The store, for reads (blocks, receipts, state, the consensus log).
@@ -344,12 +381,22 @@ impl Executor {
     pub fn execute_block(&mut self, block: &Block) -> Result<ExecutedBlock, ExecutorError> {
         self.check_header(&block.header)?;
         let height = block.header.height;
-        let context = BlockContext::from(&block.header);
-        let mut state = Arc::new(BlockState::new(Arc::clone(&self.store)));
+        let mut context = BlockContext::from(&block.header);
+        // Block time moves forward: a block stamped at or before its parent (a primary
+        // whose clock is behind the previous one's, within the allowed skew) runs 1 ms
+        // after its parent.
+        context.timestamp_ms = block_time(block.header.timestamp_ms, &self.tip);
+        let mut state = BlockState::new(Arc::clone(&self.store));
+        if context.timestamp_ms != block.header.timestamp_ms {
+            state.set_block_time(height, context.timestamp_ms);
+        }
+        let mut state = Arc::new(state);
         let mut receipts = Vec::with_capacity(block.transactions.len());
         let mut gas_used = 0u64;
+        let mut usage = BlockUsage::default();
         for (position, transaction) in block.transactions.iter().enumerate() {
-            let receipt = self.execute_transaction(&mut state, &context, transaction, position)?;
+            let receipt =
+                self.execute_transaction(&mut state, &context, transaction, position, &mut usage)?;
             gas_used = gas_used.saturating_add(receipt.gas_used);
             receipts.push(receipt);
         }
@@ -368,7 +415,7 @@ impl Executor {
         self.tip = ChainTip {
             height,
             block_hash,
-            timestamp_ms: block.header.timestamp_ms,
+            timestamp_ms: context.timestamp_ms,
             receipts_root,
             state_root,
         };
@@ -519,6 +566,7 @@ impl Executor {
         state: &BlockState,
         context: &BlockContext,
         transaction: &Transaction,
+        usage: &BlockUsage,
     ) -> Result<Option<String>, StorageError> {
         let unsigned = &transaction.unsigned;
         let bytes = transaction.to_bytes().len();
@@ -539,6 +587,12 @@ impl Executor {
                 "gas limit {} exceeds the maximum {}",
                 unsigned.gas_limit,
                 limits::TRANSACTION_GAS_MAX
+            )));
+        }
+        if usage.gas_reserved.saturating_add(unsigned.gas_limit) > self.budget.gas_max {
+            return Ok(Some(format!(
+                "gas limit {} does not fit in the block: {} of the block gas limit {} is taken",
+                unsigned.gas_limit, usage.gas_reserved, self.budget.gas_max
             )));
         }
         let next = state.next_nonce(&unsigned.sender)?;
@@ -579,12 +633,14 @@ impl Executor {
         context: &BlockContext,
         transaction: &Transaction,
         position: usize,
+        usage: &mut BlockUsage,
     ) -> Result<Receipt, ExecutorError> {
         let unsigned = &transaction.unsigned;
         let transaction_hash = transaction.hash();
-        if let Some(reason) = self.envelope_fault(state, context, transaction)? {
+        if let Some(reason) = self.envelope_fault(state, context, transaction, usage)? {
             return Ok(invalid(transaction_hash, reason));
         }
+        usage.gas_reserved = usage.gas_reserved.saturating_add(unsigned.gas_limit);
         let caller = account_address(&unsigned.sender);
         let gas_limit = unsigned.gas_limit;
         // The VM holds a shared handle on the block state for the length of one call.
@@ -626,9 +682,23 @@ impl Executor {
         let receipt = match outcome {
             Ok(mut execution) => {
                 let receipt = receipt_from(transaction_hash, &mut execution);
-                // Only a successful execution carries writes; the VM discarded the rest.
-                state.apply(std::mem::take(&mut execution.write_set));
-                receipt
+                let state_bytes = write_set_bytes(&execution.write_set);
+                let receipt_bytes = receipt_payload_bytes(&receipt);
+                match self.over_budget(usage, state_bytes, receipt_bytes) {
+                    Some(reason) => receipt_without_run(
+                        transaction_hash,
+                        ReceiptStatus::Reverted { reason: bounded_reason(reason) },
+                        receipt.gas_used,
+                    ),
+                    None => {
+                        usage.state_bytes += state_bytes;
+                        usage.receipt_bytes += receipt_bytes;
+                        // Only a successful execution carries writes; the VM discarded the
+                        // rest.
+                        state.apply(std::mem::take(&mut execution.write_set));
+                        receipt
+                    }
+                }
             }
             Err(error) => match classify(error, deployed_code_bytes.is_some()) {
                 Refusal::Transaction { reason } => receipt_without_run(
@@ -652,6 +722,58 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// Why a transaction's writes or receipt do not fit in what is left of the block's
+    /// budget, if they do not.
+    fn over_budget(
+        &self,
+        usage: &BlockUsage,
+        state_bytes: u64,
+        receipt_bytes: u64,
+    ) -> Option<String> {
+        let budget = &self.budget;
+        if usage.state_bytes.saturating_add(state_bytes) > budget.state_bytes_max {
+            return Some(format!(
+                "the block's state budget is used up: this transaction writes {state_bytes} bytes, {} of {} are taken; send it again",
+                usage.state_bytes, budget.state_bytes_max
+            ));
+        }
+        if usage.receipt_bytes.saturating_add(receipt_bytes) > budget.receipt_bytes_max {
+            return Some(format!(
+                "the block's receipt budget is used up: this receipt holds {receipt_bytes} bytes, {} of {} are taken; send it again",
+                usage.receipt_bytes, budget.receipt_bytes_max
+            ));
+        }
+        None
+    }
+}
+
+/// The time a block runs at: its header's, or 1 ms after its parent's if that is not
+/// earlier.
+fn block_time(header_ms: u64, parent: &ChainTip) -> u64 {
+    if parent.height == 0 {
+        header_ms
+    } else {
+        header_ms.max(parent.timestamp_ms.saturating_add(1))
+    }
+}
+
+/// The bytes a write set adds to the state: keys, values and deployed code.
+fn write_set_bytes(write_set: &pactum_vm::WriteSet) -> u64 {
+    let storage = write_set.storage.iter().map(|((_, key), value)| {
+        key.len() as u64 + value.as_ref().map_or(0, |value| value.len() as u64)
+    });
+    let code = write_set.contracts.values().map(|contract| contract.code.len() as u64);
+    storage.chain(code).sum()
+}
+
+/// The bytes of a receipt's events and return data.
+fn receipt_payload_bytes(receipt: &Receipt) -> u64 {
+    let events =
+        receipt.events.iter().map(|event| event.topic.len() as u64 + event.data.len() as u64);
+    events.sum::<u64>() + receipt.return_data.len() as u64
+}
+
 fn stored_block(store: &Store, height: u64) -> Result<Block, ExecutorError> {
     store.block(height)?.ok_or_else(|| ExecutorError::Missing { what: format!("block {height}") })
 }
@@ -672,10 +794,25 @@ fn load_tip(store: &Store) -> Result<ChainTip, ExecutorError> {
     let outcome = store
         .block_outcome(height)?
         .ok_or_else(|| ExecutorError::Missing { what: format!("receipts of block {height}") })?;
+    // The header's time, unless the block ran later than it (ADR 0016).
+    let timestamp_ms = match store.state_get(StateSpace::Ledger, ledger::BLOCK_TIME_KEY)? {
+        Some(bytes) => {
+            let array: [u8; 16] =
+                bytes.as_slice().try_into().map_err(|_| StorageError::Corrupt {
+                    what: "block time".into(),
+                    detail: format!("expected 16 bytes, found {}", bytes.len()),
+                })?;
+            let (at, time) = array.split_at(8);
+            let at = u64::from_be_bytes(at.try_into().expect("8 bytes"));
+            let time = u64::from_be_bytes(time.try_into().expect("8 bytes"));
+            if at == height { time } else { block.header.timestamp_ms }
+        }
+        None => block.header.timestamp_ms,
+    };
     Ok(ChainTip {
         height,
         block_hash: block.hash(),
-        timestamp_ms: block.header.timestamp_ms,
+        timestamp_ms,
         receipts_root: receipts_root(&outcome.receipts),
         state_root: outcome.state_root,
     })

@@ -28,6 +28,11 @@ pub mod ledger {
     /// `code/` || code hash (32 bytes) -> the WebAssembly module, stored once however
     /// many contracts share it.
     pub const CODE_PREFIX: &[u8] = b"code/";
+    /// A block runs at its header's time, or 1 ms after its parent's if that is not
+    /// earlier, so block time only moves forward (ADR 0016). When a block ran at another
+    /// time than its header's, this holds its height and that time (8 + 8 bytes,
+    /// big-endian); at any other height the header's time is the block's.
+    pub const BLOCK_TIME_KEY: &[u8] = b"block-time";
     /// `identity/` || the identity's Ed25519 key (32 bytes) -> its enrolment: the
     /// organisation, the role and the certificate serial, each as `u32` length and bytes.
     /// Present means enrolled.
@@ -137,6 +142,7 @@ pub(crate) struct BlockState {
     codes: HashMap<Hash, Arc<Vec<u8>>>,
     nonces: HashMap<PublicKey, u64>,
     identities: HashMap<PublicKey, Vec<u8>>,
+    block_time_ms: Option<(u64, u64)>,
 }
 
 impl BlockState {
@@ -148,6 +154,7 @@ impl BlockState {
             codes: HashMap::new(),
             nonces: HashMap::new(),
             identities: HashMap::new(),
+            block_time_ms: None,
         }
     }
 
@@ -170,6 +177,11 @@ impl BlockState {
     /// Records an enrolment (see [`ledger::IDENTITY_PREFIX`]).
     pub(crate) fn set_identity(&mut self, identity: PublicKey, record: Vec<u8>) {
         self.identities.insert(identity, record);
+    }
+
+    /// Records that the block at `height` ran at `time_ms`, not its header's time.
+    pub(crate) fn set_block_time(&mut self, height: u64, time_ms: u64) {
+        self.block_time_ms = Some((height, time_ms));
     }
 
     pub(crate) fn set_next_nonce(&mut self, sender: PublicKey, next: u64) {
@@ -210,6 +222,10 @@ impl BlockState {
         }
         for (identity, record) in &self.identities {
             ledger_entries.push((ledger::identity_key(identity), record.clone()));
+        }
+        if let Some((height, time_ms)) = self.block_time_ms {
+            let value = [height.to_be_bytes(), time_ms.to_be_bytes()].concat();
+            ledger_entries.push((ledger::BLOCK_TIME_KEY.to_vec(), value));
         }
         for (code_hash, code) in &self.codes {
             let key = ledger::code_key(code_hash);

@@ -54,12 +54,12 @@ impl Member {
 fn open(directory: &std::path::Path, trust: Arc<TrustStore>) -> Executor {
     let store = Store::open(directory.join("db")).unwrap();
     let options = ExecutorOptions {
-        chain_id: chain_id(),
         vm: VmOptions {
             artifact_directory: Some(directory.join("artifacts")),
             ..VmOptions::default()
         },
         trust: Some(trust),
+        ..ExecutorOptions::new(chain_id())
     };
     Executor::open(store, options).unwrap()
 }

@@ -120,6 +120,10 @@ pub struct MempoolConfig {
     /// What the senders of one member organisation may hold at once, so that one
     /// member's clients cannot crowd out the others'; `None` for no shares.
     pub organisation_share: Option<OrganisationShare>,
+    /// The highest gas limit admitted: the chain's block gas limit, when it is below
+    /// [`limits::TRANSACTION_GAS_MAX`] (a transaction that cannot fit in any block is
+    /// refused here rather than left waiting).
+    pub gas_limit_max: u64,
 }
 
 /// One member organisation's share of the pool.
@@ -151,6 +155,7 @@ impl MempoolConfig {
             sender_transactions_max: limits::MEMPOOL_SENDER_TRANSACTIONS_MAX,
             nonces_ahead_max: limits::MEMPOOL_NONCES_AHEAD_MAX,
             organisation_share: None,
+            gas_limit_max: limits::TRANSACTION_GAS_MAX,
         }
     }
 

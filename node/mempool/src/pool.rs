@@ -401,6 +401,12 @@ impl Mempool {
             Err(reason) => return Err(Rejection::Malformed { reason }),
         };
         let unsigned = &transaction.unsigned;
+        if unsigned.gas_limit > self.config.gas_limit_max {
+            return Err(Rejection::GasLimitTooHigh {
+                gas_limit: unsigned.gas_limit,
+                max: self.config.gas_limit_max,
+            });
+        }
         if unsigned.chain_id != self.config.chain_id {
             return Err(Rejection::WrongChain {
                 expected: self.config.chain_id.clone(),

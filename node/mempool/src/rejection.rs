@@ -94,7 +94,9 @@ pub enum Rejection {
     Malformed { reason: DecodeError },
     #[error("the transaction is {bytes} bytes, over the limit of {max} bytes")]
     TooLarge { bytes: usize, max: usize },
-    #[error("the gas limit {gas_limit} is over the maximum of {max} gas per transaction")]
+    #[error(
+        "the gas limit {gas_limit} is over the maximum of {max} gas per transaction (the block gas limit)"
+    )]
     GasLimitTooHigh { gas_limit: u64, max: u64 },
     #[error("the transaction is for chain '{found}', but this node runs chain '{expected}'")]
     WrongChain { expected: ChainId, found: ChainId },

@@ -80,6 +80,27 @@ fn gas_limit_over_the_maximum_is_refused() {
     );
 }
 
+/// Issue 9, finding 2: a transaction that cannot fit in any block (its gas limit is above
+/// the chain's block gas limit) is refused at the door instead of waiting forever.
+#[test]
+fn gas_limit_over_the_block_gas_limit_is_refused() {
+    let ledger = Ledger::with_enrolled(4);
+    let mut pool =
+        Mempool::new(MempoolConfig { gas_limit_max: 50_000, ..common::config() }).unwrap();
+    let sender = key(2);
+    let mut fits = unsigned(&sender, 0, 0);
+    let mut heavy = fits.clone();
+    heavy.gas_limit = 50_001;
+    let bytes = heavy.sign(&sender).to_bytes();
+    let rejection = assert_refused(&mut pool, &ledger, bytes, RejectionCode::GasLimitTooHigh);
+    assert_eq!(rejection, Rejection::GasLimitTooHigh { gas_limit: 50_001, max: 50_000 });
+    fits.gas_limit = 50_000;
+    assert!(matches!(
+        admit_one(&mut pool, &ledger, fits.sign(&sender).to_bytes()),
+        Ok(Admitted::Added(_))
+    ));
+}
+
 #[test]
 fn another_chain_is_refused() {
     let (mut pool, ledger) = populated();

@@ -340,6 +340,8 @@ fn consensus(
         batch_requests_max: transactions,
         batch_bytes_max: batch_bytes.max(1),
         batch_timeout_ms: 10,
+        batch_weight_max: u64::MAX,
+        timestamp_skew_max_ms: 10_000,
         delivery_backlog_max: pactum_types::limits::EXECUTION_BACKLOG_BLOCKS_MAX,
         mutation: None,
     };

@@ -105,6 +105,34 @@ pub struct ConsensusParameters {
     pub request_timeout_ms: u64,
     pub view_change_timeout_ms: u64,
     pub view_change_timeout_max_ms: u64,
+    /// The block gas limit: a block's transactions' gas limits add up to at most this.
+    #[serde(default = "default_block_gas_max")]
+    pub block_gas_max: u64,
+    /// Bytes of state (keys, values, contract code) one block may write.
+    #[serde(default = "default_block_state_bytes_max")]
+    pub block_state_bytes_max: u64,
+    /// Bytes of events and return data one block's receipts may hold.
+    #[serde(default = "default_block_receipt_bytes_max")]
+    pub block_receipt_bytes_max: u64,
+    /// How far a block's timestamp may be from a backup's clock.
+    #[serde(default = "default_timestamp_skew_max_ms")]
+    pub timestamp_skew_max_ms: u64,
+}
+
+fn default_block_gas_max() -> u64 {
+    limits::BLOCK_GAS_DEFAULT
+}
+
+fn default_block_state_bytes_max() -> u64 {
+    limits::BLOCK_STATE_BYTES_DEFAULT
+}
+
+fn default_block_receipt_bytes_max() -> u64 {
+    limits::BLOCK_RECEIPT_BYTES_DEFAULT
+}
+
+fn default_timestamp_skew_max_ms() -> u64 {
+    limits::TIMESTAMP_SKEW_DEFAULT_MS
 }
 
 impl Default for ConsensusParameters {
@@ -122,6 +150,10 @@ impl Default for ConsensusParameters {
             request_timeout_ms: 2_000,
             view_change_timeout_ms: 2_000,
             view_change_timeout_max_ms: 30_000,
+            block_gas_max: limits::BLOCK_GAS_DEFAULT,
+            block_state_bytes_max: limits::BLOCK_STATE_BYTES_DEFAULT,
+            block_receipt_bytes_max: limits::BLOCK_RECEIPT_BYTES_DEFAULT,
+            timestamp_skew_max_ms: limits::TIMESTAMP_SKEW_DEFAULT_MS,
         }
     }
 }
@@ -316,6 +348,36 @@ impl Genesis {
             return Err(GenesisError::GasSchedule(file.gas_schedule_version));
         }
         let parameters = &file.consensus;
+        for (name, value, min, max) in [
+            (
+                "block_gas_max",
+                parameters.block_gas_max,
+                limits::BLOCK_GAS_MIN,
+                limits::BLOCK_GAS_MAX,
+            ),
+            (
+                "block_state_bytes_max",
+                parameters.block_state_bytes_max,
+                limits::BLOCK_STATE_BYTES_MIN,
+                limits::BLOCK_STATE_BYTES_MAX,
+            ),
+            (
+                "block_receipt_bytes_max",
+                parameters.block_receipt_bytes_max,
+                limits::BLOCK_RECEIPT_BYTES_MIN,
+                limits::BLOCK_RECEIPT_BYTES_MAX,
+            ),
+            (
+                "timestamp_skew_max_ms",
+                parameters.timestamp_skew_max_ms,
+                limits::TIMESTAMP_SKEW_MIN_MS,
+                limits::TIMESTAMP_SKEW_MAX_MS,
+            ),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(GenesisError::Consensus(format!("{name} must be {min} to {max}")));
+            }
+        }
         consensus_config(parameters, count, Hash::ZERO)
             .validate()
             .map_err(|error: ConfigError| GenesisError::Consensus(error.to_string()))?;
@@ -363,6 +425,16 @@ impl Genesis {
         consensus_config(&self.file.consensus, self.validators.len(), self.hash)
     }
 
+    /// What one block may use, as the executor enforces it.
+    pub fn block_budget(&self) -> pactum_executor::BlockBudget {
+        let parameters = &self.file.consensus;
+        pactum_executor::BlockBudget {
+            gas_max: parameters.block_gas_max,
+            state_bytes_max: parameters.block_state_bytes_max,
+            receipt_bytes_max: parameters.block_receipt_bytes_max,
+        }
+    }
+
     /// The check every stored block's commit certificate must pass.
     pub fn certificate_checker(&self) -> crate::proposal::CertificateChecker {
         crate::proposal::CertificateChecker::new(self.consensus_config(), self.validator_keys())
@@ -407,6 +479,8 @@ fn consensus_config(parameters: &ConsensusParameters, validators: usize, chain: 
         batch_requests_max: parameters.batch_transactions_max,
         batch_bytes_max: parameters.batch_bytes_max,
         batch_timeout_ms: parameters.batch_timeout_ms,
+        batch_weight_max: parameters.block_gas_max,
+        timestamp_skew_max_ms: parameters.timestamp_skew_max_ms,
         delivery_backlog_max: limits::EXECUTION_BACKLOG_BLOCKS_MAX,
         mutation: None,
     }
@@ -449,6 +523,10 @@ fn genesis_hash(
         parameters.request_timeout_ms,
         parameters.view_change_timeout_ms,
         parameters.view_change_timeout_max_ms,
+        parameters.block_gas_max,
+        parameters.block_state_bytes_max,
+        parameters.block_receipt_bytes_max,
+        parameters.timestamp_skew_max_ms,
     ] {
         write::u64(&mut bytes, value);
     }

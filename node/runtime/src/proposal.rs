@@ -217,4 +217,11 @@ impl Crypto for NodeCrypto {
         }
         valid
     }
+
+    /// A transaction weighs its gas limit: a batch's add up to at most the block gas
+    /// limit (`Config::batch_weight_max`).
+    fn request_weight(&self, request: &[u8]) -> u64 {
+        Transaction::from_bytes(request)
+            .map_or(u64::MAX, |transaction| transaction.unsigned.gas_limit)
+    }
 }

@@ -37,6 +37,8 @@ fn config() -> Config {
         batch_requests_max: 16,
         batch_bytes_max: 4096,
         batch_timeout_ms: 10,
+        batch_weight_max: u64::MAX,
+        timestamp_skew_max_ms: 10_000,
         delivery_backlog_max: 64,
         mutation: None,
     }

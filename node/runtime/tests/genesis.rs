@@ -173,6 +173,22 @@ fn each_rule_refuses_the_genesis_that_breaks_it() {
     cases.push(("garbage PEM", file, "validator-0"));
 
     let mut file = base.file.clone();
+    file.consensus.block_gas_max = 999_999;
+    cases.push(("a block gas limit below the range", file, "block_gas_max must be"));
+
+    let mut file = base.file.clone();
+    file.consensus.block_state_bytes_max = u64::MAX;
+    cases.push(("a block state budget above the range", file, "block_state_bytes_max must be"));
+
+    let mut file = base.file.clone();
+    file.consensus.block_receipt_bytes_max = 0;
+    cases.push(("no receipt budget", file, "block_receipt_bytes_max must be"));
+
+    let mut file = base.file.clone();
+    file.consensus.timestamp_skew_max_ms = 0;
+    cases.push(("no timestamp skew", file, "timestamp_skew_max_ms must be"));
+
+    let mut file = base.file.clone();
     file.governance.approvals_required = 5;
     cases.push(("more approvals than members", file, "choose 1 to 4"));
 

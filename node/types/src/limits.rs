@@ -69,6 +69,42 @@ pub const BLOCK_STATE_CHANGES_MAX: usize = 1_000_000;
 /// Gas one transaction may ask for.
 pub const TRANSACTION_GAS_MAX: u64 = 1_000_000_000;
 
+/// The genesis default of the block gas limit (`consensus.block_gas_max`): the gas limits
+/// of one block's transactions add up to at most this. A transaction's own gas limit must
+/// fit, so a lower block gas limit also lowers the highest gas limit admitted. At about
+/// 125 million gas a second on the reference machine, a full block executes in at most
+/// about 8 s; a consortium whose contracts need less lowers it in its genesis.
+pub const BLOCK_GAS_DEFAULT: u64 = 1_000_000_000;
+
+/// The range allowed for `consensus.block_gas_max`.
+pub const BLOCK_GAS_MIN: u64 = 1_000_000;
+pub const BLOCK_GAS_MAX: u64 = 10 * TRANSACTION_GAS_MAX;
+
+/// The genesis default of `consensus.block_state_bytes_max`: the bytes of keys, values and
+/// contract code one block may write. A transaction whose writes would go past it is
+/// reverted (its gas is charged; nothing it wrote is kept).
+pub const BLOCK_STATE_BYTES_DEFAULT: u64 = 16 * 1024 * 1024;
+
+/// The range allowed for `consensus.block_state_bytes_max`.
+pub const BLOCK_STATE_BYTES_MIN: u64 = 1024 * 1024;
+pub const BLOCK_STATE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// The genesis default of `consensus.block_receipt_bytes_max`: the bytes of events and
+/// return data one block's receipts may hold; past it a transaction is reverted.
+pub const BLOCK_RECEIPT_BYTES_DEFAULT: u64 = 8 * 1024 * 1024;
+
+/// The range allowed for `consensus.block_receipt_bytes_max`.
+pub const BLOCK_RECEIPT_BYTES_MIN: u64 = 64 * 1024;
+pub const BLOCK_RECEIPT_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// The genesis default of `consensus.timestamp_skew_max_ms`: a backup prepares a batch
+/// only if the primary's timestamp is within this of its own clock.
+pub const TIMESTAMP_SKEW_DEFAULT_MS: u64 = 15_000;
+
+/// The range allowed for `consensus.timestamp_skew_max_ms`.
+pub const TIMESTAMP_SKEW_MIN_MS: u64 = 1_000;
+pub const TIMESTAMP_SKEW_MAX_MS: u64 = 600_000;
+
 /// REST requests one node handles at once; more are answered 503 `overloaded` at once
 /// rather than queued, so a flood of callers cannot build an unbounded backlog.
 pub const API_CONCURRENT_REQUESTS_MAX: usize = 64;

@@ -302,6 +302,8 @@ impl Simulation {
             batch_requests_max: scenario.batch_requests_max,
             batch_bytes_max: 4096,
             batch_timeout_ms: scenario.batch_timeout_ms,
+            batch_weight_max: crate::crypto::SIM_BATCH_WEIGHT_MAX,
+            timestamp_skew_max_ms: 10_000,
             delivery_backlog_max: scenario.delivery_backlog_max,
             mutation: None,
         };
@@ -390,6 +392,7 @@ impl Simulation {
         let mut replica =
             Replica::new(id, self.config.clone(), crypto, &self.nodes[node].records, executed)
                 .expect("the simulator's configuration is valid");
+        replica.observe_time(self.now);
         let mut effects = replica.start();
         // As the node does: the last executed sequence again, with its state.
         if executed > Sequence::ZERO {
@@ -704,6 +707,8 @@ impl Simulation {
         if self.tracing {
             eprintln!("{:>6} {name} <- {}", self.now, describe_input(&input));
         }
+        // Every replica reads the one virtual clock (the node reads its wall clock).
+        replica.observe_time(self.now);
         let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let effects = replica.step(input);
             replica.check_invariants();

@@ -299,8 +299,9 @@ impl<C: Crypto> Replica<C> {
 
     /// Tells the replica the caller's wall-clock time, in milliseconds since the Unix
     /// epoch. The primary stamps the batches it cuts with it (contracts read block time
-    /// from there); nothing in the protocol's decisions depends on it. The replica reads
-    /// no clock itself: the caller reports time before each step that may cut a batch.
+    /// from there), and a backup prepares a new batch only if its stamp is within
+    /// `Config::timestamp_skew_max_ms` of it. The replica reads no clock itself: the
+    /// caller reports time before each step.
     pub fn observe_time(&mut self, now_ms: u64) {
         self.clock_ms = now_ms;
     }

@@ -11,7 +11,7 @@ use crate::crypto::Crypto;
 use crate::ids::{ReplicaId, Sequence, View};
 use crate::message::{Message, SignedMessage};
 use crate::record::Record;
-use crate::requests::PENDING_REQUESTS_MAX;
+use crate::requests::{BatchLimits, PENDING_REQUESTS_MAX};
 use crate::vote_keeper::Recorded;
 use crate::{Delivery, Effect, Evidence, TimeoutKind};
 
@@ -25,20 +25,30 @@ pub(super) struct PrePrepare {
     pub signature: Signature,
 }
 
+/// Why a backup does not prepare a PRE-PREPARE's batch.
+enum ProposalFault {
+    /// Malformed, over a limit, or holding a request nobody may order: proof of a fault.
+    Malformed,
+    /// Stamped too far from this replica's clock.
+    Untimely,
+}
+
 impl<C: Crypto> Replica<C> {
     pub(super) fn on_request(&mut self, request: Vec<u8>, effects: &mut Vec<Effect>) {
         let digest = self.crypto.digest(&request);
         if self.requests.contains(&digest) || self.requests.recently_delivered(&digest) {
             return;
         }
+        let weight = self.crypto.request_weight(&request);
         if request.len() > self.config.batch_bytes_max
+            || weight > self.config.batch_weight_max
             || self.requests.len() >= PENDING_REQUESTS_MAX
         {
             effects.push(Effect::RequestRefused { request });
             return;
         }
         // Checked just above, so the queue takes it.
-        let _ = self.requests.add(digest, request, self.config.batch_bytes_max);
+        let _ = self.requests.add(digest, request, weight, self.config.batch_bytes_max);
         self.cut_batches(false, effects);
         self.arm_request_timer(effects);
     }
@@ -83,13 +93,16 @@ impl<C: Crypto> Replica<C> {
             self.requests.requeue(held);
             self.requeue_needed = false;
         }
-        let (requests_max, bytes_max) =
-            (self.config.batch_requests_max, self.config.batch_bytes_max);
+        let limits = BatchLimits {
+            requests_max: self.config.batch_requests_max,
+            bytes_max: self.config.batch_bytes_max,
+            weight_max: self.config.batch_weight_max,
+        };
         while self.requests.has_unproposed() && self.next_sequence <= self.high_watermark() {
-            if !force && !self.requests.batch_full(requests_max, bytes_max) {
+            if !force && !self.requests.batch_full(limits) {
                 break;
             }
-            let taken = self.requests.take_batch(requests_max, bytes_max);
+            let taken = self.requests.take_batch(limits);
             if taken.is_empty() {
                 break;
             }
@@ -189,9 +202,16 @@ impl<C: Crypto> Replica<C> {
             effects.push(Effect::Evidence(Evidence::ConflictingDecision { sequence }));
             return;
         }
-        if !self.valid_proposal(&batch, view) {
-            effects.push(Effect::Evidence(Evidence::MalformedBatch { sender, sequence }));
-            return;
+        match self.proposal_fault(&batch, view) {
+            None => {}
+            Some(ProposalFault::Malformed) => {
+                effects.push(Effect::Evidence(Evidence::MalformedBatch { sender, sequence }));
+                return;
+            }
+            // A clock too far from this one, or a PRE-PREPARE that arrived very late: no
+            // proof of a fault, but no PREPARE either. The others may still decide the
+            // batch, and this replica then learns the decision.
+            Some(ProposalFault::Untimely) => return,
         }
         self.slots.entry(sequence).or_default().pre_prepare = Some((digest, signature));
         if self.view_change.is_some() {
@@ -218,16 +238,32 @@ impl<C: Crypto> Replica<C> {
     }
 
     /// A normal-case batch is cut in the view of its PRE-PREPARE (only a NEW-VIEW
-    /// re-proposes an earlier view's), is well formed within the batch limits, and holds
-    /// only requests the caller accepts to order.
-    fn valid_proposal(&self, batch: &[u8], view: View) -> bool {
-        match decode_batch(batch, self.config.batch_requests_max, self.config.batch_bytes_max) {
-            Ok(decoded) => {
-                decoded.header.is_some_and(|header| header.view == view.0)
-                    && decoded.requests.iter().all(|request| self.crypto.validate_request(request))
-            }
-            Err(_) => false,
+    /// re-proposes an earlier view's), is well formed within the batch limits (its weight
+    /// too), holds only requests the caller accepts to order, and is stamped within the
+    /// allowed skew of this replica's clock.
+    fn proposal_fault(&self, batch: &[u8], view: View) -> Option<ProposalFault> {
+        let Ok(decoded) =
+            decode_batch(batch, self.config.batch_requests_max, self.config.batch_bytes_max)
+        else {
+            return Some(ProposalFault::Malformed);
+        };
+        let Some(header) = decoded.header.filter(|header| header.view == view.0) else {
+            return Some(ProposalFault::Malformed);
+        };
+        if !decoded.requests.iter().all(|request| self.crypto.validate_request(request)) {
+            return Some(ProposalFault::Malformed);
         }
+        let weight = decoded
+            .requests
+            .iter()
+            .fold(0u64, |sum, request| sum.saturating_add(self.crypto.request_weight(request)));
+        if weight > self.config.batch_weight_max {
+            return Some(ProposalFault::Malformed);
+        }
+        if header.timestamp_ms.abs_diff(self.clock_ms) > self.config.timestamp_skew_max_ms {
+            return Some(ProposalFault::Untimely);
+        }
+        None
     }
 
     /// Signs and multicasts this backup's PREPARE for the slot's PRE-PREPARE, once.

@@ -43,6 +43,11 @@ impl Crypto for TestCrypto {
     fn sign(&self, bytes: &[u8]) -> Signature {
         signature_of(self.id, bytes)
     }
+
+    /// A request weighs its length (the node's weight is a transaction's gas limit).
+    fn request_weight(&self, request: &[u8]) -> u64 {
+        request.len() as u64
+    }
 }
 
 pub fn config(replicas: u16) -> Config {
@@ -58,6 +63,8 @@ pub fn config(replicas: u16) -> Config {
         batch_requests_max: 1,
         batch_bytes_max: 1024,
         batch_timeout_ms: 10,
+        batch_weight_max: u64::MAX,
+        timestamp_skew_max_ms: 10_000,
         delivery_backlog_max: 64,
         mutation: None,
     }

@@ -42,12 +42,11 @@ pub fn sdk(address: Address) -> pactum_sdk::Address {
 pub fn open(directory: &Path) -> Executor {
     let store = Store::open(directory.join("db")).expect("store opens");
     let options = ExecutorOptions {
-        chain_id: chain_id(),
         vm: VmOptions {
             artifact_directory: Some(directory.join("artifacts")),
             ..VmOptions::default()
         },
-        trust: None,
+        ..ExecutorOptions::new(chain_id())
     };
     Executor::open(store, options).expect("executor opens")
 }

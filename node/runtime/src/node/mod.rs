@@ -473,6 +473,7 @@ impl Node {
             ..VmOptions::default()
         };
         executor_options.trust = Some(Arc::clone(&trust));
+        executor_options.budget = genesis.block_budget();
         let executor = Executor::open(ledger_store, executor_options)?;
         let last_executed = executor.tip().height;
         let (log, records) = ConsensusLog::open(&consensus_store)?;
@@ -529,6 +530,8 @@ impl Node {
         // Each member organisation's clients get an equal share of the pool.
         mempool_config.organisation_share =
             Some(OrganisationShare::equal(&mempool_config, genesis.organisations.len()));
+        mempool_config.gas_limit_max =
+            genesis.file.consensus.block_gas_max.min(limits::TRANSACTION_GAS_MAX);
         let mempool = Mempool::new(mempool_config)?;
         let gap_wait_ms = config.mempool_gap_wait_ms.unwrap_or(limits::MEMPOOL_GAP_WAIT_MS_MAX);
         if !(limits::MEMPOOL_GAP_WAIT_MS_MIN..=limits::MEMPOOL_GAP_WAIT_MS_MAX)
