@@ -123,12 +123,34 @@ pub struct IssueRequest<'a> {
     pub days: u32,
 }
 
+/// The key of an issued certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyType {
+    /// Every Pactum identity: validators, clients, admins.
+    #[default]
+    Ed25519,
+    /// For a TLS server that browsers reach (the REST API): browsers refuse Ed25519
+    /// server keys. Not a ledger identity.
+    EcdsaP256,
+}
+
 /// Issues an Ed25519 certificate under the CA given as PEM certificate and key. The
 /// organisation is the CA's; the role goes into the `OU`.
 pub fn issue(
     authority_certificate_pem: &str,
     authority_key_pem: &str,
     request: &IssueRequest<'_>,
+) -> Result<Issued, AuthorityError> {
+    issue_with_key(authority_certificate_pem, authority_key_pem, request, KeyType::Ed25519)
+}
+
+/// Issues a certificate with a key of `key_type` under the CA given as PEM certificate
+/// and key.
+pub fn issue_with_key(
+    authority_certificate_pem: &str,
+    authority_key_pem: &str,
+    request: &IssueRequest<'_>,
+    key_type: KeyType,
 ) -> Result<Issued, AuthorityError> {
     check_name("name", request.name)?;
     let authority_der = certificates_from_pem(authority_certificate_pem.as_bytes())
@@ -155,7 +177,10 @@ pub fn issue(
     }
     let issuer = Issuer::from_ca_cert_der(&authority_der.into(), authority_key)?;
 
-    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    let key = KeyPair::generate_for(match key_type {
+        KeyType::Ed25519 => &rcgen::PKCS_ED25519,
+        KeyType::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+    })?;
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
     name.push(DnType::OrganizationName, authority_info.organisation.as_str());
@@ -234,11 +259,33 @@ pub fn issue_into_directory(
     let authority_certificate = read(&authority_directory.join(CA_CERTIFICATE_FILE))?;
     let authority_key = read(&authority_directory.join(CA_PRIVATE_KEY_FILE))?;
     let issued = issue(&authority_certificate, &authority_key, request)?;
+    write_issued(out, &issued, &authority_certificate)?;
+    certificate_info_of_pem(&issued.certificate_pem, &out.join(CERTIFICATE_FILE))
+}
+
+/// Issues an ECDSA P-256 server certificate (for the REST API over TLS) under the CA in
+/// `authority_directory` into `out`, as `issue_into_directory` does.
+pub fn issue_server_into_directory(
+    authority_directory: &Path,
+    request: &IssueRequest<'_>,
+    out: &Path,
+) -> Result<(), AuthorityError> {
+    let authority_certificate = read(&authority_directory.join(CA_CERTIFICATE_FILE))?;
+    let authority_key = read(&authority_directory.join(CA_PRIVATE_KEY_FILE))?;
+    let issued =
+        issue_with_key(&authority_certificate, &authority_key, request, KeyType::EcdsaP256)?;
+    write_issued(out, &issued, &authority_certificate)
+}
+
+fn write_issued(
+    out: &Path,
+    issued: &Issued,
+    authority_certificate: &str,
+) -> Result<(), AuthorityError> {
     create_dir(out)?;
     write_new_file(&out.join(PRIVATE_KEY_FILE), &issued.private_key_pem, true)?;
     write_new_file(&out.join(CERTIFICATE_FILE), &issued.certificate_pem, false)?;
-    write_new_file(&out.join(CA_CERTIFICATE_FILE), &authority_certificate, false)?;
-    certificate_info_of_pem(&issued.certificate_pem, &out.join(CERTIFICATE_FILE))
+    write_new_file(&out.join(CA_CERTIFICATE_FILE), authority_certificate, false)
 }
 
 fn certificate_info_of_pem(pem: &str, path: &Path) -> Result<CertificateInfo, AuthorityError> {

@@ -38,6 +38,10 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, broadcast};
 use tower::ServiceBuilder;
 
+pub mod server;
+
+pub use server::{ServeOptions, TlsSetupError, tls_config};
+
 /// The OpenAPI 3 document, kept in `docs/api/openapi.json`.
 pub const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/api/openapi.json");
 
@@ -98,13 +102,15 @@ async fn overloaded(error: BoxError) -> ApiError {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` until `shutdown` completes, within the connection bounds
+/// and deadlines of [`server`], over TLS if `options` say so.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     node: NodeHandle,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(node)).with_graceful_shutdown(shutdown).await
+    server::serve_router(listener, router(node), options, shutdown).await
 }
 
 // ---- Errors ----

@@ -183,6 +183,7 @@ struct BlockUsage {
     /// The gas limits of the transactions that passed the envelope checks.
     gas_reserved: u64,
     state_bytes: u64,
+    state_writes: usize,
     receipt_bytes: u64,
 }
 
@@ -683,8 +684,10 @@ impl Executor {
             Ok(mut execution) => {
                 let receipt = receipt_from(transaction_hash, &mut execution);
                 let state_bytes = write_set_bytes(&execution.write_set);
+                let state_writes =
+                    execution.write_set.storage.len() + execution.write_set.contracts.len();
                 let receipt_bytes = receipt_payload_bytes(&receipt);
-                match self.over_budget(usage, state_bytes, receipt_bytes) {
+                match self.over_budget(usage, state_bytes, state_writes, receipt_bytes) {
                     Some(reason) => receipt_without_run(
                         transaction_hash,
                         ReceiptStatus::Reverted { reason: bounded_reason(reason) },
@@ -692,6 +695,7 @@ impl Executor {
                     ),
                     None => {
                         usage.state_bytes += state_bytes;
+                        usage.state_writes += state_writes;
                         usage.receipt_bytes += receipt_bytes;
                         // Only a successful execution carries writes; the VM discarded the
                         // rest.
@@ -729,6 +733,7 @@ impl Executor {
         &self,
         usage: &BlockUsage,
         state_bytes: u64,
+        state_writes: usize,
         receipt_bytes: u64,
     ) -> Option<String> {
         let budget = &self.budget;
@@ -736,6 +741,13 @@ impl Executor {
             return Some(format!(
                 "the block's state budget is used up: this transaction writes {state_bytes} bytes, {} of {} are taken; send it again",
                 usage.state_bytes, budget.state_bytes_max
+            ));
+        }
+        if usage.state_writes + state_writes > limits::BLOCK_STATE_CHANGES_MAX {
+            return Some(format!(
+                "the block's state budget is used up: this transaction makes {state_writes} writes, {} of {} are taken; send it again",
+                usage.state_writes,
+                limits::BLOCK_STATE_CHANGES_MAX
             ));
         }
         if usage.receipt_bytes.saturating_add(receipt_bytes) > budget.receipt_bytes_max {

@@ -85,8 +85,7 @@ fn gas_limit_over_the_maximum_is_refused() {
 #[test]
 fn gas_limit_over_the_block_gas_limit_is_refused() {
     let ledger = Ledger::with_enrolled(4);
-    let mut pool =
-        Mempool::new(MempoolConfig { gas_limit_max: 50_000, ..common::config() }).unwrap();
+    let mut pool = Mempool::new(MempoolConfig { gas_limit_max: 50_000, ..config() }).unwrap();
     let sender = key(2);
     let mut fits = unsigned(&sender, 0, 0);
     let mut heavy = fits.clone();

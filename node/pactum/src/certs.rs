@@ -66,6 +66,10 @@ enum CertsCommand {
         /// Directory to write certificate.pem, private-key.pem and ca-certificate.pem into.
         #[arg(long)]
         out: PathBuf,
+        /// The key: ed25519 for every ledger identity; ecdsa-p256 for a TLS server that
+        /// browsers reach (the REST API), which refuse Ed25519 server keys.
+        #[arg(long, value_enum, default_value_t = KeyTypeArgument::Ed25519)]
+        key_type: KeyTypeArgument,
     },
     /// Show who a certificate names, its key fingerprint, validity and serial.
     Inspect {
@@ -82,7 +86,7 @@ pub fn run(arguments: CertsArgs) -> anyhow::Result<ExitCode> {
             println!("created the CA of {} in {}", info.organisation, out.display());
             print_info(&info);
         }
-        CertsCommand::Issue { ca, role, name, subject_alt_names, days, out } => {
+        CertsCommand::Issue { ca, role, name, subject_alt_names, days, out, key_type } => {
             let request = IssueRequest {
                 role: role.into(),
                 name: &name,
@@ -90,9 +94,27 @@ pub fn run(arguments: CertsArgs) -> anyhow::Result<ExitCode> {
                 at: clock::unix_seconds(),
                 days,
             };
-            let info = authority::issue_into_directory(&ca, &request, &out)?;
-            println!("issued a {} certificate for {} in {}", request.role, name, out.display());
-            print_info(&info);
+            match key_type {
+                KeyTypeArgument::Ed25519 => {
+                    let info = authority::issue_into_directory(&ca, &request, &out)?;
+                    println!(
+                        "issued a {} certificate for {} in {}",
+                        request.role,
+                        name,
+                        out.display()
+                    );
+                    print_info(&info);
+                }
+                KeyTypeArgument::EcdsaP256 => {
+                    authority::issue_server_into_directory(&ca, &request, &out)?;
+                    println!(
+                        "issued an ECDSA P-256 {} certificate for {} in {} (a TLS server certificate, not a ledger identity)",
+                        request.role,
+                        name,
+                        out.display()
+                    );
+                }
+            }
         }
         CertsCommand::Inspect { file } => {
             let pem =
@@ -128,4 +150,12 @@ fn print_info(info: &CertificateInfo) {
     println!("  valid from:   {}", format_time(info.not_before));
     println!("  valid until:  {}", format_time(info.not_after));
     println!("  serial:       {}", info.serial_hex());
+}
+
+/// `--key-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyTypeArgument {
+    Ed25519,
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
 }

@@ -93,6 +93,20 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
     let api = api_runtime.handle().clone();
     runtime.block_on(async move {
         let api_listen = node_config.api_listen.clone();
+        let serve_options = match &node_config.api_tls {
+            None => pactum_api::ServeOptions::default(),
+            Some(tls) => pactum_api::ServeOptions {
+                tls: Some(
+                    pactum_api::tls_config(
+                        &tls.certificate,
+                        &tls.private_key,
+                        tls.client_ca_certificates.as_deref(),
+                    )
+                    .context("setting up TLS for the REST API")?,
+                ),
+            },
+        };
+        let scheme = if serve_options.tls.is_some() { "https" } else { "http" };
         let options = NodeOptions {
             config: node_config,
             genesis,
@@ -105,11 +119,11 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
             .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
             .with_context(|| format!("binding the REST API to {api_listen}"))?;
         let handle = node.handle();
-        println!("pactum node {} is running; REST API on http://{api_listen}", handle.name());
+        println!("pactum node {} is running; REST API on {scheme}://{api_listen}", handle.name());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = api.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            pactum_api::serve(listener, handle, async move {
+            pactum_api::serve(listener, handle, serve_options, async move {
                 let _ = stopped.await;
             })
             .await

@@ -64,6 +64,23 @@ pub struct NodeConfig {
     /// `limits::MEMPOOL_GAP_WAIT_MS_MAX`; at least 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mempool_gap_wait_ms: Option<u64>,
+    /// Serve the REST API over TLS (`docs/operations.md`); plain HTTP if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_tls: Option<ApiTls>,
+}
+
+/// The REST API's TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTls {
+    /// The server's certificate chain (PEM), from the organisation's CA: ECDSA P-256 for
+    /// browsers (`pactum certs issue --role api --key-type ecdsa-p256`).
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+    /// If set, every client must present a certificate that chains to one of these CA
+    /// certificates (PEM), for example the member CAs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_certificates: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -169,6 +186,7 @@ pub fn prepare(plan: &DevnetPlan) -> Result<Devnet, DevnetError> {
         });
         let config = NodeConfig {
             mempool_gap_wait_ms: None,
+            api_tls: None,
             genesis: genesis_path.clone(),
             data_dir: directory.join("data"),
             certificate: directory.join(CERTIFICATE_FILE),

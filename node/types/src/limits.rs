@@ -63,7 +63,8 @@ pub const STATE_KEY_BYTES_MAX: usize = 256;
 /// Bytes of one contract storage value.
 pub const STATE_VALUE_BYTES_MAX: usize = 64 * 1024;
 
-/// State writes one block may make (all its transactions together).
+/// State writes one block may make (all its transactions together): past it, as past
+/// `block_state_bytes_max`, the transaction is reverted.
 pub const BLOCK_STATE_CHANGES_MAX: usize = 1_000_000;
 
 /// Gas one transaction may ask for.
@@ -108,6 +109,18 @@ pub const TIMESTAMP_SKEW_MAX_MS: u64 = 600_000;
 /// REST requests one node handles at once; more are answered 503 `overloaded` at once
 /// rather than queued, so a flood of callers cannot build an unbounded backlog.
 pub const API_CONCURRENT_REQUESTS_MAX: usize = 64;
+
+/// TCP connections the REST API holds open at once; past it a new connection is closed
+/// at once (before TLS or HTTP), so idle or slow connections cannot exhaust the node.
+pub const API_CONNECTIONS_MAX: usize = 1024;
+
+/// Connections one client address may hold open at once.
+pub const API_CONNECTIONS_PER_ADDRESS_MAX: usize = 64;
+
+/// How long a client has to finish the TLS handshake, and then to send a request's
+/// headers (hyper's header-read timeout), before its connection is closed.
+pub const API_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+pub const API_HEADER_READ_TIMEOUT_MS: u64 = 5_000;
 
 /// Event streams (`GET /v1/events`) one node serves at once; more are answered 503
 /// `too_many_streams`.
