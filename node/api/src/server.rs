@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,16 +25,68 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// How the API is served.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// Serve HTTPS with this configuration (built by [`tls_config`]); plain HTTP if `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The request rate one client address may sustain, with a burst of as many.
+    pub requests_per_second_per_address: NonZeroU32,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            requests_per_second_per_address: NonZeroU32::new(
+                limits::API_REQUESTS_PER_SECOND_PER_ADDRESS_DEFAULT,
+            )
+            .expect("the default rate is positive"),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServeOptions {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("ServeOptions").field("tls", &self.tls.is_some()).finish()
+        formatter
+            .debug_struct("ServeOptions")
+            .field("tls", &self.tls.is_some())
+            .field("requests_per_second_per_address", &self.requests_per_second_per_address)
+            .finish()
     }
+}
+
+/// One token bucket per client address (governor's GCRA).
+type AddressLimiter = governor::DefaultKeyedRateLimiter<IpAddr>;
+
+/// The address a request came from, set by the accept loop.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddress(IpAddr);
+
+/// Answers 429 `rate_limited` once the client's address is past its rate.
+async fn rate_limit(
+    axum::extract::State(limiter): axum::extract::State<Arc<AddressLimiter>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let address = request.extensions().get::<ClientAddress>().map(|client| client.0);
+    if let Some(address) = address
+        && limiter.check_key(&address).is_err()
+    {
+        let body = serde_json::json!({
+            "code": "rate_limited",
+            "message": format!(
+                "{address} is sending more requests than this node serves one address; retry shortly"
+            ),
+        });
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            axum::Json(body),
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// The open connections of each client address.
@@ -87,7 +140,14 @@ pub async fn serve_router(
     let connections = Arc::new(Semaphore::new(limits::API_CONNECTIONS_MAX));
     let per_address = Arc::new(PerAddress::default());
     let acceptor = options.tls.map(TlsAcceptor::from);
+    let limiter: Arc<AddressLimiter> = Arc::new(governor::RateLimiter::keyed(
+        governor::Quota::per_second(options.requests_per_second_per_address),
+    ));
+    // Outermost: a client past its rate costs one map lookup.
+    let router =
+        router.layer(axum::middleware::from_fn_with_state(Arc::clone(&limiter), rate_limit));
     let (stop, stopping) = watch::channel(false);
+    let mut accepted_since_sweep = 0u32;
     tokio::pin!(shutdown);
     loop {
         let (stream, address) = tokio::select! {
@@ -112,6 +172,13 @@ pub async fn serve_router(
             continue;
         };
         let held = Held { _permit: permit, _slot: slot };
+        // Forget the buckets of addresses that went quiet, now and then.
+        accepted_since_sweep += 1;
+        if accepted_since_sweep >= 1024 {
+            accepted_since_sweep = 0;
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
         let router = router.clone();
         let acceptor = acceptor.clone();
         let stopping = stopping.clone();
@@ -135,11 +202,13 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     match acceptor {
-        None => serve_http(TokioIo::new(stream), router, stopping).await,
+        None => serve_http(TokioIo::new(stream), address, router, stopping).await,
         Some(acceptor) => {
             let handshake = Duration::from_millis(limits::API_HANDSHAKE_TIMEOUT_MS);
             match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve_http(TokioIo::new(stream), router, stopping).await,
+                Ok(Ok(stream)) => {
+                    serve_http(TokioIo::new(stream), address, router, stopping).await;
+                }
                 Ok(Err(error)) => tracing::debug!(%address, %error, "REST TLS handshake failed"),
                 Err(_) => tracing::debug!(%address, "REST TLS handshake timed out"),
             }
@@ -148,13 +217,21 @@ async fn serve_connection(
     drop(held);
 }
 
-async fn serve_http<I>(io: TokioIo<I>, router: Router, mut stopping: watch::Receiver<bool>)
-where
+async fn serve_http<I>(
+    io: TokioIo<I>,
+    address: SocketAddr,
+    router: Router,
+    mut stopping: watch::Receiver<bool>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(
-        router.map_request(|request: Request<Incoming>| request.map(axum::body::Body::new)),
-    );
+    let client = ClientAddress(address.ip());
+    let service =
+        TowerToHyperService::new(router.map_request(move |request: Request<Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(client);
+            request
+        }));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -53,7 +53,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let (address, _stop) = start(ServeOptions::default()).await;
     let mut slow = TcpStream::connect(address).await.unwrap();
     slow.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let deadline = Duration::from_millis(limits::API_HEADER_READ_TIMEOUT_MS);
     assert!(
         closed_within(&mut slow, deadline + Duration::from_secs(3)).await,
@@ -97,8 +97,7 @@ struct Pki {
 
 impl Pki {
     fn new() -> Self {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-        let at = now.as_secs() as i64 - 60;
+        let at = pactum_runtime::clock::unix_seconds() - 60;
         let authority = create_authority("Member 1", at, 30).unwrap();
         let (ca, ca_key) = (&authority.certificate_pem, &authority.private_key_pem);
         let loopback = ["127.0.0.1".to_string()];
@@ -141,7 +140,8 @@ impl Pki {
     fn options(&self, require_client_certificates: bool) -> ServeOptions {
         let client_cas = require_client_certificates.then(|| self.path("ca.pem"));
         let (certificate, key) = (self.path("server.pem"), self.path("server-key.pem"));
-        ServeOptions { tls: Some(tls_config(&certificate, &key, client_cas.as_deref()).unwrap()) }
+        let tls = tls_config(&certificate, &key, client_cas.as_deref()).unwrap();
+        ServeOptions { tls: Some(tls), ..ServeOptions::default() }
     }
 
     /// A TLS client trusting the CA, presenting the client certificate if asked.
@@ -207,4 +207,28 @@ async fn with_client_certificates_required_only_a_member_certificate_gets_in() {
         refused.as_ref().is_err() || !refused.as_ref().unwrap().contains("hello"),
         "{refused:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_past_its_request_rate_gets_429_and_later_gets_in_again() {
+    let rate = std::num::NonZeroU32::new(5).unwrap();
+    let options = ServeOptions { requests_per_second_per_address: rate, ..ServeOptions::default() };
+    let (address, _stop) = start(options).await;
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let answer = get_hello(&mut client).await;
+        statuses.push(answer[9..12].to_string());
+        if answer.contains(" 429 ") {
+            assert!(
+                answer.contains("rate_limited") && answer.contains("retry-after: 1"),
+                "{answer}"
+            );
+        }
+    }
+    let limited = statuses.iter().filter(|status| *status == "429").count();
+    assert!(statuses[0] == "200" && limited >= 10, "{statuses:?}");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let mut client = TcpStream::connect(address).await.unwrap();
+    assert!(get_hello(&mut client).await.starts_with("HTTP/1.1 200"));
 }

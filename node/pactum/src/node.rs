@@ -93,19 +93,21 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
     let api = api_runtime.handle().clone();
     runtime.block_on(async move {
         let api_listen = node_config.api_listen.clone();
-        let serve_options = match &node_config.api_tls {
-            None => pactum_api::ServeOptions::default(),
-            Some(tls) => pactum_api::ServeOptions {
-                tls: Some(
-                    pactum_api::tls_config(
-                        &tls.certificate,
-                        &tls.private_key,
-                        tls.client_ca_certificates.as_deref(),
-                    )
-                    .context("setting up TLS for the REST API")?,
-                ),
-            },
-        };
+        let mut serve_options = pactum_api::ServeOptions::default();
+        if let Some(tls) = &node_config.api_tls {
+            serve_options.tls = Some(
+                pactum_api::tls_config(
+                    &tls.certificate,
+                    &tls.private_key,
+                    tls.client_ca_certificates.as_deref(),
+                )
+                .context("setting up TLS for the REST API")?,
+            );
+        }
+        if let Some(rate) = node_config.api_requests_per_second_per_address {
+            serve_options.requests_per_second_per_address = std::num::NonZeroU32::new(rate)
+                .context("api_requests_per_second_per_address must be at least 1")?;
+        }
         let scheme = if serve_options.tls.is_some() { "https" } else { "http" };
         let options = NodeOptions {
             config: node_config,

@@ -64,6 +64,10 @@ pub struct NodeConfig {
     /// `limits::MEMPOOL_GAP_WAIT_MS_MAX`; at least 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mempool_gap_wait_ms: Option<u64>,
+    /// The request rate one client address may sustain on the REST API (default
+    /// `limits::API_REQUESTS_PER_SECOND_PER_ADDRESS_DEFAULT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_requests_per_second_per_address: Option<u32>,
     /// Serve the REST API over TLS (`docs/operations.md`); plain HTTP if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_tls: Option<ApiTls>,
@@ -187,6 +191,7 @@ pub fn prepare(plan: &DevnetPlan) -> Result<Devnet, DevnetError> {
         let config = NodeConfig {
             mempool_gap_wait_ms: None,
             api_tls: None,
+            api_requests_per_second_per_address: None,
             genesis: genesis_path.clone(),
             data_dir: directory.join("data"),
             certificate: directory.join(CERTIFICATE_FILE),

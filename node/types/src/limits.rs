@@ -122,6 +122,11 @@ pub const API_CONNECTIONS_PER_ADDRESS_MAX: usize = 64;
 pub const API_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 pub const API_HEADER_READ_TIMEOUT_MS: u64 = 5_000;
 
+/// The default request rate one client address may sustain (a burst of as many is
+/// allowed); past it requests are answered 429 `rate_limited`. `node.json` may set
+/// `api_requests_per_second_per_address`.
+pub const API_REQUESTS_PER_SECOND_PER_ADDRESS_DEFAULT: u32 = 1_000;
+
 /// Event streams (`GET /v1/events`) one node serves at once; more are answered 503
 /// `too_many_streams`.
 pub const API_EVENT_STREAMS_MAX: usize = 256;
