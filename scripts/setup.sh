@@ -2,13 +2,16 @@
 # Installs what a fresh machine lacks to build and test Pactum, and skips what is present:
 #   - clang and libclang-dev, which RocksDB's Rust bindings (bindgen) need;
 #   - the wasm32-unknown-unknown Rust target, for the sample contracts;
-#   - the kill command (procps), with which `pactum devnet down` signals validators.
+#   - the kill command (procps), with which `pactum devnet down` signals validators;
+#   - lld (wasm-ld), with which the test suite links the C sample contract.
 # Safe to run any number of times.
 set -euo pipefail
 
 need_apt=()
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || need_apt+=(procps)
+command -v wasm-ld >/dev/null 2>&1 || ls /usr/bin/wasm-ld* /usr/lib/llvm-*/bin/wasm-ld >/dev/null 2>&1 \
+  || need_apt+=(lld)
 if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
   need_apt+=(libclang-dev)
 fi
@@ -20,7 +23,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  echo "setup: clang, libclang and kill present"
+  echo "setup: clang, libclang, lld and kill present"
 fi
 
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then

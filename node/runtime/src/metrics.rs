@@ -51,6 +51,8 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     evidence: Mutex<BTreeMap<&'static str, u64>>,
+    /// Peer frames dropped unread (not evidence: an honest peer's late answer too).
+    dropped: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -62,6 +64,11 @@ impl Metrics {
     pub fn record_evidence(&self, kind: &'static str) {
         *self.evidence.lock().expect("metrics lock is never poisoned").entry(kind).or_default() +=
             1;
+    }
+
+    /// Counts a peer frame of `kind` dropped unread.
+    pub fn record_dropped(&self, kind: &'static str) {
+        *self.dropped.lock().expect("metrics lock is never poisoned").entry(kind).or_default() += 1;
     }
 
     pub fn evidence_total(&self) -> u64 {
@@ -226,6 +233,15 @@ impl Metrics {
         );
         for (kind, count) in self.evidence_counts() {
             let _ = writeln!(out, "pactum_evidence_total{{kind=\"{kind}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pactum_peer_frames_dropped_total Peer frames dropped unread: a block request while one is served, blocks nobody asked for.\n\
+             # TYPE pactum_peer_frames_dropped_total counter"
+        );
+        let dropped = self.dropped.lock().expect("metrics lock is never poisoned").clone();
+        for (kind, count) in dropped {
+            let _ = writeln!(out, "pactum_peer_frames_dropped_total{{kind=\"{kind}\"}} {count}");
         }
         let _ = writeln!(
             out,

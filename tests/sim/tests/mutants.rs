@@ -9,7 +9,7 @@ use pactum_sim::{Scenario, run_scenario};
 /// Swarm seeds, then view-change stress scenarios, then random Twins scenarios, tried in
 /// turn for each mutant until one catches it.
 const SWARM_BUDGET: u64 = 200;
-const STRESS_BUDGET: u64 = 2_000;
+const STRESS_BUDGET: u64 = 5_000;
 const TWINS_BUDGET: u64 = 1_000;
 
 fn candidates() -> impl Iterator<Item = Scenario> {

@@ -65,6 +65,7 @@ use crate::verified::VerifiedSet;
 use crate::wire::Wire;
 
 mod admission;
+mod block_exchange;
 
 pub use admission::Accepted;
 use admission::{ExpiredTransactions, forget_durable, gossip_frames};
@@ -276,6 +277,8 @@ struct Shared {
     admitted_at: Mutex<LatencyTracker>,
     /// Set when the node shuts down; the admission stage stops at its next tick.
     stopping: std::sync::atomic::AtomicBool,
+    /// One block request served per peer; answers taken only from the peer asked.
+    block_exchange: block_exchange::BlockExchange,
 }
 
 #[derive(Default)]
@@ -578,6 +581,7 @@ impl Node {
             transport,
             admitted_at: Mutex::new(LatencyTracker::default()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            block_exchange: block_exchange::BlockExchange::default(),
         });
         shared.metrics.height.store(last_executed, Ordering::Relaxed);
         let handle = NodeHandle { shared: Arc::clone(&shared) };
@@ -1166,7 +1170,11 @@ fn fetch_blocks(
         let from = tip.height + 1;
         let to = sequence.min(from + limits::STATE_TRANSFER_BLOCKS_PER_FRAME_MAX as u64 - 1);
         let request = Wire::BlocksRequest { from, to }.to_bytes();
+        // Drain answers that came too late for an earlier request, then listen to this peer.
+        while answers.try_recv().is_ok() {}
+        shared.block_exchange.await_from(Some(peer));
         if shared.transport.send(&peer, request).is_err() {
+            shared.block_exchange.await_from(None);
             failures += 1;
             std::thread::sleep(Duration::from_millis(100));
             continue;
@@ -1179,6 +1187,7 @@ fn fetch_blocks(
             if from_peer != peer {
                 continue;
             }
+            shared.block_exchange.await_from(None);
             for raw in raw_blocks {
                 let Ok(block) = Block::from_bytes(&raw) else {
                     shared.metrics.record_evidence("bad_transferred_block");
@@ -1210,6 +1219,7 @@ fn fetch_blocks(
             }
             break;
         }
+        shared.block_exchange.await_from(None);
         if !progressed {
             failures += 1;
         }
@@ -1255,12 +1265,25 @@ async fn run_inbound(
                 }
             }
             Wire::BlocksRequest { from, to } => {
+                // One request per peer at a time; another one meanwhile is dropped.
+                if !shared.block_exchange.start_serving(frame.from) {
+                    shared.metrics.record_dropped("block_request_while_serving");
+                    continue;
+                }
                 let shared = Arc::clone(&shared);
                 let peer = frame.from;
-                tokio::task::spawn_blocking(move || serve_blocks(&shared, peer, from, to));
+                tokio::task::spawn_blocking(move || {
+                    serve_blocks(&shared, peer, from, to);
+                    shared.block_exchange.served(&peer);
+                });
             }
             Wire::Blocks(raw) => {
-                let _ = blocks.try_send((frame.from, raw));
+                // Only the answer this node waits for; anything else is dropped unread.
+                if shared.block_exchange.awaited(&frame.from) {
+                    let _ = blocks.try_send((frame.from, raw));
+                } else {
+                    shared.metrics.record_dropped("unsolicited_blocks");
+                }
             }
         }
     }
