@@ -407,10 +407,19 @@ fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
     assert_eq!((wrong_method.status, code(&wrong_method).as_str()), (405, "method_not_allowed"));
 
     // Event streams are capped: one past the cap is refused at once with a clear answer,
-    // and a stream closed frees its place.
-    let api = "127.0.0.1:19901";
-    let open_stream = || {
-        let mut stream = std::net::TcpStream::connect(api).unwrap();
+    // and a stream closed frees its place. One address may hold only
+    // `API_CONNECTIONS_PER_ADDRESS_MAX` connections, so the streams come from several
+    // loopback addresses (127.0.0.2, 127.0.0.3, ...).
+    let api: std::net::SocketAddr = "127.0.0.1:19901".parse().unwrap();
+    let per_address = pactum_types::limits::API_CONNECTIONS_PER_ADDRESS_MAX - 4;
+    let open_stream = |index: usize| {
+        let source: std::net::SocketAddr =
+            format!("127.0.0.{}:0", 2 + index / per_address).parse().unwrap();
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.bind(&source.into()).unwrap();
+        socket.connect(&api.into()).unwrap();
+        let mut stream: std::net::TcpStream = socket.into();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         stream.write_all(b"GET /v1/events HTTP/1.1\r\nHost: pactum\r\n\r\n").unwrap();
         let mut head = [0u8; 512];
@@ -418,18 +427,18 @@ fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
         (stream, String::from_utf8_lossy(&head[..read]).to_string())
     };
     let mut streams = Vec::new();
-    for _ in 0..pactum_types::limits::API_EVENT_STREAMS_MAX {
-        let (stream, head) = open_stream();
+    for index in 0..pactum_types::limits::API_EVENT_STREAMS_MAX {
+        let (stream, head) = open_stream(index);
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         streams.push(stream);
     }
-    let (_, refused) = open_stream();
+    let (_, refused) = open_stream(pactum_types::limits::API_EVENT_STREAMS_MAX);
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("too_many_streams"), "{refused}");
     assert_eq!(node.get("/v1/status").unwrap().status, 200, "other requests go on");
     drop(streams);
     wait_until("a closed stream to free its place", Duration::from_secs(30), || {
-        open_stream().1.starts_with("HTTP/1.1 200")
+        open_stream(0).1.starts_with("HTTP/1.1 200")
     });
 
     // The node is unaffected: the two good transactions are all that changed.

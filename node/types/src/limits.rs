@@ -117,10 +117,14 @@ pub const API_CONNECTIONS_MAX: usize = 1024;
 /// Connections one client address may hold open at once.
 pub const API_CONNECTIONS_PER_ADDRESS_MAX: usize = 64;
 
-/// How long a client has to finish the TLS handshake, and then to send a request's
-/// headers (hyper's header-read timeout), before its connection is closed.
+/// How long a client has to finish the TLS handshake before its connection is closed.
 pub const API_HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
-pub const API_HEADER_READ_TIMEOUT_MS: u64 = 5_000;
+
+/// How long a connection may wait for a request's headers (hyper's header-read timeout,
+/// which also bounds how long a kept-alive connection may sit idle) before it is closed.
+/// Longer than HTTP clients keep idle pooled connections (ureq: 15 s), so that a client
+/// never reuses one the node has just closed.
+pub const API_HEADER_READ_TIMEOUT_MS: u64 = 20_000;
 
 /// The default request rate one client address may sustain (a burst of as many is
 /// allowed); past it requests are answered 429 `rate_limited`. `node.json` may set
