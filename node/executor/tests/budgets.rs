@@ -92,23 +92,35 @@ fn a_block_holds_transactions_up_to_its_gas_limit_whatever_the_primary_cut() {
     assert_eq!(executor.next_nonce(&sender.keypair.public_key()).unwrap(), 2);
 }
 
-#[test]
-fn a_transaction_past_the_blocks_state_budget_is_reverted_and_charged() {
-    let directory = tempfile::tempdir().unwrap();
-    let budget = BlockBudget { state_bytes_max: 1024 * 1024, ..BlockBudget::default() };
-    let mut executor = open_with(directory.path(), budget);
+/// Deploys `code` under `budget`, then runs one block in which two accounts call it;
+/// the executor, the contract, the second caller and that block.
+fn two_calls_in_one_block(
+    directory: &std::path::Path,
+    budget: BlockBudget,
+    code: Vec<u8>,
+) -> (Executor, Address, Account, pactum_executor::ExecutedBlock) {
+    let mut executor = open_with(directory, budget);
     let mut deployer = Account::new(1);
     let contract = deployer.next_contract_address();
-    let deploy = deployer
-        .sign(20_000_000, Payload::DeployContract { code: writer(10), init_input: Vec::new() });
+    let deploy =
+        deployer.sign(20_000_000, Payload::DeployContract { code, init_input: Vec::new() });
     let block = next_block_at(&executor, vec![deploy], GENESIS_TIME_MS + 500);
     assert_eq!(status_name(&executor.execute_block(&block).unwrap().receipts[0].status), "success");
-    // Each call writes 10 x 64 KiB (640 KiB): two do not fit in a 1 MiB block.
     let (mut first, mut second) = (Account::new(2), Account::new(3));
     let transactions =
         vec![call(&mut first, contract, 20_000_000), call(&mut second, contract, 20_000_000)];
     let block = next_block_at(&executor, transactions, GENESIS_TIME_MS + 1_000);
     let executed = executor.execute_block(&block).unwrap();
+    (executor, contract, second, executed)
+}
+
+#[test]
+fn a_transaction_past_the_blocks_state_budget_is_reverted_and_charged() {
+    let directory = tempfile::tempdir().unwrap();
+    let budget = BlockBudget { state_bytes_max: 1024 * 1024, ..BlockBudget::default() };
+    // Each call writes 10 x 64 KiB (640 KiB): two do not fit in a 1 MiB block.
+    let (mut executor, contract, mut second, executed) =
+        two_calls_in_one_block(directory.path(), budget, writer(10));
     assert_eq!(status_name(&executed.receipts[0].status), "success");
     assert_eq!(status_name(&executed.receipts[1].status), "reverted");
     assert!(reason(&executed.receipts[1].status).contains("state budget"));
@@ -127,19 +139,8 @@ fn a_transaction_past_the_blocks_state_budget_is_reverted_and_charged() {
 fn a_transaction_past_the_blocks_receipt_budget_is_reverted() {
     let directory = tempfile::tempdir().unwrap();
     let budget = BlockBudget { receipt_bytes_max: 64 * 1024, ..BlockBudget::default() };
-    let mut executor = open_with(directory.path(), budget);
-    let mut deployer = Account::new(1);
-    let contract = deployer.next_contract_address();
-    let deploy = deployer
-        .sign(20_000_000, Payload::DeployContract { code: emitter(12), init_input: Vec::new() });
-    let block = next_block_at(&executor, vec![deploy], GENESIS_TIME_MS + 500);
-    assert_eq!(status_name(&executor.execute_block(&block).unwrap().receipts[0].status), "success");
     // Each call emits 12 events of 4 KiB (48 KiB of receipt): two do not fit in 64 KiB.
-    let (mut first, mut second) = (Account::new(2), Account::new(3));
-    let transactions =
-        vec![call(&mut first, contract, 20_000_000), call(&mut second, contract, 20_000_000)];
-    let block = next_block_at(&executor, transactions, GENESIS_TIME_MS + 1_000);
-    let executed = executor.execute_block(&block).unwrap();
+    let (_, _, _, executed) = two_calls_in_one_block(directory.path(), budget, emitter(12));
     assert_eq!(status_name(&executed.receipts[0].status), "success");
     assert_eq!(executed.receipts[0].events.len(), 12);
     assert_eq!(status_name(&executed.receipts[1].status), "reverted");
