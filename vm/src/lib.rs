@@ -283,6 +283,7 @@ impl Shared {
 }
 
 /// The contract VM. Cheap to share between threads; one per node.
+#[derive(Clone)]
 pub struct Vm {
     shared: Arc<Shared>,
 }

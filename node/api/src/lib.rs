@@ -288,7 +288,7 @@ async fn transaction(
     Path(hash): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let hash = Hash(parse_fixed(&hash, "the transaction hash")?);
-    match node.transaction(&hash).map_err(ApiError::internal)? {
+    match read(&node, move |node| node.transaction(&hash)).await? {
         TransactionStatus::Committed { height, position, receipt } => Ok(Json(json!({
             "hash": hash,
             "status": "committed",
@@ -318,7 +318,7 @@ async fn account(
     Path(public_key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let key = PublicKey(parse_fixed(&public_key, "the public key")?);
-    let account = node.account(&key).map_err(ApiError::internal)?;
+    let account = read(&node, move |node| node.account(&key)).await?;
     let (organisation, role) = match &account.enrolment {
         Some((organisation, role)) => (Some(organisation.clone()), Some(role.clone())),
         None => (None, None),
@@ -354,6 +354,17 @@ async fn account(
 
 // ---- Blocks and the chain ----
 
+/// Runs a read of the node's store (or a query) off the async threads, behind the node's
+/// bound on concurrent reads; the read's own failure is answered 500.
+async fn read<T, E, F>(node: &NodeHandle, read: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&NodeHandle) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    node.blocking_read(read).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
+}
+
 fn block_json(block: &Block) -> Value {
     json!({ "hash": block.hash(), "block": block })
 }
@@ -363,7 +374,7 @@ async fn latest_block(State(node): State<NodeHandle>) -> Result<Json<Value>, Api
     if height == 0 {
         return Err(ApiError::not_found("no_blocks", "no block has been committed yet"));
     }
-    let block = node.block(height).map_err(ApiError::internal)?;
+    let block = read(&node, move |node| node.block(height)).await?;
     let block = block.ok_or_else(|| ApiError::internal(format!("block {height} is missing")))?;
     Ok(Json(block_json(&block)))
 }
@@ -378,7 +389,7 @@ async fn block(
             format!("the height must be an integer from 0 to {}", u64::MAX),
         )
     })?;
-    match node.block(height).map_err(ApiError::internal)? {
+    match read(&node, move |node| node.block(height)).await? {
         Some(block) => Ok(Json(block_json(&block))),
         None => Err(ApiError::not_found("unknown_block", format!("there is no block {height}"))),
     }
@@ -396,15 +407,35 @@ async fn chain(
     query: Result<Query<ChainQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|error| query_error(&error))?;
-    let height = node.height();
     let from = query.from.unwrap_or(1).max(1);
     let limit = page_limit(query.limit, 20, limits::API_CHAIN_PAGE_BLOCKS_MAX)?;
-    let mut blocks = Vec::new();
+    let (height, blocks, next) = read(&node, move |node| chain_page(node, from, limit)).await?;
+    Ok(Json(json!({ "height": height, "blocks": blocks, "next": next })))
+}
+
+/// Summaries of blocks `from`.. (at most `limit`, and no more stored bytes than
+/// [`limits::API_CHAIN_PAGE_READ_BYTES_MAX`] unless the first block alone is larger):
+/// the tip's height, the summaries and the next height to ask for, if any.
+fn chain_page(
+    node: &NodeHandle,
+    from: u64,
+    limit: u64,
+) -> Result<(u64, Vec<Value>, Option<u64>), String> {
+    let height = node.height();
     let last = height.min(from.saturating_add(limit - 1));
-    for current in from..=last {
-        let Some(block) = node.block(current).map_err(ApiError::internal)? else {
-            return Err(ApiError::internal(format!("block {current} is missing below the tip")));
-        };
+    let mut blocks = Vec::new();
+    let mut bytes = 0usize;
+    let mut current = from;
+    while current <= last {
+        let raw = node
+            .raw_block(current)
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("block {current} is missing below the tip"))?;
+        bytes = bytes.saturating_add(raw.len());
+        if !blocks.is_empty() && bytes > limits::API_CHAIN_PAGE_READ_BYTES_MAX {
+            break;
+        }
+        let block = Block::from_bytes(&raw).map_err(|error| format!("block {current}: {error}"))?;
         let header = &block.header;
         blocks.push(json!({
             "height": header.height,
@@ -416,9 +447,10 @@ async fn chain(
             "transactions": block.transactions.len(),
             "certificate_signatures": block.certificate.signatures().len(),
         }));
+        current += 1;
     }
-    let next = (last < height).then_some(last + 1);
-    Ok(Json(json!({ "height": height, "blocks": blocks, "next": next })))
+    let next = (current <= height).then_some(current);
+    Ok((height, blocks, next))
 }
 
 // ---- State and contracts ----
@@ -436,13 +468,14 @@ async fn state(
             format!("a state key is at most {} bytes", limits::STATE_KEY_BYTES_MAX),
         ));
     }
-    if node.contract(&contract).map_err(ApiError::internal)?.is_none() {
+    if read(&node, move |node| node.contract(&contract)).await?.is_none() {
         return Err(ApiError::not_found(
             "unknown_contract",
             format!("no contract is deployed at {contract}"),
         ));
     }
-    match node.state(&contract, &key).map_err(ApiError::internal)? {
+    let wanted = key.clone();
+    match read(&node, move |node| node.state(&contract, &wanted)).await? {
         Some(value) => Ok(Json(json!({
             "contract": contract,
             "key": hex::encode(&key),
@@ -473,7 +506,7 @@ async fn contracts(
         None => None,
     };
     let limit = page_limit(query.limit, 100, limits::API_CONTRACTS_PAGE_MAX as u64)? as usize;
-    let found = node.contracts(after.as_ref(), limit).map_err(ApiError::internal)?;
+    let found = read(&node, move |node| node.contracts(after.as_ref(), limit)).await?;
     let next = (found.len() == limit).then(|| found.last().map(|(address, _)| *address)).flatten();
     let contracts: Vec<Value> = found
         .iter()
@@ -487,7 +520,7 @@ async fn contract(
     Path(address): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let address = Address(parse_fixed(&address, "the contract address")?);
-    match node.contract(&address).map_err(ApiError::internal)? {
+    match read(&node, move |node| node.contract(&address)).await? {
         Some((code_hash, code_bytes)) => Ok(Json(json!({
             "address": address,
             "code_hash": code_hash,
@@ -582,12 +615,8 @@ async fn query_caller(
             ),
         ));
     }
-    let handle = node.clone();
     let key = signer.public_key;
-    let account = tokio::task::spawn_blocking(move || handle.account(&key))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let account = read(node, move |node| node.account(&key)).await?;
     if account.enrolment.is_none() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -650,13 +679,10 @@ async fn query(
         ));
     }
     let caller = query_caller(&node, &request, &input, gas_limit).await?;
-    let handle = node.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        handle.query(request.contract, &request.method, &input, gas_limit, caller)
+    let outcome = read(&node, move |node| {
+        node.query(request.contract, &request.method, &input, gas_limit, caller)
     })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    .await?;
     let receipt = pactum_types::Receipt {
         transaction_hash: Hash::ZERO,
         status: outcome.status,

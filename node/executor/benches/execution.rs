@@ -6,6 +6,7 @@
 //! the block overlay and the synced commit. Figures, not assertions: see
 //! `docs/benchmarks.md`.
 
+use pactum_storage::StoreRead;
 use std::cell::RefCell;
 use std::time::Duration;
 

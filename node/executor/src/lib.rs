@@ -18,11 +18,13 @@
 
 mod state;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pactum_certs::identity::Role;
 use pactum_certs::verify::TrustStore;
-use pactum_storage::{BlockCommit, StateSpace, StorageError, Store};
+use pactum_storage::{
+    BlockCommit, StateSpace, StorageError, Store, StoreRead, StoreReader, StoreSnapshot,
+};
 use pactum_types::gas::GasSchedule;
 use pactum_types::receipt::receipts_root;
 use pactum_types::{
@@ -247,6 +249,9 @@ pub struct Executor {
     trust: Option<Arc<TrustStore>>,
     budget: BlockBudget,
     tip: ChainTip,
+    /// The tip readers see: set under this lock in the same critical section as the
+    /// block's write, so a reader that takes a snapshot under it gets the matching tip.
+    published: Arc<Mutex<ChainTip>>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -344,7 +349,18 @@ impl Executor {
                 });
             }
         }
-        Ok(Self { store: Arc::new(store), vm, chain_id, schedule, metering, trust, budget, tip })
+        let published = Arc::new(Mutex::new(tip.clone()));
+        Ok(Self {
+            store: Arc::new(store),
+            vm,
+            chain_id,
+            schedule,
+            metering,
+            trust,
+            budget,
+            tip,
+            published,
+        })
     }
 
     /// The store, for reads (blocks, receipts, state, the consensus log).
@@ -368,12 +384,12 @@ impl Executor {
 
     /// The next nonce the ledger accepts from `sender` (0 for a sender never seen).
     pub fn next_nonce(&self, sender: &PublicKey) -> Result<u64, ExecutorError> {
-        Ok(committed_next_nonce(&self.store, sender)?)
+        Ok(committed_next_nonce(self.store.as_ref(), sender)?)
     }
 
     /// The code hash of the contract deployed at `address`, if any.
     pub fn contract_code_hash(&self, address: &Address) -> Result<Option<Hash>, ExecutorError> {
-        Ok(committed_code_hash(&self.store, address)?)
+        Ok(committed_code_hash(self.store.as_ref(), address)?)
     }
 
     /// Executes `block`, the next committed block, and commits it with its receipts and
@@ -387,7 +403,7 @@ impl Executor {
         // whose clock is behind the previous one's, within the allowed skew) runs 1 ms
         // after its parent.
         context.timestamp_ms = block_time(block.header.timestamp_ms, &self.tip);
-        let mut state = BlockState::new(Arc::clone(&self.store));
+        let mut state = BlockState::new(Arc::clone(&self.store) as Arc<dyn StoreRead>);
         if context.timestamp_ms != block.header.timestamp_ms {
             state.set_block_time(height, context.timestamp_ms);
         }
@@ -406,6 +422,9 @@ impl Executor {
         let state_changes = state.into_state_changes()?;
         let store = Arc::get_mut(&mut self.store)
             .expect("the executor hands out no clone of its store outside a call");
+        // Readers take a snapshot and the tip together under this lock; it is held here
+        // only for the write, never for a read.
+        let mut published = lock_tip(&self.published);
         let state_root = store.commit_block(BlockCommit {
             block,
             receipts: &receipts,
@@ -420,6 +439,8 @@ impl Executor {
             receipts_root,
             state_root,
         };
+        *published = self.tip.clone();
+        drop(published);
         Ok(ExecutedBlock {
             height,
             block_hash,
@@ -442,38 +463,25 @@ impl Executor {
         gas_limit: u64,
         caller: Address,
     ) -> Result<QueryOutcome, ExecutorError> {
-        let height = self.tip.height;
-        let finish = |status, gas_used, events, return_data| QueryOutcome {
-            height,
-            status,
-            gas_used,
-            events,
-            return_data,
-        };
-        if gas_limit > limits::TRANSACTION_GAS_MAX {
-            let reason = format!(
-                "gas limit {gas_limit} exceeds the maximum {}",
-                limits::TRANSACTION_GAS_MAX
-            );
-            return Ok(finish(ReceiptStatus::Invalid { reason }, 0, Vec::new(), Vec::new()));
+        let store: Arc<dyn StoreRead> = Arc::clone(&self.store) as Arc<dyn StoreRead>;
+        let call = QueryCall { contract, method, input, gas_limit, caller };
+        self.queries().run(store, &self.tip, &call)
+    }
+
+    /// A read handle for other threads: committed blocks, receipts and state, snapshots and
+    /// queries, read beside this executor without waiting for it or making it wait.
+    pub fn reader(&self) -> LedgerReader {
+        LedgerReader {
+            store: self.store.reader(),
+            published: Arc::clone(&self.published),
+            queries: self.queries(),
         }
-        let context = BlockContext { height, timestamp_ms: self.tip.timestamp_ms };
-        let view: Arc<dyn StateView> = Arc::new(BlockState::new(Arc::clone(&self.store)));
-        let request = CallRequest { caller, contract, method, input, gas_limit };
-        match self.vm.call(view, &context, &request) {
-            Ok(mut execution) => {
-                let receipt = receipt_from(Hash::ZERO, &mut execution);
-                Ok(finish(receipt.status, receipt.gas_used, receipt.events, receipt.return_data))
-            }
-            Err(error) => match classify(error, false) {
-                Refusal::Transaction { reason } => Ok(finish(
-                    ReceiptStatus::Reverted { reason: bounded_reason(reason) },
-                    self.refusal_gas(None, gas_limit),
-                    Vec::new(),
-                    Vec::new(),
-                )),
-                Refusal::Node(source) => Err(ExecutorError::Query { source }),
-            },
+    }
+
+    fn queries(&self) -> Queries {
+        Queries {
+            vm: self.vm.clone(),
+            refusal_gas: if self.metering { self.schedule.call_base } else { 0 },
         }
     }
 
@@ -779,6 +787,156 @@ fn write_set_bytes(write_set: &pactum_vm::WriteSet) -> u64 {
     storage.chain(code).sum()
 }
 
+/// One read-only call.
+struct QueryCall<'a> {
+    contract: Address,
+    method: &'a str,
+    input: &'a [u8],
+    gas_limit: u64,
+    caller: Address,
+}
+
+/// What a query needs besides the state: the VM and the charge for a refused call.
+#[derive(Debug, Clone)]
+struct Queries {
+    vm: Vm,
+    /// Gas charged when the VM refuses to run a call (0 without metering).
+    refusal_gas: u64,
+}
+
+impl Queries {
+    /// Runs `call` against `store` as of `tip`. Outcomes read as receipts do: a revert,
+    /// running out of gas or an unknown contract is a status, never an error.
+    fn run(
+        &self,
+        store: Arc<dyn StoreRead>,
+        tip: &ChainTip,
+        call: &QueryCall<'_>,
+    ) -> Result<QueryOutcome, ExecutorError> {
+        let height = tip.height;
+        let gas_limit = call.gas_limit;
+        let finish = |status, gas_used, events, return_data| QueryOutcome {
+            height,
+            status,
+            gas_used,
+            events,
+            return_data,
+        };
+        if gas_limit > limits::TRANSACTION_GAS_MAX {
+            let reason = format!(
+                "gas limit {gas_limit} exceeds the maximum {}",
+                limits::TRANSACTION_GAS_MAX
+            );
+            return Ok(finish(ReceiptStatus::Invalid { reason }, 0, Vec::new(), Vec::new()));
+        }
+        let context = BlockContext { height, timestamp_ms: tip.timestamp_ms };
+        let view: Arc<dyn StateView> = Arc::new(BlockState::new(store));
+        let request = CallRequest {
+            caller: call.caller,
+            contract: call.contract,
+            method: call.method,
+            input: call.input,
+            gas_limit,
+        };
+        match self.vm.call(view, &context, &request) {
+            Ok(mut execution) => {
+                let receipt = receipt_from(Hash::ZERO, &mut execution);
+                Ok(finish(receipt.status, receipt.gas_used, receipt.events, receipt.return_data))
+            }
+            Err(error) => match classify(error, false) {
+                Refusal::Transaction { reason } => Ok(finish(
+                    ReceiptStatus::Reverted { reason: bounded_reason(reason) },
+                    self.refusal_gas.min(gas_limit),
+                    Vec::new(),
+                    Vec::new(),
+                )),
+                Refusal::Node(source) => Err(ExecutorError::Query { source }),
+            },
+        }
+    }
+}
+
+/// A read handle on the ledger for threads other than the executor's (the REST API, peers
+/// asking for blocks). Its reads never take the executor's lock: a long read never delays
+/// a block, and a block never delays a read. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LedgerReader {
+    store: StoreReader,
+    published: Arc<Mutex<ChainTip>>,
+    queries: Queries,
+}
+
+impl LedgerReader {
+    /// Reads of the live store (each read sees the latest committed block).
+    pub fn store(&self) -> &StoreReader {
+        &self.store
+    }
+
+    /// The ledger exactly as it stands after its last committed block, however many blocks
+    /// commit while the snapshot is read.
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        let published = lock_tip(&self.published);
+        let store = Arc::new(self.store.snapshot());
+        let tip = published.clone();
+        drop(published);
+        LedgerSnapshot { store, tip, queries: self.queries.clone() }
+    }
+
+    /// The last committed block.
+    pub fn tip(&self) -> ChainTip {
+        lock_tip(&self.published).clone()
+    }
+}
+
+/// The ledger as of one committed block (from [`LedgerReader::snapshot`]).
+#[derive(Debug)]
+pub struct LedgerSnapshot {
+    store: Arc<StoreSnapshot>,
+    tip: ChainTip,
+    queries: Queries,
+}
+
+impl LedgerSnapshot {
+    /// The block this snapshot stands at.
+    pub fn tip(&self) -> &ChainTip {
+        &self.tip
+    }
+
+    pub fn store(&self) -> &StoreSnapshot {
+        &self.store
+    }
+
+    /// The next nonce the ledger accepts from `sender` (0 for a sender never seen).
+    pub fn next_nonce(&self, sender: &PublicKey) -> Result<u64, ExecutorError> {
+        Ok(committed_next_nonce(self.store.as_ref(), sender)?)
+    }
+
+    /// The code hash of the contract deployed at `address`, if any.
+    pub fn contract_code_hash(&self, address: &Address) -> Result<Option<Hash>, ExecutorError> {
+        Ok(committed_code_hash(self.store.as_ref(), address)?)
+    }
+
+    /// Runs `method` of `contract` against this snapshot and commits nothing (see
+    /// [`Executor::query`]).
+    pub fn query(
+        &self,
+        contract: Address,
+        method: &str,
+        input: &[u8],
+        gas_limit: u64,
+        caller: Address,
+    ) -> Result<QueryOutcome, ExecutorError> {
+        let store: Arc<dyn StoreRead> = Arc::clone(&self.store) as Arc<dyn StoreRead>;
+        let call = QueryCall { contract, method, input, gas_limit, caller };
+        self.queries.run(store, &self.tip, &call)
+    }
+}
+
+fn lock_tip(tip: &Mutex<ChainTip>) -> std::sync::MutexGuard<'_, ChainTip> {
+    // A tip is replaced whole; a panicking holder cannot leave half of one.
+    tip.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The bytes of a receipt's events and return data.
 fn receipt_payload_bytes(receipt: &Receipt) -> u64 {
     let events =
@@ -786,20 +944,20 @@ fn receipt_payload_bytes(receipt: &Receipt) -> u64 {
     events.sum::<u64>() + receipt.return_data.len() as u64
 }
 
-fn stored_block(store: &Store, height: u64) -> Result<Block, ExecutorError> {
+fn stored_block(store: &dyn StoreRead, height: u64) -> Result<Block, ExecutorError> {
     store.block(height)?.ok_or_else(|| ExecutorError::Missing { what: format!("block {height}") })
 }
 
 /// The tip of the chain in `store`.
-fn load_tip(store: &Store) -> Result<ChainTip, ExecutorError> {
-    let height = store.last_height();
+fn load_tip(store: &dyn StoreRead) -> Result<ChainTip, ExecutorError> {
+    let height = store.committed_height()?;
     if height == 0 {
         return Ok(ChainTip {
             height: 0,
             block_hash: Hash::ZERO,
             timestamp_ms: 0,
             receipts_root: receipts_root(&[]),
-            state_root: store.state_root(),
+            state_root: store.committed_state_root()?,
         });
     }
     let block = stored_block(store, height)?;

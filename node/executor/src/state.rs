@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pactum_storage::{StateChange, StateSpace, StorageError, Store};
+use pactum_storage::{StateChange, StateSpace, StorageError, StoreRead};
 use pactum_types::{Address, Hash, PublicKey};
 use pactum_vm::{StateError, StateView, WriteSet};
 
@@ -115,7 +115,10 @@ fn decode_code_hash(bytes: &[u8]) -> Result<Hash, StorageError> {
 }
 
 /// The committed state a contract sees, with nothing pending.
-pub(crate) fn committed_next_nonce(store: &Store, sender: &PublicKey) -> Result<u64, StorageError> {
+pub(crate) fn committed_next_nonce(
+    store: &dyn StoreRead,
+    sender: &PublicKey,
+) -> Result<u64, StorageError> {
     match store.state_get(StateSpace::Ledger, &ledger::nonce_key(sender))? {
         Some(bytes) => decode_nonce(&bytes),
         None => Ok(0),
@@ -123,7 +126,7 @@ pub(crate) fn committed_next_nonce(store: &Store, sender: &PublicKey) -> Result<
 }
 
 pub(crate) fn committed_code_hash(
-    store: &Store,
+    store: &dyn StoreRead,
     address: &Address,
 ) -> Result<Option<Hash>, StorageError> {
     store
@@ -134,7 +137,9 @@ pub(crate) fn committed_code_hash(
 
 /// The committed state plus the writes of the block so far.
 pub(crate) struct BlockState {
-    store: Arc<Store>,
+    /// The committed state: the live store while a block executes, or a snapshot of it
+    /// for a query.
+    store: Arc<dyn StoreRead>,
     /// contract -> key -> `Some(value)` written or `None` removed. Two levels, so that a
     /// read probes with the borrowed key instead of allocating one.
     storage: HashMap<Address, HashMap<Vec<u8>, Option<Vec<u8>>>>,
@@ -146,7 +151,7 @@ pub(crate) struct BlockState {
 }
 
 impl BlockState {
-    pub(crate) fn new(store: Arc<Store>) -> Self {
+    pub(crate) fn new(store: Arc<dyn StoreRead>) -> Self {
         Self {
             store,
             storage: HashMap::new(),
@@ -162,7 +167,7 @@ impl BlockState {
     pub(crate) fn next_nonce(&self, sender: &PublicKey) -> Result<u64, StorageError> {
         match self.nonces.get(sender) {
             Some(nonce) => Ok(*nonce),
-            None => committed_next_nonce(&self.store, sender),
+            None => committed_next_nonce(self.store.as_ref(), sender),
         }
     }
 
@@ -262,7 +267,7 @@ impl StateView for BlockState {
         if let Some(code_hash) = self.contracts.get(address) {
             return Ok(Some(*code_hash));
         }
-        committed_code_hash(&self.store, address).map_err(|e| state_error(&e))
+        committed_code_hash(self.store.as_ref(), address).map_err(|e| state_error(&e))
     }
 
     fn code(&self, code_hash: &Hash) -> Result<Option<Arc<Vec<u8>>>, StateError> {

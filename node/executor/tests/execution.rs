@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use pactum_executor::{ENROLMENT_NOT_EXECUTED, ExecutorError, GOVERNANCE_NOT_EXECUTED};
 use pactum_sdk::{Decode, Encode};
+use pactum_storage::StoreRead;
 use pactum_storage::{BlockCommit, StateChange, StateSpace, Store};
 use pactum_types::gas::GasSchedule;
 use pactum_types::{

@@ -5,6 +5,7 @@
 
 mod common;
 
+use pactum_storage::StoreRead;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;

@@ -17,6 +17,7 @@ use pactum_types::receipt::receipts_root;
 use pactum_types::{Block, ChainId, Decode, Hash};
 use thiserror::Error;
 
+use crate::read::StoreRead;
 use crate::state_hash::StateHash;
 use crate::store::{BlockOutcome, StorageError, Store};
 

@@ -14,6 +14,7 @@ use pactum_types::{
     Payload, Receipt, ReceiptStatus, UnsignedTransaction,
 };
 
+use crate::read::StoreRead;
 use crate::state_hash::StateHash;
 use crate::store::{StateChange, StateSpace, StorageError, Store};
 

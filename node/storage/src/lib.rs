@@ -15,10 +15,12 @@
 pub mod audit;
 pub mod builder;
 mod mempool_log;
+mod read;
 pub mod state_hash;
 mod store;
 
 pub use mempool_log::MempoolLog;
+pub use read::{Source, StoreRead, StoreReader, StoreSnapshot};
 pub use store::{
     BlockCommit, BlockOutcome, ColumnFamily, LEDGER_PREFIX, SCHEMA_VERSION, StateChange,
     StateSpace, StorageError, Store, TransactionLocation,

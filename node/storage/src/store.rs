@@ -1,11 +1,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pactum_types::codec::{Reader, write};
 use pactum_types::{Address, Block, Decode, DecodeError, Encode, Hash, Receipt, limits};
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch, WriteOptions};
 use thiserror::Error;
 
+use crate::read::{StoreRead, StoreReader};
 use crate::state_hash::StateHash;
 
 /// The on-disk layout version this build reads and writes. Bump it with a migration
@@ -56,8 +58,8 @@ impl ColumnFamily {
 }
 
 const META_SCHEMA_VERSION: &[u8] = b"schema_version";
-const META_LAST_HEIGHT: &[u8] = b"last_committed_height";
-const META_STATE_HASH: &[u8] = b"state_hash";
+pub(crate) const META_LAST_HEIGHT: &[u8] = b"last_committed_height";
+pub(crate) const META_STATE_HASH: &[u8] = b"state_hash";
 
 /// Errors from the store. Messages name the data directory and say what to do.
 #[derive(Debug, Error)]
@@ -105,7 +107,7 @@ impl StorageError {
         move |source| StorageError::Rocks { operation, source }
     }
 
-    fn corrupt(what: impl Into<String>, error: &DecodeError) -> StorageError {
+    pub(crate) fn corrupt(what: impl Into<String>, error: &DecodeError) -> StorageError {
         StorageError::Corrupt { what: what.into(), detail: error.to_string() }
     }
 }
@@ -154,14 +156,14 @@ impl StateChange {
     }
 }
 
-fn column_family(space: StateSpace) -> ColumnFamily {
+pub(crate) fn column_family(space: StateSpace) -> ColumnFamily {
     match space {
         StateSpace::Contract(_) | StateSpace::Ledger => ColumnFamily::State,
         StateSpace::Consortium => ColumnFamily::Consortium,
     }
 }
 
-fn storage_key(space: StateSpace, key: &[u8]) -> Vec<u8> {
+pub(crate) fn storage_key(space: StateSpace, key: &[u8]) -> Vec<u8> {
     match space {
         StateSpace::Contract(address) => [&address.0[..], key].concat(),
         StateSpace::Ledger => [&LEDGER_PREFIX[..], key].concat(),
@@ -216,7 +218,7 @@ impl TransactionLocation {
         bytes
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut reader = Reader::new(bytes);
         let location = Self { height: reader.u64("height")?, position: reader.u32("position")? };
         reader.finish()?;
@@ -226,7 +228,7 @@ impl TransactionLocation {
 
 /// An open Pactum store.
 pub struct Store {
-    db: DB,
+    db: Arc<DB>,
     path: PathBuf,
     read_only: bool,
     last_height: u64,
@@ -253,11 +255,11 @@ fn options() -> Options {
     options
 }
 
-fn height_key(height: u64) -> [u8; 8] {
+pub(crate) fn height_key(height: u64) -> [u8; 8] {
     height.to_be_bytes()
 }
 
-fn read_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
+pub(crate) fn read_u64(bytes: &[u8], what: &str) -> Result<u64, StorageError> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| StorageError::Corrupt {
         what: what.to_owned(),
         detail: format!("expected 8 bytes, found {}", bytes.len()),
@@ -333,23 +335,23 @@ impl Store {
                 }
             }
         }
-        let mut store =
-            Self { db, path, read_only, last_height: 0, state_hash: StateHash::default() };
+        let mut store = Self {
+            db: Arc::new(db),
+            path,
+            read_only,
+            last_height: 0,
+            state_hash: StateHash::default(),
+        };
         store.load_meta()?;
         Ok(store)
     }
 
     /// Reads the cached meta records and checks them against the blocks on disk.
     fn load_meta(&mut self) -> Result<(), StorageError> {
-        let meta = self.cf(ColumnFamily::Meta);
-        let last_height =
-            match self.db.get_cf(&meta, META_LAST_HEIGHT).map_err(StorageError::rocks("read"))? {
-                Some(bytes) => read_u64(&bytes, "last committed height")?,
-                None => 0,
-            };
+        let last_height = self.committed_height()?;
         let state_hash = match self
             .db
-            .get_cf(&meta, META_STATE_HASH)
+            .get_cf(&self.cf(ColumnFamily::Meta), META_STATE_HASH)
             .map_err(StorageError::rocks("read"))?
         {
             Some(bytes) => StateHash::from_bytes(&bytes).ok_or_else(|| StorageError::Corrupt {
@@ -383,6 +385,16 @@ impl Store {
 
     fn cf(&self, family: ColumnFamily) -> &rocksdb::ColumnFamily {
         self.db.cf_handle(family.name()).expect("every column family is opened with the store")
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    /// A read handle for other threads, which reads beside this writer without waiting
+    /// for it and takes snapshots.
+    pub fn reader(&self) -> StoreReader {
+        StoreReader::new(Arc::clone(&self.db))
     }
 
     pub fn path(&self) -> &Path {
@@ -491,109 +503,6 @@ impl Store {
         self.last_height = height;
         self.state_hash = state_hash;
         Ok(state_root)
-    }
-
-    /// The encoded block at `height`, exactly as stored.
-    pub fn raw_block(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        self.db
-            .get_cf(&self.cf(ColumnFamily::Blocks), height_key(height))
-            .map_err(StorageError::rocks("read block"))
-    }
-
-    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
-        self.raw_block(height)?
-            .map(|bytes| {
-                Block::from_bytes(&bytes)
-                    .map_err(|error| StorageError::corrupt(format!("block {height}"), &error))
-            })
-            .transpose()
-    }
-
-    pub fn block_outcome(&self, height: u64) -> Result<Option<BlockOutcome>, StorageError> {
-        self.db
-            .get_cf(&self.cf(ColumnFamily::Receipts), height_key(height))
-            .map_err(StorageError::rocks("read receipts"))?
-            .map(|bytes| {
-                BlockOutcome::from_bytes(&bytes).map_err(|error| {
-                    StorageError::corrupt(format!("receipts of block {height}"), &error)
-                })
-            })
-            .transpose()
-    }
-
-    pub fn transaction_location(
-        &self,
-        hash: &Hash,
-    ) -> Result<Option<TransactionLocation>, StorageError> {
-        self.db
-            .get_cf(&self.cf(ColumnFamily::TransactionIndex), hash.0)
-            .map_err(StorageError::rocks("read transaction index"))?
-            .map(|bytes| {
-                TransactionLocation::from_bytes(&bytes).map_err(|error| {
-                    StorageError::corrupt(format!("index entry of {hash}"), &error)
-                })
-            })
-            .transpose()
-    }
-
-    /// The receipt of a committed transaction.
-    pub fn receipt(&self, hash: &Hash) -> Result<Option<Receipt>, StorageError> {
-        let Some(location) = self.transaction_location(hash)? else {
-            return Ok(None);
-        };
-        let outcome =
-            self.block_outcome(location.height)?.ok_or_else(|| StorageError::Corrupt {
-                what: format!("receipts of block {}", location.height),
-                detail: "missing".into(),
-            })?;
-        outcome.receipts.into_iter().nth(location.position as usize).map(Some).ok_or_else(|| {
-            StorageError::Corrupt {
-                what: format!("index entry of {hash}"),
-                detail: format!("position {} is past the block's receipts", location.position),
-            }
-        })
-    }
-
-    /// Reads a state value as of the last committed block.
-    pub fn state_get(
-        &self,
-        space: StateSpace,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, StorageError> {
-        self.db
-            .get_cf(&self.cf(column_family(space)), storage_key(space, key))
-            .map_err(StorageError::rocks("read state"))
-    }
-
-    /// Up to `limit` state entries of `space` whose keys start with `prefix`, in key order,
-    /// starting at `prefix ‖ after` exclusive when `after` is given (for pagination). Keys
-    /// are returned without the space's prefix.
-    pub fn state_scan(
-        &self,
-        space: StateSpace,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<StateEntry>, StorageError> {
-        let full_prefix = storage_key(space, prefix);
-        let space_prefix_length = full_prefix.len() - prefix.len();
-        let start = match after {
-            Some(after) => storage_key(space, &[prefix, after].concat()),
-            None => full_prefix.clone(),
-        };
-        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
-        let mut entries = Vec::new();
-        for entry in self.db.iterator_cf(&self.cf(column_family(space)), mode) {
-            let (key, value) = entry.map_err(StorageError::rocks("scan state"))?;
-            if !key.starts_with(&full_prefix) || entries.len() >= limit {
-                break;
-            }
-            if after.is_some() && *key == *start {
-                continue;
-            }
-            entries.push((key[space_prefix_length..].to_vec(), value.to_vec()));
-        }
-        Ok(entries)
     }
 
     /// Recomputes the state hash from every stored entry, for audits and snapshot checks.

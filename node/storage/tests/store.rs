@@ -1,6 +1,7 @@
 //! The RocksDB store against real RocksDB: commits, reads, schema checks, state roots and
 //! the audit's detection of damage made through the raw RocksDB API.
 
+use pactum_storage::StoreRead;
 use pactum_storage::audit::{AuditFault, audit};
 use pactum_storage::builder::ChainBuilder;
 use pactum_storage::{BlockCommit, ColumnFamily, StateChange, StateSpace, StorageError, Store};

@@ -135,6 +135,10 @@ pub const API_REQUESTS_PER_SECOND_PER_ADDRESS_DEFAULT: u32 = 1_000;
 /// `too_many_streams`.
 pub const API_EVENT_STREAMS_MAX: usize = 256;
 
+/// Store reads and queries the REST API runs at once, each on a blocking thread (never on
+/// the async threads) and on a snapshot beside the executor; more wait their turn.
+pub const API_READS_MAX: usize = 16;
+
 /// Gas one read-only query may use: a hundredth of a transaction's, because a query
 /// costs the node the same work and nobody pays for it. Also its default.
 pub const QUERY_GAS_MAX: u64 = 10_000_000;
@@ -287,6 +291,11 @@ pub const API_REQUEST_BODY_BYTES_MAX: usize = 2 * TRANSACTION_BYTES_MAX + 64 * 1
 
 /// Blocks one `GET /v1/chain` page returns.
 pub const API_CHAIN_PAGE_BLOCKS_MAX: u64 = 100;
+
+/// Stored block bytes one `GET /v1/chain` page reads; a page ends early (with `next`)
+/// rather than go past it, so a page of the largest blocks cannot make the node decode
+/// 100 of them at once.
+pub const API_CHAIN_PAGE_READ_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// Contracts one `GET /v1/contracts` page returns.
 pub const API_CONTRACTS_PAGE_MAX: usize = 1000;

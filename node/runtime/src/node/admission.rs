@@ -11,6 +11,7 @@
 //! A transaction leaves the log when it leaves the mempool: committed, made stale by
 //! another transaction with its nonce, expired behind a gap, or its signer unenrolled.
 
+use pactum_storage::StoreRead;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

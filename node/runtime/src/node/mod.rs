@@ -40,14 +40,15 @@ use pactum_consensus::{
     ReplicaId, Sequence, SignedMessage, TimeoutKind, View,
 };
 use pactum_executor::{
-    ExecutedBlock, Executor, ExecutorError, ExecutorOptions, QueryOutcome, SignerFault,
+    ExecutedBlock, Executor, ExecutorError, ExecutorOptions, LedgerReader, QueryOutcome,
+    SignerFault,
 };
 use pactum_mempool::{
     Mempool, MempoolConfig, NonceState, OrganisationShare, Rejection, SignerRegistry, SignerStatus,
     Source,
 };
 use pactum_net::{Peer, Transport, TransportConfig, TransportSettings};
-use pactum_storage::{MempoolLog, StateSpace, StorageError, Store};
+use pactum_storage::{MempoolLog, StateSpace, StorageError, Store, StoreRead};
 use pactum_types::crypto::Keypair;
 use pactum_types::{Address, Block, Decode, Encode, Event, Hash, PublicKey, Receipt, limits};
 use pactum_vm::VmOptions;
@@ -250,6 +251,10 @@ struct Shared {
     /// The validators' keys in replica order (from the genesis), for certificates.
     validator_keys: Vec<PublicKey>,
     ledger: RwLock<Executor>,
+    /// Reads for the REST API and peers, beside the executor: they never take its lock.
+    reader: LedgerReader,
+    /// Bounds the REST API's concurrent reads ([`NodeHandle::blocking_read`]).
+    api_reads: tokio::sync::Semaphore,
     mempool: Mutex<Mempool>,
     /// The durable mempool log: client transactions accepted and not yet settled. Only the
     /// log writer thread (and recovery, before it starts) writes it.
@@ -563,6 +568,8 @@ impl Node {
             replica_id,
             validator_keys: keys,
             genesis,
+            reader: executor.reader(),
+            api_reads: tokio::sync::Semaphore::new(limits::API_READS_MAX),
             ledger: RwLock::new(executor),
             mempool: Mutex::new(mempool),
             mempool_log,
@@ -1293,7 +1300,8 @@ fn serve_blocks(shared: &Shared, peer: PublicKey, from: u64, to: u64) {
     let mut raw_blocks = Vec::new();
     let mut bytes = 0usize;
     {
-        let ledger = shared.ledger.read().expect("ledger lock is never poisoned");
+        // Beside the executor, never holding its lock.
+        let ledger = shared.reader.snapshot();
         let last = ledger.tip().height.min(to);
         let mut height = from.max(1);
         while height <= last && raw_blocks.len() < limits::STATE_TRANSFER_BLOCKS_PER_FRAME_MAX {
@@ -1332,6 +1340,20 @@ impl NodeHandle {
         answer.await.map_err(|_| SubmitError::ShuttingDown)?
     }
 
+    /// Runs `read` (store reads, a query) on a blocking thread, never on the async threads,
+    /// with at most [`limits::API_READS_MAX`] at a time; the others wait their turn. Reads
+    /// go through the node's ledger reader, so execution never waits for them.
+    pub async fn blocking_read<T, F>(&self, read: F) -> Result<T, tokio::task::JoinError>
+    where
+        F: FnOnce(&NodeHandle) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit =
+            self.shared.api_reads.acquire().await.expect("the read semaphore is never closed");
+        let handle = self.clone();
+        tokio::task::spawn_blocking(move || read(&handle)).await
+    }
+
     pub fn name(&self) -> &str {
         &self.shared.name
     }
@@ -1345,7 +1367,7 @@ impl NodeHandle {
     }
 
     pub fn transaction(&self, hash: &Hash) -> Result<TransactionStatus, StorageError> {
-        let ledger = self.shared.ledger.read().expect("ledger lock is never poisoned");
+        let ledger = self.shared.reader.snapshot();
         if let Some(location) = ledger.store().transaction_location(hash)?
             && let Some(receipt) = ledger.store().receipt(hash)?
         {
@@ -1373,7 +1395,7 @@ impl NodeHandle {
 
     /// An account's next nonce and, if enrolled, its organisation and role.
     pub fn account(&self, key: &PublicKey) -> Result<AccountStatus, ExecutorError> {
-        let ledger = self.shared.ledger.read().expect("ledger lock is never poisoned");
+        let ledger = self.shared.reader.snapshot();
         let next_nonce = ledger.next_nonce(key)?;
         let record = ledger
             .store()
@@ -1400,11 +1422,16 @@ impl NodeHandle {
     }
 
     pub fn height(&self) -> u64 {
-        self.shared.ledger.read().expect("ledger lock is never poisoned").tip().height
+        self.shared.reader.tip().height
+    }
+
+    /// The encoded block at `height`, exactly as stored.
+    pub fn raw_block(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.shared.reader.store().raw_block(height)
     }
 
     pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
-        self.shared.ledger.read().expect("ledger lock is never poisoned").store().block(height)
+        self.shared.reader.store().block(height)
     }
 
     /// The receipts and state root stored beside block `height`.
@@ -1412,21 +1439,11 @@ impl NodeHandle {
         &self,
         height: u64,
     ) -> Result<Option<pactum_storage::BlockOutcome>, StorageError> {
-        self.shared
-            .ledger
-            .read()
-            .expect("ledger lock is never poisoned")
-            .store()
-            .block_outcome(height)
+        self.shared.reader.store().block_outcome(height)
     }
 
     pub fn state(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.shared
-            .ledger
-            .read()
-            .expect("ledger lock is never poisoned")
-            .store()
-            .state_get(StateSpace::Contract(*contract), key)
+        self.shared.reader.store().state_get(StateSpace::Contract(*contract), key)
     }
 
     /// Deployed contracts after `after` (exclusive), with their code hashes.
@@ -1435,8 +1452,7 @@ impl NodeHandle {
         after: Option<&Address>,
         limit: usize,
     ) -> Result<Vec<(Address, Hash)>, StorageError> {
-        let ledger = self.shared.ledger.read().expect("ledger lock is never poisoned");
-        let entries = ledger.store().state_scan(
+        let entries = self.shared.reader.store().state_scan(
             StateSpace::Ledger,
             pactum_executor::ledger::CONTRACT_PREFIX,
             after.map(|address| &address.0[..]),
@@ -1455,7 +1471,7 @@ impl NodeHandle {
 
     /// A deployed contract's code hash and code size.
     pub fn contract(&self, address: &Address) -> Result<Option<(Hash, usize)>, StorageError> {
-        let ledger = self.shared.ledger.read().expect("ledger lock is never poisoned");
+        let ledger = self.shared.reader.snapshot();
         let Some(code_hash) = ledger.contract_code_hash(address).map_err(|error| match error {
             ExecutorError::Storage(storage) => storage,
             other => {
@@ -1481,8 +1497,7 @@ impl NodeHandle {
         gas_limit: u64,
         caller: Address,
     ) -> Result<QueryOutcome, ExecutorError> {
-        let ledger = self.shared.ledger.read().expect("ledger lock is never poisoned");
-        ledger.query(contract, method, input, gas_limit, caller)
+        self.shared.reader.snapshot().query(contract, method, input, gas_limit, caller)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommittedBlock>> {
@@ -1491,12 +1506,8 @@ impl NodeHandle {
 
     pub fn status(&self) -> NodeStatus {
         let shared = &self.shared;
-        let (tip, last_block_time_ms) = {
-            let ledger = shared.ledger.read().expect("ledger lock is never poisoned");
-            let tip = ledger.tip().clone();
-            let time = tip.timestamp_ms;
-            (tip, time)
-        };
+        let tip = shared.reader.tip();
+        let last_block_time_ms = tip.timestamp_ms;
         let consensus = {
             let status = shared.status.lock().expect("status lock is never poisoned");
             (status.view, status.in_view_change, status.stable_checkpoint)
