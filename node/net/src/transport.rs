@@ -1,6 +1,7 @@
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use pactum_certs::tls::{NodeIdentity, client_config, server_config};
@@ -16,6 +17,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, info, warn};
 
 use crate::frame::{FrameError, FrameKind, read_frame, write_frame};
+use crate::inbound::{FairQueue, Inbound, PeerQueueBounds};
 use crate::stats::{RejectReason, TransportStats};
 
 /// Another validator: its consensus key and where to dial it.
@@ -31,8 +33,16 @@ pub struct Peer {
 pub struct TransportSettings {
     pub frame_payload_bytes_max: usize,
     pub send_queue_frames_max: usize,
+    pub send_queue_bytes_max: usize,
+    /// A burst of writes to a peer not done by then drops the connection (it is dialled
+    /// again).
+    pub write_timeout: Duration,
+    /// Per peer: frames and bytes received and not yet taken.
     pub inbound_queue_frames_max: usize,
-    pub inbound_connections_max: usize,
+    pub inbound_queue_bytes_max: usize,
+    /// Inbound connections still in their TLS handshake, in all and from one address.
+    pub pending_handshakes_max: usize,
+    pub pending_handshakes_per_address_max: usize,
     /// A connection that has not finished its TLS handshake by then is dropped.
     pub handshake_timeout: Duration,
     /// How often an otherwise idle outbound connection sends a keep-alive.
@@ -48,8 +58,12 @@ impl Default for TransportSettings {
         Self {
             frame_payload_bytes_max: limits::NETWORK_FRAME_BYTES_MAX,
             send_queue_frames_max: limits::PEER_SEND_QUEUE_FRAMES_MAX,
+            send_queue_bytes_max: limits::PEER_SEND_QUEUE_BYTES_MAX,
+            write_timeout: Duration::from_millis(limits::PEER_WRITE_TIMEOUT_MS),
             inbound_queue_frames_max: limits::INBOUND_QUEUE_FRAMES_MAX,
-            inbound_connections_max: limits::INBOUND_CONNECTIONS_MAX,
+            inbound_queue_bytes_max: limits::INBOUND_QUEUE_BYTES_MAX,
+            pending_handshakes_max: limits::PENDING_HANDSHAKES_MAX,
+            pending_handshakes_per_address_max: limits::PENDING_HANDSHAKES_PER_ADDRESS_MAX,
             handshake_timeout: Duration::from_secs(5),
             keepalive_interval: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(10),
@@ -93,8 +107,8 @@ pub enum NetError {
 pub enum SendError {
     #[error("{peer} is not a validator this node talks to")]
     UnknownPeer { peer: PublicKey },
-    #[error("the send queue to {peer} is full ({capacity} frames)")]
-    QueueFull { peer: PublicKey, capacity: usize },
+    #[error("the send queue to {peer} is full ({capacity} frames or {bytes_max} bytes)")]
+    QueueFull { peer: PublicKey, capacity: usize, bytes_max: usize },
     #[error("frame of {length} bytes is over the limit of {max}")]
     TooLarge { length: usize, max: usize },
     #[error("the transport has shut down")]
@@ -104,7 +118,16 @@ pub enum SendError {
 struct OutboundPeer {
     peer: Peer,
     queue: mpsc::Sender<Vec<u8>>,
+    /// Bytes in `queue`, taken off by the connection as it writes them.
+    queued_bytes: Arc<AtomicUsize>,
     task: JoinHandle<()>,
+}
+
+/// What an outbound queue holds and who to charge its bytes to.
+#[derive(Clone)]
+struct QueueHandle {
+    queue: mpsc::Sender<Vec<u8>>,
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 struct Shared {
@@ -115,6 +138,13 @@ struct Shared {
     validators: RwLock<HashMap<PublicKey, Peer>>,
     /// Keys with a live, authenticated outbound connection.
     connected: RwLock<HashMap<PublicKey, bool>>,
+    /// Frames received, per peer, taken in turn by the node.
+    inbound: Arc<FairQueue>,
+    /// Per validator key, its live inbound connection (a number and how to close it).
+    inbound_live: Mutex<HashMap<PublicKey, (u64, Arc<tokio::sync::Notify>)>>,
+    inbound_numbers: AtomicU64,
+    /// Inbound connections in their handshake, per address.
+    pending: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// A running transport. Dropping it (or calling [`Transport::shutdown`]) stops every task.
@@ -139,9 +169,7 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// Binds the listener and starts dialling every other validator.
-    pub async fn start(
-        config: TransportConfig,
-    ) -> Result<(Self, mpsc::Receiver<InboundFrame>), NetError> {
+    pub async fn start(config: TransportConfig) -> Result<(Self, Inbound), NetError> {
         let local_key = config.identity.info.public_key;
         let server = Arc::new(server_config(&config.identity, Arc::clone(&config.trust))?);
         let client = Arc::new(client_config(&config.identity, Arc::clone(&config.trust))?);
@@ -151,7 +179,11 @@ impl Transport {
         let local_address = listener
             .local_addr()
             .map_err(|source| NetError::Listen { address: config.listen_address, source })?;
-        let (inbound_sender, inbound) = mpsc::channel(config.settings.inbound_queue_frames_max);
+        let queue = FairQueue::new(PeerQueueBounds {
+            frames: config.settings.inbound_queue_frames_max,
+            bytes: config.settings.inbound_queue_bytes_max,
+        });
+        let inbound = Inbound::new(Arc::clone(&queue));
         let (shutdown, shutdown_signal) = watch::channel(false);
         let shared = Arc::new(Shared {
             local_key,
@@ -159,12 +191,15 @@ impl Transport {
             stats: TransportStats::default(),
             validators: RwLock::new(HashMap::new()),
             connected: RwLock::new(HashMap::new()),
+            inbound: queue,
+            inbound_live: Mutex::new(HashMap::new()),
+            inbound_numbers: AtomicU64::new(0),
+            pending: Mutex::new(HashMap::new()),
         });
         let listener_task = tokio::spawn(accept_loop(
             listener,
             TlsAcceptor::from(server),
             Arc::clone(&shared),
-            inbound_sender,
             shutdown_signal,
         ));
         let transport = Self {
@@ -206,44 +241,73 @@ impl Transport {
                 continue;
             }
             let (queue, frames) = mpsc::channel(self.shared.settings.send_queue_frames_max);
+            let queued_bytes = Arc::new(AtomicUsize::new(0));
             let task = tokio::spawn(dial_loop(
                 peer.clone(),
                 self.connector.clone(),
                 Arc::clone(&self.shared),
-                frames,
+                Outgoing { frames, queued_bytes: Arc::clone(&queued_bytes) },
                 self.shutdown.subscribe(),
             ));
-            outbound.insert(*key, OutboundPeer { peer: peer.clone(), queue, task });
+            outbound.insert(*key, OutboundPeer { peer: peer.clone(), queue, queued_bytes, task });
         }
         *self.shared.validators.write().expect("validator lock is never poisoned") = set;
     }
 
-    fn queue_to(&self, to: &PublicKey, payload: &[u8]) -> Result<mpsc::Sender<Vec<u8>>, SendError> {
+    fn queue_to(&self, to: &PublicKey, payload: &[u8]) -> Result<QueueHandle, SendError> {
         let max = self.shared.settings.frame_payload_bytes_max;
         if payload.len() > max {
             return Err(SendError::TooLarge { length: payload.len(), max });
         }
         let outbound = self.outbound.read().expect("outbound lock is never poisoned");
-        outbound.get(to).map(|peer| peer.queue.clone()).ok_or(SendError::UnknownPeer { peer: *to })
+        outbound
+            .get(to)
+            .map(|peer| QueueHandle {
+                queue: peer.queue.clone(),
+                queued_bytes: Arc::clone(&peer.queued_bytes),
+            })
+            .ok_or(SendError::UnknownPeer { peer: *to })
     }
 
-    /// Queues a frame for `to` without waiting; a full queue is an error the caller handles
-    /// (consensus retransmits, so dropping under pressure is safe).
+    fn queue_full(&self, peer: PublicKey) -> SendError {
+        let settings = &self.shared.settings;
+        SendError::QueueFull {
+            peer,
+            capacity: settings.send_queue_frames_max,
+            bytes_max: settings.send_queue_bytes_max,
+        }
+    }
+
+    /// Queues a frame for `to` without waiting; a queue full in frames or in bytes is an
+    /// error the caller handles (consensus retransmits, so dropping under pressure is
+    /// safe).
     pub fn send(&self, to: &PublicKey, payload: Vec<u8>) -> Result<(), SendError> {
-        let queue = self.queue_to(to, &payload)?;
-        queue.try_send(payload).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => SendError::QueueFull {
-                peer: *to,
-                capacity: self.shared.settings.send_queue_frames_max,
-            },
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        let handle = self.queue_to(to, &payload)?;
+        let length = payload.len();
+        let queued = handle.queued_bytes.fetch_add(length, Ordering::AcqRel);
+        if queued > 0 && queued.saturating_add(length) > self.shared.settings.send_queue_bytes_max {
+            handle.queued_bytes.fetch_sub(length, Ordering::AcqRel);
+            return Err(self.queue_full(*to));
+        }
+        handle.queue.try_send(payload).map_err(|error| {
+            handle.queued_bytes.fetch_sub(length, Ordering::AcqRel);
+            match error {
+                mpsc::error::TrySendError::Full(_) => self.queue_full(*to),
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            }
         })
     }
 
-    /// Queues a frame for `to`, waiting while the queue is full.
+    /// Queues a frame for `to`, waiting while the queue is full in frames (bulk senders:
+    /// benchmarks and tests).
     pub async fn send_waiting(&self, to: &PublicKey, payload: Vec<u8>) -> Result<(), SendError> {
-        let queue = self.queue_to(to, &payload)?;
-        queue.send(payload).await.map_err(|_| SendError::Closed)
+        let handle = self.queue_to(to, &payload)?;
+        let length = payload.len();
+        handle.queued_bytes.fetch_add(length, Ordering::AcqRel);
+        handle.queue.send(payload).await.map_err(|_| {
+            handle.queued_bytes.fetch_sub(length, Ordering::AcqRel);
+            SendError::Closed
+        })
     }
 
     /// Validators with a live outbound connection.
@@ -258,6 +322,7 @@ impl Transport {
     /// Stops the listener and every connection.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+        self.shared.inbound.close();
         self.listener_task.abort();
         for peer in self.outbound.read().expect("outbound lock is never poisoned").values() {
             peer.task.abort();
@@ -282,10 +347,9 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     shared: Arc<Shared>,
-    inbound: mpsc::Sender<InboundFrame>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(shared.settings.inbound_connections_max));
+    let pending = Arc::new(Semaphore::new(shared.settings.pending_handshakes_max));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -299,31 +363,103 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+        let Ok(slot) = Arc::clone(&pending).try_acquire_owned() else {
             warn!(peer = %address, reason = RejectReason::TooManyConnections.as_str(), "rejected a connection");
+            shared.stats.reject(RejectReason::TooManyConnections);
+            continue;
+        };
+        let Some(from_address) = PendingFromAddress::take(&shared, address.ip()) else {
+            debug!(peer = %address, reason = RejectReason::TooManyConnections.as_str(), "rejected a connection: its address has too many handshakes under way");
             shared.stats.reject(RejectReason::TooManyConnections);
             continue;
         };
         let acceptor = acceptor.clone();
         let shared = Arc::clone(&shared);
-        let inbound = inbound.clone();
         tokio::spawn(async move {
-            let _slot = slot;
-            if let Err(reason) = serve_inbound(stream, address, acceptor, &shared, inbound).await {
+            let handshaking = (slot, from_address);
+            if let Err(reason) =
+                serve_inbound(stream, address, acceptor, &shared, handshaking).await
+            {
                 shared.stats.reject(reason);
             }
         });
     }
 }
 
+/// One address's share of the pending handshakes, given back when dropped.
+struct PendingFromAddress {
+    shared: Arc<Shared>,
+    address: IpAddr,
+}
+
+impl PendingFromAddress {
+    fn take(shared: &Arc<Shared>, address: IpAddr) -> Option<Self> {
+        let mut pending = shared.pending.lock().expect("pending lock is never poisoned");
+        let count = pending.entry(address).or_insert(0);
+        if *count >= shared.settings.pending_handshakes_per_address_max {
+            return None;
+        }
+        *count += 1;
+        Some(Self { shared: Arc::clone(shared), address })
+    }
+}
+
+impl Drop for PendingFromAddress {
+    fn drop(&mut self) {
+        let mut pending = self.shared.pending.lock().expect("pending lock is never poisoned");
+        if let Some(count) = pending.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// A validator's live inbound connection, unregistered when dropped (unless a newer one
+/// from the same key has replaced it).
+struct LiveInbound<'a> {
+    shared: &'a Shared,
+    key: PublicKey,
+    number: u64,
+    replaced: Arc<tokio::sync::Notify>,
+}
+
+impl<'a> LiveInbound<'a> {
+    /// Registers this connection as `key`'s only one, closing the one it had before.
+    fn register(shared: &'a Shared, key: PublicKey) -> Self {
+        let number = shared.inbound_numbers.fetch_add(1, Ordering::Relaxed);
+        let replaced = Arc::new(tokio::sync::Notify::new());
+        let previous = shared
+            .inbound_live
+            .lock()
+            .expect("inbound lock is never poisoned")
+            .insert(key, (number, Arc::clone(&replaced)));
+        if let Some((_, previous)) = previous {
+            previous.notify_one();
+        }
+        Self { shared, key, number, replaced }
+    }
+}
+
+impl Drop for LiveInbound<'_> {
+    fn drop(&mut self) {
+        let mut live = self.shared.inbound_live.lock().expect("inbound lock is never poisoned");
+        if live.get(&self.key).is_some_and(|(number, _)| *number == self.number) {
+            live.remove(&self.key);
+        }
+    }
+}
+
 /// Handshakes with and then reads from one inbound connection. Returns the reason if this
-/// side turned the peer away.
+/// side turned the peer away. `handshaking` (a pending-handshake slot and its address's
+/// share) is given back once the peer is authenticated.
 async fn serve_inbound(
     stream: TcpStream,
     address: SocketAddr,
     acceptor: TlsAcceptor,
     shared: &Shared,
-    inbound: mpsc::Sender<InboundFrame>,
+    handshaking: (tokio::sync::OwnedSemaphorePermit, PendingFromAddress),
 ) -> Result<(), RejectReason> {
     let _ = stream.set_nodelay(true);
     let reject = |reason: RejectReason, detail: &dyn std::fmt::Display| {
@@ -349,14 +485,22 @@ async fn serve_inbound(
         let _ = tls.shutdown().await;
         return Err(reject(RejectReason::NotInValidatorSet, &peer_key));
     }
+    // Authenticated: from here the connection is the validator's own, not a pending one.
+    drop(handshaking);
+    let live = LiveInbound::register(shared, peer_key);
     debug!(peer = %address, key = %peer_key, "inbound connection authenticated");
     shared.stats.established();
     loop {
-        let frame = tokio::time::timeout(
-            shared.settings.idle_timeout,
-            read_frame(&mut tls, shared.settings.frame_payload_bytes_max),
-        )
-        .await;
+        let frame = tokio::select! {
+            frame = tokio::time::timeout(
+                shared.settings.idle_timeout,
+                read_frame(&mut tls, shared.settings.frame_payload_bytes_max),
+            ) => frame,
+            () = live.replaced.notified() => {
+                debug!(peer = %address, key = %peer_key, "inbound connection replaced by a newer one from the same validator");
+                return Ok(());
+            }
+        };
         match frame {
             Err(_) => {
                 return Err(reject(RejectReason::IdleTimeout, &"no frame or keep-alive in time"));
@@ -373,11 +517,23 @@ async fn serve_inbound(
             Ok(Ok((FrameKind::KeepAlive, _))) => {}
             Ok(Ok((FrameKind::Data, payload))) => {
                 shared.stats.received();
-                if inbound.send(InboundFrame { from: peer_key, payload }).await.is_err() {
+                if shared.inbound.push(peer_key, payload).await.is_err() {
                     return Ok(());
                 }
             }
         }
+    }
+}
+
+/// A peer's queue of frames to send, and the count of their bytes.
+struct Outgoing {
+    frames: mpsc::Receiver<Vec<u8>>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Outgoing {
+    fn taken(&self, payload: &[u8]) {
+        self.queued_bytes.fetch_sub(payload.len(), Ordering::AcqRel);
     }
 }
 
@@ -386,7 +542,7 @@ async fn dial_loop(
     peer: Peer,
     connector: TlsConnector,
     shared: Arc<Shared>,
-    mut frames: mpsc::Receiver<Vec<u8>>,
+    mut frames: Outgoing,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = shared.settings.reconnect_backoff_initial;
@@ -467,46 +623,60 @@ enum Pump {
 
 async fn pump(
     tls: tokio_rustls::client::TlsStream<TcpStream>,
-    frames: &mut mpsc::Receiver<Vec<u8>>,
+    outgoing: &mut Outgoing,
     shared: &Shared,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Pump {
     let mut writer = BufWriter::with_capacity(64 * 1024, tls);
     let mut keepalive = tokio::time::interval(shared.settings.keepalive_interval);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let write_timeout = shared.settings.write_timeout;
     loop {
         let result = tokio::select! {
-            frame = frames.recv() => match frame {
+            frame = outgoing.frames.recv() => match frame {
                 None => return Pump::Shutdown,
                 Some(payload) => {
-                    let mut result = write_frame(&mut writer, FrameKind::Data, &payload).await;
-                    shared.stats.sent();
-                    // Drain what is already queued before flushing, so bursts share syscalls.
-                    while result.is_ok() {
-                        match frames.try_recv() {
-                            Ok(payload) => {
-                                result = write_frame(&mut writer, FrameKind::Data, &payload).await;
-                                shared.stats.sent();
-                            }
-                            Err(_) => break,
+                    outgoing.taken(&payload);
+                    let burst = async {
+                        write_frame(&mut writer, FrameKind::Data, &payload).await?;
+                        shared.stats.sent();
+                        // Drain what is already queued before flushing, so bursts share
+                        // syscalls.
+                        while let Ok(payload) = outgoing.frames.try_recv() {
+                            outgoing.taken(&payload);
+                            write_frame(&mut writer, FrameKind::Data, &payload).await?;
+                            shared.stats.sent();
                         }
-                    }
-                    match result {
-                        Ok(()) => writer.flush().await,
-                        Err(error) => Err(error),
-                    }
+                        writer.flush().await
+                    };
+                    within(write_timeout, burst).await
                 }
             },
             _ = keepalive.tick() => {
-                match write_frame(&mut writer, FrameKind::KeepAlive, &[]).await {
-                    Ok(()) => writer.flush().await,
-                    Err(error) => Err(error),
-                }
+                let beat = async {
+                    write_frame(&mut writer, FrameKind::KeepAlive, &[]).await?;
+                    writer.flush().await
+                };
+                within(write_timeout, beat).await
             }
             _ = shutdown.changed() => return Pump::Shutdown,
         };
         if let Err(error) = result {
             return Pump::Failed(error);
         }
+    }
+}
+
+/// `write`, or a timed-out error if the peer has not taken the bytes within `limit`.
+async fn within(
+    limit: Duration,
+    write: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the peer took no bytes for {} ms", limit.as_millis()),
+        )),
     }
 }

@@ -13,12 +13,13 @@ use std::time::Duration;
 use pactum_certs::authority::{self, IssueRequest, Issued};
 use pactum_certs::tls::{NodeIdentity, PeerVerifier};
 use pactum_certs::{CertificateInfo, Role, TrustStore};
-use pactum_net::{InboundFrame, Peer, RejectReason, Transport, TransportConfig, TransportSettings};
+use pactum_net::{
+    Inbound, InboundFrame, Peer, RejectReason, Transport, TransportConfig, TransportSettings,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
 
 const DAY: i64 = 86_400;
@@ -85,7 +86,7 @@ async fn start(
     issued: &Issued,
     trust: &Arc<TrustStore>,
     validators: Vec<Peer>,
-) -> (Transport, mpsc::Receiver<InboundFrame>) {
+) -> (Transport, Inbound) {
     Transport::start(TransportConfig {
         listen_address: "127.0.0.1:0".parse().unwrap(),
         identity: identity(issued),
@@ -100,7 +101,7 @@ async fn start(
 /// Two honest validators, `a` (the listener under test) and `b`, each dialling the other.
 struct Pair {
     a: Transport,
-    a_inbound: mpsc::Receiver<InboundFrame>,
+    a_inbound: Inbound,
     b: Transport,
     b_key: pactum_types::PublicKey,
     a_key: pactum_types::PublicKey,
@@ -456,4 +457,155 @@ async fn a_restarted_peer_is_reconnected_with_backoff() {
     let received = received.expect("b reconnects to the restarted a within 10 s");
     assert_eq!(received.payload, b"after");
     assert_eq!(a2.stats().all_rejections().len(), 0, "{:?}", a2.stats().all_rejections());
+}
+
+// ---- One Byzantine validator or anonymous caller cannot starve the others (issue 9,
+// finding 7) ----
+
+/// Validators `a` (the listener under test), `b` and `c`, each knowing the others.
+async fn trio(pki: &Pki) -> [(Transport, Inbound, pactum_types::PublicKey); 3] {
+    let certificates =
+        ["validator-a", "validator-b", "validator-c"].map(|name| pki.issue(Role::Validator, name));
+    let keys = certificates.each_ref().map(key_of);
+    let placeholders: Vec<Peer> =
+        keys.iter().map(|key| Peer { public_key: *key, address: "127.0.0.1:1".into() }).collect();
+    let mut started = Vec::new();
+    for certificate in &certificates {
+        started.push(start(certificate, &pki.trust, placeholders.clone()).await);
+    }
+    let peers: Vec<Peer> = started
+        .iter()
+        .zip(keys)
+        .map(|((transport, _), key)| Peer {
+            public_key: key,
+            address: transport.local_address().to_string(),
+        })
+        .collect();
+    for (transport, _) in &started {
+        transport.set_validators(peers.clone());
+    }
+    let mut started = started.into_iter().zip(keys).map(|((t, i), k)| (t, i, k));
+    [started.next().unwrap(), started.next().unwrap(), started.next().unwrap()]
+}
+
+async fn wait_for_frames(transport: &Transport, count: u64) {
+    for _ in 0..400 {
+        if transport.stats().frames_received() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("only {} frames arrived, {count} expected", transport.stats().frames_received());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_validator_does_not_hold_up_another_validators_frames() {
+    let pki = Pki::new();
+    let [(a, mut a_inbound, a_key), (b, _b_inbound, b_key), (c, _c_inbound, c_key)] =
+        trio(&pki).await;
+    // `c` floods `a` with frames `a` has not taken yet...
+    const FLOOD: u64 = 2_000;
+    for index in 0..FLOOD {
+        c.send_waiting(&a_key, [b"flood".as_slice(), &index.to_be_bytes()].concat()).await.unwrap();
+    }
+    wait_for_frames(&a, FLOOD).await;
+    // ...then `b` sends one vote. It is taken next but one, not after the whole flood.
+    b.send_waiting(&a_key, b"vote".to_vec()).await.unwrap();
+    wait_for_frames(&a, FLOOD + 1).await;
+    let first = a_inbound.recv().await.unwrap();
+    let second = a_inbound.recv().await.unwrap();
+    assert_eq!(first.from, c_key);
+    assert_eq!(second, InboundFrame { from: b_key, payload: b"vote".to_vec() });
+    // The flood itself arrives whole and in order.
+    for index in 1..FLOOD {
+        let frame = a_inbound.recv().await.unwrap();
+        assert_eq!(frame.from, c_key);
+        assert_eq!(frame.payload[5..], index.to_be_bytes());
+    }
+}
+
+/// Opens a TLS connection to `address` as `issued`, returning it once authenticated.
+async fn connect_as(
+    issued: &Issued,
+    trust: &Arc<TrustStore>,
+    address: std::net::SocketAddr,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let config =
+        client_config_with(Some(&issued.certificate_pem), Some(&issued.private_key_pem), trust);
+    let stream = TcpStream::connect(address).await.unwrap();
+    TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("pactum-validator").unwrap(), stream)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_connection_from_a_validator_replaces_its_older_one() {
+    let pki = Pki::new();
+    let mut pair = Pair::new(&pki).await;
+    // A third validator the listener knows; nothing else dials with its key.
+    let c = pki.issue(Role::Validator, "validator-c");
+    let c_peer = Peer { public_key: key_of(&c), address: "127.0.0.1:1".into() };
+    let a_peer = Peer { public_key: pair.a_key, address: pair.a.local_address().to_string() };
+    let b_peer = Peer { public_key: pair.b_key, address: pair.b.local_address().to_string() };
+    pair.a.set_validators(vec![a_peer, b_peer, c_peer]);
+    let address = pair.a.local_address();
+    let mut older = connect_as(&c, &pki.trust, address).await;
+    let established = pair.a.stats().connections_established();
+    let _newer = connect_as(&c, &pki.trust, address).await;
+    // The listener closes the older one at once (well before its 3 s idle timeout).
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_millis(1_500), older.read(&mut buffer))
+        .await
+        .expect("the older connection is closed once the newer one is authenticated");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(pair.a.stats().connections_established() > established);
+    pair.assert_honest_traffic_flows().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_share_of_pending_handshakes() {
+    let pki = Pki::new();
+    let mut pair = Pair::new(&pki).await;
+    pair.assert_honest_traffic_flows().await;
+    let address = pair.a.local_address();
+    let before = pair.count(RejectReason::TooManyConnections);
+    // Connections that never start TLS, all from this address.
+    let mut held = Vec::new();
+    for _ in 0..pactum_types::limits::PENDING_HANDSHAKES_PER_ADDRESS_MAX {
+        held.push(TcpStream::connect(address).await.unwrap());
+    }
+    let mut over = TcpStream::connect(address).await.unwrap();
+    pair.wait_for_rejection_after(RejectReason::TooManyConnections, before).await;
+    let mut buffer = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_millis(500), over.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(Ok(0) | Err(_))), "the connection over the share is closed");
+    // The validator already connected is not one of them: its traffic flows.
+    pair.assert_honest_traffic_flows().await;
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_queue_is_bounded_in_bytes() {
+    let pki = Pki::new();
+    let a = pki.issue(Role::Validator, "validator-a");
+    let b = pki.issue(Role::Validator, "validator-b");
+    let unreachable = Peer { public_key: key_of(&b), address: "127.0.0.1:1".into() };
+    let (transport, _inbound) = Transport::start(TransportConfig {
+        listen_address: "127.0.0.1:0".parse().unwrap(),
+        identity: identity(&a),
+        trust: Arc::clone(&pki.trust),
+        validators: vec![unreachable],
+        settings: TransportSettings { send_queue_bytes_max: 1_000, ..test_settings() },
+    })
+    .await
+    .unwrap();
+    let to = key_of(&b);
+    transport.send(&to, vec![1; 600]).unwrap();
+    assert!(matches!(
+        transport.send(&to, vec![2; 600]),
+        Err(pactum_net::SendError::QueueFull { bytes_max: 1_000, .. })
+    ));
+    transport.send(&to, vec![3; 400]).unwrap();
+    assert!(transport.send(&to, vec![4; 1]).is_err());
 }

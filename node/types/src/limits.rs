@@ -209,11 +209,30 @@ pub const WATERMARK_WINDOW_MAX: u64 = 1024;
 /// Frames queued for one peer before `send` answers "queue full".
 pub const PEER_SEND_QUEUE_FRAMES_MAX: usize = 4096;
 
-/// Frames received from all peers and not yet taken by the node.
-pub const INBOUND_QUEUE_FRAMES_MAX: usize = 8192;
+/// Bytes queued for one peer before `send` answers "queue full" (a frame larger than
+/// this still goes alone into an empty queue).
+pub const PEER_SEND_QUEUE_BYTES_MAX: usize = 4 * NETWORK_FRAME_BYTES_MAX;
 
-/// Inbound connections (handshaking or established) a validator holds at once.
-pub const INBOUND_CONNECTIONS_MAX: usize = 2 * VALIDATORS_MAX;
+/// How long one write to a peer (a burst of queued frames and its flush) may take before
+/// the connection is dropped and dialled again, so a peer that stops reading cannot hold
+/// this node's queue.
+pub const PEER_WRITE_TIMEOUT_MS: u64 = 20_000;
+
+/// Frames received from one peer and not yet taken by the node; past it only that peer's
+/// connection waits. Peers are served in turn.
+pub const INBOUND_QUEUE_FRAMES_MAX: usize = 4096;
+
+/// Bytes received from one peer and not yet taken by the node.
+pub const INBOUND_QUEUE_BYTES_MAX: usize = 4 * NETWORK_FRAME_BYTES_MAX;
+
+/// Inbound connections still in their TLS handshake (not yet authenticated) a validator
+/// holds at once; an authenticated validator holds one connection of its own beside them
+/// (a newer one from the same key replaces it), so unauthenticated callers cannot take a
+/// validator's place.
+pub const PENDING_HANDSHAKES_MAX: usize = 64;
+
+/// Inbound connections in their TLS handshake from one address at once.
+pub const PENDING_HANDSHAKES_PER_ADDRESS_MAX: usize = 8;
 
 /// Transactions one validator's mempool holds: waiting, ready and in flight together.
 pub const MEMPOOL_TRANSACTIONS_MAX: usize = 100_000;
@@ -314,7 +333,7 @@ const _: () = assert!(EVENTS_PER_TRANSACTION_MAX * EVENT_DATA_BYTES_MAX <= 16 * 
 const _: () = assert!(BLOCK_TRANSACTIONS_MAX <= u32::MAX as usize);
 const _: () = assert!(NETWORK_FRAME_BYTES_MAX > BLOCK_BYTES_MAX);
 const _: () = assert!(NETWORK_FRAME_BYTES_MAX < u32::MAX as usize);
-const _: () = assert!(INBOUND_CONNECTIONS_MAX >= VALIDATORS_MAX);
+const _: () = assert!(PENDING_HANDSHAKES_PER_ADDRESS_MAX <= PENDING_HANDSHAKES_MAX);
 // A PRE-PREPARE carries a whole block body with a small header around it.
 const _: () = assert!(CONSENSUS_MESSAGE_BYTES_MAX > BLOCK_BODY_BYTES_MAX + 1024);
 const _: () = assert!(CONSENSUS_MESSAGE_BYTES_MAX < NETWORK_FRAME_BYTES_MAX);

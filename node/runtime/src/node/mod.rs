@@ -1237,7 +1237,7 @@ fn fetch_blocks(
 
 async fn run_inbound(
     shared: Arc<Shared>,
-    mut inbound: mpsc::Receiver<pactum_net::InboundFrame>,
+    mut inbound: pactum_net::Inbound,
     blocks: std::sync::mpsc::SyncSender<(PublicKey, Vec<Vec<u8>>)>,
 ) {
     while let Some(frame) = inbound.recv().await {
