@@ -3,7 +3,9 @@
 #   - clang and libclang-dev, which RocksDB's Rust bindings (bindgen) need;
 #   - the wasm32-unknown-unknown Rust target, for the sample contracts;
 #   - the kill command (procps), with which `pactum devnet down` signals validators;
-#   - lld (wasm-ld), with which the test suite links the C sample contract.
+#   - lld (wasm-ld), with which the test suite links the C sample contract;
+#   - python3-venv and, in a virtual environment under $HOME/.cache/pactum/venv,
+#     schemathesis (from PyPI), which fuzzes the REST API from its OpenAPI document.
 # Safe to run any number of times.
 set -euo pipefail
 
@@ -12,6 +14,7 @@ command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || need_apt+=(procps)
 command -v wasm-ld >/dev/null 2>&1 || ls /usr/bin/wasm-ld* /usr/lib/llvm-*/bin/wasm-ld >/dev/null 2>&1 \
   || need_apt+=(lld)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
   need_apt+=(libclang-dev)
 fi
@@ -23,7 +26,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  echo "setup: clang, libclang, lld and kill present"
+  echo "setup: clang, libclang, lld, kill and python3-venv present"
 fi
 
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -31,4 +34,15 @@ if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 else
   echo "setup: adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
+fi
+
+venv="$HOME/.cache/pactum/venv"
+schemathesis_version="4.32.5"
+if [ -x "$venv/bin/schemathesis" ] \
+  && "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$schemathesis_version"; then
+  echo "setup: schemathesis $schemathesis_version present"
+else
+  echo "setup: installing schemathesis $schemathesis_version into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi

@@ -28,8 +28,8 @@ use pactum_storage::{
 use pactum_types::gas::GasSchedule;
 use pactum_types::receipt::receipts_root;
 use pactum_types::{
-    Address, Block, BlockHeader, ChainId, Encode, Event, Hash, Payload, PublicKey, Receipt,
-    ReceiptStatus, Transaction, limits,
+    Address, Block, BlockHeader, ChainId, Encode, EnvelopeFault, Event, Hash, Payload, PublicKey,
+    Receipt, ReceiptStatus, Transaction, limits,
 };
 use pactum_vm::{
     BlockContext, CallRequest, DeployRequest, Execution, StateView, Vm, VmError, VmOptions,
@@ -46,40 +46,28 @@ pub const GOVERNANCE_NOT_EXECUTED: &str = "governance transactions are not execu
 /// trust roots.
 pub const ENROLMENT_NOT_EXECUTED: &str = "this executor has no trust roots to enrol identities";
 
-/// Why the ledger does not accept a transaction's signer at a given time. The one rule
-/// admission (at the node's clock) and execution (at the block's time) both apply, so a
-/// transaction a Byzantine primary orders from a key the ledger does not accept gets the
-/// same `Invalid` receipt on every validator.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum SignerFault {
-    #[error("the sender {sender} is not an enrolled identity on this ledger")]
-    Unknown { sender: PublicKey },
-    #[error("the sender {sender}'s certificate {serial} of {organisation} is revoked")]
-    Revoked { sender: PublicKey, organisation: String, serial: String },
-    #[error(
-        "the sender {sender}'s enrolment certificate expired at {not_after} (Unix seconds); \
-         the time is {at}: enrol a renewed certificate"
-    )]
-    Expired { sender: PublicKey, not_after: u64, at: u64 },
-}
-
 /// Checks the enrolment `record` of `sender` (from [`ledger::identity_key`]) at Unix time
 /// `at`: it exists, its certificate is not revoked in `trust`, and it has not expired.
-/// A record that does not decode is a damaged store.
+/// A record that does not decode is a damaged store. The one signer rule admission (at
+/// the node's clock) and execution (at the block's time) both apply, so a transaction a
+/// Byzantine primary orders from a key the ledger does not accept gets the same `Invalid`
+/// receipt on every validator (ADR 0015).
 pub fn signer_fault(
     sender: &PublicKey,
     record: Option<&[u8]>,
     trust: &TrustStore,
     at: u64,
-) -> Result<Option<SignerFault>, StorageError> {
-    let Some(record) = record else { return Ok(Some(SignerFault::Unknown { sender: *sender })) };
+) -> Result<Option<EnvelopeFault>, StorageError> {
+    let Some(record) = record else {
+        return Ok(Some(EnvelopeFault::UnknownSigner { sender: *sender }));
+    };
     let enrolment =
         ledger::Enrolment::from_bytes(record).map_err(|error| StorageError::Corrupt {
             what: format!("the enrolment of {sender}"),
             detail: error.to_string(),
         })?;
     if trust.is_revoked(&enrolment.organisation, &enrolment.serial) {
-        return Ok(Some(SignerFault::Revoked {
+        return Ok(Some(EnvelopeFault::RevokedSigner {
             sender: *sender,
             organisation: enrolment.organisation,
             serial: hex::encode(&enrolment.serial),
@@ -88,7 +76,7 @@ pub fn signer_fault(
     if let Some(not_after) = enrolment.not_after
         && at > not_after
     {
-        return Ok(Some(SignerFault::Expired { sender: *sender, not_after, at }));
+        return Ok(Some(EnvelopeFault::ExpiredSigner { sender: *sender, not_after, at }));
     }
     Ok(None)
 }
@@ -576,49 +564,43 @@ impl Executor {
         context: &BlockContext,
         transaction: &Transaction,
         usage: &BlockUsage,
-    ) -> Result<Option<String>, StorageError> {
+    ) -> Result<Option<EnvelopeFault>, StorageError> {
         let unsigned = &transaction.unsigned;
+        let sender = unsigned.sender;
+        let nonce = unsigned.nonce;
         let bytes = transaction.to_bytes().len();
         if bytes > limits::TRANSACTION_BYTES_MAX {
-            return Ok(Some(format!(
-                "the transaction is {bytes} bytes, over the limit of {} bytes",
-                limits::TRANSACTION_BYTES_MAX
-            )));
+            return Ok(Some(EnvelopeFault::TooLarge { bytes, max: limits::TRANSACTION_BYTES_MAX }));
         }
         if unsigned.chain_id != self.chain_id {
-            return Ok(Some(format!(
-                "the transaction is for chain {}, but this is chain {}",
-                unsigned.chain_id, self.chain_id
-            )));
+            return Ok(Some(EnvelopeFault::WrongChain {
+                expected: self.chain_id.clone(),
+                found: unsigned.chain_id.clone(),
+            }));
         }
-        if unsigned.gas_limit > limits::TRANSACTION_GAS_MAX {
-            return Ok(Some(format!(
-                "gas limit {} exceeds the maximum {}",
-                unsigned.gas_limit,
-                limits::TRANSACTION_GAS_MAX
-            )));
+        let gas_limit = unsigned.gas_limit;
+        if gas_limit > limits::TRANSACTION_GAS_MAX {
+            return Ok(Some(EnvelopeFault::GasLimitTooHigh {
+                gas_limit,
+                max: limits::TRANSACTION_GAS_MAX,
+            }));
         }
-        if usage.gas_reserved.saturating_add(unsigned.gas_limit) > self.budget.gas_max {
-            return Ok(Some(format!(
-                "gas limit {} does not fit in the block: {} of the block gas limit {} is taken",
-                unsigned.gas_limit, usage.gas_reserved, self.budget.gas_max
-            )));
+        if usage.gas_reserved.saturating_add(gas_limit) > self.budget.gas_max {
+            return Ok(Some(EnvelopeFault::BlockGasFull {
+                gas_limit,
+                reserved: usage.gas_reserved,
+                max: self.budget.gas_max,
+            }));
         }
-        let next = state.next_nonce(&unsigned.sender)?;
-        if unsigned.nonce < next {
-            return Ok(Some(format!(
-                "nonce {} was already used; the sender's next nonce is {next}",
-                unsigned.nonce
-            )));
+        let next_nonce = state.next_nonce(&sender)?;
+        if nonce < next_nonce {
+            return Ok(Some(EnvelopeFault::StaleNonce { sender, nonce, next_nonce }));
         }
-        if unsigned.nonce > next {
-            return Ok(Some(format!(
-                "nonce {} is ahead of the sender's next nonce {next}; nonces cannot be skipped",
-                unsigned.nonce
-            )));
+        if nonce > next_nonce {
+            return Ok(Some(EnvelopeFault::NonceAhead { sender, nonce, next_nonce }));
         }
-        if unsigned.nonce == u64::MAX {
-            return Ok(Some("nonce 18446744073709551615 is the last; it cannot be used".into()));
+        if nonce == u64::MAX {
+            return Ok(Some(EnvelopeFault::LastNonce { sender, nonce }));
         }
         // An enrolment is how a signer becomes known; `enrolment` checks its certificate.
         // Every other payload needs a signer the ledger accepts at the block's time. An
@@ -627,11 +609,9 @@ impl Executor {
         if let Some(trust) = &self.trust
             && !matches!(unsigned.payload, Payload::EnrolIdentity { .. })
         {
-            let record = state.identity(&unsigned.sender)?;
+            let record = state.identity(&sender)?;
             let at = context.timestamp_ms / 1000;
-            if let Some(fault) = signer_fault(&unsigned.sender, record.as_deref(), trust, at)? {
-                return Ok(Some(fault.to_string()));
-            }
+            return signer_fault(&sender, record.as_deref(), trust, at);
         }
         Ok(None)
     }
@@ -647,7 +627,7 @@ impl Executor {
         let unsigned = &transaction.unsigned;
         let transaction_hash = transaction.hash();
         if let Some(reason) = self.envelope_fault(state, context, transaction, usage)? {
-            return Ok(invalid(transaction_hash, reason));
+            return Ok(invalid(transaction_hash, reason.to_string()));
         }
         usage.gas_reserved = usage.gas_reserved.saturating_add(unsigned.gas_limit);
         let caller = account_address(&unsigned.sender);

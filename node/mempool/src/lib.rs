@@ -30,33 +30,22 @@ pub use pool::{
 };
 pub use rejection::{Rejection, RejectionCode};
 
-use pactum_types::{ChainId, PublicKey, limits};
+use pactum_types::{ChainId, EnvelopeFault, PublicKey, limits};
 use thiserror::Error;
 
-/// What the ledger says about a transaction's signer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignerStatus {
-    /// An enrolled identity whose certificate is not revoked.
-    Enrolled,
-    /// A key the ledger has never enrolled.
-    Unknown,
-    /// An identity whose certificate has been revoked.
-    Revoked,
-    /// An identity whose enrolment certificate has expired.
-    Expired,
-}
-
-/// The ledger's committed view of identities, supplied by the runtime.
+/// The ledger's committed view of identities, supplied by the runtime. A signer the
+/// ledger accepts has no fault; any other gets the same [`EnvelopeFault`] the executor
+/// would give it at block time.
 pub trait SignerRegistry {
-    fn signer_status(&self, key: &PublicKey) -> SignerStatus;
+    /// Why the ledger does not accept `key` as a signer now, if it does not.
+    fn signer_fault(&self, key: &PublicKey) -> Option<EnvelopeFault>;
 
-    /// Whether `certificate_der` may enrol `key` now: [`SignerStatus::Enrolled`] when it
-    /// would be accepted (it chains to a member CA, is valid, and certifies `key`),
-    /// [`SignerStatus::Revoked`] for a revoked certificate, [`SignerStatus::Unknown`]
-    /// otherwise. The executor checks it again at the block's time.
-    fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
-        let _ = (key, certificate_der);
-        SignerStatus::Unknown
+    /// Why `certificate_der` may not enrol `key` now, if it may not (it must chain to a
+    /// member CA, be valid, not be revoked, and certify `key`). The executor checks it
+    /// again at the block's time.
+    fn enrolment_fault(&self, key: &PublicKey, certificate_der: &[u8]) -> Option<EnvelopeFault> {
+        let _ = certificate_der;
+        Some(EnvelopeFault::UnknownSigner { sender: *key })
     }
 
     /// The member organisation an enrolled `key` belongs to, for the organisation's share
@@ -66,11 +55,11 @@ pub trait SignerRegistry {
         None
     }
 
-    /// [`SignerRegistry::signer_status`] and [`SignerRegistry::organisation`] together,
+    /// [`SignerRegistry::signer_fault`] and [`SignerRegistry::organisation`] together,
     /// as admission asks for both; a registry that reads one record for both overrides
     /// it to read it once.
-    fn signer(&self, key: &PublicKey) -> (SignerStatus, Option<String>) {
-        (self.signer_status(key), self.organisation(key))
+    fn signer(&self, key: &PublicKey) -> (Option<EnvelopeFault>, Option<String>) {
+        (self.signer_fault(key), self.organisation(key))
     }
 }
 
@@ -81,19 +70,19 @@ pub trait NonceState {
 }
 
 impl<T: SignerRegistry + ?Sized> SignerRegistry for &T {
-    fn signer_status(&self, key: &PublicKey) -> SignerStatus {
-        (**self).signer_status(key)
+    fn signer_fault(&self, key: &PublicKey) -> Option<EnvelopeFault> {
+        (**self).signer_fault(key)
     }
 
-    fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
-        (**self).enrolment_status(key, certificate_der)
+    fn enrolment_fault(&self, key: &PublicKey, certificate_der: &[u8]) -> Option<EnvelopeFault> {
+        (**self).enrolment_fault(key, certificate_der)
     }
 
     fn organisation(&self, key: &PublicKey) -> Option<String> {
         (**self).organisation(key)
     }
 
-    fn signer(&self, key: &PublicKey) -> (SignerStatus, Option<String>) {
+    fn signer(&self, key: &PublicKey) -> (Option<EnvelopeFault>, Option<String>) {
         (**self).signer(key)
     }
 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use pactum_types::crypto::{SignedMessage, domain, verify_batch};
 use pactum_types::hash::sha3_256;
-use pactum_types::{Decode, DecodeError, Hash, Payload, PublicKey, Transaction, limits};
-
-use crate::{
-    ConfigError, MempoolConfig, NonceState, Rejection, RejectionCode, SignerRegistry, SignerStatus,
+use pactum_types::{
+    Decode, DecodeError, EnvelopeFault, Hash, Payload, PublicKey, Transaction, limits,
 };
+
+use crate::{ConfigError, MempoolConfig, NonceState, Rejection, RejectionCode, SignerRegistry};
 
 /// Bytes of an encoded signature, the last field of an encoded transaction.
 const SIGNATURE_BYTES: usize = 64;
@@ -290,10 +290,10 @@ impl Mempool {
 
         for (index, encoded) in items.into_iter().enumerate() {
             if encoded.len() > limits::TRANSACTION_BYTES_MAX {
-                slots.push(Slot::Answered(Err(Rejection::TooLarge {
+                slots.push(Slot::Answered(Err(Rejection::Envelope(EnvelopeFault::TooLarge {
                     bytes: encoded.len(),
                     max: limits::TRANSACTION_BYTES_MAX,
-                })));
+                }))));
                 continue;
             }
             // Decoding is canonical, so equal bytes are equal transactions and the hash
@@ -396,48 +396,52 @@ impl Mempool {
         let transaction = match Transaction::from_bytes(&encoded) {
             Ok(transaction) => transaction,
             Err(DecodeError::TooLong { what: "gas limit", length, max }) => {
-                return Err(Rejection::GasLimitTooHigh { gas_limit: length, max: max as u64 });
+                return Err(
+                    EnvelopeFault::GasLimitTooHigh { gas_limit: length, max: max as u64 }.into()
+                );
             }
             Err(reason) => return Err(Rejection::Malformed { reason }),
         };
         let unsigned = &transaction.unsigned;
         if unsigned.gas_limit > self.config.gas_limit_max {
-            return Err(Rejection::GasLimitTooHigh {
+            return Err(EnvelopeFault::GasLimitTooHigh {
                 gas_limit: unsigned.gas_limit,
                 max: self.config.gas_limit_max,
-            });
+            }
+            .into());
         }
         if unsigned.chain_id != self.config.chain_id {
-            return Err(Rejection::WrongChain {
+            return Err(EnvelopeFault::WrongChain {
                 expected: self.config.chain_id.clone(),
                 found: unsigned.chain_id.clone(),
-            });
+            }
+            .into());
         }
         let sender = unsigned.sender;
         // An enrolment is how a signer becomes known: its certificate vouches for it.
         // An enrolment counts against no organisation's share.
-        let (status, organisation) = match &unsigned.payload {
+        let (fault, organisation) = match &unsigned.payload {
             Payload::EnrolIdentity { certificate_der } => {
-                (registry.enrolment_status(&sender, certificate_der), None)
+                (registry.enrolment_fault(&sender, certificate_der), None)
             }
             _ => registry.signer(&sender),
         };
-        match status {
-            SignerStatus::Enrolled => {}
-            SignerStatus::Unknown => return Err(Rejection::UnknownSigner { sender }),
-            SignerStatus::Revoked => return Err(Rejection::RevokedSigner { sender }),
-            SignerStatus::Expired => return Err(Rejection::ExpiredSigner { sender }),
+        if let Some(fault) = fault {
+            return Err(fault.into());
         }
         let next_nonce = nonces.next_nonce(&sender);
         // The ledger may have moved on since this sender's queue last heard of it.
         self.advance_sender(sender, next_nonce, None);
         let nonce = unsigned.nonce;
         if nonce < next_nonce {
-            return Err(Rejection::StaleNonce { sender, nonce, next_nonce });
+            return Err(EnvelopeFault::StaleNonce { sender, nonce, next_nonce }.into());
         }
         let window = self.config.nonces_ahead_max;
         if nonce >= next_nonce.saturating_add(window) {
             return Err(Rejection::NonceTooFarAhead { sender, nonce, next_nonce, window });
+        }
+        if nonce == u64::MAX {
+            return Err(EnvelopeFault::LastNonce { sender, nonce }.into());
         }
         let organisation: Option<Arc<str>> = organisation.map(Arc::from);
         self.check_room(&sender, nonce, encoded.len(), organisation.as_ref())?;
@@ -504,7 +508,8 @@ impl Mempool {
         if let Some(queue) = self.senders.get(&sender)
             && nonce < queue.next_nonce
         {
-            return Err(Rejection::StaleNonce { sender, nonce, next_nonce: queue.next_nonce });
+            let next_nonce = queue.next_nonce;
+            return Err(EnvelopeFault::StaleNonce { sender, nonce, next_nonce }.into());
         }
         self.check_room(&sender, nonce, encoded.len(), organisation.as_ref())?;
 
@@ -732,7 +737,7 @@ impl Mempool {
         let gone: Vec<PublicKey> = self
             .senders
             .keys()
-            .filter(|sender| registry.signer_status(sender) != SignerStatus::Enrolled)
+            .filter(|sender| registry.signer_fault(sender).is_some())
             .copied()
             .collect();
         let mut evicted = 0;

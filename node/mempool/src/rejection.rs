@@ -1,6 +1,6 @@
 //! Why a transaction was not admitted, with a stable machine-readable code per rule.
 
-use pactum_types::{ChainId, DecodeError, Hash, PublicKey};
+use pactum_types::{DecodeError, EnvelopeFault, Hash, PublicKey};
 use thiserror::Error;
 
 /// The admission rule a transaction failed. The REST API answers `{code, message}` with
@@ -92,26 +92,11 @@ impl std::fmt::Display for RejectionCode {
 pub enum Rejection {
     #[error("the transaction is not a canonical encoding: {reason}")]
     Malformed { reason: DecodeError },
-    #[error("the transaction is {bytes} bytes, over the limit of {max} bytes")]
-    TooLarge { bytes: usize, max: usize },
-    #[error(
-        "the gas limit {gas_limit} is over the maximum of {max} gas per transaction (the block gas limit)"
-    )]
-    GasLimitTooHigh { gas_limit: u64, max: u64 },
-    #[error("the transaction is for chain '{found}', but this node runs chain '{expected}'")]
-    WrongChain { expected: ChainId, found: ChainId },
     #[error("the signature does not verify under the sender key {sender}")]
     BadSignature { sender: PublicKey },
-    #[error("the sender {sender} is not an enrolled identity on this ledger")]
-    UnknownSigner { sender: PublicKey },
-    #[error("the sender {sender} has been revoked and may no longer transact")]
-    RevokedSigner { sender: PublicKey },
-    #[error("the sender {sender}'s enrolment certificate has expired; enrol a renewed certificate")]
-    ExpiredSigner { sender: PublicKey },
-    #[error(
-        "nonce {nonce} of sender {sender} is already used: the ledger's next nonce for it is {next_nonce}"
-    )]
-    StaleNonce { sender: PublicKey, nonce: u64, next_nonce: u64 },
+    /// A rule the executor applies again at block time, with the same reason.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeFault),
     #[error(
         "sender {sender} already has a different pending transaction {pending} with nonce {nonce}"
     )]
@@ -144,14 +129,21 @@ impl Rejection {
     pub fn code(&self) -> RejectionCode {
         match self {
             Rejection::Malformed { .. } => RejectionCode::Malformed,
-            Rejection::TooLarge { .. } => RejectionCode::TooLarge,
-            Rejection::GasLimitTooHigh { .. } => RejectionCode::GasLimitTooHigh,
-            Rejection::WrongChain { .. } => RejectionCode::WrongChain,
+            Rejection::Envelope(fault) => match fault {
+                EnvelopeFault::TooLarge { .. } => RejectionCode::TooLarge,
+                EnvelopeFault::WrongChain { .. } => RejectionCode::WrongChain,
+                EnvelopeFault::GasLimitTooHigh { .. } | EnvelopeFault::BlockGasFull { .. } => {
+                    RejectionCode::GasLimitTooHigh
+                }
+                EnvelopeFault::StaleNonce { .. } | EnvelopeFault::LastNonce { .. } => {
+                    RejectionCode::StaleNonce
+                }
+                EnvelopeFault::NonceAhead { .. } => RejectionCode::NonceTooFarAhead,
+                EnvelopeFault::UnknownSigner { .. } => RejectionCode::UnknownSigner,
+                EnvelopeFault::RevokedSigner { .. } => RejectionCode::RevokedSigner,
+                EnvelopeFault::ExpiredSigner { .. } => RejectionCode::ExpiredSigner,
+            },
             Rejection::BadSignature { .. } => RejectionCode::BadSignature,
-            Rejection::UnknownSigner { .. } => RejectionCode::UnknownSigner,
-            Rejection::ExpiredSigner { .. } => RejectionCode::ExpiredSigner,
-            Rejection::RevokedSigner { .. } => RejectionCode::RevokedSigner,
-            Rejection::StaleNonce { .. } => RejectionCode::StaleNonce,
             Rejection::NonceTaken { .. } => RejectionCode::NonceTaken,
             Rejection::NonceTooFarAhead { .. } => RejectionCode::NonceTooFarAhead,
             Rejection::SenderQueueFull { .. } => RejectionCode::SenderQueueFull,

@@ -4,9 +4,9 @@ mod common;
 
 use common::*;
 use pactum_mempool::{
-    Admitted, ConfigError, Mempool, MempoolConfig, Rejection, RejectionCode, SignerStatus, Source,
+    Admitted, ConfigError, Mempool, MempoolConfig, Rejection, RejectionCode, Source,
 };
-use pactum_types::{ChainId, Encode, limits};
+use pactum_types::{ChainId, Encode, EnvelopeFault, limits};
 
 /// A mempool already holding two transactions of sender 0 and one of sender 1, so each
 /// refusal can be checked to lose nothing.
@@ -56,10 +56,10 @@ fn oversized_bytes_are_refused_before_decoding() {
     let rejection = assert_refused(&mut pool, &ledger, bytes, RejectionCode::TooLarge);
     assert_eq!(
         rejection,
-        Rejection::TooLarge {
+        Rejection::Envelope(EnvelopeFault::TooLarge {
             bytes: limits::TRANSACTION_BYTES_MAX + 1,
             max: limits::TRANSACTION_BYTES_MAX
-        }
+        })
     );
 }
 
@@ -73,10 +73,10 @@ fn gas_limit_over_the_maximum_is_refused() {
     let rejection = assert_refused(&mut pool, &ledger, bytes, RejectionCode::GasLimitTooHigh);
     assert_eq!(
         rejection,
-        Rejection::GasLimitTooHigh {
+        Rejection::Envelope(EnvelopeFault::GasLimitTooHigh {
             gas_limit: limits::TRANSACTION_GAS_MAX + 1,
             max: limits::TRANSACTION_GAS_MAX
-        }
+        })
     );
 }
 
@@ -92,7 +92,10 @@ fn gas_limit_over_the_block_gas_limit_is_refused() {
     heavy.gas_limit = 50_001;
     let bytes = heavy.sign(&sender).to_bytes();
     let rejection = assert_refused(&mut pool, &ledger, bytes, RejectionCode::GasLimitTooHigh);
-    assert_eq!(rejection, Rejection::GasLimitTooHigh { gas_limit: 50_001, max: 50_000 });
+    assert_eq!(
+        rejection,
+        Rejection::Envelope(EnvelopeFault::GasLimitTooHigh { gas_limit: 50_001, max: 50_000 })
+    );
     fits.gas_limit = 50_000;
     assert!(matches!(
         admit_one(&mut pool, &ledger, fits.sign(&sender).to_bytes()),
@@ -131,7 +134,10 @@ fn unknown_and_revoked_signers_are_refused() {
     let stranger = key(9);
     let rejection =
         assert_refused(&mut pool, &ledger, encoded(&stranger, 0), RejectionCode::UnknownSigner);
-    assert_eq!(rejection, Rejection::UnknownSigner { sender: stranger.public_key() });
+    assert_eq!(
+        rejection,
+        Rejection::Envelope(EnvelopeFault::UnknownSigner { sender: stranger.public_key() })
+    );
 
     ledger.set_status(&key(2), SignerStatus::Revoked);
     let rejection =
@@ -148,7 +154,11 @@ fn a_used_nonce_is_refused_as_stale() {
         assert_refused(&mut pool, &ledger, encoded(&sender, 4), RejectionCode::StaleNonce);
     assert_eq!(
         rejection,
-        Rejection::StaleNonce { sender: sender.public_key(), nonce: 4, next_nonce: 5 }
+        Rejection::Envelope(EnvelopeFault::StaleNonce {
+            sender: sender.public_key(),
+            nonce: 4,
+            next_nonce: 5
+        })
     );
     assert!(admit_one(&mut pool, &ledger, encoded(&sender, 5)).is_ok());
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use pactum_mempool::{Admitted, Mempool, MempoolConfig, RejectionCode, SignerStatus, Source};
+use pactum_mempool::{Admitted, Mempool, MempoolConfig, RejectionCode, Source};
 use pactum_types::{Hash, PublicKey};
 
 fn admit_all(pool: &mut Mempool, ledger: &Ledger, items: Vec<Vec<u8>>, source: Source) {

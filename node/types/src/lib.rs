@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod block;
 pub mod codec;
 pub mod crypto;
@@ -22,6 +23,7 @@ pub mod query;
 pub mod receipt;
 pub mod transaction;
 
+pub use admission::EnvelopeFault;
 pub use block::{Address, Block, BlockHeader, CommitCertificate, CommitSignature};
 pub use codec::{Decode, DecodeError, Encode};
 pub use crypto::{Keypair, PublicKey, Signature};

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use pactum_mempool::{
     Admitted, Mempool, MempoolConfig, NonceState, PooledTransaction, Rejection, RejectionCode,
-    SignerRegistry, SignerStatus, Source,
+    SignerRegistry, Source,
 };
 use pactum_types::{
-    Address, ChainId, Encode, Hash, Keypair, Payload, PublicKey, Transaction, UnsignedTransaction,
+    Address, ChainId, Encode, EnvelopeFault, Hash, Keypair, Payload, PublicKey, Transaction,
+    UnsignedTransaction,
 };
 
 pub const CHAIN: &str = "pactum-test";
@@ -21,6 +22,15 @@ pub fn chain_id() -> ChainId {
 
 pub fn key(index: u8) -> Keypair {
     Keypair::from_seed(&[index.wrapping_add(1); 32])
+}
+
+/// What this test ledger says about a signer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerStatus {
+    Enrolled,
+    Unknown,
+    Revoked,
+    Expired,
 }
 
 /// The ledger as the runtime would show it: enrolment and committed nonces.
@@ -60,16 +70,25 @@ pub fn test_certificate(key: &PublicKey) -> Vec<u8> {
 }
 
 impl SignerRegistry for Ledger {
-    fn signer_status(&self, key: &PublicKey) -> SignerStatus {
-        self.statuses.get(key).copied().unwrap_or(SignerStatus::Unknown)
+    fn signer_fault(&self, key: &PublicKey) -> Option<EnvelopeFault> {
+        let sender = *key;
+        match self.statuses.get(key).copied().unwrap_or(SignerStatus::Unknown) {
+            SignerStatus::Enrolled => None,
+            SignerStatus::Unknown => Some(EnvelopeFault::UnknownSigner { sender }),
+            SignerStatus::Revoked => Some(EnvelopeFault::RevokedSigner {
+                sender,
+                organisation: "Member".into(),
+                serial: "01".into(),
+            }),
+            SignerStatus::Expired => {
+                Some(EnvelopeFault::ExpiredSigner { sender, not_after: 1, at: 2 })
+            }
+        }
     }
 
-    fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
-        if certificate_der == test_certificate(key) {
-            SignerStatus::Enrolled
-        } else {
-            SignerStatus::Unknown
-        }
+    fn enrolment_fault(&self, key: &PublicKey, certificate_der: &[u8]) -> Option<EnvelopeFault> {
+        (certificate_der != test_certificate(key))
+            .then_some(EnvelopeFault::UnknownSigner { sender: *key })
     }
 
     fn organisation(&self, key: &PublicKey) -> Option<String> {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use pactum_mempool::{Admitted, Expired, Mempool, PooledTransaction, Rejection, Source};
 use pactum_types::hash::sha3_256;
-use pactum_types::{Encode, Hash, limits};
+use pactum_types::{Encode, EnvelopeFault, Hash, limits};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
@@ -276,7 +276,9 @@ pub(super) fn admit(
                 }
                 Err(rejection) => {
                     let committed = match (&rejection, hashes.get(index)) {
-                        (Rejection::StaleNonce { .. }, Some(hash)) => committed_at(shared, hash),
+                        (Rejection::Envelope(EnvelopeFault::StaleNonce { .. }), Some(hash)) => {
+                            committed_at(shared, hash)
+                        }
                         _ => None,
                     };
                     match committed {

@@ -41,16 +41,16 @@ use pactum_consensus::{
 };
 use pactum_executor::{
     ExecutedBlock, Executor, ExecutorError, ExecutorOptions, LedgerReader, QueryOutcome,
-    SignerFault,
 };
 use pactum_mempool::{
-    Mempool, MempoolConfig, NonceState, OrganisationShare, Rejection, SignerRegistry, SignerStatus,
-    Source,
+    Mempool, MempoolConfig, NonceState, OrganisationShare, Rejection, SignerRegistry, Source,
 };
 use pactum_net::{Peer, Transport, TransportConfig, TransportSettings};
 use pactum_storage::{MempoolLog, StateSpace, StorageError, Store, StoreRead};
 use pactum_types::crypto::Keypair;
-use pactum_types::{Address, Block, Decode, Encode, Event, Hash, PublicKey, Receipt, limits};
+use pactum_types::{
+    Address, Block, Decode, Encode, EnvelopeFault, Event, Hash, PublicKey, Receipt, limits,
+};
 use pactum_vm::VmOptions;
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -353,7 +353,7 @@ struct LedgerView<'a> {
 
 impl SignerRegistry for LedgerView<'_> {
     /// The executor's rule ([`pactum_executor::signer_fault`]) at this node's clock.
-    fn signer_status(&self, key: &PublicKey) -> SignerStatus {
+    fn signer_fault(&self, key: &PublicKey) -> Option<EnvelopeFault> {
         self.signer(key).0
     }
 
@@ -361,35 +361,40 @@ impl SignerRegistry for LedgerView<'_> {
         self.signer(key).1
     }
 
-    /// One read of the enrolment record for the status and the organisation.
-    fn signer(&self, key: &PublicKey) -> (SignerStatus, Option<String>) {
+    /// One read of the enrolment record for the fault and the organisation.
+    fn signer(&self, key: &PublicKey) -> (Option<EnvelopeFault>, Option<String>) {
+        let unknown = Some(EnvelopeFault::UnknownSigner { sender: *key });
         let identity = pactum_executor::ledger::identity_key(key);
         let Ok(record) = self.executor.store().state_get(StateSpace::Ledger, &identity) else {
-            return (SignerStatus::Unknown, None);
+            return (unknown, None);
         };
         let at = unix_seconds().max(0) as u64;
-        let status = match pactum_executor::signer_fault(key, record.as_deref(), self.trust, at) {
-            Ok(None) => SignerStatus::Enrolled,
-            Ok(Some(SignerFault::Revoked { .. })) => SignerStatus::Revoked,
-            Ok(Some(SignerFault::Expired { .. })) => SignerStatus::Expired,
-            Ok(Some(SignerFault::Unknown { .. })) | Err(_) => SignerStatus::Unknown,
-        };
+        let fault = pactum_executor::signer_fault(key, record.as_deref(), self.trust, at)
+            .unwrap_or(unknown);
         let organisation = record
             .and_then(|record| pactum_executor::ledger::Enrolment::from_bytes(&record).ok())
             .map(|enrolment| enrolment.organisation);
-        (status, organisation)
+        (fault, organisation)
     }
 
-    fn enrolment_status(&self, key: &PublicKey, certificate_der: &[u8]) -> SignerStatus {
+    fn enrolment_fault(&self, key: &PublicKey, certificate_der: &[u8]) -> Option<EnvelopeFault> {
+        let sender = *key;
         match self.trust.verify(certificate_der, unix_seconds(), None) {
             Ok(verified)
                 if verified.info.public_key == *key
                     && matches!(verified.info.role, Some(Role::Client | Role::Admin)) =>
             {
-                SignerStatus::Enrolled
+                None
             }
-            Err(CertError::Revoked { .. }) => SignerStatus::Revoked,
-            _ => SignerStatus::Unknown,
+            Err(CertError::Revoked { organisation, serial }) => {
+                Some(EnvelopeFault::RevokedSigner { sender, organisation, serial })
+            }
+            Err(CertError::Expired { not_after, at }) => Some(EnvelopeFault::ExpiredSigner {
+                sender,
+                not_after: not_after.max(0) as u64,
+                at: at.max(0) as u64,
+            }),
+            _ => Some(EnvelopeFault::UnknownSigner { sender }),
         }
     }
 }
