@@ -6,6 +6,10 @@
 #
 #   scripts/api-fuzz.sh [examples-per-operation]      (default 40)
 #
+# API_FUZZ_SECONDS bounds the whole run (default 300; the test command uses 180). Any
+# server error or answer that does not match the document fails it, with the request
+# that reproduces it; the seed is fixed, so a run replays.
+#
 # Needs a release build of `pactum` and scripts/setup.sh's schemathesis. Starts and
 # stops its own devnet on ports 18601.. and 18701...
 set -euo pipefail
@@ -30,5 +34,5 @@ echo "api-fuzz: devnet up in $directory; fuzzing http://127.0.0.1:18701 ($exampl
   --exclude-path /v1/events \
   --max-examples "$examples" \
   --seed 20261129 \
-  --max-time 300 \
+  --max-time "${API_FUZZ_SECONDS:-300}" \
   --no-color

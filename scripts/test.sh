@@ -4,7 +4,9 @@
 #  1. installs what a fresh machine lacks (scripts/setup.sh);
 #  2. checks formatting and runs clippy with warnings as errors (the contracts also for
 #     wasm32, where their host imports and allocator live);
-#  3. runs every test in the workspace.
+#  3. runs every test in the workspace;
+#  4. fuzzes the REST API of a running devnet from its OpenAPI document
+#     (scripts/api-fuzz.sh, schemathesis, three minutes).
 #
 # Everything builds in the `release` profile only, so RocksDB's C++ is compiled once and
 # shared by clippy, the tests, the benchmarks and the devnet. The target directory lives
@@ -32,4 +34,6 @@ CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-clippy" cargo clippy --release --locked
   -- -D warnings
 echo "test: cargo test"
 cargo test --release --workspace --locked
+echo "test: REST API fuzzing from the OpenAPI document (schemathesis)"
+API_FUZZ_SECONDS=180 bash scripts/api-fuzz.sh
 echo "test: done in $((SECONDS - start)) s"
