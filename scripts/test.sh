@@ -5,7 +5,8 @@
 #  2. checks formatting and runs clippy with warnings as errors (the contracts also for
 #     wasm32, where their host imports and allocator live);
 #  3. runs every test in the workspace;
-#  4. fuzzes the REST API of a running devnet from its OpenAPI document
+#  4. runs each coverage-guided fuzz target of the decoders for 10 s (scripts/fuzz.sh);
+#  5. fuzzes the REST API of a running devnet from its OpenAPI document
 #     (scripts/api-fuzz.sh, schemathesis, three minutes).
 #
 # Everything builds in the `release` profile only, so RocksDB's C++ is compiled once and
@@ -34,6 +35,8 @@ CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-clippy" cargo clippy --release --locked
   -- -D warnings
 echo "test: cargo test"
 cargo test --release --workspace --locked
+echo "test: coverage-guided fuzzing of the decoders (libFuzzer)"
+bash scripts/fuzz.sh 10
 echo "test: REST API fuzzing from the OpenAPI document (schemathesis)"
 API_FUZZ_SECONDS=180 bash scripts/api-fuzz.sh
 echo "test: done in $((SECONDS - start)) s"
