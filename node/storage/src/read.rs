@@ -69,9 +69,9 @@ pub trait StoreRead: Send + Sync {
         }
     }
 
-    /// The state root after the last committed block as this reader sees it.
-    fn committed_state_root(&self) -> Result<Hash, StorageError> {
-        let state_hash = match self
+    /// The running state hash after the last committed block as this reader sees it.
+    fn committed_state_hash(&self) -> Result<StateHash, StorageError> {
+        match self
             .source()
             .get(ColumnFamily::Meta, META_STATE_HASH)
             .map_err(StorageError::rocks("read"))?
@@ -79,10 +79,14 @@ pub trait StoreRead: Send + Sync {
             Some(bytes) => StateHash::from_bytes(&bytes).ok_or_else(|| StorageError::Corrupt {
                 what: "state hash".into(),
                 detail: format!("{} bytes instead of {}", bytes.len(), crate::state_hash::BYTES),
-            })?,
-            None => StateHash::default(),
-        };
-        Ok(state_hash.root())
+            }),
+            None => Ok(StateHash::default()),
+        }
+    }
+
+    /// The state root after the last committed block as this reader sees it.
+    fn committed_state_root(&self) -> Result<Hash, StorageError> {
+        Ok(self.committed_state_hash()?.root())
     }
 
     /// The encoded block at `height`, exactly as stored.

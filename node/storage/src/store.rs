@@ -349,17 +349,7 @@ impl Store {
     /// Reads the cached meta records and checks them against the blocks on disk.
     fn load_meta(&mut self) -> Result<(), StorageError> {
         let last_height = self.committed_height()?;
-        let state_hash = match self
-            .db
-            .get_cf(&self.cf(ColumnFamily::Meta), META_STATE_HASH)
-            .map_err(StorageError::rocks("read"))?
-        {
-            Some(bytes) => StateHash::from_bytes(&bytes).ok_or_else(|| StorageError::Corrupt {
-                what: "state hash".into(),
-                detail: format!("{} bytes instead of {}", bytes.len(), crate::state_hash::BYTES),
-            })?,
-            None => StateHash::default(),
-        };
+        let state_hash = self.committed_state_hash()?;
         // The meta height and the blocks must agree: the block at the last height exists,
         // and none exists after it. Both are written in the same batch, so a mismatch
         // means the store was damaged outside Pactum.
