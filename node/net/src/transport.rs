@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -43,6 +43,10 @@ pub struct TransportSettings {
     /// Inbound connections still in their TLS handshake, in all and from one address.
     pub pending_handshakes_max: usize,
     pub pending_handshakes_per_address_max: usize,
+    /// Further handshake slots only a connection from a validator's own address (the host
+    /// of its `host:port`) may take once the others are full, so anonymous callers
+    /// holding every general slot cannot keep a validator from reconnecting.
+    pub pending_handshakes_reserved_max: usize,
     /// A connection that has not finished its TLS handshake by then is dropped.
     pub handshake_timeout: Duration,
     /// How often an otherwise idle outbound connection sends a keep-alive.
@@ -64,6 +68,7 @@ impl Default for TransportSettings {
             inbound_queue_bytes_max: limits::INBOUND_QUEUE_BYTES_MAX,
             pending_handshakes_max: limits::PENDING_HANDSHAKES_MAX,
             pending_handshakes_per_address_max: limits::PENDING_HANDSHAKES_PER_ADDRESS_MAX,
+            pending_handshakes_reserved_max: limits::PENDING_HANDSHAKES_RESERVED_MAX,
             handshake_timeout: Duration::from_secs(5),
             keepalive_interval: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(10),
@@ -145,6 +150,31 @@ struct Shared {
     inbound_numbers: AtomicU64,
     /// Inbound connections in their handshake, per address.
     pending: Mutex<HashMap<IpAddr, usize>>,
+    /// The addresses the validators are dialled at: connections from them may take the
+    /// reserved handshake slots.
+    validator_addresses: RwLock<HashSet<IpAddr>>,
+}
+
+impl Shared {
+    fn is_validator_address(&self, address: IpAddr) -> bool {
+        self.validator_addresses
+            .read()
+            .expect("validator address lock is never poisoned")
+            .contains(&address)
+    }
+}
+
+/// The IP addresses `host:port` stands for: an IP literal as it is, a name as the
+/// system resolver answers (nothing if it cannot).
+fn addresses_of(address: &str) -> Vec<IpAddr> {
+    use std::net::ToSocketAddrs;
+    match address.parse::<SocketAddr>() {
+        Ok(parsed) => vec![parsed.ip()],
+        Err(_) => address
+            .to_socket_addrs()
+            .map(|resolved| resolved.map(|socket| socket.ip()).collect())
+            .unwrap_or_default(),
+    }
 }
 
 /// A running transport. Dropping it (or calling [`Transport::shutdown`]) stops every task.
@@ -195,6 +225,7 @@ impl Transport {
             inbound_live: Mutex::new(HashMap::new()),
             inbound_numbers: AtomicU64::new(0),
             pending: Mutex::new(HashMap::new()),
+            validator_addresses: RwLock::new(HashSet::new()),
         });
         let listener_task = tokio::spawn(accept_loop(
             listener,
@@ -251,6 +282,8 @@ impl Transport {
             ));
             outbound.insert(*key, OutboundPeer { peer: peer.clone(), queue, queued_bytes, task });
         }
+        *self.shared.validator_addresses.write().expect("validator address lock is never poisoned") =
+            set.values().flat_map(|peer| addresses_of(&peer.address)).collect();
         *self.shared.validators.write().expect("validator lock is never poisoned") = set;
     }
 
@@ -350,6 +383,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let pending = Arc::new(Semaphore::new(shared.settings.pending_handshakes_max));
+    let reserved = Arc::new(Semaphore::new(shared.settings.pending_handshakes_reserved_max));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -363,7 +397,14 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&pending).try_acquire_owned() else {
+        let slot = Arc::clone(&pending).try_acquire_owned().or_else(|full| {
+            if shared.is_validator_address(address.ip()) {
+                Arc::clone(&reserved).try_acquire_owned()
+            } else {
+                Err(full)
+            }
+        });
+        let Ok(slot) = slot else {
             warn!(peer = %address, reason = RejectReason::TooManyConnections.as_str(), "rejected a connection");
             shared.stats.reject(RejectReason::TooManyConnections);
             continue;

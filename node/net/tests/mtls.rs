@@ -609,3 +609,62 @@ async fn a_send_queue_is_bounded_in_bytes() {
     transport.send(&to, vec![3; 400]).unwrap();
     assert!(transport.send(&to, vec![4; 1]).is_err());
 }
+
+/// A connection from `source` (an address on this host) to `to` that never starts TLS.
+async fn connect_from(source: &str, to: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_held_open_from_other_addresses_cannot_keep_a_validator_out() {
+    let pki = Pki::new();
+    let a_cert = pki.issue(Role::Validator, "validator-a");
+    let c_cert = pki.issue(Role::Validator, "validator-c");
+    // `c` is a validator at 127.0.0.1; the anonymous callers come from 127.0.0.2 and
+    // 127.0.0.3, each within its per-address share, together holding every general slot
+    // (handshakes that would last a minute).
+    let c_peer = Peer { public_key: key_of(&c_cert), address: "127.0.0.1:1".into() };
+    let (a, _a_inbound) = Transport::start(TransportConfig {
+        listen_address: "127.0.0.1:0".parse().unwrap(),
+        identity: identity(&a_cert),
+        trust: Arc::clone(&pki.trust),
+        validators: vec![c_peer],
+        settings: TransportSettings {
+            pending_handshakes_max: 4,
+            pending_handshakes_per_address_max: 2,
+            handshake_timeout: Duration::from_secs(60),
+            ..test_settings()
+        },
+    })
+    .await
+    .unwrap();
+    let address = a.local_address();
+    let mut held = Vec::new();
+    for source in ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"] {
+        held.push(connect_from(source, address).await);
+    }
+    // A fifth anonymous caller, from a new address, finds no slot...
+    let before = a.stats().rejections(RejectReason::TooManyConnections);
+    let mut over = connect_from("127.0.0.4", address).await;
+    let mut buffer = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(2), over.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(Ok(0) | Err(_))), "the caller over the limit is closed");
+    assert!(a.stats().rejections(RejectReason::TooManyConnections) > before);
+    // ...but the validator, dialling from its own address, is authenticated at once.
+    let established = a.stats().connections_established();
+    let _validator =
+        tokio::time::timeout(Duration::from_secs(5), connect_as(&c_cert, &pki.trust, address))
+            .await
+            .expect("a validator's handshake gets a reserved slot");
+    // The client side finishes its handshake a moment before the listener counts it.
+    for _ in 0..200 {
+        if a.stats().connections_established() > established {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(a.stats().connections_established() > established);
+    drop(held);
+}

@@ -234,6 +234,11 @@ pub const PENDING_HANDSHAKES_MAX: usize = 64;
 /// Inbound connections in their TLS handshake from one address at once.
 pub const PENDING_HANDSHAKES_PER_ADDRESS_MAX: usize = 8;
 
+/// Handshake slots beyond [`PENDING_HANDSHAKES_MAX`] that only connections from a
+/// validator's own address may take (a validator reconnecting while anonymous callers
+/// hold every general slot).
+pub const PENDING_HANDSHAKES_RESERVED_MAX: usize = 16;
+
 /// Transactions one validator's mempool holds: waiting, ready and in flight together.
 pub const MEMPOOL_TRANSACTIONS_MAX: usize = 100_000;
 
