@@ -84,6 +84,11 @@ pub struct Config {
     /// than it alone is refused.
     pub batch_timeout_ms: u64,
     pub batch_weight_max: u64,
+    /// The primary cuts a new batch only while the weight of what it proposed in this view
+    /// and has not executed yet is at most this: execution paces proposals, so a backlog
+    /// of heavy requests cannot fill the window ahead of requests that arrive behind it
+    /// (in the node, the block gas limit: at most two blocks' gas ahead).
+    pub weight_ahead_max: u64,
     /// A backup prepares a new batch only if its timestamp (the primary's clock) is within
     /// this many milliseconds of its own clock ([`crate::Replica::observe_time`]), so a
     /// primary can neither back-date nor post-date a block by more.

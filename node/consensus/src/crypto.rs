@@ -35,4 +35,13 @@ pub trait Crypto: Verifier {
         let _ = request;
         0
     }
+    /// The group whose share of what the primary proposes the request counts against
+    /// (in the node, its sender's member organisation): groups are served by fair
+    /// queuing over weight, each in arrival order. It must give every request of one
+    /// client the same group, so a client's requests keep their order. A primary's local
+    /// policy, not a validity rule: backups never check it.
+    fn request_group(&self, request: &[u8]) -> u64 {
+        let _ = request;
+        0
+    }
 }

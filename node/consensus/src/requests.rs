@@ -4,6 +4,15 @@
 //! A request leaves only when a delivered batch holds it, state transfer covers it, or the
 //! caller withdraws it; never when it is merely proposed, since a view change can void a
 //! proposal. Its identity is its digest.
+//!
+//! The primary takes what it proposes by fair queuing over groups (in the node, a group
+//! is the sender's member organisation): each group's requests stay in arrival order,
+//! and the next request comes from the group whose weight proposed so far is least
+//! (start-time fair queuing: a group's next request starts at the later of its last
+//! request's finish and the queue's virtual time, and finishes its weight later). So one
+//! group's heavy requests cannot crowd the others out of a batch or make them wait behind
+//! its whole backlog; with one group, or requests of equal tags, it is plain arrival
+//! order.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -17,6 +26,16 @@ struct Pending {
     arrival: u64,
     request: Vec<u8>,
     weight: u64,
+    group: u64,
+}
+
+/// One group's requests no batch of this view holds yet, oldest first (digests that left
+/// meanwhile are skipped when they come up), and the virtual time its last proposed
+/// request finished at.
+#[derive(Debug, Default)]
+struct GroupQueue {
+    queue: VecDeque<Hash>,
+    finish: u128,
 }
 
 #[derive(Debug, Default)]
@@ -28,9 +47,12 @@ pub(crate) struct Requests {
     /// Requests a batch of the current view already holds, pending here or not (yet): the
     /// primary does not propose them twice, even if one arrives only after its batch.
     proposed: BTreeSet<Hash>,
-    /// Pending requests no batch of this view holds yet, oldest first; digests that left
-    /// meanwhile are skipped when they come up.
-    unproposed: VecDeque<Hash>,
+    /// Pending requests no batch of this view holds yet, by group.
+    unproposed: BTreeMap<u64, GroupQueue>,
+    /// Entries in all the group queues, live or not (for compaction).
+    queued_entries: usize,
+    /// The fair queue's virtual time: the start of the last request taken.
+    virtual_time: u128,
     unproposed_count: usize,
     unproposed_bytes: usize,
     unproposed_weight: u64,
@@ -111,12 +133,13 @@ impl Requests {
         oldest
     }
 
-    /// Takes a request; `Ok(false)` if it is already held.
+    /// Takes a request of `group`; `Ok(false)` if it is already held.
     pub fn add(
         &mut self,
         digest: Hash,
         request: Vec<u8>,
         weight: u64,
+        group: u64,
         bytes_max: usize,
     ) -> Result<bool, Refusal> {
         if self.pending.contains_key(&digest) {
@@ -130,13 +153,14 @@ impl Requests {
         }
         self.arrivals += 1;
         if !self.proposed.contains(&digest) {
-            self.unproposed.push_back(digest);
+            self.unproposed.entry(group).or_default().queue.push_back(digest);
+            self.queued_entries += 1;
             self.unproposed_count += 1;
             self.unproposed_bytes += request.len();
             self.unproposed_weight = self.unproposed_weight.saturating_add(weight);
         }
         self.by_arrival.insert(self.arrivals, digest);
-        self.pending.insert(digest, Pending { arrival: self.arrivals, request, weight });
+        self.pending.insert(digest, Pending { arrival: self.arrivals, request, weight, group });
         Ok(true)
     }
 
@@ -154,12 +178,20 @@ impl Requests {
         // A backup never takes batches, so entries of requests that left accumulate at
         // the front of the queue: compact it once they outnumber the live ones (amortised
         // constant time, and the queue stays within twice the pending requests).
-        if self.unproposed.len() > 2 * self.unproposed_count + 64 {
+        if self.queued_entries > 2 * self.unproposed_count + 64 {
             let (pending, proposed) = (&self.pending, &self.proposed);
             let mut seen = BTreeSet::new();
-            self.unproposed.retain(|digest| {
-                pending.contains_key(digest) && !proposed.contains(digest) && seen.insert(*digest)
-            });
+            for group in self.unproposed.values_mut() {
+                group.queue.retain(|digest| {
+                    pending.contains_key(digest)
+                        && !proposed.contains(digest)
+                        && seen.insert(*digest)
+                });
+            }
+            let virtual_time = self.virtual_time;
+            self.unproposed
+                .retain(|_, group| !group.queue.is_empty() || group.finish > virtual_time);
+            self.queued_entries = seen.len();
         }
     }
 
@@ -174,39 +206,68 @@ impl Requests {
             || self.unproposed_weight >= limits.weight_max
     }
 
-    /// The oldest unproposed requests that fit one batch, now marked proposed.
-    pub fn take_batch(&mut self, limits: BatchLimits) -> Vec<(Hash, Vec<u8>)> {
+    /// The unproposed requests that fit one batch, taken by fair queuing over groups
+    /// (each group's in arrival order), now marked proposed, and their total weight. A
+    /// group whose next request does not fit takes no more in this batch; the others may
+    /// still fill it.
+    pub fn take_batch(&mut self, limits: BatchLimits) -> (Vec<(Hash, Vec<u8>)>, u64) {
         let BatchLimits { requests_max, bytes_max, weight_max } = limits;
         let mut taken: Vec<(Hash, Vec<u8>)> = Vec::new();
         let mut bytes = 0usize;
         let mut weight = 0u64;
+        let mut full: BTreeSet<u64> = BTreeSet::new();
         while taken.len() < requests_max {
-            let Some(digest) = self.unproposed.front().copied() else { break };
-            let Some(pending) = self.pending.get(&digest) else {
-                // It left while it waited.
-                self.unproposed.pop_front();
-                continue;
-            };
-            if self.proposed.contains(&digest) {
-                self.unproposed.pop_front();
-                continue;
+            self.drop_stale_heads();
+            // The group whose next request starts first; ties go to the older request.
+            let mut next: Option<(u128, u64, u64, Hash)> = None;
+            for (group, queue) in &self.unproposed {
+                if full.contains(group) {
+                    continue;
+                }
+                let Some(head) = queue.queue.front() else { continue };
+                let start = queue.finish.max(self.virtual_time);
+                let key = (start, self.pending[head].arrival, *group, *head);
+                if next.is_none_or(|best| key < best) {
+                    next = Some(key);
+                }
             }
+            let Some((start, _, group, digest)) = next else { break };
+            let Some(queue) = self.unproposed.get_mut(&group) else { break };
+            let pending = &self.pending[&digest];
             if !taken.is_empty()
                 && (bytes + pending.request.len() > bytes_max
                     || weight.saturating_add(pending.weight) > weight_max)
             {
-                break;
+                full.insert(group);
+                continue;
             }
             bytes += pending.request.len();
             weight = weight.saturating_add(pending.weight);
+            self.virtual_time = start;
+            queue.finish = start + u128::from(pending.weight);
             taken.push((digest, pending.request.clone()));
-            self.unproposed.pop_front();
+            queue.queue.pop_front();
+            self.queued_entries -= 1;
         }
         self.unproposed_count -= taken.len();
         self.unproposed_bytes -= bytes;
         self.unproposed_weight = self.unproposed_weight.saturating_sub(weight);
         self.proposed.extend(taken.iter().map(|(digest, _)| *digest));
-        taken
+        (taken, weight)
+    }
+
+    /// Drops, from the front of every group's queue, digests that left while they waited
+    /// or that a batch already holds, so each head is a live unproposed request.
+    fn drop_stale_heads(&mut self) {
+        for queue in self.unproposed.values_mut() {
+            while let Some(digest) = queue.queue.front() {
+                if self.pending.contains_key(digest) && !self.proposed.contains(digest) {
+                    break;
+                }
+                queue.queue.pop_front();
+                self.queued_entries -= 1;
+            }
+        }
     }
 
     /// A new view: the batches it holds so far are `proposed` (its re-proposals); every
@@ -214,19 +275,21 @@ impl Requests {
     pub fn requeue(&mut self, proposed: impl IntoIterator<Item = Hash>) {
         self.proposed =
             proposed.into_iter().filter(|digest| !self.delivered_index.contains(digest)).collect();
-        self.unproposed = self
-            .by_arrival
-            .values()
-            .filter(|digest| !self.proposed.contains(digest))
-            .copied()
-            .collect();
-        self.unproposed_count = self.unproposed.len();
-        self.unproposed_bytes = self
-            .unproposed
-            .iter()
-            .filter_map(|digest| self.pending.get(digest))
-            .map(|pending| pending.request.len())
-            .sum();
+        // The fair queue starts afresh: every group at the same virtual time.
+        self.virtual_time = 0;
+        self.unproposed = BTreeMap::new();
+        self.unproposed_count = 0;
+        self.unproposed_bytes = 0;
+        for digest in self.by_arrival.values() {
+            if self.proposed.contains(digest) {
+                continue;
+            }
+            let pending = &self.pending[digest];
+            self.unproposed.entry(pending.group).or_default().queue.push_back(*digest);
+            self.unproposed_count += 1;
+            self.unproposed_bytes += pending.request.len();
+        }
+        self.queued_entries = self.unproposed_count;
         self.unproposed_weight = self.unproposed_weight_now();
     }
 
@@ -240,16 +303,114 @@ impl Requests {
     /// Paired checks of the counters against the queues (for `check_invariants`).
     pub fn check(&self) {
         assert_eq!(self.pending.len(), self.by_arrival.len(), "arrival index matches");
-        let queued: BTreeSet<&Hash> = self.unproposed.iter().collect();
+        let queued: BTreeSet<(u64, &Hash)> = self
+            .unproposed
+            .iter()
+            .flat_map(|(group, queue)| queue.queue.iter().map(move |digest| (*group, digest)))
+            .collect();
+        let entries: usize = self.unproposed.values().map(|queue| queue.queue.len()).sum();
+        assert_eq!(self.queued_entries, entries, "queued entries");
         let waiting: Vec<&Hash> =
             self.pending.keys().filter(|digest| !self.proposed.contains(*digest)).collect();
         assert!(
-            waiting.iter().all(|digest| queued.contains(digest)),
-            "a waiting request is queued"
+            waiting.iter().all(|digest| queued.contains(&(self.pending[*digest].group, *digest))),
+            "a waiting request is queued in its group"
         );
         assert_eq!(self.unproposed_count, waiting.len(), "unproposed count");
         let bytes: usize = waiting.iter().map(|digest| self.pending[*digest].request.len()).sum();
         assert_eq!(self.unproposed_bytes, bytes, "unproposed bytes");
         assert_eq!(self.unproposed_weight, self.unproposed_weight_now(), "unproposed weight");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNLIMITED: BatchLimits =
+        BatchLimits { requests_max: usize::MAX, bytes_max: usize::MAX, weight_max: u64::MAX };
+
+    fn digest(number: u8) -> Hash {
+        Hash([number; 32])
+    }
+
+    /// Adds request `number` of `group` weighing `weight`.
+    fn add(requests: &mut Requests, number: u8, weight: u64, group: u64) {
+        assert_eq!(requests.add(digest(number), vec![number], weight, group, 1_000), Ok(true));
+    }
+
+    fn numbers(taken: &[(Hash, Vec<u8>)]) -> Vec<u8> {
+        taken.iter().map(|(_, request)| request[0]).collect()
+    }
+
+    #[test]
+    fn one_group_is_served_in_arrival_order_and_stops_at_the_first_request_that_does_not_fit() {
+        let mut requests = Requests::default();
+        for (number, weight) in [(1, 3), (2, 1), (3, 5), (4, 1)] {
+            add(&mut requests, number, weight, 0);
+        }
+        let limits = BatchLimits { weight_max: 6, ..UNLIMITED };
+        assert_eq!(numbers(&requests.take_batch(limits).0), [1, 2]);
+        assert_eq!(numbers(&requests.take_batch(limits).0), [3, 4]);
+        requests.check();
+    }
+
+    #[test]
+    fn a_group_with_heavy_requests_queued_first_does_not_crowd_out_a_light_group() {
+        let mut requests = Requests::default();
+        // Group 7 queues ten requests of weight 100 before group 1's twenty of weight 10.
+        for number in 0..10 {
+            add(&mut requests, number, 100, 7);
+        }
+        for number in 10..30 {
+            add(&mut requests, number, 10, 1);
+        }
+        // A batch holds 100: the first is a heavy one (the older request wins the tie at
+        // the start); from then on the light group has the least weight proposed, so it
+        // fills the next batches until it has caught up, and only then is it group 7's turn.
+        let limits = BatchLimits { weight_max: 100, ..UNLIMITED };
+        assert_eq!(numbers(&requests.take_batch(limits).0), [0]);
+        assert_eq!(numbers(&requests.take_batch(limits).0), (10..20).collect::<Vec<u8>>());
+        assert_eq!(numbers(&requests.take_batch(limits).0), [1]);
+        assert_eq!(numbers(&requests.take_batch(limits).0), (20..30).collect::<Vec<u8>>());
+        assert_eq!(numbers(&requests.take_batch(limits).0), [2]);
+        requests.check();
+    }
+
+    #[test]
+    fn groups_share_a_batch_by_weight_and_each_keeps_its_own_order() {
+        let mut requests = Requests::default();
+        for number in 0..6 {
+            add(&mut requests, number, 2, 1);
+        }
+        for number in 10..16 {
+            add(&mut requests, number, 1, 2);
+        }
+        let taken = numbers(&requests.take_batch(BatchLimits { requests_max: 6, ..UNLIMITED }).0);
+        // Equal weight proposed: group 2 (weight 1) gets two requests for each of group 1's.
+        let first: Vec<u8> = taken.iter().copied().filter(|number| *number < 10).collect();
+        let second: Vec<u8> = taken.iter().copied().filter(|number| *number >= 10).collect();
+        assert_eq!(first, [0, 1]);
+        assert_eq!(second, [10, 11, 12, 13]);
+        // The rest, whatever the interleaving, still in each group's order.
+        let rest = numbers(&requests.take_batch(UNLIMITED).0);
+        let first: Vec<u8> = rest.iter().copied().filter(|number| *number < 10).collect();
+        assert_eq!(first, [2, 3, 4, 5]);
+        assert_eq!(rest.iter().filter(|number| **number >= 10).count(), 2);
+        requests.check();
+    }
+
+    #[test]
+    fn a_view_change_requeues_every_unproposed_request_in_its_group() {
+        let mut requests = Requests::default();
+        for number in 0..4 {
+            add(&mut requests, number, 1, u64::from(number % 2));
+        }
+        let (taken, _) = requests.take_batch(BatchLimits { requests_max: 2, ..UNLIMITED });
+        assert_eq!(numbers(&taken), [0, 1]);
+        requests.requeue(std::iter::empty());
+        requests.check();
+        assert_eq!(numbers(&requests.take_batch(UNLIMITED).0), [0, 1, 2, 3]);
+        requests.check();
     }
 }

@@ -216,6 +216,7 @@ mod tests {
             batch_bytes_max: 100,
             batch_timeout_ms: 1,
             batch_weight_max: u64::MAX,
+            weight_ahead_max: u64::MAX,
             timestamp_skew_max_ms: 10_000,
             delivery_backlog_max: 4,
             mutation: None,

@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     Cluster, TestCrypto, batch_in, checkpoint_certificate, commit, config, feed, pre_prepare,
-    prepare, records, replica, signed,
+    prepare, records, replica, signed, state,
 };
 use pactum_consensus::{
     BatchHeader, Config, Effect, Evidence, Input, Message, Record, Replica, Sequence,
@@ -303,6 +303,71 @@ fn batches_stay_within_the_weight_limit_at_the_primary_and_the_backups() {
     backup.check_invariants();
 }
 
+/// Issue 9's attack test: a backlog of heavy requests (a billion gas each) filled the
+/// primary's whole window at once, and requests arriving behind it waited for all of it
+/// to execute. A primary now proposes ahead of its own execution by at most two batches'
+/// weight, and the requests of another group go first once there is room.
+#[test]
+fn a_primary_proposes_at_most_two_batches_weight_ahead_of_its_execution() {
+    let weighed = Config {
+        batch_requests_max: 8,
+        batch_bytes_max: 1024,
+        batch_weight_max: 10,
+        weight_ahead_max: 10,
+        ..config(4)
+    };
+    let mut primary = Replica::new(0, weighed, TestCrypto { id: 0 }, &[], Sequence(0)).unwrap();
+    let proposed = |effects: &[Effect]| -> Vec<Vec<Vec<u8>>> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Broadcast(SignedMessage {
+                    message: Message::PrePrepare { batch, .. },
+                    ..
+                }) => Some(
+                    batch_requests(batch, 8, 1024)
+                        .unwrap()
+                        .into_iter()
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    };
+    // Five heavy requests of one group (weight 10: a full batch each), and the batch
+    // timer firing.
+    let mut first = Vec::new();
+    for number in 0..5 {
+        let request = [vec![7, number], vec![0; 8]].concat();
+        first.extend(proposed(&primary.step(Input::Request { request })));
+    }
+    let timer = TimeoutKind::Batch { view: View(0) };
+    first.extend(proposed(&primary.step(Input::Timeout(timer))));
+    assert_eq!(first.len(), 2, "two heavy batches ahead of execution, not the window: {first:?}");
+    // A light request of another group arrives: no room yet.
+    let light = b"x".to_vec();
+    assert!(proposed(&primary.step(Input::Request { request: light.clone() })).is_empty());
+    assert!(proposed(&primary.step(Input::Timeout(timer))).is_empty());
+    primary.check_invariants();
+    // The first batch is decided and executed: room for one more, and it is the light
+    // request's (its group has proposed nothing yet).
+    let digest = sha3_256(&encode_batch(
+        BatchHeader { view: 0, timestamp_ms: 0 },
+        &first[0].iter().collect::<Vec<&Vec<u8>>>(),
+    ));
+    for sender in [1, 2] {
+        primary.step(Input::Message(prepare(sender, 0, 1, digest)));
+    }
+    for sender in [1, 2] {
+        primary.step(Input::Message(commit(sender, 0, 1, digest)));
+    }
+    let effects = primary.step(Input::Executed { sequence: Sequence(1), state_digest: state(1) });
+    let effects = [effects, primary.step(Input::Timeout(timer))].concat();
+    assert_eq!(proposed(&effects), vec![vec![light]]);
+    primary.check_invariants();
+}
+
 /// Issue 9, finding 3: a backup prepares a batch only if the primary's timestamp is within
 /// `timestamp_skew_max_ms` of its own clock, so a primary cannot back-date a block (to
 /// enrol an expired certificate) or post-date one.
@@ -385,10 +450,8 @@ fn a_backlog_of_unexecuted_deliveries_holds_further_deliveries_back() {
         }
     }
     assert_eq!(delivered, [1, 2], "two delivered, none executed: the rest wait");
-    let effects = feed(
-        &mut backup,
-        [Input::Executed { sequence: Sequence(1), state_digest: common::state(1) }],
-    );
+    let effects =
+        feed(&mut backup, [Input::Executed { sequence: Sequence(1), state_digest: state(1) }]);
     let more: Vec<u64> = effects
         .iter()
         .filter_map(|effect| match effect {
@@ -418,10 +481,8 @@ fn a_request_delivered_but_not_yet_executed_is_not_taken_again_however_far_check
     // The others execute on and their checkpoints become stable, window after window,
     // while this replica's execution has not reported sequence 1 yet.
     for sequence in [2u64, 4, 6, 8, 10] {
-        let vote = Message::Checkpoint {
-            sequence: Sequence(sequence),
-            state_digest: common::state(sequence),
-        };
+        let vote =
+            Message::Checkpoint { sequence: Sequence(sequence), state_digest: state(sequence) };
         feed(&mut backup, [0, 2, 3].map(|sender| Input::Message(signed(sender, vote.clone()))));
     }
     assert!(backup.low_watermark() >= Sequence(8), "{:?}", backup.low_watermark());

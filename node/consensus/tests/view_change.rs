@@ -475,3 +475,112 @@ fn a_replica_behind_in_views_learns_decisions_from_commit_certificates_and_fetch
     let effects = feed(&mut backup, [Input::Message(signed(1, Message::Batch { digest, batch }))]);
     assert!(effects.is_empty());
 }
+
+// ---- A primary whose window waits on execution is not suspected (issue 9's attack) ----
+
+/// Batch `sequence` of view 0, holding `request`, decided at `backup`: the primary's
+/// PRE-PREPARE and the other backups' votes.
+fn decide(
+    backup: &mut pactum_consensus::Replica<common::TestCrypto>,
+    sequence: u64,
+    request: &[u8],
+) -> Vec<Effect> {
+    let batch = batch_of(request);
+    let digest = sha3_256(&batch);
+    let effects = feed(
+        backup,
+        [
+            Input::Message(pre_prepare(0, sequence, batch)),
+            Input::Message(common::prepare(1, 0, sequence, digest)),
+            Input::Message(common::prepare(3, 0, sequence, digest)),
+            Input::Message(commit(1, 0, sequence, digest)),
+            Input::Message(commit(3, 0, sequence, digest)),
+        ],
+    );
+    assert!(
+        effects.iter().any(|effect| matches!(effect, Effect::Deliver(_))),
+        "batch {sequence} is delivered: {effects:?}"
+    );
+    effects
+}
+
+fn executed(sequence: u64) -> Input {
+    Input::Executed {
+        sequence: pactum_consensus::Sequence(sequence),
+        state_digest: common::state(sequence),
+    }
+}
+
+fn suspected(effects: &[Effect]) -> bool {
+    broadcasts(effects).iter().any(|message| matches!(message.message, Message::Suspect { .. }))
+}
+
+/// The request `waiting` arrives at a backup whose primary has filled its window (four
+/// batches decided, none executed yet); its first expiry relays it. Returns the timer.
+fn waiting_behind_a_full_window(
+    backup: &mut pactum_consensus::Replica<common::TestCrypto>,
+) -> TimeoutKind {
+    let mut timers = Vec::new();
+    for sequence in 1..=4 {
+        timers.extend(request_timers(&decide(
+            backup,
+            sequence,
+            format!("other {sequence}").as_bytes(),
+        )));
+    }
+    timers.extend(request_timers(&backup.step(Input::Request { request: b"waiting".to_vec() })));
+    // The timer armed so far watched the first batch's delivery, done now: when it fires,
+    // the backup watches the request.
+    let effects = feed(backup, [Input::Timeout(*timers.last().expect("a timer"))]);
+    let armed = request_timers(&effects);
+    let watch = Watch::Request(sha3_256(b"waiting"));
+    assert_eq!(armed, [TimeoutKind::Request { view: View(0), watch }], "{effects:?}");
+    let effects = feed(backup, [Input::Timeout(armed[0])]);
+    assert!(effects.iter().any(|effect| matches!(effect, Effect::Relay { .. })), "{effects:?}");
+    armed[0]
+}
+
+#[test]
+fn a_backup_does_not_suspect_a_primary_whose_full_window_waits_on_slow_execution() {
+    let mut backup = replica(2, N, &[], 0);
+    let timer = waiting_behind_a_full_window(&mut backup);
+    // Execution is slow (a block of a billion gas takes seconds): a timer period in which
+    // it finishes no block, and periods in which it finishes one each. The primary has had
+    // no room to propose the request, so the wait is not its fault.
+    let effects = feed(&mut backup, [Input::Timeout(timer)]);
+    assert!(!suspected(&effects), "suspected while execution had blocks in hand: {effects:?}");
+    for sequence in 1..=4 {
+        let effects = feed(&mut backup, [executed(sequence), Input::Timeout(timer)]);
+        assert!(!suspected(&effects), "suspected while execution moved: {effects:?}");
+        assert_eq!(request_timers(&effects), [timer], "the request is watched again");
+    }
+    // Everything delivered is executed and nothing moves: then the primary is suspected,
+    // as before.
+    let effects = feed(&mut backup, [Input::Timeout(timer)]);
+    assert!(suspected(&effects), "{effects:?}");
+}
+
+#[test]
+fn a_primary_that_proposes_a_checkpoint_interval_of_other_batches_is_suspected_however_fast_it_goes()
+ {
+    let mut backup = replica(2, N, &[], 0);
+    let timer = waiting_behind_a_full_window(&mut backup);
+    // The ledger moves on: the first two batches are executed and checkpointed, which
+    // makes room for two more, and the primary proposes other batches there.
+    let effects = feed(&mut backup, [executed(1), executed(2)]);
+    assert!(!suspected(&effects));
+    for sender in [1, 3] {
+        let checkpoint = Message::Checkpoint {
+            sequence: pactum_consensus::Sequence(2),
+            state_digest: common::state(2),
+        };
+        feed(&mut backup, [Input::Message(signed(sender, checkpoint))]);
+    }
+    decide(&mut backup, 5, b"other 5");
+    let effects = feed(&mut backup, [Input::Timeout(timer)]);
+    assert!(!suspected(&effects), "one batch past the request: {effects:?}");
+    // A checkpoint interval (two batches) proposed since the request began to wait.
+    decide(&mut backup, 6, b"other 6");
+    let effects = feed(&mut backup, [Input::Timeout(timer)]);
+    assert!(suspected(&effects), "{effects:?}");
+}

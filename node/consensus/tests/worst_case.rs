@@ -26,6 +26,7 @@ fn config(replicas: u16, window: u64) -> Config {
         batch_bytes_max: batch_bytes_limit(1),
         batch_timeout_ms: 1,
         batch_weight_max: u64::MAX,
+        weight_ahead_max: u64::MAX,
         timestamp_skew_max_ms: 10_000,
         delivery_backlog_max: 1,
         mutation: None,

@@ -303,6 +303,9 @@ impl Simulation {
             batch_bytes_max: 4096,
             batch_timeout_ms: scenario.batch_timeout_ms,
             batch_weight_max: crate::crypto::SIM_BATCH_WEIGHT_MAX,
+            // Binds under bursts, not always: the simulator keeps the pipelining that
+            // finds view-change bugs.
+            weight_ahead_max: 8 * crate::crypto::SIM_BATCH_WEIGHT_MAX,
             timestamp_skew_max_ms: 10_000,
             delivery_backlog_max: scenario.delivery_backlog_max,
             mutation: None,

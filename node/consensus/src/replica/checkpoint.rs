@@ -49,6 +49,9 @@ impl<C: Crypto> Replica<C> {
         self.last_executed = sequence;
         self.send_checkpoint(sequence, state_digest, effects);
         self.deliver_in_order(effects);
+        // What this primary proposed ahead of its execution shrank: room for a batch.
+        self.proposed_weight = self.proposed_weight.split_off(&sequence.next());
+        self.cut_batches(false, effects);
     }
 
     /// Signs and multicasts this replica's CHECKPOINT at `sequence`, if it is a

@@ -111,6 +111,9 @@ pub struct Replica<C> {
     last_delivered: Sequence,
     last_executed: Sequence,
     requests: Requests,
+    /// The weight of each batch this replica proposed as primary in this view, until it
+    /// has executed it (`Config::weight_ahead_max`).
+    proposed_weight: BTreeMap<Sequence, u64>,
     /// After a view change the primary recomputes which requests the re-proposed batches
     /// hold before it cuts new batches (once it holds them all).
     requeue_needed: bool,
@@ -119,6 +122,12 @@ pub struct Replica<C> {
     request_timer: Option<Watch>,
     /// The watched request this replica already relayed to the primary of this view.
     relayed: Option<Watch>,
+    /// What the request timer has watched since when: the watch, and the highest sequence
+    /// number the primary had proposed (as far as this replica knows) when it began.
+    watch_began: Option<(Watch, Sequence)>,
+    /// This replica's last delivered and last executed sequence numbers when the request
+    /// timer was last armed: whether the ledger moved while it ran.
+    progress_at_arm: (Sequence, Sequence),
     /// The caller's clock as last observed ([`Replica::observe_time`]); proposals carry it.
     clock_ms: u64,
     last_proposal_time_ms: u64,
@@ -174,10 +183,13 @@ impl<C: Crypto> Replica<C> {
             last_delivered: last_executed,
             last_executed,
             requests: Requests::default(),
+            proposed_weight: BTreeMap::new(),
             requeue_needed: false,
             batch_timer_armed: false,
             request_timer: None,
             relayed: None,
+            watch_began: None,
+            progress_at_arm: (Sequence(0), Sequence(0)),
             clock_ms: 0,
             last_proposal_time_ms: 0,
             stable: CheckpointCertificate::genesis(),

@@ -48,7 +48,8 @@ impl<C: Crypto> Replica<C> {
             return;
         }
         // Checked just above, so the queue takes it.
-        let _ = self.requests.add(digest, request, weight, self.config.batch_bytes_max);
+        let group = self.crypto.request_group(&request);
+        let _ = self.requests.add(digest, request, weight, group, self.config.batch_bytes_max);
         self.cut_batches(false, effects);
         self.arm_request_timer(effects);
     }
@@ -98,14 +99,23 @@ impl<C: Crypto> Replica<C> {
             bytes_max: self.config.batch_bytes_max,
             weight_max: self.config.batch_weight_max,
         };
-        while self.requests.has_unproposed() && self.next_sequence <= self.high_watermark() {
+        // Execution paces proposals: a new batch goes out only while what this primary
+        // proposed beyond its own execution weighs at most `weight_ahead_max` (in the
+        // node, one block's gas), so a backlog of heavy requests (a billion gas each takes
+        // seconds to run) cannot fill the window ahead of the requests that arrive behind
+        // it (ADR 0016).
+        while self.requests.has_unproposed()
+            && self.next_sequence <= self.high_watermark()
+            && self.weight_ahead_of_execution() <= self.config.weight_ahead_max
+        {
             if !force && !self.requests.batch_full(limits) {
                 break;
             }
-            let taken = self.requests.take_batch(limits);
+            let (taken, weight) = self.requests.take_batch(limits);
             if taken.is_empty() {
                 break;
             }
+            self.proposed_weight.insert(self.next_sequence, weight);
             // The proposal's time never goes backwards at this replica, even if the
             // caller's clock does.
             let header = BatchHeader {
@@ -129,6 +139,13 @@ impl<C: Crypto> Replica<C> {
                 after_ms: self.config.batch_timeout_ms,
             });
         }
+    }
+
+    /// The weight of the batches this primary proposed in this view and has not executed.
+    pub(super) fn weight_ahead_of_execution(&self) -> u64 {
+        self.proposed_weight
+            .range(self.last_executed.next()..)
+            .fold(0u64, |sum, (_, weight)| sum.saturating_add(*weight))
     }
 
     /// PBFT §4.2: the primary assigns the next sequence number and multicasts PRE-PREPARE.

@@ -83,6 +83,10 @@ impl<C: Crypto> Replica<C> {
             None => return,
         };
         self.request_timer = Some(watch);
+        if self.watch_began.is_none_or(|(watched, _)| watched != watch) {
+            self.watch_began = Some((watch, self.highest_proposed()));
+        }
+        self.progress_at_arm = (self.last_delivered, self.last_executed);
         effects.push(Effect::ScheduleTimeout {
             kind: TimeoutKind::Request { view: self.view, watch },
             after_ms: self.config.request_timeout_ms,
@@ -120,6 +124,12 @@ impl<C: Crypto> Replica<C> {
             self.arm_request_timer(effects);
             return;
         }
+        // The wait may be the ledger's, not the primary's: a full window waits on execution
+        // and checkpoints, and a block of a billion gas takes seconds to execute.
+        if outstanding && self.waited_on_the_ledger(watch) {
+            self.arm_request_timer(effects);
+            return;
+        }
         if outstanding {
             if !self.suspects.contains_key(&self.id) {
                 let suspect = self.sign(Message::Suspect { view });
@@ -129,6 +139,39 @@ impl<C: Crypto> Replica<C> {
             self.check_suspicion(effects);
         }
         self.arm_request_timer(effects);
+    }
+
+    /// Whether the watched work's wait is not the primary's fault: the ledger moved while
+    /// the timer ran (this replica delivered or executed a batch, or its execution still
+    /// has delivered batches in hand), and the primary has proposed fewer than a
+    /// checkpoint interval of new batches since the work began to wait. A primary whose
+    /// window is full cannot propose until execution and a checkpoint make room, so a slow
+    /// block (a billion gas takes seconds, more when validators share a machine) does not
+    /// make it suspect; one that proposes a checkpoint interval of other batches while the
+    /// work waits is suspected however fast it goes, and so is one under which nothing
+    /// moves for a whole timer period.
+    fn waited_on_the_ledger(&self, watch: Watch) -> bool {
+        let (delivered, executed) = self.progress_at_arm;
+        let moved = self.last_delivered > delivered
+            || self.last_executed > executed
+            || self.last_executed < self.last_delivered;
+        let Some((watched, proposed_then)) = self.watch_began else { return false };
+        moved
+            && watched == watch
+            && self.highest_proposed().0.saturating_sub(proposed_then.0)
+                < self.config.checkpoint_interval
+    }
+
+    /// The highest sequence number this replica holds a PRE-PREPARE of in this view, or
+    /// its last delivered one if higher.
+    fn highest_proposed(&self) -> Sequence {
+        let proposed = self
+            .slots
+            .iter()
+            .rev()
+            .find_map(|(sequence, slot)| slot.pre_prepare.map(|_| *sequence))
+            .unwrap_or(Sequence(0));
+        proposed.max(self.last_delivered)
     }
 
     pub(super) fn on_suspect(
@@ -179,6 +222,7 @@ impl<C: Crypto> Replica<C> {
         }
         self.view_change = Some(new_view);
         self.request_timer = None;
+        self.watch_began = None;
         self.early.clear();
         let prepared = if self.config.mutated(Mutation::ViewChangeWithoutCertificates) {
             Vec::new()
@@ -476,11 +520,13 @@ impl<C: Crypto> Replica<C> {
     ) {
         self.view = view;
         self.relayed = None;
+        self.proposed_weight.clear();
         // Still "changing views" until the re-proposals are in place, so nothing below
         // (adopting the checkpoint) cuts a batch or arms the request timer too early.
         self.view_change = Some(view);
         self.failed_views = 0;
         self.request_timer = None;
+        self.watch_began = None;
         self.batch_timer_armed = false;
         self.view_changes.retain(|pending, _| *pending > view);
         self.suspects.clear();

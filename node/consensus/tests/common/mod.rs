@@ -48,6 +48,12 @@ impl Crypto for TestCrypto {
     fn request_weight(&self, request: &[u8]) -> u64 {
         request.len() as u64
     }
+
+    /// A request's first byte names its group (the node's group is the sender's
+    /// organisation).
+    fn request_group(&self, request: &[u8]) -> u64 {
+        request.first().copied().map_or(0, u64::from)
+    }
 }
 
 pub fn config(replicas: u16) -> Config {
@@ -64,6 +70,7 @@ pub fn config(replicas: u16) -> Config {
         batch_bytes_max: 1024,
         batch_timeout_ms: 10,
         batch_weight_max: u64::MAX,
+        weight_ahead_max: u64::MAX,
         timestamp_skew_max_ms: 10_000,
         delivery_backlog_max: 64,
         mutation: None,
