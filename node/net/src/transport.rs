@@ -282,7 +282,11 @@ impl Transport {
             ));
             outbound.insert(*key, OutboundPeer { peer: peer.clone(), queue, queued_bytes, task });
         }
-        *self.shared.validator_addresses.write().expect("validator address lock is never poisoned") =
+        *self
+            .shared
+            .validator_addresses
+            .write()
+            .expect("validator address lock is never poisoned") =
             set.values().flat_map(|peer| addresses_of(&peer.address)).collect();
         *self.shared.validators.write().expect("validator lock is never poisoned") = set;
     }

@@ -44,6 +44,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         batch: usize,
     },
+    /// How long the VM takes to spend a transaction's gas in a loop that does nothing
+    /// else (the cheapest gas there is): what bounds a block's execution time.
+    Vm {
+        /// Gas for each call.
+        #[arg(long, default_value_t = pactum_types::limits::TRANSACTION_GAS_MAX)]
+        gas: u64,
+        /// Calls to time.
+        #[arg(long, default_value_t = 3)]
+        calls: u32,
+    },
     /// Frames/s and MB/s between two validators over loopback mutual TLS.
     Transport {
         /// Frames to send.
@@ -82,6 +92,7 @@ pub fn run(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
     match arguments.command {
         BenchCommand::Storage { blocks, transactions, dir } => storage(blocks, transactions, dir),
         BenchCommand::Crypto { signatures, batch } => crypto(signatures, batch),
+        BenchCommand::Vm { gas, calls } => vm(gas, calls),
         BenchCommand::Transport { frames, bytes } => transport(frames, bytes),
         BenchCommand::Consensus { replicas, batches, transactions, transaction_bytes } => {
             consensus(replicas, batches, transactions, transaction_bytes)
@@ -93,6 +104,44 @@ pub fn run(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
 
 fn per_second(count: f64, elapsed: Duration) -> f64 {
     count / elapsed.as_secs_f64()
+}
+
+fn vm(gas: u64, calls: u32) -> anyhow::Result<ExitCode> {
+    use pactum_vm::{BlockContext, CallRequest, DeployRequest, MemoryState, Vm, VmOptions};
+    anyhow::ensure!(gas > 0 && calls > 0, "--gas and --calls must be positive");
+    let code = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "pactum_init"))
+             (func (export "pactum_call") (loop $spin (br $spin))))"#,
+    )?;
+    let vm = Vm::new(VmOptions::default())?;
+    let mut state = std::sync::Arc::new(MemoryState::new());
+    let block = BlockContext { height: 1, timestamp_ms: 1_767_225_600_000 };
+    let deployer = pactum_types::Address([0xa1; 32]);
+    let deploy =
+        DeployRequest { deployer, nonce: 0, code: &code, init_input: &[], gas_limit: 10_000_000 };
+    let deployed = vm.deploy(state.clone(), &block, &deploy)?;
+    anyhow::ensure!(
+        deployed.status == pactum_vm::Status::Success,
+        "the spinner did not deploy: {:?}",
+        deployed.status
+    );
+    let contract = deployed.contract;
+    std::sync::Arc::make_mut(&mut state).apply(&deployed.write_set);
+    let mut times = Vec::new();
+    for _ in 0..calls {
+        let request =
+            CallRequest { caller: deployer, contract, method: "spin", input: &[], gas_limit: gas };
+        let stopwatch = Stopwatch::start();
+        let execution = vm.call(state.clone(), &block, &request)?;
+        times.push(stopwatch.elapsed());
+        anyhow::ensure!(execution.gas_used == gas, "the spinner used {} gas", execution.gas_used);
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    println!("vm: a loop spending {gas} gas, {calls} calls");
+    println!("  median time (ms):    {:.0}", median.as_secs_f64() * 1000.0);
+    println!("  Mgas/s:              {:.0}", per_second(gas as f64, median) / 1e6);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn storage(blocks: u64, transactions: usize, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -341,6 +390,7 @@ fn consensus(
         batch_bytes_max: batch_bytes.max(1),
         batch_timeout_ms: 10,
         batch_weight_max: u64::MAX,
+        weight_ahead_max: u64::MAX,
         timestamp_skew_max_ms: 10_000,
         delivery_backlog_max: pactum_types::limits::EXECUTION_BACKLOG_BLOCKS_MAX,
         mutation: None,

@@ -23,6 +23,8 @@ pub enum ByzantineArgument {
     Equivocate,
     /// As primary, orders transactions from keys the ledger never enrolled.
     IncludeUnenrolled,
+    /// Floods the other validators with validly signed, useless COMMITs.
+    FloodUseless,
 }
 
 impl ByzantineArgument {
@@ -31,6 +33,7 @@ impl ByzantineArgument {
             ByzantineArgument::BadSignatures => "bad-signatures",
             ByzantineArgument::Equivocate => "equivocate",
             ByzantineArgument::IncludeUnenrolled => "include-unenrolled",
+            ByzantineArgument::FloodUseless => "flood-useless",
         }
     }
 
@@ -39,6 +42,7 @@ impl ByzantineArgument {
             ByzantineArgument::BadSignatures => ByzantineMode::BadSignatures,
             ByzantineArgument::Equivocate => ByzantineMode::Equivocate,
             ByzantineArgument::IncludeUnenrolled => ByzantineMode::IncludeUnenrolled,
+            ByzantineArgument::FloodUseless => ByzantineMode::FloodUseless,
         }
     }
 }

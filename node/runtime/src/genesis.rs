@@ -480,6 +480,7 @@ fn consensus_config(parameters: &ConsensusParameters, validators: usize, chain: 
         batch_bytes_max: parameters.batch_bytes_max,
         batch_timeout_ms: parameters.batch_timeout_ms,
         batch_weight_max: parameters.block_gas_max,
+        weight_ahead_max: parameters.block_gas_max,
         timestamp_skew_max_ms: parameters.timestamp_skew_max_ms,
         delivery_backlog_max: limits::EXECUTION_BACKLOG_BLOCKS_MAX,
         mutation: None,

@@ -16,4 +16,7 @@ pub mod wire;
 
 pub use consensus_log::{ConsensusLog, LogError};
 pub use genesis::{Genesis, GenesisError, GenesisFile};
-pub use node::{ByzantineMode, Node, NodeError, NodeHandle, NodeOptions};
+pub use node::{
+    ByzantineMode, FLOOD_MESSAGES_PER_SECOND, FLOOD_SWITCH_FILE, Node, NodeError, NodeHandle,
+    NodeOptions,
+};

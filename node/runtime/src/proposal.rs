@@ -165,6 +165,8 @@ pub struct NodeCrypto {
     inner: Ed25519Crypto,
     chain_id: ChainId,
     known_valid: std::sync::Arc<crate::verified::VerifiedSet>,
+    /// Whose share each request counts against when this node proposes.
+    organisations: Option<SenderOrganisations>,
     /// Test-only Byzantine behaviour: sign every message with a wrong key.
     corrupt_signatures: bool,
 }
@@ -176,7 +178,57 @@ impl NodeCrypto {
         known_valid: std::sync::Arc<crate::verified::VerifiedSet>,
         corrupt_signatures: bool,
     ) -> Self {
-        Self { inner, chain_id, known_valid, corrupt_signatures }
+        Self { inner, chain_id, known_valid, organisations: None, corrupt_signatures }
+    }
+
+    /// Groups requests by their sender's member organisation, as the ledger `reader`
+    /// records it, for the primary's fair share of each batch.
+    pub fn with_organisations(mut self, reader: pactum_executor::LedgerReader) -> Self {
+        self.organisations = Some(SenderOrganisations::new(reader));
+        self
+    }
+}
+
+/// The member organisation of a transaction's sender, read from its enrolment on the
+/// ledger (remembered: an enrolment's organisation never changes), as a fair-queuing
+/// group. A sender with no enrolment (its own enrolment transaction, or one a faulty peer
+/// relayed) is in a group of its own kind, [`UNENROLLED_GROUP`].
+#[derive(Debug)]
+struct SenderOrganisations {
+    reader: pactum_executor::LedgerReader,
+    known: std::sync::Mutex<std::collections::HashMap<PublicKey, u64>>,
+}
+
+/// The fair-queuing group of requests whose sender has no enrolment.
+pub const UNENROLLED_GROUP: u64 = u64::MAX;
+
+impl SenderOrganisations {
+    fn new(reader: pactum_executor::LedgerReader) -> Self {
+        Self { reader, known: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    fn group(&self, sender: &PublicKey) -> u64 {
+        use pactum_storage::StoreRead as _;
+        let mut known = self.known.lock().expect("organisation lock is never poisoned");
+        if let Some(group) = known.get(sender) {
+            return *group;
+        }
+        let record = self.reader.store().state_get(
+            pactum_storage::StateSpace::Ledger,
+            &pactum_executor::ledger::identity_key(sender),
+        );
+        let Ok(Some(record)) = record else { return UNENROLLED_GROUP };
+        let Ok(enrolment) = pactum_executor::ledger::Enrolment::from_bytes(&record) else {
+            return UNENROLLED_GROUP;
+        };
+        let digest = sha3_256(enrolment.organisation.as_bytes());
+        let group = u64::from_be_bytes(digest.0[..8].try_into().expect("eight bytes"));
+        // Bounded: forgetting only costs another read.
+        if known.len() >= limits::VERIFIED_TRANSACTIONS_REMEMBERED_MAX {
+            known.clear();
+        }
+        known.insert(*sender, group);
+        group
     }
 }
 
@@ -223,5 +275,14 @@ impl Crypto for NodeCrypto {
     fn request_weight(&self, request: &[u8]) -> u64 {
         Transaction::from_bytes(request)
             .map_or(u64::MAX, |transaction| transaction.unsigned.gas_limit)
+    }
+
+    /// The sender's member organisation: each organisation's clients get an equal share
+    /// of what this node proposes, by gas limit (ADR 0016).
+    fn request_group(&self, request: &[u8]) -> u64 {
+        let Some(organisations) = &self.organisations else { return 0 };
+        Transaction::from_bytes(request).map_or(UNENROLLED_GROUP, |transaction| {
+            organisations.group(&transaction.unsigned.sender)
+        })
     }
 }

@@ -38,6 +38,7 @@ fn config() -> Config {
         batch_bytes_max: 4096,
         batch_timeout_ms: 10,
         batch_weight_max: u64::MAX,
+        weight_ahead_max: u64::MAX,
         timestamp_skew_max_ms: 10_000,
         delivery_backlog_max: 64,
         mutation: None,

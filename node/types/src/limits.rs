@@ -283,9 +283,11 @@ pub const ADMISSION_BATCH_TRANSACTIONS_MAX: usize = 1024;
 /// Submissions waiting for the admission stage; past it a client hears "busy".
 pub const ADMISSION_QUEUE_MAX: usize = 16_384;
 
-/// Consensus events (peer messages, requests, timers, execution reports) queued for the
-/// replica.
-pub const CONSENSUS_QUEUE_MAX: usize = 65_536;
+/// Peers' consensus messages handed to the consensus stage and not yet stepped through.
+/// Small on purpose: behind it, the transport's per-peer queues are taken in turn, so a
+/// flooding validator's messages wait in its own queue, and an honest vote waits behind
+/// at most this many.
+pub const CONSENSUS_PEER_QUEUE_MAX: usize = 256;
 
 /// Committed blocks consensus delivers ahead of execution: the replica holds further
 /// decisions back until execution catches up, so it never waits on the executor.

@@ -168,9 +168,9 @@ fn recover(shared: &Arc<Shared>) {
         let mut settled = Vec::new();
         let mut refiled: Vec<Arc<PooledTransaction>> = Vec::new();
         {
-            let ledger = shared.ledger.read().expect("ledger lock is never poisoned");
-            let view = LedgerView { executor: &ledger, trust: &shared.trust };
             let mut mempool = shared.mempool.lock().expect("mempool lock is never poisoned");
+            let ledger = shared.reader.snapshot();
+            let view = LedgerView { ledger: &ledger, trust: &shared.trust };
             let outcomes = mempool.admit(items, Source::Client, &view, &view, unix_millis());
             for ((key, _), outcome) in chunk.iter().zip(outcomes) {
                 match outcome {
@@ -235,9 +235,9 @@ pub(super) fn admit(
         let (items, replies): (Vec<Vec<u8>>, Vec<_>) =
             group.into_iter().map(|submission| (submission.bytes, submission.reply)).unzip();
         let (outcomes, promised) = {
-            let ledger = shared.ledger.read().expect("ledger lock is never poisoned");
-            let view = LedgerView { executor: &ledger, trust: &shared.trust };
             let mut mempool = shared.mempool.lock().expect("mempool lock is never poisoned");
+            let ledger = shared.reader.snapshot();
+            let view = LedgerView { ledger: &ledger, trust: &shared.trust };
             let outcomes = mempool.admit(items, source, &view, &view, unix_millis());
             // Every client transaction answered "accepted" is logged, including one a peer
             // gossiped here first: this node is now the one that promised it.
@@ -373,8 +373,7 @@ fn delete_settled(shared: &Shared) {
 /// Where `hash` was committed, if this node has executed it: a client resending a
 /// committed transaction is told so, not refused.
 fn committed_at(shared: &Shared, hash: &Hash) -> Option<Accepted> {
-    let ledger = shared.ledger.read().expect("ledger lock is never poisoned");
-    match ledger.store().transaction_location(hash) {
+    match shared.reader.store().transaction_location(hash) {
         Ok(Some(location)) => Some(Accepted::Committed {
             hash: *hash,
             height: location.height,

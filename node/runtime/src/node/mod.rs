@@ -90,7 +90,20 @@ pub enum ByzantineMode {
     /// signed transaction from a key the ledger never enrolled: what a Byzantine primary
     /// can do that an honest node's mempool would refuse.
     IncludeUnenrolled,
+    /// Besides its honest work, while the file [`FLOOD_SWITCH_FILE`] exists in its data
+    /// directory, this node sends every other validator [`FLOOD_MESSAGES_PER_SECOND`]
+    /// validly signed COMMITs for sequence numbers far beyond any window: each costs its
+    /// receiver a signature check and does nothing.
+    FloodUseless,
 }
+
+/// Test-only ([`ByzantineMode::FloodUseless`]): useless signed messages a second, to each
+/// other validator.
+pub const FLOOD_MESSAGES_PER_SECOND: u64 = 4_000;
+
+/// Test-only ([`ByzantineMode::FloodUseless`]): the flood runs while this file exists in
+/// the node's data directory.
+pub const FLOOD_SWITCH_FILE: &str = "flood-for-tests";
 
 /// Everything a node needs to start.
 #[derive(Debug)]
@@ -345,9 +358,12 @@ pub enum SubmitError {
     NotDurable(String),
 }
 
-/// The ledger's view for admission: enrolled identities and nonces from committed state.
+/// The ledger's view for admission: enrolled identities and nonces from committed state,
+/// read from a snapshot beside the executor (never its lock, which a block holds while
+/// it runs). Take it while holding the mempool's lock: the mempool then never sees an
+/// older ledger than the one its last `committed` call reflected.
 struct LedgerView<'a> {
-    executor: &'a Executor,
+    ledger: &'a pactum_executor::LedgerSnapshot,
     trust: &'a TrustStore,
 }
 
@@ -365,7 +381,7 @@ impl SignerRegistry for LedgerView<'_> {
     fn signer(&self, key: &PublicKey) -> (Option<EnvelopeFault>, Option<String>) {
         let unknown = Some(EnvelopeFault::UnknownSigner { sender: *key });
         let identity = pactum_executor::ledger::identity_key(key);
-        let Ok(record) = self.executor.store().state_get(StateSpace::Ledger, &identity) else {
+        let Ok(record) = self.ledger.store().state_get(StateSpace::Ledger, &identity) else {
             return (unknown, None);
         };
         let at = unix_seconds().max(0) as u64;
@@ -402,7 +418,7 @@ impl SignerRegistry for LedgerView<'_> {
 impl NonceState for LedgerView<'_> {
     fn next_nonce(&self, sender: &PublicKey) -> u64 {
         // A read failure refuses the transaction as stale rather than admit it blindly.
-        self.executor.next_nonce(sender).unwrap_or(u64::MAX)
+        self.ledger.next_nonce(sender).unwrap_or(u64::MAX)
     }
 }
 
@@ -502,7 +518,8 @@ impl Node {
             genesis.file.chain_id.clone(),
             Arc::clone(&verified),
             byzantine_for_tests == Some(ByzantineMode::BadSignatures),
-        );
+        )
+        .with_organisations(executor.reader());
         let replica = Replica::new(
             replica_id,
             genesis.consensus_config(),
@@ -560,7 +577,7 @@ impl Node {
             std::sync::mpsc::sync_channel(limits::ADMISSION_QUEUE_MAX);
         let (consensus_sender, consensus_receiver) =
             mpsc::channel(limits::CONSENSUS_LOCAL_QUEUE_MAX);
-        let (peers_sender, peers_receiver) = mpsc::channel(limits::CONSENSUS_QUEUE_MAX);
+        let (peers_sender, peers_receiver) = mpsc::channel(limits::CONSENSUS_PEER_QUEUE_MAX);
         let (events, _) = broadcast::channel(limits::EVENT_STREAM_BUFFER_BLOCKS_MAX);
         let (execution_sender, execution_receiver) =
             std::sync::mpsc::sync_channel(limits::EXECUTION_QUEUE_MAX);
@@ -634,6 +651,12 @@ impl Node {
             admission::run_log_writer(&writer_shared, &promises);
         }));
         let inbound_task = tokio::spawn(run_inbound(Arc::clone(&shared), inbound, blocks_sender));
+        if byzantine_for_tests == Some(ByzantineMode::FloodUseless) {
+            let crypto =
+                Ed25519Crypto::new(Keypair::from_seed(&seed), shared.validator_keys.clone());
+            let switch = config.data_dir.join(FLOOD_SWITCH_FILE);
+            tokio::spawn(flood_useless(Arc::clone(&shared), crypto, switch));
+        }
         Ok(Node { handle, threads, execution: execution_sender, inbound_task })
     }
 
@@ -952,6 +975,44 @@ fn equivocate(
     Some(SignedMessage { sender: message.sender, message: forged, signature })
 }
 
+/// Test-only ([`ByzantineMode::FloodUseless`]): while `switch` exists, every 10 ms a burst
+/// of COMMITs this node signs for the current view and for sequence numbers far beyond
+/// every window, sent to every other validator while their send queues take them. Runs
+/// until the node stops.
+async fn flood_useless(shared: Arc<Shared>, crypto: Ed25519Crypto, switch: PathBuf) {
+    const BURSTS_PER_SECOND: u64 = 100;
+    let chain = shared.genesis.consensus_config().chain;
+    let mut counter: u64 = 0;
+    let mut ticks = tokio::time::interval(Duration::from_millis(1_000 / BURSTS_PER_SECOND));
+    while !shared.stopping.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        if !switch.exists() {
+            continue;
+        }
+        let (view, delivered) = {
+            let status = shared.status.lock().expect("status lock is never poisoned");
+            (status.view, status.last_delivered)
+        };
+        for _ in 0..FLOOD_MESSAGES_PER_SECOND / BURSTS_PER_SECOND {
+            counter += 1;
+            let message = Message::Commit {
+                view: View(view),
+                sequence: Sequence(delivered + 1_000_000 + counter % 1_000),
+                digest: pactum_types::hash::sha3_256(&counter.to_be_bytes()),
+            };
+            let signature = crypto.sign(&message.signing_bytes(&chain, shared.replica_id));
+            let frame =
+                Wire::Consensus(SignedMessage { sender: shared.replica_id, message, signature })
+                    .to_bytes();
+            for validator in &shared.genesis.validators {
+                if validator.public_key != shared.public_key {
+                    let _ = shared.transport.send(&validator.public_key, frame.clone());
+                }
+            }
+        }
+    }
+}
+
 // ---- Execution stage ----
 
 fn run_execution(
@@ -1047,9 +1108,9 @@ fn report_executed(shared: &Arc<Shared>, block: &Block, executed: &ExecutedBlock
     let hashes: Vec<Hash> =
         executed.receipts.iter().map(|receipt| receipt.transaction_hash).collect();
     let stale = {
-        let ledger = shared.ledger.read().expect("ledger lock is never poisoned");
-        let view = LedgerView { executor: &ledger, trust: &shared.trust };
         let mut mempool = shared.mempool.lock().expect("mempool lock is never poisoned");
+        let ledger = shared.reader.snapshot();
+        let view = LedgerView { ledger: &ledger, trust: &shared.trust };
         let stale = mempool.committed(
             hashes
                 .iter()
