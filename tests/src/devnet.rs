@@ -165,6 +165,16 @@ impl TestDevnet {
         self.devnet(&arguments);
     }
 
+    /// Where validator `validator` (1-based) listens for its peers.
+    pub fn peer_address(&self, validator: usize) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.p2p_base_port + validator as u16 - 1))
+    }
+
+    /// Where validator `validator` (1-based) serves its REST API.
+    pub fn api_address(&self, validator: usize) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.api_base_port + validator as u16 - 1))
+    }
+
     pub fn validator_directory(&self, validator: usize) -> PathBuf {
         self.directory().join("validators").join(format!("validator-{validator}"))
     }
@@ -224,12 +234,12 @@ impl TestDevnet {
         load_key(&self.directory().join("clients/devnet-client/private-key.pem")).unwrap()
     }
 
-    /// Creates `count` client identities (certificates from the first member's CA),
-    /// enrols them and mints each `amount` tokens; returns their keys.
-    pub fn funded_senders(&self, count: usize, amount: u128) -> Vec<Keypair> {
+    /// Creates `count` client identities with certificates from member `organisation`'s
+    /// CA (1-based) and enrols them; returns their keys once every enrolment committed.
+    pub fn enrolled_clients(&self, organisation: usize, count: usize) -> Vec<Keypair> {
         let node = self.node(1);
-        let authority = self.directory().join("organisations/member-1");
-        let mut senders = Vec::new();
+        let authority = self.directory().join(format!("organisations/member-{organisation}"));
+        let mut clients = Vec::new();
         let mut pending = Vec::new();
         for _ in 0..count {
             static CREATED: AtomicU64 = AtomicU64::new(0);
@@ -256,8 +266,21 @@ impl TestDevnet {
             )
             .unwrap();
             pending.push(node.submit(&enrol).expect("the enrolment is admitted"));
-            senders.push(keypair);
+            clients.push(keypair);
         }
+        for hash in pending {
+            let answer = node.wait_committed(&hash, Duration::from_secs(60)).unwrap();
+            assert_eq!(answer["receipt"]["status"], "success", "{answer}");
+        }
+        clients
+    }
+
+    /// Creates `count` client identities (certificates from the first member's CA),
+    /// enrols them and mints each `amount` tokens; returns their keys.
+    pub fn funded_senders(&self, count: usize, amount: u128) -> Vec<Keypair> {
+        let node = self.node(1);
+        let senders = self.enrolled_clients(1, count);
+        let mut pending = Vec::new();
         let issuer = self.issuer();
         let token = self.contract("token");
         let first_nonce = node.next_nonce(&issuer.public_key()).unwrap();
