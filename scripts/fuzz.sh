@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the decoders that read bytes from peers and clients
-# (tests/fuzz: transactions, blocks, signed PBFT messages, transport frames, contract-call
-# arguments). libFuzzer, built on stable Rust with LLVM's SanitizerCoverage passes (the
+# (tests/fuzz: transactions, blocks, signed PBFT messages, transport frames, the wire
+# messages inside them (gossip, block requests, state-transfer answers), genesis files,
+# contract-call arguments). libFuzzer, built on stable Rust with LLVM's SanitizerCoverage passes (the
 # flags cargo-fuzz uses, without its nightly-only sanitizers), in a target directory of
 # its own so the workspace build is never invalidated.
 #
@@ -25,9 +26,14 @@ RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 binaries="$target_dir/$host/release"
 mkdir -p "$target_dir/artifacts"
 status=0
-for target in transaction block consensus_message frame call_arguments; do
+for target in transaction block consensus_message frame wire genesis call_arguments; do
   corpus="$target_dir/corpus/$target"
   mkdir -p "$corpus"
+  # Checked-in seeds (a valid genesis file, ...) start a new corpus where random bytes
+  # would take long to find the structure.
+  if [ -d "tests/fuzz/seeds/$target" ] && [ -z "$(ls -A "$corpus")" ]; then
+    cp "tests/fuzz/seeds/$target"/* "$corpus"/
+  fi
   log="$target_dir/$target.log"
   if "$binaries/$target" "$corpus" -max_total_time="$seconds" -max_len=65536 \
     -use_value_profile=1 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$target_dir/artifacts/$target-" \

@@ -421,18 +421,30 @@ fn chain_page(
     from: u64,
     limit: u64,
 ) -> Result<(u64, Vec<Value>, Option<u64>), String> {
-    let height = node.height();
+    page_of_blocks(node.height(), from, limit, limits::API_CHAIN_PAGE_READ_BYTES_MAX, |height| {
+        node.raw_block(height).map_err(|error| error.to_string())
+    })
+}
+
+/// Blocks `from..` up to `limit` of them and up to the tip at `height`, read with
+/// `raw_block`, stopping before the one that would take the bytes read past `bytes_max`
+/// (but always at least one): the tip, the page, and where the next page starts.
+fn page_of_blocks(
+    height: u64,
+    from: u64,
+    limit: u64,
+    bytes_max: usize,
+    raw_block: impl Fn(u64) -> Result<Option<Vec<u8>>, String>,
+) -> Result<(u64, Vec<Value>, Option<u64>), String> {
     let last = height.min(from.saturating_add(limit - 1));
     let mut blocks = Vec::new();
     let mut bytes = 0usize;
     let mut current = from;
     while current <= last {
-        let raw = node
-            .raw_block(current)
-            .map_err(|error| error.to_string())?
+        let raw = raw_block(current)?
             .ok_or_else(|| format!("block {current} is missing below the tip"))?;
         bytes = bytes.saturating_add(raw.len());
-        if !blocks.is_empty() && bytes > limits::API_CHAIN_PAGE_READ_BYTES_MAX {
+        if !blocks.is_empty() && bytes > bytes_max {
             break;
         }
         let block = Block::from_bytes(&raw).map_err(|error| format!("block {current}: {error}"))?;
@@ -861,6 +873,31 @@ pub fn decode_transaction(bytes: &[u8]) -> Result<Transaction, pactum_types::Dec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `/v1/chain` page stops before the block that would take it past its byte budget,
+    /// holds at least one block however large, and says where the next page starts.
+    #[test]
+    fn a_chain_page_is_bounded_in_bytes_read() {
+        let builder = pactum_storage::builder::ChainBuilder::new(
+            pactum_types::ChainId::new("pactum-page").unwrap(),
+            4,
+            16,
+            1,
+        );
+        // Five blocks of the same size (the page reads them by height, never checks it).
+        let raw = vec![builder.next_block(20).block.to_bytes(); 5];
+        let size = raw[0].len();
+        let read = |height: u64| Ok(raw.get(height as usize - 1).cloned());
+        // Room for two blocks and a half: two, and the next page starts at the third.
+        let (tip, blocks, next) = page_of_blocks(5, 1, 100, size * 5 / 2, read).unwrap();
+        assert_eq!((tip, blocks.len(), next), (5, 2, Some(3)));
+        // A budget smaller than one block still gives one.
+        let (_, blocks, next) = page_of_blocks(5, 4, 100, 1, read).unwrap();
+        assert_eq!((blocks.len(), next), (1, Some(5)));
+        // Enough room: the rest of the chain, and no next page.
+        let (_, blocks, next) = page_of_blocks(5, 3, 100, usize::MAX, read).unwrap();
+        assert_eq!((blocks.len(), next), (3, None));
+    }
 
     /// Every route this file registers is in the OpenAPI document, and every documented
     /// path is a route: the document cannot drift from the code unnoticed.

@@ -209,6 +209,37 @@ async fn with_client_certificates_required_only_a_member_certificate_gets_in() {
     );
 }
 
+/// The `pactum` client commands' HTTP client speaks TLS too: it trusts the member's CA
+/// and presents its client certificate when the node asks for one; without the CA it is
+/// refused with a clear error, and without a certificate the node refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_client_talks_to_a_node_serving_tls_and_requiring_client_certificates() {
+    use pactum_client::{NodeClient, TlsClientOptions};
+    let pki = Pki::new();
+    let (address, _stop) = start(pki.options(true)).await;
+    let base = format!("https://{address}");
+    let with_certificate = TlsClientOptions {
+        ca_certificates: pki.path("ca.pem"),
+        client_certificate: Some((pki.path("client.pem"), pki.path("client-key.pem"))),
+    };
+    let without_certificate =
+        TlsClientOptions { client_certificate: None, ..with_certificate.clone() };
+    let (answer, refused) = tokio::task::spawn_blocking(move || {
+        let client = NodeClient::with_tls(&base, &with_certificate).unwrap();
+        let answer = client.get_text("/hello").unwrap();
+        let refused = NodeClient::with_tls(&base, &without_certificate).unwrap().get("/hello");
+        (answer, refused)
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer, "hello");
+    assert!(refused.is_err(), "{refused:?}");
+    let missing =
+        TlsClientOptions { ca_certificates: pki.path("nothing.pem"), ..Default::default() };
+    let error = NodeClient::with_tls("https://127.0.0.1:1", &missing).unwrap_err().to_string();
+    assert!(error.contains("nothing.pem"), "{error}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_past_its_request_rate_gets_429_and_later_gets_in_again() {
     let rate = std::num::NonZeroU32::new(5).unwrap();

@@ -83,13 +83,104 @@ impl Answer {
     }
 }
 
+/// What a client trusts and presents when its node serves the REST API over TLS
+/// (`https://`): the CA certificate(s) that issued the API's certificate (the member's
+/// CA), and the client certificate and key to present when the node requires one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsClientOptions {
+    pub ca_certificates: PathBuf,
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
+}
+
+/// The environment variables [`NodeClient::connect`] reads for an `https://` node.
+pub const ENV_API_CA_CERT: &str = "PACTUM_API_CA_CERT";
+pub const ENV_API_CLIENT_CERT: &str = "PACTUM_API_CLIENT_CERT";
+pub const ENV_API_CLIENT_KEY: &str = "PACTUM_API_CLIENT_KEY";
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path)
+        .map_err(|error| ClientError::File { path: path.to_path_buf(), reason: error.to_string() })
+}
+
+fn pem_error(path: &Path, reason: impl std::fmt::Display) -> ClientError {
+    ClientError::File { path: path.to_path_buf(), reason: format!("not usable PEM: {reason}") }
+}
+
+fn agent_builder() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+}
+
 impl NodeClient {
+    /// A client for a node at an `http://` address (an `https://` one needs
+    /// [`NodeClient::connect`] or [`NodeClient::with_tls`]).
     pub fn new(base: &str) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
+        Self { base: base.trim_end_matches('/').to_string(), agent: agent_builder().build().into() }
+    }
+
+    /// A client for `base`: plain HTTP for `http://`; for `https://`, TLS 1.3 trusting
+    /// the CA certificate(s) in the file named by `PACTUM_API_CA_CERT`, and presenting
+    /// the certificate and key named by `PACTUM_API_CLIENT_CERT` and
+    /// `PACTUM_API_CLIENT_KEY` when both are set.
+    pub fn connect(base: &str) -> Result<Self, ClientError> {
+        if !base.starts_with("https://") {
+            return Ok(Self::new(base));
+        }
+        let ca_certificates = std::env::var_os(ENV_API_CA_CERT).map(PathBuf::from).ok_or_else(|| {
+            invalid(format!(
+                "{base} is served over TLS: set {ENV_API_CA_CERT} to the PEM file of the CA that issued its certificate"
+            ))
+        })?;
+        let client_certificate =
+            match (std::env::var_os(ENV_API_CLIENT_CERT), std::env::var_os(ENV_API_CLIENT_KEY)) {
+                (Some(certificate), Some(key)) => Some((certificate.into(), key.into())),
+                (None, None) => None,
+                _ => {
+                    return Err(invalid(format!(
+                        "set both {ENV_API_CLIENT_CERT} and {ENV_API_CLIENT_KEY}, or neither"
+                    )));
+                }
+            };
+        Self::with_tls(base, &TlsClientOptions { ca_certificates, client_certificate })
+    }
+
+    /// A client for an `https://` node with `options`.
+    pub fn with_tls(base: &str, options: &TlsClientOptions) -> Result<Self, ClientError> {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+        let certificates = |path: &Path| -> Result<Vec<Certificate<'static>>, ClientError> {
+            let pem = read_file(path)?;
+            let certificates: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(pem_error(path, error))),
+                })
+                .collect::<Result<_, _>>()?;
+            if certificates.is_empty() {
+                return Err(pem_error(path, "no certificate in it"));
+            }
+            Ok(certificates)
+        };
+        let roots = certificates(&options.ca_certificates)?;
+        let client = match &options.client_certificate {
+            Some((certificate, key)) => {
+                let chain = certificates(certificate)?;
+                let key = PrivateKey::from_pem(&read_file(key)?).map_err(|e| pem_error(key, e))?;
+                Some(ClientCert::new_with_certs(&chain, key))
+            }
+            None => None,
+        };
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .root_certs(RootCerts::new_with_certs(&roots))
+            .client_cert(client)
             .build();
-        Self { base: base.trim_end_matches('/').to_string(), agent: config.into() }
+        let agent = agent_builder().tls_config(tls).build().into();
+        Ok(Self { base: base.trim_end_matches('/').to_string(), agent })
     }
 
     pub fn base(&self) -> &str {
@@ -287,6 +378,11 @@ impl Validators {
     /// REST addresses). When `first` cannot say, it is the only one.
     pub fn discover(first: NodeClient) -> Self {
         let mut nodes = vec![first];
+        // Over TLS the client trusts its own organisation's CA, which did not issue the
+        // other members' API certificates: it talks to its own node only.
+        if nodes[0].base().starts_with("https://") {
+            return Self { nodes };
+        }
         if let Ok(status) = nodes[0].status() {
             for validator in status["validators"].as_array().into_iter().flatten() {
                 if validator["self"] == true {

@@ -53,7 +53,7 @@ pub fn run(arguments: ChainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn show(node: &str, from: Option<u64>, limit: u64) -> anyhow::Result<ExitCode> {
-    let client = pactum_client::NodeClient::new(node);
+    let client = pactum_client::NodeClient::connect(node)?;
     let status = client.status()?;
     let height = status["height"].as_u64().unwrap_or(0);
     let limit = limit.clamp(1, 100);

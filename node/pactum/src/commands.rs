@@ -140,7 +140,7 @@ enum TxCommand {
 pub fn tx(arguments: TxArgs) -> anyhow::Result<ExitCode> {
     match arguments.command {
         TxCommand::Enrol { signing, certificate } => {
-            let node = NodeClient::new(&signing.node);
+            let node = NodeClient::connect(&signing.node)?;
             let keypair = load_key(&signing.key)?;
             let pem = std::fs::read(&certificate)
                 .with_context(|| format!("cannot read {}", certificate.display()))?;
@@ -157,11 +157,11 @@ pub fn tx(arguments: TxArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let transaction: Transaction = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a signed transaction", file.display()))?;
-            submit_and_report(&NodeClient::new(&node), &transaction, no_wait)
+            submit_and_report(&NodeClient::connect(&node)?, &transaction, no_wait)
         }
         TxCommand::Show { hash, node } => {
             let hash = Hash(parse_hex_array(&hash, "the transaction hash")?);
-            let answer = NodeClient::new(&node)
+            let answer = NodeClient::connect(&node)?
                 .get(&format!("/v1/transactions/{hash}"))?
                 .into_success("GET /v1/transactions")?;
             println!("{}", serde_json::to_string_pretty(&answer)?);
@@ -287,7 +287,7 @@ pub fn contract(arguments: ContractArgs) -> anyhow::Result<ExitCode> {
             if !code.starts_with(b"\0asm") {
                 bail!("{} is not a WebAssembly module", file.display());
             }
-            let node = NodeClient::new(&signing.node);
+            let node = NodeClient::connect(&signing.node)?;
             let keypair = load_key(&signing.key)?;
             let init_input = encode_arguments(&init)?;
             let nonce = match signing.nonce {
@@ -301,7 +301,7 @@ pub fn contract(arguments: ContractArgs) -> anyhow::Result<ExitCode> {
         }
         ContractCommand::Call { address, method, arguments, signing, gas_limit } => {
             let contract = Address(parse_hex_array(&address, "the contract address")?);
-            let node = NodeClient::new(&signing.node);
+            let node = NodeClient::connect(&signing.node)?;
             let keypair = load_key(&signing.key)?;
             let input = encode_arguments(&arguments)?;
             let payload = Payload::CallContract { contract, method, input };
@@ -312,7 +312,7 @@ pub fn contract(arguments: ContractArgs) -> anyhow::Result<ExitCode> {
             let contract = Address(parse_hex_array(&address, "the contract address")?);
             let caller = key.as_deref().map(load_key).transpose()?;
             let input = encode_arguments(&arguments)?;
-            let answer = NodeClient::new(&node).query(
+            let answer = NodeClient::connect(&node)?.query(
                 contract,
                 &method,
                 &input,
@@ -335,8 +335,9 @@ pub fn contract(arguments: ContractArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ContractCommand::List { node } => {
-            let answer =
-                NodeClient::new(&node).get("/v1/contracts")?.into_success("GET /v1/contracts")?;
+            let answer = NodeClient::connect(&node)?
+                .get("/v1/contracts")?
+                .into_success("GET /v1/contracts")?;
             for contract in answer["contracts"].as_array().cloned().unwrap_or_default() {
                 println!(
                     "{}  code {}",

@@ -418,26 +418,10 @@ impl Genesis {
         Ok(Self { file, organisations, validators, revoked, hash })
     }
 
-    /// The PBFT configuration this genesis sets.
     /// The PBFT configuration: the genesis parameters, the validator count, and the genesis
     /// hash as the chain identity every consensus signature covers.
     pub fn consensus_config(&self) -> Config {
         consensus_config(&self.file.consensus, self.validators.len(), self.hash)
-    }
-
-    /// What one block may use, as the executor enforces it.
-    pub fn block_budget(&self) -> pactum_executor::BlockBudget {
-        let parameters = &self.file.consensus;
-        pactum_executor::BlockBudget {
-            gas_max: parameters.block_gas_max,
-            state_bytes_max: parameters.block_state_bytes_max,
-            receipt_bytes_max: parameters.block_receipt_bytes_max,
-        }
-    }
-
-    /// The check every stored block's commit certificate must pass.
-    pub fn certificate_checker(&self) -> crate::proposal::CertificateChecker {
-        crate::proposal::CertificateChecker::new(self.consensus_config(), self.validator_keys())
     }
 
     /// A trust store holding the member CAs and the revocations.
