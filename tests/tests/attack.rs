@@ -103,6 +103,30 @@ fn post_json(path: &str, body: &Value) -> String {
     )
 }
 
+/// Sends `request` from `source` to the honest validators' APIs in turn until `stop`,
+/// telling `counted` the answer's size when it was 200 and `None` otherwise (then it
+/// waits 10 ms before the next).
+fn repeat_request(
+    stop: &AtomicBool,
+    apis: &[SocketAddr],
+    source: IpAddr,
+    request: &str,
+    counted: impl Fn(Option<usize>),
+) {
+    let mut turn = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        turn += 1;
+        let to = apis[turn % HONEST_VALIDATORS.len()];
+        match http(source, to, request) {
+            Ok((200, bytes)) => counted(Some(bytes)),
+            _ => {
+                counted(None);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
 /// What each part of the attack did, counted as it went.
 #[derive(Default)]
 struct Tally {
@@ -191,54 +215,45 @@ impl Attack {
         }
 
         // The largest `/v1/chain` pages, two callers.
+        let page = format!("/v1/chain?from=1&limit={}", limits::API_CHAIN_PAGE_BLOCKS_MAX);
         for caller in (0..2u8).filter(|_| part("chain")) {
-            let (stop, tally, apis) = (Arc::clone(&stop), Arc::clone(&tally), apis.clone());
+            let (stop, tally, apis, request) =
+                (Arc::clone(&stop), Arc::clone(&tally), apis.clone(), get(&page));
             spawn(
                 &mut threads,
                 Box::new(move || {
-                    let mut turn = 0usize;
-                    while !stop.load(Ordering::Relaxed) {
-                        turn += 1;
-                        let to = apis[turn % HONEST_VALIDATORS.len()];
-                        let path =
-                            format!("/v1/chain?from=1&limit={}", limits::API_CHAIN_PAGE_BLOCKS_MAX);
-                        match http(attacker_address(20 + caller), to, &get(&path)) {
-                            Ok((200, bytes)) => {
+                    repeat_request(&stop, &apis, attacker_address(20 + caller), &request, |ok| {
+                        match ok {
+                            Some(bytes) => {
                                 tally.chain_pages.fetch_add(1, Ordering::Relaxed);
                                 tally.chain_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
                             }
-                            _ => {
+                            None => {
                                 tally.chain_refused.fetch_add(1, Ordering::Relaxed);
-                                std::thread::sleep(Duration::from_millis(10));
                             }
                         }
-                    }
+                    });
                 }),
             );
         }
 
         // Maximal queries (the query gas cap, all of it spent spinning), two callers.
+        let body = query_body(None, spin, "spin", &[], limits::QUERY_GAS_MAX, None, 0);
         for caller in (0..2u8).filter(|_| part("queries")) {
-            let (stop, tally, apis) = (Arc::clone(&stop), Arc::clone(&tally), apis.clone());
+            let (stop, tally, apis, request) = (
+                Arc::clone(&stop),
+                Arc::clone(&tally),
+                apis.clone(),
+                post_json("/v1/query", &body),
+            );
             spawn(
                 &mut threads,
                 Box::new(move || {
-                    let body = query_body(None, spin, "spin", &[], limits::QUERY_GAS_MAX, None, 0);
-                    let request = post_json("/v1/query", &body);
-                    let mut turn = 0usize;
-                    while !stop.load(Ordering::Relaxed) {
-                        turn += 1;
-                        let to = apis[turn % HONEST_VALIDATORS.len()];
-                        match http(attacker_address(30 + caller), to, &request) {
-                            Ok((200, _)) => {
-                                tally.queries.fetch_add(1, Ordering::Relaxed);
-                            }
-                            _ => {
-                                tally.queries_refused.fetch_add(1, Ordering::Relaxed);
-                                std::thread::sleep(Duration::from_millis(10));
-                            }
-                        }
-                    }
+                    repeat_request(&stop, &apis, attacker_address(30 + caller), &request, |ok| {
+                        let counter =
+                            if ok.is_some() { &tally.queries } else { &tally.queries_refused };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    });
                 }),
             );
         }

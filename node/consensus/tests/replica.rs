@@ -254,6 +254,22 @@ fn the_primary_batches_by_count_by_bytes_and_by_timeout() {
     primary.check_invariants();
 }
 
+/// The requests of every batch a step broadcast a PRE-PREPARE for (the weight tests'
+/// limits: at most 8 requests and 1,024 bytes).
+fn proposed_batches(effects: &[Effect]) -> Vec<Vec<Vec<u8>>> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Broadcast(SignedMessage {
+                message: Message::PrePrepare { batch, .. }, ..
+            }) => Some(
+                batch_requests(batch, 8, 1024).unwrap().into_iter().map(<[u8]>::to_vec).collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Issue 9, finding 2: a batch holds at most `batch_weight_max` of weight (in the node, the
 /// block gas limit over the transactions' gas limits). The primary cuts within it, a
 /// request heavier than a whole batch is refused, and backups refuse a heavier batch.
@@ -264,16 +280,7 @@ fn batches_stay_within_the_weight_limit_at_the_primary_and_the_backups() {
     let mut primary =
         Replica::new(0, weighed.clone(), TestCrypto { id: 0 }, &[], Sequence(0)).unwrap();
     let proposed = |effects: &[Effect]| -> Vec<usize> {
-        effects
-            .iter()
-            .filter_map(|effect| match effect {
-                Effect::Broadcast(SignedMessage {
-                    message: Message::PrePrepare { batch, .. },
-                    ..
-                }) => Some(batch_requests(batch, 8, 1024).unwrap().len()),
-                _ => None,
-            })
-            .collect()
+        proposed_batches(effects).iter().map(Vec::len).collect()
     };
     // 6 + 6 weigh more than 10: the first is cut as soon as the second comes (by weight,
     // long before the count or the bytes fill a batch).
@@ -317,24 +324,7 @@ fn a_primary_proposes_at_most_two_batches_weight_ahead_of_its_execution() {
         ..config(4)
     };
     let mut primary = Replica::new(0, weighed, TestCrypto { id: 0 }, &[], Sequence(0)).unwrap();
-    let proposed = |effects: &[Effect]| -> Vec<Vec<Vec<u8>>> {
-        effects
-            .iter()
-            .filter_map(|effect| match effect {
-                Effect::Broadcast(SignedMessage {
-                    message: Message::PrePrepare { batch, .. },
-                    ..
-                }) => Some(
-                    batch_requests(batch, 8, 1024)
-                        .unwrap()
-                        .into_iter()
-                        .map(<[u8]>::to_vec)
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()
-    };
+    let proposed = proposed_batches;
     // Five heavy requests of one group (weight 10: a full batch each), and the batch
     // timer firing.
     let mut first = Vec::new();
