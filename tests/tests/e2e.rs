@@ -323,6 +323,15 @@ fn bad_rest_input_gets_a_clear_answer_and_changes_nothing() {
     let node = devnet.node(2);
     let issuer = devnet.issuer();
     let token = devnet.contract("token");
+    // `devnet up` returns once every validator has executed the samples' blocks, so the
+    // nonce read from node 2 below is the deployer's current one (CI once saw node 2 a
+    // block behind, and the forged transaction refused as stale instead).
+    let nonces: Vec<u64> =
+        (1..=4).map(|index| devnet.node(index).next_nonce(&issuer.public_key()).unwrap()).collect();
+    assert!(
+        nonces.iter().all(|nonce| *nonce == nonces[0]),
+        "deployer's nonce per node: {nonces:?}"
+    );
     let height = devnet.height(2);
     let code =
         |answer: &pactum_client::Answer| answer.body["code"].as_str().unwrap_or("").to_string();

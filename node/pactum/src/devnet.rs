@@ -258,7 +258,17 @@ fn up(
                 Ok(validators.iter().all(|validator| validator["connected"] == Value::Bool(true)))
             })?;
         }
-        let deployed = deploy_samples(directory, &NodeClient::new(&apis[0]))?;
+        let (deployed, height) = deploy_samples(directory, &NodeClient::new(&apis[0]))?;
+        // Every validator has executed the samples' blocks before the devnet is called
+        // up: a client reading any of them then sees the contracts and the deployer's
+        // nonce as they are.
+        for (index, api) in apis.iter().enumerate() {
+            wait_for(
+                &watch,
+                &format!("validator-{} to execute block {height}", index + 1),
+                || Ok(NodeClient::new(api).status()?["height"].as_u64() >= Some(height)),
+            )?;
+        }
         std::fs::write(&contracts_path, serde_json::to_string_pretty(&deployed)?)?;
     }
     let deployed: DeployedContracts = serde_json::from_str(
@@ -302,8 +312,9 @@ fn wait_for(
 }
 
 /// Enrols the devnet client (certificate from the first member's CA) and deploys the
-/// sample contracts from it, waiting for each block to commit.
-fn deploy_samples(directory: &Path, node: &NodeClient) -> anyhow::Result<DeployedContracts> {
+/// sample contracts from it, waiting for each block to commit. Returns them with the
+/// height of the last one's block.
+fn deploy_samples(directory: &Path, node: &NodeClient) -> anyhow::Result<(DeployedContracts, u64)> {
     let client_directory = directory.join("clients").join("devnet-client");
     let authority = directory.join("organisations").join("member-1");
     if !client_directory.join("certificate.pem").exists() {
@@ -332,6 +343,7 @@ fn deploy_samples(directory: &Path, node: &NodeClient) -> anyhow::Result<Deploye
     check_success(&answer, "enrolling the devnet client")?;
     println!("enrolled devnet-client ({}) in block {}", keypair.public_key(), answer["height"]);
 
+    let mut height = answer["height"].as_u64().unwrap_or(0);
     let mut contracts = std::collections::BTreeMap::new();
     for (name, init) in SAMPLES {
         let code = pactum_contract_wasm::by_name(name)
@@ -352,9 +364,10 @@ fn deploy_samples(directory: &Path, node: &NodeClient) -> anyhow::Result<Deploye
         check_success(&answer, &format!("deploying {name}"))?;
         let address = deployed_address(&keypair.public_key(), nonce);
         println!("deployed {name} at {address} (block {})", answer["height"]);
+        height = height.max(answer["height"].as_u64().unwrap_or(0));
         contracts.insert(name.to_string(), address.to_string());
     }
-    Ok(DeployedContracts { client_key, client_certificate, contracts })
+    Ok((DeployedContracts { client_key, client_certificate, contracts }, height))
 }
 
 fn check_success(answer: &Value, what: &str) -> anyhow::Result<()> {
