@@ -89,6 +89,29 @@ impl TrustStore {
         Ok(info)
     }
 
+    /// Replaces every CA and revocation at once (a governance change applied): a
+    /// verification runs wholly before or wholly after it. An authority that is not a
+    /// self-signed CA is left out (governance checked each before it reached the ledger).
+    pub fn replace(
+        &self,
+        authorities: &[&[u8]],
+        revoked: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) {
+        let fresh = TrustStore::new();
+        for der in authorities {
+            let _ = fresh.add_authority(der);
+        }
+        let mut next = fresh.state.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        next.revoked = revoked.into_iter().collect();
+        *self.state.write().expect("trust store lock is never poisoned") = next;
+    }
+
+    /// Whether `organisation` has a trusted CA here (is a member).
+    pub fn has_organisation(&self, organisation: &str) -> bool {
+        let state = self.state.read().expect("trust store lock is never poisoned");
+        state.authorities.iter().any(|authority| authority.organisation == organisation)
+    }
+
     /// Removes every CA of `organisation` (a member left the consortium).
     pub fn remove_organisation(&self, organisation: &str) {
         let mut state = self.state.write().expect("trust store lock is never poisoned");

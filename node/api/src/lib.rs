@@ -11,6 +11,8 @@
 
 #![forbid(unsafe_code)]
 
+mod governance;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -61,6 +63,9 @@ pub fn router(node: NodeHandle) -> Router {
         .route("/v1/state/{contract}/{key}", get(state))
         .route("/v1/contracts", get(contracts))
         .route("/v1/contracts/{address}", get(contract))
+        .route("/v1/consortium", get(governance::consortium))
+        .route("/v1/proposals", get(governance::proposals))
+        .route("/v1/proposals/{id}", get(governance::proposal))
         .route("/v1/query", post(query))
         .route("/v1/events", get(events))
         .route("/v1/status", get(status))
@@ -158,7 +163,8 @@ pub fn rejection_status(code: RejectionCode) -> StatusCode {
         RejectionCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RejectionCode::UnknownSigner
         | RejectionCode::RevokedSigner
-        | RejectionCode::ExpiredSigner => StatusCode::FORBIDDEN,
+        | RejectionCode::ExpiredSigner
+        | RejectionCode::FormerMember => StatusCode::FORBIDDEN,
         RejectionCode::StaleNonce | RejectionCode::NonceTaken => StatusCode::CONFLICT,
         RejectionCode::NonceTooFarAhead => StatusCode::UNPROCESSABLE_ENTITY,
         RejectionCode::SenderQueueFull

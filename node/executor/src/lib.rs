@@ -16,12 +16,14 @@
 //! once, on admission or when a proposal brings it, before it can be ordered, and a
 //! block is executed only once 2f + 1 validators committed it.
 
+pub mod governance;
 mod state;
 
 use std::sync::{Arc, Mutex};
 
 use pactum_certs::identity::Role;
 use pactum_certs::verify::TrustStore;
+use pactum_governance::{Consortium, Proposal};
 use pactum_storage::{
     BlockCommit, StateSpace, StorageError, Store, StoreRead, StoreReader, StoreSnapshot,
 };
@@ -37,17 +39,20 @@ use pactum_vm::{
 };
 use thiserror::Error;
 
+use governance::BlockGovernance;
 pub use state::ledger;
 use state::{BlockState, committed_code_hash, committed_next_nonce};
 
-/// The reason of the `Invalid` receipt of a governance transaction.
-pub const GOVERNANCE_NOT_EXECUTED: &str = "governance transactions are not executed yet";
+/// The reason of the `Invalid` receipt of a governance transaction on an executor
+/// without a consortium.
+pub const GOVERNANCE_NOT_EXECUTED: &str = "this executor has no consortium to govern";
 /// The reason of the `Invalid` receipt of an identity enrolment on an executor without
 /// trust roots.
 pub const ENROLMENT_NOT_EXECUTED: &str = "this executor has no trust roots to enrol identities";
 
 /// Checks the enrolment `record` of `sender` (from [`ledger::identity_key`]) at Unix time
-/// `at`: it exists, its certificate is not revoked in `trust`, and it has not expired.
+/// `at`: it exists, its organisation is still a member (has a CA in `trust`), its
+/// certificate is not revoked in `trust`, and it has not expired.
 /// A record that does not decode is a damaged store. The one signer rule admission (at
 /// the node's clock) and execution (at the block's time) both apply, so a transaction a
 /// Byzantine primary orders from a key the ledger does not accept gets the same `Invalid`
@@ -66,6 +71,12 @@ pub fn signer_fault(
             what: format!("the enrolment of {sender}"),
             detail: error.to_string(),
         })?;
+    if !trust.has_organisation(&enrolment.organisation) {
+        return Ok(Some(EnvelopeFault::FormerMember {
+            sender: *sender,
+            organisation: enrolment.organisation,
+        }));
+    }
     if trust.is_revoked(&enrolment.organisation, &enrolment.serial) {
         return Ok(Some(EnvelopeFault::RevokedSigner {
             sender: *sender,
@@ -129,16 +140,22 @@ pub struct ExecutorOptions {
     /// The VM's options; set `artifact_directory` (inside the node's data directory) so
     /// that compiled contracts survive restarts.
     pub vm: VmOptions,
-    /// The member CAs (and revocations) that identity enrolments are checked against;
-    /// without them every enrolment is refused.
-    pub trust: Option<Arc<TrustStore>>,
+    /// The consortium at genesis: its member CAs and revocations check identity
+    /// enrolments and signers until governance changes them. Without it every enrolment
+    /// and governance transaction is refused and signers are not checked.
+    pub consortium: Option<Arc<Consortium>>,
     /// What one block may use (the genesis `consensus.block_*` parameters).
     pub budget: BlockBudget,
 }
 
 impl ExecutorOptions {
     pub fn new(chain_id: ChainId) -> Self {
-        Self { chain_id, vm: VmOptions::default(), trust: None, budget: BlockBudget::default() }
+        Self {
+            chain_id,
+            vm: VmOptions::default(),
+            consortium: None,
+            budget: BlockBudget::default(),
+        }
     }
 }
 
@@ -234,7 +251,8 @@ pub struct Executor {
     chain_id: ChainId,
     schedule: GasSchedule,
     metering: bool,
-    trust: Option<Arc<TrustStore>>,
+    /// The genesis consortium, and the configuration in force now with its trust store.
+    governed: Option<Governed>,
     budget: BlockBudget,
     tip: ChainTip,
     /// The tip readers see: set under this lock in the same critical section as the
@@ -250,6 +268,23 @@ impl std::fmt::Debug for Executor {
             .field("tip", &self.tip)
             .field("vm", &self.vm)
             .finish_non_exhaustive()
+    }
+}
+
+/// The consortium an executor governs by.
+#[derive(Debug, Clone)]
+struct Governed {
+    genesis: Arc<Consortium>,
+    /// In force after the last executed block.
+    consortium: Arc<Consortium>,
+    /// Its CAs and revocations.
+    trust: Arc<TrustStore>,
+}
+
+impl Governed {
+    fn new(genesis: Arc<Consortium>, consortium: Arc<Consortium>) -> Self {
+        let trust = Arc::new(consortium.trust_store());
+        Self { genesis, consortium, trust }
     }
 }
 
@@ -322,7 +357,7 @@ fn receipt_from(transaction_hash: Hash, execution: &mut Execution) -> Receipt {
 impl Executor {
     /// Opens an executor over `store`, continuing after its last committed block.
     pub fn open(store: Store, options: ExecutorOptions) -> Result<Self, ExecutorError> {
-        let ExecutorOptions { chain_id, vm, trust, budget } = options;
+        let ExecutorOptions { chain_id, vm, consortium, budget } = options;
         let schedule = vm.gas_schedule;
         let metering = vm.metering;
         let vm = Vm::new(vm).map_err(|source| ExecutorError::VmSetup { source })?;
@@ -337,6 +372,13 @@ impl Executor {
                 });
             }
         }
+        let governed = match consortium {
+            Some(genesis) => {
+                let current = governance::current(&store, &genesis)?;
+                Some(Governed::new(genesis, current))
+            }
+            None => None,
+        };
         let published = Arc::new(Mutex::new(tip.clone()));
         Ok(Self {
             store: Arc::new(store),
@@ -344,7 +386,7 @@ impl Executor {
             chain_id,
             schedule,
             metering,
-            trust,
+            governed,
             budget,
             tip,
             published,
@@ -362,6 +404,12 @@ impl Executor {
 
     pub fn chain_id(&self) -> &ChainId {
         &self.chain_id
+    }
+
+    /// The consortium configuration in force after the last executed block (`None` for an
+    /// executor without one).
+    pub fn consortium(&self) -> Option<&Arc<Consortium>> {
+        self.governed.as_ref().map(|governed| &governed.consortium)
     }
 
     /// The last executed block, from which the next header takes its parent hash and its
@@ -399,15 +447,28 @@ impl Executor {
         let mut receipts = Vec::with_capacity(block.transactions.len());
         let mut gas_used = 0u64;
         let mut usage = BlockUsage::default();
+        let mut governance = self.governed.as_ref().map(|governed| {
+            let store = Arc::clone(&self.store) as Arc<dyn StoreRead>;
+            BlockGovernance::new(store, Arc::clone(&governed.consortium))
+        });
         for (position, transaction) in block.transactions.iter().enumerate() {
+            let mut step = Step { context: &context, position, usage: &mut usage };
             let receipt =
-                self.execute_transaction(&mut state, &context, transaction, position, &mut usage)?;
+                self.execute_transaction(&mut state, &mut governance, &mut step, transaction)?;
             gas_used = gas_used.saturating_add(receipt.gas_used);
             receipts.push(receipt);
         }
         let state = Arc::into_inner(state)
             .expect("the VM keeps no reference to a state view after a call returns");
-        let state_changes = state.into_state_changes()?;
+        let mut state_changes = state.into_state_changes()?;
+        let governed = match governance {
+            Some(governance) => {
+                let outcome = governance.finish(height, unix_seconds_of(context.timestamp_ms))?;
+                state_changes.extend(outcome.changes);
+                outcome.consortium
+            }
+            None => None,
+        };
         let store = Arc::get_mut(&mut self.store)
             .expect("the executor hands out no clone of its store outside a call");
         // Readers take a snapshot and the tip together under this lock; it is held here
@@ -429,6 +490,9 @@ impl Executor {
         };
         *published = self.tip.clone();
         drop(published);
+        if let (Some(consortium), Some(current)) = (governed, self.governed.as_mut()) {
+            *current = Governed::new(Arc::clone(&current.genesis), consortium);
+        }
         Ok(ExecutedBlock {
             height,
             block_hash,
@@ -463,6 +527,7 @@ impl Executor {
             store: self.store.reader(),
             published: Arc::clone(&self.published),
             queries: self.queries(),
+            genesis: self.governed.as_ref().map(|governed| Arc::clone(&governed.genesis)),
         }
     }
 
@@ -511,8 +576,9 @@ impl Executor {
         sender: PublicKey,
         certificate_der: &[u8],
     ) -> Result<Vec<u8>, String> {
-        let Some(trust) = &self.trust else { return Err(ENROLMENT_NOT_EXECUTED.into()) };
-        let at = i64::try_from(context.timestamp_ms / 1000).unwrap_or(i64::MAX);
+        let Some(governed) = &self.governed else { return Err(ENROLMENT_NOT_EXECUTED.into()) };
+        let trust = &governed.trust;
+        let at = unix_seconds_of(context.timestamp_ms);
         let verified = trust
             .verify(certificate_der, at, None)
             .map_err(|error| format!("the enrolment certificate is not acceptable: {error}"))?;
@@ -606,12 +672,12 @@ impl Executor {
         // Every other payload needs a signer the ledger accepts at the block's time. An
         // executor without trust roots (tests, offline tools) enrols nobody and checks no
         // signer.
-        if let Some(trust) = &self.trust
+        if let Some(governed) = &self.governed
             && !matches!(unsigned.payload, Payload::EnrolIdentity { .. })
         {
             let record = state.identity(&sender)?;
             let at = context.timestamp_ms / 1000;
-            return signer_fault(&sender, record.as_deref(), trust, at);
+            return signer_fault(&sender, record.as_deref(), &governed.trust, at);
         }
         Ok(None)
     }
@@ -619,11 +685,12 @@ impl Executor {
     fn execute_transaction(
         &self,
         state: &mut Arc<BlockState>,
-        context: &BlockContext,
+        governance: &mut Option<BlockGovernance>,
+        step: &mut Step<'_>,
         transaction: &Transaction,
-        position: usize,
-        usage: &mut BlockUsage,
     ) -> Result<Receipt, ExecutorError> {
+        let Step { context, position, usage } = step;
+        let (context, position) = (*context, *position);
         let unsigned = &transaction.unsigned;
         let transaction_hash = transaction.hash();
         if let Some(reason) = self.envelope_fault(state, context, transaction, usage)? {
@@ -649,8 +716,13 @@ impl Executor {
                 let request = CallRequest { caller, contract: *contract, method, input, gas_limit };
                 (self.vm.call(view(), context, &request), None)
             }
-            Payload::Governance { .. } => {
-                return Ok(invalid(transaction_hash, GOVERNANCE_NOT_EXECUTED.into()));
+            Payload::Governance { action } => {
+                let Some(governance) = governance.as_mut() else {
+                    return Ok(invalid(transaction_hash, GOVERNANCE_NOT_EXECUTED.into()));
+                };
+                let state = Arc::get_mut(state)
+                    .expect("the VM keeps no reference to a state view after a call returns");
+                return self.govern(state, governance, context, transaction, action);
             }
             Payload::EnrolIdentity { certificate_der } => {
                 let record = match self.enrolment(context, unsigned.sender, certificate_der) {
@@ -714,7 +786,63 @@ impl Executor {
     }
 }
 
+/// Where in its block a transaction runs.
+struct Step<'a> {
+    context: &'a BlockContext,
+    position: usize,
+    usage: &'a mut BlockUsage,
+}
+
 impl Executor {
+    /// Runs a governance action from an enrolled signer (the envelope checks passed): its
+    /// receipt is a success with the governance events, or reverted with the reason. It
+    /// uses its nonce and is charged `call_base` either way.
+    fn govern(
+        &self,
+        state: &mut BlockState,
+        governance: &mut BlockGovernance,
+        context: &BlockContext,
+        transaction: &Transaction,
+        action: &pactum_types::GovernanceAction,
+    ) -> Result<Receipt, ExecutorError> {
+        let unsigned = &transaction.unsigned;
+        let transaction_hash = transaction.hash();
+        let record = state.identity(&unsigned.sender)?.ok_or_else(|| ExecutorError::Missing {
+            what: format!("the enrolment of {} (checked just before)", unsigned.sender),
+        })?;
+        let enrolment =
+            ledger::Enrolment::from_bytes(&record).map_err(|error| StorageError::Corrupt {
+                what: format!("the enrolment of {}", unsigned.sender),
+                detail: error.to_string(),
+            })?;
+        let outcome = governance.execute(
+            action,
+            unsigned.sender,
+            &enrolment,
+            transaction_hash,
+            context.height,
+            unix_seconds_of(context.timestamp_ms),
+        )?;
+        state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
+        let gas_used =
+            if self.metering { self.schedule.call_base.min(unsigned.gas_limit) } else { 0 };
+        let mut receipt = match outcome {
+            Ok(events) => {
+                let mut receipt =
+                    receipt_without_run(transaction_hash, ReceiptStatus::Success, gas_used);
+                receipt.events = events;
+                receipt
+            }
+            Err(error) => receipt_without_run(
+                transaction_hash,
+                ReceiptStatus::Reverted { reason: bounded_reason(error.to_string()) },
+                gas_used,
+            ),
+        };
+        receipt.gas_used = gas_used;
+        Ok(receipt)
+    }
+
     /// Why a transaction's writes or receipt do not fit in what is left of the block's
     /// budget, if they do not.
     fn over_budget(
@@ -746,6 +874,11 @@ impl Executor {
         }
         None
     }
+}
+
+/// Unix seconds of a block time in milliseconds.
+fn unix_seconds_of(timestamp_ms: u64) -> i64 {
+    i64::try_from(timestamp_ms / 1000).unwrap_or(i64::MAX)
 }
 
 /// The time a block runs at: its header's, or 1 ms after its parent's if that is not
@@ -844,6 +977,7 @@ pub struct LedgerReader {
     store: StoreReader,
     published: Arc<Mutex<ChainTip>>,
     queries: Queries,
+    genesis: Option<Arc<Consortium>>,
 }
 
 impl LedgerReader {
@@ -859,7 +993,7 @@ impl LedgerReader {
         let store = Arc::new(self.store.snapshot());
         let tip = published.clone();
         drop(published);
-        LedgerSnapshot { store, tip, queries: self.queries.clone() }
+        LedgerSnapshot { store, tip, queries: self.queries.clone(), genesis: self.genesis.clone() }
     }
 
     /// The last committed block.
@@ -874,6 +1008,7 @@ pub struct LedgerSnapshot {
     store: Arc<StoreSnapshot>,
     tip: ChainTip,
     queries: Queries,
+    genesis: Option<Arc<Consortium>>,
 }
 
 impl LedgerSnapshot {
@@ -894,6 +1029,32 @@ impl LedgerSnapshot {
     /// The code hash of the contract deployed at `address`, if any.
     pub fn contract_code_hash(&self, address: &Address) -> Result<Option<Hash>, ExecutorError> {
         Ok(committed_code_hash(self.store.as_ref(), address)?)
+    }
+
+    /// The consortium configuration in force after this snapshot's block (`None` on a
+    /// ledger without one).
+    pub fn consortium(&self) -> Result<Option<Arc<Consortium>>, ExecutorError> {
+        let Some(genesis) = &self.genesis else { return Ok(None) };
+        Ok(Some(governance::current(self.store.as_ref(), genesis)?))
+    }
+
+    /// The consortium configuration in force for block `height` (genesis for block 1).
+    pub fn consortium_at(&self, height: u64) -> Result<Option<Arc<Consortium>>, ExecutorError> {
+        let Some(genesis) = &self.genesis else { return Ok(None) };
+        Ok(Some(governance::at_height(self.store.as_ref(), genesis, height)?))
+    }
+
+    pub fn proposal(&self, id: &Hash) -> Result<Option<Proposal>, ExecutorError> {
+        Ok(governance::proposal(self.store.as_ref(), id)?)
+    }
+
+    /// Up to `limit` proposals in id order, after `after` when given.
+    pub fn proposals(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<Vec<Proposal>, ExecutorError> {
+        Ok(governance::proposals(self.store.as_ref(), after, limit)?)
     }
 
     /// Runs `method` of `contract` against this snapshot and commits nothing (see

@@ -12,7 +12,7 @@ use pactum_storage::{BlockCommit, StateChange, StateSpace, Store};
 use pactum_types::gas::GasSchedule;
 use pactum_types::{
     Address, Block, BlockHeader, ChainId, CommitCertificate, CommitSignature, Encode as _,
-    GovernanceAction, GovernanceChange, Hash, Payload, ReceiptStatus,
+    GovernanceAction, Hash, Payload, ReceiptStatus,
 };
 
 fn token_code() -> &'static [u8] {
@@ -316,11 +316,7 @@ fn mixed_chain(executor: &mut pactum_executor::Executor, wrong_chain: bool) -> V
         bob.call(Address([9; 32]), "anything", Vec::new(), GAS),
         bob.sign(
             GAS,
-            Payload::Governance {
-                action: GovernanceAction::Propose {
-                    change: GovernanceChange::SetApprovalPolicy { approvals_required: 2 },
-                },
-            },
+            Payload::Governance { action: GovernanceAction::Approve { proposal: Hash([1; 32]) } },
         ),
         bob.sign_with(
             chain_id(),

@@ -5,64 +5,13 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{Account, GENESIS_TIME_MS, chain_id, next_block_at, reason, status_name};
-use pactum_certs::authority::{IssueRequest, create_authority, issue};
-use pactum_certs::identity::{CertificateInfo, certificates_from_pem};
-use pactum_certs::verify::TrustStore;
-use pactum_certs::{Role, tls::ed25519_seed_of_pem};
-use pactum_executor::{Executor, ExecutorOptions};
-use pactum_storage::Store;
-use pactum_types::{Address, Keypair, Payload, Receipt};
-use pactum_vm::VmOptions;
+use common::members::{Organisation, consortium, open_governed};
+use common::{Account, GENESIS_TIME_MS, next_block_at, reason, status_name};
+use pactum_certs::Role;
+use pactum_executor::Executor;
+use pactum_types::{Address, GovernanceAction, GovernanceChange, Payload, Receipt};
 
 const DAY_MS: u64 = 86_400_000;
-
-struct Member {
-    certificate_pem: String,
-    key_pem: String,
-}
-
-impl Member {
-    fn new(trust: &TrustStore) -> Self {
-        let at = (GENESIS_TIME_MS / 1000) as i64 - 86_400;
-        let authority = create_authority("Member 1", at, 3650).unwrap();
-        let der = certificates_from_pem(authority.certificate_pem.as_bytes()).unwrap();
-        trust.add_authority(&der[0]).unwrap();
-        Self { certificate_pem: authority.certificate_pem, key_pem: authority.private_key_pem }
-    }
-
-    /// A client certificate valid for `days` from a day before genesis, and its key.
-    fn client(&self, name: &str, days: u32) -> (Account, Vec<u8>, CertificateInfo) {
-        let request = IssueRequest {
-            role: Role::Client,
-            name,
-            subject_alt_names: &[],
-            at: (GENESIS_TIME_MS / 1000) as i64 - 86_400,
-            days,
-        };
-        let issued = issue(&self.certificate_pem, &self.key_pem, &request).unwrap();
-        let seed = ed25519_seed_of_pem(&issued.private_key_pem).unwrap();
-        let der = certificates_from_pem(issued.certificate_pem.as_bytes()).unwrap().remove(0);
-        let info = CertificateInfo::from_der(&der).unwrap();
-        let account = Account { keypair: Keypair::from_seed(&seed), next_nonce: 0 };
-        (account, der, info)
-    }
-}
-
-fn open(directory: &std::path::Path, trust: Arc<TrustStore>) -> Executor {
-    let store = Store::open(directory.join("db")).unwrap();
-    let options = ExecutorOptions {
-        vm: VmOptions {
-            artifact_directory: Some(directory.join("artifacts")),
-            ..VmOptions::default()
-        },
-        trust: Some(trust),
-        ..ExecutorOptions::new(chain_id())
-    };
-    Executor::open(store, options).unwrap()
-}
 
 fn run(
     executor: &mut Executor,
@@ -89,11 +38,13 @@ fn call_nowhere(account: &mut Account) -> pactum_types::Transaction {
 #[test]
 fn a_block_from_a_byzantine_primary_cannot_run_a_transaction_of_a_key_the_ledger_does_not_accept() {
     let directory = tempfile::tempdir().unwrap();
-    let trust = Arc::new(TrustStore::new());
-    let member = Member::new(&trust);
-    let mut executor = open(directory.path(), Arc::clone(&trust));
-    let (mut client, der, info) = member.client("client", 30);
-    let (mut short_lived, short_der, _) = member.client("short-lived", 2);
+    let member = Organisation::new("Member 1");
+    let mut executor = open_governed(directory.path(), &consortium(&[&member], 1));
+    let identity = member.identity(Role::Client, "client", 30);
+    let (mut client, der, info) = (identity.account, identity.der, identity.info);
+    let short = member.identity(Role::Client, "short-lived", 2);
+    let (mut short_lived, short_der) = (short.account, short.der);
+    let mut admin = member.identity(Role::Admin, "admin", 30);
     let mut stranger = Account::new(77);
     let t0 = GENESIS_TIME_MS;
 
@@ -123,8 +74,28 @@ fn a_block_from_a_byzantine_primary_cannot_run_a_transaction_of_a_key_the_ledger
     assert!(reason(&receipts[0].status).contains("expired"), "{receipts:?}");
     assert_eq!(status_name(&receipts[1].status), "reverted", "{receipts:?}");
 
-    // Revoked: from the next block on, the client's transactions do not run.
-    trust.revoke(&info.organisation, &info.serial);
+    // Revoked by governance (one member, one approval): from the next block on, the
+    // client's transactions do not run.
+    let revoke = GovernanceAction::Propose {
+        title: "revoke the client".into(),
+        description: String::new(),
+        expires_at_height: 100,
+        changes: vec![GovernanceChange::RevokeCertificate {
+            organisation: info.organisation.clone(),
+            serial: info.serial,
+        }],
+    };
+    let receipts = run(
+        &mut executor,
+        vec![admin.enrol(), admin.govern(revoke), call_nowhere(&mut client)],
+        later,
+    );
+    let statuses: Vec<&str> = receipts.iter().map(|receipt| status_name(&receipt.status)).collect();
+    assert_eq!(
+        statuses,
+        ["success", "success", "reverted"],
+        "the revocation applies after its block"
+    );
     let receipts = run(&mut executor, vec![call_nowhere(&mut client)], later + 1_000);
     assert_eq!(status_name(&receipts[0].status), "invalid", "{receipts:?}");
     assert!(reason(&receipts[0].status).contains("revoked"), "{receipts:?}");

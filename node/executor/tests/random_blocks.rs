@@ -95,7 +95,13 @@ fn random_transaction(
         },
         _ => Payload::Governance {
             action: GovernanceAction::Propose {
-                change: GovernanceChange::SetApprovalPolicy { approvals_required: 1 },
+                title: "random".into(),
+                description: String::new(),
+                expires_at_height: 10,
+                changes: vec![GovernanceChange::SetPolicy {
+                    class: pactum_types::ChangeClass::Policies,
+                    policy: pactum_types::Policy::AtLeast { count: 1 },
+                }],
             },
         },
     };

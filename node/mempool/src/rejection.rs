@@ -15,6 +15,7 @@ pub enum RejectionCode {
     UnknownSigner,
     RevokedSigner,
     ExpiredSigner,
+    FormerMember,
     StaleNonce,
     NonceTaken,
     NonceTooFarAhead,
@@ -25,7 +26,7 @@ pub enum RejectionCode {
 
 impl RejectionCode {
     /// Every code, in a fixed order (for metrics labels and documentation).
-    pub const ALL: [RejectionCode; 14] = [
+    pub const ALL: [RejectionCode; 15] = [
         RejectionCode::Malformed,
         RejectionCode::TooLarge,
         RejectionCode::GasLimitTooHigh,
@@ -34,6 +35,7 @@ impl RejectionCode {
         RejectionCode::UnknownSigner,
         RejectionCode::RevokedSigner,
         RejectionCode::ExpiredSigner,
+        RejectionCode::FormerMember,
         RejectionCode::StaleNonce,
         RejectionCode::NonceTaken,
         RejectionCode::NonceTooFarAhead,
@@ -53,6 +55,7 @@ impl RejectionCode {
             RejectionCode::UnknownSigner => "unknown_signer",
             RejectionCode::RevokedSigner => "revoked_signer",
             RejectionCode::ExpiredSigner => "expired_signer",
+            RejectionCode::FormerMember => "former_member",
             RejectionCode::StaleNonce => "stale_nonce",
             RejectionCode::NonceTaken => "nonce_taken",
             RejectionCode::NonceTooFarAhead => "nonce_too_far_ahead",
@@ -142,6 +145,7 @@ impl Rejection {
                 EnvelopeFault::UnknownSigner { .. } => RejectionCode::UnknownSigner,
                 EnvelopeFault::RevokedSigner { .. } => RejectionCode::RevokedSigner,
                 EnvelopeFault::ExpiredSigner { .. } => RejectionCode::ExpiredSigner,
+                EnvelopeFault::FormerMember { .. } => RejectionCode::FormerMember,
             },
             Rejection::BadSignature { .. } => RejectionCode::BadSignature,
             Rejection::NonceTaken { .. } => RejectionCode::NonceTaken,

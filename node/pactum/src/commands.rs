@@ -91,21 +91,21 @@ pub struct TxArgs {
 }
 
 #[derive(Debug, Args)]
-struct Signing {
+pub(crate) struct Signing {
     /// The signer's key file.
     #[arg(long)]
-    key: PathBuf,
+    pub(crate) key: PathBuf,
     /// The node to talk to first. When it cannot take the transaction (unreachable, busy)
     /// or has not committed it within 10 s, the same signed transaction goes to the other
     /// validators it lists.
     #[arg(long, default_value = DEFAULT_NODE)]
-    node: String,
+    pub(crate) node: String,
     /// The nonce to sign with (default: the account's next nonce, asked of the node).
     #[arg(long)]
-    nonce: Option<u64>,
+    pub(crate) nonce: Option<u64>,
     /// Do not wait for the commit: print the hash once a validator has accepted it.
     #[arg(long)]
-    no_wait: bool,
+    pub(crate) no_wait: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,7 +174,7 @@ pub fn tx(arguments: TxArgs) -> anyhow::Result<ExitCode> {
 /// unless told not to, waits for the commit, sending the same signed bytes to another
 /// validator if one is unreachable or slow, and prints the receipt. A receipt other than
 /// success is a failure exit.
-fn submit_and_report(
+pub(crate) fn submit_and_report(
     node: &NodeClient,
     transaction: &Transaction,
     no_wait: bool,

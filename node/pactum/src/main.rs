@@ -13,6 +13,7 @@ mod chain;
 mod clock;
 mod commands;
 mod devnet;
+mod gov;
 mod node;
 
 /// Pactum: a permissioned ledger run by a consortium of organisations.
@@ -37,6 +38,8 @@ enum Command {
     Tx(commands::TxArgs),
     /// Deploy, call and query contracts.
     Contract(commands::ContractArgs),
+    /// Propose changes to the consortium, vote on them, and read proposals.
+    Gov(gov::GovArgs),
     /// Inspect and audit a chain.
     Chain(chain::ChainArgs),
     /// Measure Pactum's building blocks and print the figures.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Keys(arguments) => report(commands::keys(arguments)),
         Command::Tx(arguments) => report(commands::tx(arguments)),
         Command::Contract(arguments) => report(commands::contract(arguments)),
+        Command::Gov(arguments) => report(gov::gov(arguments)),
         Command::Admin(_) => not_built("admin", "the admin service"),
         Command::Chain(arguments) => report(chain::run(arguments)),
         Command::Bench(arguments) => report(bench::run(arguments)),

@@ -425,6 +425,34 @@ impl Genesis {
     }
 
     /// A trust store holding the member CAs and the revocations.
+    /// The consortium configuration's first version: every class of change needs
+    /// `approvals_required` organisations (`AtLeast`).
+    pub fn consortium(&self) -> pactum_governance::Consortium {
+        let members = self
+            .organisations
+            .iter()
+            .map(|organisation| pactum_governance::Member {
+                name: organisation.name.clone(),
+                ca_certificates_der: vec![organisation.ca_der.clone()],
+            })
+            .collect();
+        let validators = self
+            .validators
+            .iter()
+            .map(|validator| pactum_governance::Validator {
+                name: validator.name.clone(),
+                organisation: validator.organisation.clone(),
+                public_key: validator.public_key,
+                certificate_der: validator.certificate_der.clone(),
+                address: validator.address.clone(),
+                api_address: validator.api_address.clone(),
+            })
+            .collect();
+        // Checked when the genesis was read: between 1 and the organisations' count.
+        let approvals = u16::try_from(self.file.governance.approvals_required).unwrap_or(u16::MAX);
+        pactum_governance::Consortium::genesis(members, validators, approvals, self.revoked.clone())
+    }
+
     pub fn trust_store(&self) -> TrustStore {
         let trust = TrustStore::new();
         for organisation in &self.organisations {

@@ -41,4 +41,9 @@ pub enum EnvelopeFault {
          the time is {at}: enrol a renewed certificate"
     )]
     ExpiredSigner { sender: PublicKey, not_after: u64, at: u64 },
+    #[error(
+        "the sender {sender} is enrolled under {organisation}, which is no longer a member of \
+         the consortium"
+    )]
+    FormerMember { sender: PublicKey, organisation: String },
 }

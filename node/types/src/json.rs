@@ -43,6 +43,26 @@ hex_json!(Signature, 64, "signature");
 hex_json!(Address, 32, "contract address");
 
 /// `#[serde(with = "crate::json::hex_bytes")]` for `Vec<u8>` fields.
+/// A list of byte strings as a JSON array of hex strings.
+pub mod hex_byte_vecs {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(items: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error> {
+        let texts: Vec<String> = items.iter().map(hex::encode).collect();
+        texts.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Vec<u8>>, D::Error> {
+        let texts = <Vec<String>>::deserialize(deserializer)?;
+        texts
+            .iter()
+            .map(|text| hex::decode(text).map_err(|_| D::Error::custom("expected hex strings")))
+            .collect()
+    }
+}
+
 pub mod hex_bytes {
     use super::*;
 

@@ -15,6 +15,7 @@ pub mod block;
 pub mod codec;
 pub mod crypto;
 pub mod gas;
+pub mod governance;
 pub mod hash;
 pub mod json;
 pub mod limits;
@@ -27,8 +28,7 @@ pub use admission::EnvelopeFault;
 pub use block::{Address, Block, BlockHeader, CommitCertificate, CommitSignature};
 pub use codec::{Decode, DecodeError, Encode};
 pub use crypto::{Keypair, PublicKey, Signature};
+pub use governance::{ChangeClass, GovernanceAction, GovernanceChange, Policy};
 pub use hash::Hash;
 pub use receipt::{Event, Receipt, ReceiptStatus};
-pub use transaction::{
-    ChainId, GovernanceAction, GovernanceChange, Payload, Transaction, UnsignedTransaction,
-};
+pub use transaction::{ChainId, Payload, Transaction, UnsignedTransaction};

@@ -30,6 +30,37 @@ pub const CERTIFICATE_SERIAL_BYTES_MAX: usize = 20;
 /// Bytes in a network address of a validator (`host:port`).
 pub const NETWORK_ADDRESS_BYTES_MAX: usize = 256;
 
+/// Bytes in a governance proposal's title.
+pub const PROPOSAL_TITLE_BYTES_MAX: usize = 200;
+
+/// Bytes in a governance proposal's description.
+pub const PROPOSAL_DESCRIPTION_BYTES_MAX: usize = 4 * 1024;
+
+/// Changes one governance proposal bundles.
+pub const PROPOSAL_CHANGES_MAX: usize = 16;
+
+/// CA certificates (a root and its rotations) one member may have at once.
+pub const MEMBER_CA_CERTIFICATES_MAX: usize = 4;
+
+/// Member organisations in the consortium.
+pub const MEMBERS_MAX: usize = 64;
+
+/// Proposals open at once, consortium-wide; an expired or decided one frees its place.
+pub const OPEN_PROPOSALS_MAX: usize = 64;
+
+/// Proposals one organisation may have open at once, so that no member can take every
+/// place of [`OPEN_PROPOSALS_MAX`].
+pub const OPEN_PROPOSALS_PER_MEMBER_MAX: usize = 8;
+
+/// How many blocks ahead a proposal's expiry height may be.
+pub const PROPOSAL_LIFETIME_BLOCKS_MAX: u64 = 1_000_000;
+
+/// Revoked certificates the consortium configuration holds.
+pub const REVOCATIONS_MAX: usize = 65_536;
+
+/// Consortium versions (one per applied proposal) the ledger indexes by height.
+pub const CONSORTIUM_VERSIONS_MAX: usize = 1_000_000;
+
 /// Bytes of one encoded transaction, signature included.
 pub const TRANSACTION_BYTES_MAX: usize = CONTRACT_CODE_BYTES_MAX + CALL_INPUT_BYTES_MAX + 4 * 1024;
 
@@ -323,6 +354,9 @@ pub const API_CHAIN_PAGE_BLOCKS_MAX: u64 = 100;
 /// 100 of them at once.
 pub const API_CHAIN_PAGE_READ_BYTES_MAX: usize = 8 * 1024 * 1024;
 
+/// Proposals in one page of `GET /v1/proposals`.
+pub const API_PROPOSALS_PAGE_MAX: usize = 100;
+
 /// Contracts one `GET /v1/contracts` page returns.
 pub const API_CONTRACTS_PAGE_MAX: usize = 1000;
 
@@ -356,3 +390,11 @@ const _: () = assert!(TRANSACTION_MEMORY_BYTES_MAX >= CONTRACT_MEMORY_BYTES_MAX)
 const _: () = assert!(CONTRACT_INSTANCES_PER_TRANSACTION_MAX >= CONTRACT_CALL_DEPTH_MAX);
 const _: () = assert!(CONTRACT_CODE_BYTES_MAX <= CONTRACT_MEMORY_BYTES_MAX);
 const _: () = assert!(CONTRACT_MODULE_CACHE_ENTRIES_MAX > 0);
+
+const _: () = assert!(OPEN_PROPOSALS_PER_MEMBER_MAX <= OPEN_PROPOSALS_MAX);
+const _: () = assert!(
+    PROPOSAL_CHANGES_MAX * (MEMBER_CA_CERTIFICATES_MAX * CERTIFICATE_BYTES_MAX + 1024)
+        + PROPOSAL_TITLE_BYTES_MAX
+        + PROPOSAL_DESCRIPTION_BYTES_MAX
+        < TRANSACTION_BYTES_MAX
+);

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::Address;
 use crate::codec::{Decode, DecodeError, Encode, Reader, write};
 use crate::crypto::{Keypair, PublicKey, Signature, SignatureError, SignedMessage, domain};
+use crate::governance::GovernanceAction;
 use crate::hash::{Hash, sha3_256};
 use crate::limits;
 
@@ -106,53 +107,6 @@ pub enum Payload {
     EnrolIdentity {
         #[serde(with = "crate::json::hex_bytes")]
         certificate_der: Vec<u8>,
-    },
-}
-
-/// A governance step. A change takes effect once approvals from enough member
-/// organisations (the approval policy) are on the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum GovernanceAction {
-    /// Open a proposal; the proposer's organisation counts as its first approval.
-    Propose { change: GovernanceChange },
-    /// Approve the open proposal whose id (the hash of the proposing transaction) is given.
-    Approve { proposal: Hash },
-}
-
-/// A change to the consortium's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
-pub enum GovernanceChange {
-    AddMember {
-        organisation: String,
-        #[serde(with = "crate::json::hex_bytes")]
-        ca_certificate_der: Vec<u8>,
-    },
-    RemoveMember {
-        organisation: String,
-    },
-    AddValidator {
-        #[serde(with = "crate::json::hex_bytes")]
-        certificate_der: Vec<u8>,
-        network_address: String,
-    },
-    RemoveValidator {
-        validator: PublicKey,
-    },
-    /// Require approvals from `approvals_required` member organisations.
-    SetApprovalPolicy {
-        approvals_required: u16,
-    },
-    RevokeCertificate {
-        organisation: String,
-        #[serde(with = "crate::json::hex_bytes")]
-        serial: Vec<u8>,
-    },
-    UpgradeContract {
-        contract: Address,
-        #[serde(with = "crate::json::hex_bytes")]
-        code: Vec<u8>,
     },
 }
 
@@ -285,106 +239,6 @@ impl Decode for Payload {
                 certificate_der: reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "certificate")?,
             }),
             tag => Err(DecodeError::UnknownTag { what: "payload", tag }),
-        }
-    }
-}
-
-impl Encode for GovernanceAction {
-    fn encode_to(&self, out: &mut Vec<u8>) {
-        match self {
-            GovernanceAction::Propose { change } => {
-                write::u8(out, 1);
-                change.encode_to(out);
-            }
-            GovernanceAction::Approve { proposal } => {
-                write::u8(out, 2);
-                proposal.encode_to(out);
-            }
-        }
-    }
-}
-
-impl Decode for GovernanceAction {
-    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        match reader.u8("governance action")? {
-            1 => Ok(GovernanceAction::Propose { change: GovernanceChange::decode_from(reader)? }),
-            2 => Ok(GovernanceAction::Approve { proposal: Hash::decode_from(reader)? }),
-            tag => Err(DecodeError::UnknownTag { what: "governance action", tag }),
-        }
-    }
-}
-
-impl Encode for GovernanceChange {
-    fn encode_to(&self, out: &mut Vec<u8>) {
-        match self {
-            GovernanceChange::AddMember { organisation, ca_certificate_der } => {
-                write::u8(out, 1);
-                write::string(out, organisation);
-                write::bytes(out, ca_certificate_der);
-            }
-            GovernanceChange::RemoveMember { organisation } => {
-                write::u8(out, 2);
-                write::string(out, organisation);
-            }
-            GovernanceChange::AddValidator { certificate_der, network_address } => {
-                write::u8(out, 3);
-                write::bytes(out, certificate_der);
-                write::string(out, network_address);
-            }
-            GovernanceChange::RemoveValidator { validator } => {
-                write::u8(out, 4);
-                validator.encode_to(out);
-            }
-            GovernanceChange::SetApprovalPolicy { approvals_required } => {
-                write::u8(out, 5);
-                write::u16(out, *approvals_required);
-            }
-            GovernanceChange::RevokeCertificate { organisation, serial } => {
-                write::u8(out, 6);
-                write::string(out, organisation);
-                write::bytes(out, serial);
-            }
-            GovernanceChange::UpgradeContract { contract, code } => {
-                write::u8(out, 7);
-                contract.encode_to(out);
-                write::bytes(out, code);
-            }
-        }
-    }
-}
-
-impl Decode for GovernanceChange {
-    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let organisation = |reader: &mut Reader<'_>| {
-            reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")
-        };
-        match reader.u8("governance change")? {
-            1 => Ok(GovernanceChange::AddMember {
-                organisation: organisation(reader)?,
-                ca_certificate_der: reader
-                    .byte_vec(limits::CERTIFICATE_BYTES_MAX, "CA certificate")?,
-            }),
-            2 => Ok(GovernanceChange::RemoveMember { organisation: organisation(reader)? }),
-            3 => Ok(GovernanceChange::AddValidator {
-                certificate_der: reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "certificate")?,
-                network_address: reader
-                    .string(limits::NETWORK_ADDRESS_BYTES_MAX, "network address")?,
-            }),
-            4 => {
-                Ok(GovernanceChange::RemoveValidator { validator: PublicKey::decode_from(reader)? })
-            }
-            5 => Ok(GovernanceChange::SetApprovalPolicy {
-                approvals_required: reader.u16("approvals required")?,
-            }),
-            6 => Ok(GovernanceChange::RevokeCertificate {
-                organisation: organisation(reader)?,
-                serial: reader.byte_vec(limits::CERTIFICATE_SERIAL_BYTES_MAX, "serial")?,
-            }),
-            7 => Ok(GovernanceChange::UpgradeContract {
-                contract: Address::decode_from(reader)?,
-                code: reader.byte_vec(limits::CONTRACT_CODE_BYTES_MAX, "contract code")?,
-            }),
-            tag => Err(DecodeError::UnknownTag { what: "governance change", tag }),
         }
     }
 }

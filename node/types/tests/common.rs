@@ -33,7 +33,7 @@ pub fn sample_transactions() -> Vec<(&'static str, Transaction)> {
             "add_member",
             GovernanceChange::AddMember {
                 organisation: "Hospital B".into(),
-                ca_certificate_der: vec![0x30, 0x82, 0x01],
+                ca_certificates_der: vec![vec![0x30, 0x82, 0x01]],
             },
         ),
         ("remove_member", GovernanceChange::RemoveMember { organisation: "Hospital B".into() }),
@@ -48,7 +48,31 @@ pub fn sample_transactions() -> Vec<(&'static str, Transaction)> {
             "remove_validator",
             GovernanceChange::RemoveValidator { validator: keypair(9).public_key() },
         ),
-        ("set_approval_policy", GovernanceChange::SetApprovalPolicy { approvals_required: 3 }),
+        (
+            "update_member",
+            GovernanceChange::UpdateMember {
+                organisation: "Hospital B".into(),
+                ca_certificates_der: vec![vec![0x30, 0x82, 0x01], vec![0x30, 0x82, 0x02]],
+            },
+        ),
+        (
+            "set_policy_at_least",
+            GovernanceChange::SetPolicy {
+                class: ChangeClass::Membership,
+                policy: Policy::AtLeast { count: 3 },
+            },
+        ),
+        (
+            "set_policy_more_than",
+            GovernanceChange::SetPolicy {
+                class: ChangeClass::Validators,
+                policy: Policy::MoreThan { numerator: 2, denominator: 3 },
+            },
+        ),
+        (
+            "set_policy_all",
+            GovernanceChange::SetPolicy { class: ChangeClass::Contracts, policy: Policy::All },
+        ),
         (
             "revoke_certificate",
             GovernanceChange::RevokeCertificate {
@@ -102,6 +126,44 @@ pub fn sample_transactions() -> Vec<(&'static str, Transaction)> {
                 },
             ),
         ),
+        (
+            "tx_reject",
+            transaction(
+                5,
+                Payload::Governance {
+                    action: GovernanceAction::Reject { proposal: Hash([6; 32]) },
+                },
+            ),
+        ),
+        (
+            "tx_withdraw",
+            transaction(
+                6,
+                Payload::Governance {
+                    action: GovernanceAction::Withdraw { proposal: Hash([6; 32]) },
+                },
+            ),
+        ),
+        (
+            "tx_propose_bundle",
+            transaction(
+                7,
+                Payload::Governance {
+                    action: GovernanceAction::Propose {
+                        title: "Onboard Hospital B".into(),
+                        description: "Its CA, then its policy.".into(),
+                        expires_at_height: 1_000,
+                        changes: vec![
+                            GovernanceChange::AddMember {
+                                organisation: "Hospital B".into(),
+                                ca_certificates_der: vec![vec![0x30, 0x82, 0x01]],
+                            },
+                            GovernanceChange::RemoveMember { organisation: "Clinic C".into() },
+                        ],
+                    },
+                },
+            ),
+        ),
     ];
     for (index, (name, change)) in changes.into_iter().enumerate() {
         let name: &'static str = Box::leak(format!("tx_propose_{name}").into_boxed_str());
@@ -109,7 +171,14 @@ pub fn sample_transactions() -> Vec<(&'static str, Transaction)> {
             name,
             transaction(
                 10 + index as u64,
-                Payload::Governance { action: GovernanceAction::Propose { change } },
+                Payload::Governance {
+                    action: GovernanceAction::Propose {
+                        title: name.to_string(),
+                        description: String::new(),
+                        expires_at_height: 100,
+                        changes: vec![change],
+                    },
+                },
             ),
         ));
     }
@@ -208,16 +277,25 @@ pub fn arb_chain_id() -> impl Strategy<Value = ChainId> {
 
 fn arb_change() -> impl Strategy<Value = GovernanceChange> {
     prop_oneof![
-        (text(64), bytes(64)).prop_map(|(organisation, ca_certificate_der)| {
-            GovernanceChange::AddMember { organisation, ca_certificate_der }
+        (text(64), vec(bytes(64), 0..4)).prop_map(|(organisation, ca_certificates_der)| {
+            GovernanceChange::AddMember { organisation, ca_certificates_der }
+        }),
+        (text(64), vec(bytes(64), 0..4)).prop_map(|(organisation, ca_certificates_der)| {
+            GovernanceChange::UpdateMember { organisation, ca_certificates_der }
         }),
         text(64).prop_map(|organisation| GovernanceChange::RemoveMember { organisation }),
         (bytes(64), text(40)).prop_map(|(certificate_der, network_address)| {
             GovernanceChange::AddValidator { certificate_der, network_address }
         }),
         arb_public_key().prop_map(|validator| GovernanceChange::RemoveValidator { validator }),
-        any::<u16>().prop_map(|approvals_required| GovernanceChange::SetApprovalPolicy {
-            approvals_required
+        (0u8..5, any::<u16>(), any::<u16>(), 0u8..3).prop_map(|(class, a, b, rule)| {
+            let class = ChangeClass::ALL[usize::from(class)];
+            let policy = match rule {
+                0 => Policy::AtLeast { count: a },
+                1 => Policy::MoreThan { numerator: a, denominator: b },
+                _ => Policy::All,
+            };
+            GovernanceChange::SetPolicy { class, policy }
         }),
         (text(64), bytes(20)).prop_map(|(organisation, serial)| {
             GovernanceChange::RevokeCertificate { organisation, serial }
@@ -234,11 +312,22 @@ pub fn arb_payload() -> impl Strategy<Value = Payload> {
         (arb_address(), text(64), bytes(64)).prop_map(|(contract, method, input)| {
             Payload::CallContract { contract, method, input }
         }),
-        arb_change().prop_map(|change| Payload::Governance {
-            action: GovernanceAction::Propose { change }
-        }),
-        arb_hash().prop_map(|proposal| Payload::Governance {
-            action: GovernanceAction::Approve { proposal }
+        (text(64), text(64), any::<u64>(), vec(arb_change(), 0..4)).prop_map(
+            |(title, description, expires_at_height, changes)| Payload::Governance {
+                action: GovernanceAction::Propose {
+                    title,
+                    description,
+                    expires_at_height,
+                    changes
+                }
+            }
+        ),
+        (arb_hash(), 0u8..3).prop_map(|(proposal, kind)| Payload::Governance {
+            action: match kind {
+                0 => GovernanceAction::Approve { proposal },
+                1 => GovernanceAction::Reject { proposal },
+                _ => GovernanceAction::Withdraw { proposal },
+            }
         }),
         bytes(64).prop_map(|certificate_der| Payload::EnrolIdentity { certificate_der }),
     ]

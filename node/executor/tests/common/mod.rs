@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod members;
+
 use std::path::Path;
 
 use pactum_executor::{ExecutedBlock, Executor, ExecutorOptions};

@@ -501,9 +501,13 @@ impl Node {
             artifact_directory: Some(config.data_dir.join("compiled-contracts")),
             ..VmOptions::default()
         };
-        executor_options.trust = Some(Arc::clone(&trust));
+        executor_options.consortium = Some(Arc::new(genesis.consortium()));
         executor_options.budget = genesis.block_budget();
         let executor = Executor::open(ledger_store, executor_options)?;
+        // Peers, admission and the executor trust the configuration governance left.
+        if let Some(consortium) = executor.consortium() {
+            consortium.fill(&trust);
+        }
         let last_executed = executor.tip().height;
         let (log, records) = ConsensusLog::open(&consensus_store)?;
         info!(
@@ -1082,9 +1086,24 @@ fn execute_ready(
     }
 }
 
+/// Executes a committed block; when it applied a governance proposal, the node's trust
+/// store (peers' TLS, admission) takes the new configuration's CAs and revocations from
+/// the next block on, as the executor does.
 fn execute_block(shared: &Shared, block: &Block) -> Result<ExecutedBlock, ExecutorError> {
     let mut ledger = shared.ledger.write().expect("ledger lock is never poisoned");
-    ledger.execute_block(block)
+    let before = ledger.consortium().map(|consortium| consortium.version);
+    let executed = ledger.execute_block(block)?;
+    if let Some(consortium) = ledger.consortium()
+        && Some(consortium.version) != before
+    {
+        consortium.fill(&shared.trust);
+        info!(
+            height = executed.height,
+            version = consortium.version,
+            "a governance proposal changed the consortium configuration"
+        );
+    }
+    Ok(executed)
 }
 
 /// Whether a committed block is reported to the replica as executed: yes for a block it
@@ -1510,6 +1529,55 @@ impl NodeHandle {
 
     pub fn state(&self, contract: &Address, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.shared.reader.store().state_get(StateSpace::Contract(*contract), key)
+    }
+
+    /// The consortium configuration in force for block `height`, or after the last
+    /// committed block when `height` is `None`; with the height it was read at.
+    pub fn consortium(
+        &self,
+        height: Option<u64>,
+    ) -> Result<(u64, Arc<pactum_governance::Consortium>), ExecutorError> {
+        let snapshot = self.shared.reader.snapshot();
+        let tip = snapshot.tip().height;
+        let consortium = match height {
+            Some(height) => snapshot.consortium_at(height)?,
+            None => snapshot.consortium()?,
+        };
+        let consortium = consortium.ok_or_else(|| ExecutorError::Missing {
+            what: "the consortium configuration".into(),
+        })?;
+        Ok((tip, consortium))
+    }
+
+    /// Proposals in id order after `after` (exclusive), with the configuration they are
+    /// counted against.
+    pub fn proposals(
+        &self,
+        after: Option<&Hash>,
+        limit: usize,
+    ) -> Result<(Vec<pactum_governance::Proposal>, Arc<pactum_governance::Consortium>), ExecutorError>
+    {
+        let snapshot = self.shared.reader.snapshot();
+        let proposals = snapshot.proposals(after, limit)?;
+        let consortium = snapshot.consortium()?.ok_or_else(|| ExecutorError::Missing {
+            what: "the consortium configuration".into(),
+        })?;
+        Ok((proposals, consortium))
+    }
+
+    pub fn proposal(
+        &self,
+        id: &Hash,
+    ) -> Result<
+        Option<(pactum_governance::Proposal, Arc<pactum_governance::Consortium>)>,
+        ExecutorError,
+    > {
+        let snapshot = self.shared.reader.snapshot();
+        let Some(proposal) = snapshot.proposal(id)? else { return Ok(None) };
+        let consortium = snapshot.consortium()?.ok_or_else(|| ExecutorError::Missing {
+            what: "the consortium configuration".into(),
+        })?;
+        Ok(Some((proposal, consortium)))
     }
 
     /// Deployed contracts after `after` (exclusive), with their code hashes.

@@ -1,0 +1,264 @@
+//! `GET /v1/consortium` and `GET /v1/proposals[/{id}]`: the consortium configuration and
+//! the governance proposals, as typed JSON replies (ADR 0019, `docs/governance.md`).
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use pactum_certs::identity::CertificateInfo;
+use pactum_governance::{Consortium, Proposal, Status, Tally};
+use pactum_runtime::NodeHandle;
+use pactum_types::{ChangeClass, GovernanceChange, Hash, Policy, PublicKey, limits};
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, page_limit, parse_fixed, query_error, read};
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CertificateJson {
+    serial: String,
+    fingerprint: String,
+    not_before: i64,
+    not_after: i64,
+    /// DER, hex.
+    der: String,
+}
+
+impl CertificateJson {
+    fn of(der: &[u8]) -> Self {
+        let (serial, fingerprint, not_before, not_after) = match CertificateInfo::from_der(der) {
+            Ok(info) => (info.serial_hex(), info.fingerprint(), info.not_before, info.not_after),
+            // Checked before it reached the ledger; show what there is.
+            Err(_) => (String::new(), String::new(), 0, 0),
+        };
+        Self { serial, fingerprint, not_before, not_after, der: hex::encode(der) }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct MemberJson {
+    name: String,
+    ca_certificates: Vec<CertificateJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ValidatorJson {
+    name: String,
+    organisation: String,
+    public_key: PublicKey,
+    address: String,
+    api_address: String,
+    certificate: CertificateJson,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RevokedJson {
+    organisation: String,
+    serial: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ConsortiumJson {
+    /// The committed height the configuration was read at.
+    read_at_height: u64,
+    version: u64,
+    members: Vec<MemberJson>,
+    validators: Vec<ValidatorJson>,
+    policies: std::collections::BTreeMap<ChangeClass, Policy>,
+    revoked: Vec<RevokedJson>,
+}
+
+fn consortium_json(read_at_height: u64, consortium: &Consortium) -> ConsortiumJson {
+    ConsortiumJson {
+        read_at_height,
+        version: consortium.version,
+        members: consortium
+            .members
+            .values()
+            .map(|member| MemberJson {
+                name: member.name.clone(),
+                ca_certificates: member
+                    .ca_certificates_der
+                    .iter()
+                    .map(|der| CertificateJson::of(der))
+                    .collect(),
+            })
+            .collect(),
+        validators: consortium
+            .validators
+            .iter()
+            .map(|validator| ValidatorJson {
+                name: validator.name.clone(),
+                organisation: validator.organisation.clone(),
+                public_key: validator.public_key,
+                address: validator.address.clone(),
+                api_address: validator.api_address.clone(),
+                certificate: CertificateJson::of(&validator.certificate_der),
+            })
+            .collect(),
+        policies: consortium.policies.clone(),
+        revoked: consortium
+            .revoked
+            .iter()
+            .map(|(organisation, serial)| RevokedJson {
+                organisation: organisation.clone(),
+                serial: hex::encode(serial),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsortiumQuery {
+    /// The configuration in force for this block (default: after the last one).
+    height: Option<u64>,
+}
+
+pub(crate) async fn consortium(
+    State(node): State<NodeHandle>,
+    query: Result<Query<ConsortiumQuery>, QueryRejection>,
+) -> Result<Json<ConsortiumJson>, ApiError> {
+    let Query(query) = query.map_err(|error| query_error(&error))?;
+    let height = query.height;
+    let (tip, consortium) = read(&node, move |node| node.consortium(height)).await?;
+    Ok(Json(consortium_json(tip, &consortium)))
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct VoteJson {
+    organisation: String,
+    approve: bool,
+    voter: PublicKey,
+    transaction: Hash,
+    height: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct TallyJson {
+    approvals: usize,
+    needed: usize,
+    voters: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ProposalJson {
+    id: Hash,
+    organisation: String,
+    proposer: PublicKey,
+    title: String,
+    description: String,
+    changes: Vec<GovernanceChange>,
+    opened_at_height: u64,
+    expires_at_height: u64,
+    votes: Vec<VoteJson>,
+    /// `open`, `passed`, `applied`, `rejected`, `expired`, `withdrawn` or `failed`.
+    status: &'static str,
+    /// The block where the status was reached (absent while open).
+    status_height: Option<u64>,
+    /// Why it failed, for `failed`.
+    failure_reason: Option<String>,
+    /// For an open proposal: its approvals against what its policy needs now.
+    tally: Option<TallyJson>,
+}
+
+fn proposal_json(proposal: Proposal, consortium: &Consortium) -> ProposalJson {
+    let tally = match (proposal.status.is_open(), proposal.tally(consortium)) {
+        (true, Ok(Tally::Open { approvals, needed, voters })) => {
+            Some(TallyJson { approvals, needed, voters })
+        }
+        _ => None,
+    };
+    let (status_height, failure_reason) = match &proposal.status {
+        Status::Open => (None, None),
+        Status::Passed { height }
+        | Status::Applied { height }
+        | Status::Rejected { height }
+        | Status::Expired { height }
+        | Status::Withdrawn { height } => (Some(*height), None),
+        Status::Failed { height, reason } => (Some(*height), Some(reason.clone())),
+    };
+    ProposalJson {
+        id: proposal.id,
+        status: proposal.status.name(),
+        status_height,
+        failure_reason,
+        tally,
+        organisation: proposal.organisation,
+        proposer: proposal.proposer,
+        title: proposal.title,
+        description: proposal.description,
+        changes: proposal.changes,
+        opened_at_height: proposal.opened_at_height,
+        expires_at_height: proposal.expires_at_height,
+        votes: proposal
+            .votes
+            .into_iter()
+            .map(|vote| VoteJson {
+                organisation: vote.organisation,
+                approve: vote.approve,
+                voter: vote.voter,
+                transaction: vote.transaction,
+                height: vote.height,
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProposalsQuery {
+    after: Option<String>,
+    limit: Option<u64>,
+    /// Only proposals with this status.
+    status: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ProposalsPage {
+    proposals: Vec<ProposalJson>,
+    /// Pass as `after` for the next page (absent on the last one).
+    next_after: Option<Hash>,
+}
+
+const STATUSES: [&str; 7] =
+    ["open", "passed", "applied", "rejected", "expired", "withdrawn", "failed"];
+
+pub(crate) async fn proposals(
+    State(node): State<NodeHandle>,
+    query: Result<Query<ProposalsQuery>, QueryRejection>,
+) -> Result<Json<ProposalsPage>, ApiError> {
+    let Query(query) = query.map_err(|error| query_error(&error))?;
+    let after = match &query.after {
+        Some(text) => Some(Hash(parse_fixed(text, "after")?)),
+        None => None,
+    };
+    if let Some(status) = &query.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("status must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let limit = page_limit(query.limit, 50, limits::API_PROPOSALS_PAGE_MAX as u64)? as usize;
+    let (found, consortium) =
+        read(&node, move |node| node.proposals(after.as_ref(), limit)).await?;
+    // The page is cut before filtering, so a page may hold fewer than `limit` matches.
+    let next_after = (found.len() == limit).then(|| found.last().map(|p| p.id)).flatten();
+    let proposals = found
+        .into_iter()
+        .filter(|proposal| query.status.as_deref().is_none_or(|s| s == proposal.status.name()))
+        .map(|proposal| proposal_json(proposal, &consortium))
+        .collect();
+    Ok(Json(ProposalsPage { proposals, next_after }))
+}
+
+pub(crate) async fn proposal(
+    State(node): State<NodeHandle>,
+    Path(id): Path<String>,
+) -> Result<Json<ProposalJson>, ApiError> {
+    let id = Hash(parse_fixed(&id, "the proposal id")?);
+    match read(&node, move |node| node.proposal(&id)).await? {
+        Some((proposal, consortium)) => Ok(Json(proposal_json(proposal, &consortium))),
+        None => Err(ApiError::not_found("unknown_proposal", format!("there is no proposal {id}"))),
+    }
+}

@@ -1,0 +1,267 @@
+//! Governance transactions run by the executor: proposals open, collect one vote per
+//! organisation from admin keys, pass at their policy and apply at the end of their
+//! block; what they change is in force from the next block, readable at any height, and
+//! survives a restart.
+
+mod common;
+
+use common::members::{Identity, Organisation, consortium, open_governed};
+use common::{GENESIS_TIME_MS, next_block_at, reason, status_name};
+use pactum_certs::Role;
+use pactum_executor::Executor;
+use pactum_governance::{Consortium, Status};
+use pactum_storage::StoreRead;
+use pactum_types::{
+    Address, ChangeClass, GovernanceAction, GovernanceChange, Hash, Payload, Policy, Receipt,
+    Transaction,
+};
+
+struct Fixture {
+    _directory: tempfile::TempDir,
+    executor: Executor,
+    organisations: Vec<Organisation>,
+    /// One enrolled admin per organisation.
+    admins: Vec<Identity>,
+    genesis: Consortium,
+}
+
+/// Four members, every class needing three approvals, an admin of each enrolled.
+fn fixture() -> Fixture {
+    let directory = tempfile::tempdir().unwrap();
+    let organisations: Vec<Organisation> =
+        ["Org A", "Org B", "Org C", "Org D"].iter().map(|name| Organisation::new(name)).collect();
+    let genesis = consortium(&organisations.iter().collect::<Vec<_>>(), 3);
+    let mut executor = open_governed(directory.path(), &genesis);
+    let mut admins: Vec<Identity> = organisations
+        .iter()
+        .map(|organisation| organisation.identity(Role::Admin, "admin", 365))
+        .collect();
+    let enrolments = admins.iter_mut().map(Identity::enrol).collect();
+    let receipts = run(&mut executor, enrolments);
+    assert!(receipts.iter().all(|receipt| status_name(&receipt.status) == "success"));
+    Fixture { _directory: directory, executor, organisations, admins, genesis }
+}
+
+fn run(executor: &mut Executor, transactions: Vec<Transaction>) -> Vec<Receipt> {
+    let at = GENESIS_TIME_MS + (executor.tip().height + 1) * 1_000;
+    let block = next_block_at(executor, transactions, at);
+    executor.execute_block(&block).unwrap().receipts
+}
+
+fn propose(changes: Vec<GovernanceChange>, expires_at_height: u64) -> GovernanceAction {
+    GovernanceAction::Propose {
+        title: "a change".into(),
+        description: "why".into(),
+        expires_at_height,
+        changes,
+    }
+}
+
+fn topics(receipt: &Receipt) -> Vec<&str> {
+    receipt.events.iter().map(|event| event.topic.as_str()).collect()
+}
+
+fn proposal_status(executor: &Executor, id: &Hash) -> Status {
+    executor.reader().snapshot().proposal(id).unwrap().unwrap().status
+}
+
+fn call_nowhere(identity: &mut Identity) -> Transaction {
+    let payload =
+        Payload::CallContract { contract: Address([0x55; 32]), method: "m".into(), input: vec![] };
+    identity.account.sign(1_000_000, payload)
+}
+
+#[test]
+fn a_revocation_passes_at_three_of_four_and_applies_from_the_next_block() {
+    let mut f = fixture();
+    let mut client = f.organisations[1].identity(Role::Client, "client", 365);
+    let receipts = run(&mut f.executor, vec![client.enrol()]);
+    assert_eq!(status_name(&receipts[0].status), "success");
+    let change = GovernanceChange::RevokeCertificate {
+        organisation: "Org B".into(),
+        serial: client.info.serial.clone(),
+    };
+    let proposing = f.admins[0].govern(propose(vec![change], 50));
+    let id = proposing.hash();
+    let receipts = run(&mut f.executor, vec![proposing]);
+    assert_eq!(topics(&receipts[0]), ["governance.proposed"], "{receipts:?}");
+    assert_eq!(proposal_status(&f.executor, &id), Status::Open);
+
+    let approve = GovernanceAction::Approve { proposal: id };
+    let receipts = run(
+        &mut f.executor,
+        vec![
+            f.admins[1].govern(approve.clone()),
+            f.admins[1].govern(approve.clone()),
+            f.admins[2].govern(approve),
+            call_nowhere(&mut client),
+        ],
+    );
+    let height = f.executor.tip().height;
+    assert_eq!(topics(&receipts[0]), ["governance.approved"], "{receipts:?}");
+    assert_eq!(status_name(&receipts[1].status), "reverted", "one vote per organisation");
+    assert!(reason(&receipts[1].status).contains("already voted"), "{receipts:?}");
+    assert_eq!(topics(&receipts[2]), ["governance.approved", "governance.passed"]);
+    // In force only after its block: the client's call in the same block still ran.
+    assert_eq!(status_name(&receipts[3].status), "reverted", "{receipts:?}");
+    assert_eq!(proposal_status(&f.executor, &id), Status::Applied { height });
+
+    let receipts = run(&mut f.executor, vec![call_nowhere(&mut client)]);
+    assert_eq!(status_name(&receipts[0].status), "invalid");
+    assert!(reason(&receipts[0].status).contains("revoked"), "{receipts:?}");
+    // Its certificate enrols nothing again, under another key's name or its own.
+    client.account.next_nonce = 0;
+    let mut again = Identity { account: client.account, der: client.der, info: client.info };
+    let receipts = run(&mut f.executor, vec![again.enrol()]);
+    assert_eq!(status_name(&receipts[0].status), "invalid", "{receipts:?}");
+
+    // Readable at any height: version 1 up to the block that applied it, 2 after.
+    let snapshot = f.executor.reader().snapshot();
+    assert_eq!(snapshot.consortium_at(height).unwrap().unwrap().version, 1);
+    assert_eq!(snapshot.consortium_at(height + 1).unwrap().unwrap().version, 2);
+    assert_eq!(snapshot.consortium().unwrap().unwrap().version, 2);
+    assert_eq!(*snapshot.consortium_at(1).unwrap().unwrap(), f.genesis);
+}
+
+#[test]
+fn only_admins_of_members_govern_and_bad_proposals_change_nothing() {
+    let mut f = fixture();
+    let mut client = f.organisations[0].identity(Role::Client, "client", 365);
+    run(&mut f.executor, vec![client.enrol()]);
+    let add = GovernanceChange::AddMember {
+        organisation: "Org E".into(),
+        ca_certificates_der: vec![Organisation::new("Org E").ca_der],
+    };
+    let by_client = client.govern(propose(vec![add.clone()], 50));
+    let too_few = f.admins[0].govern(propose(
+        vec![GovernanceChange::SetPolicy {
+            class: ChangeClass::Membership,
+            policy: Policy::AtLeast { count: 5 },
+        }],
+        50,
+    ));
+    let past = f.admins[0].govern(propose(vec![add], 1));
+    let unknown = f.admins[1].govern(GovernanceAction::Approve { proposal: Hash([3; 32]) });
+    let receipts = run(&mut f.executor, vec![by_client, too_few, past, unknown]);
+    let reasons: Vec<&str> = receipts.iter().map(|receipt| reason(&receipt.status)).collect();
+    assert!(reasons[0].contains("admin certificate"), "{reasons:?}");
+    assert!(
+        reasons[1].contains("could not be met") || reasons[1].contains("could never be met"),
+        "{reasons:?}"
+    );
+    assert!(reasons[2].contains("expiry height"), "{reasons:?}");
+    assert!(reasons[3].contains("no proposal"), "{reasons:?}");
+    assert!(receipts.iter().all(|receipt| status_name(&receipt.status) == "reverted"));
+    // Reverted governance uses its nonce, like any reverted transaction.
+    assert_eq!(f.executor.next_nonce(&client.account.keypair.public_key()).unwrap(), 2);
+    let snapshot = f.executor.reader().snapshot();
+    assert_eq!(*snapshot.consortium().unwrap().unwrap(), f.genesis);
+    assert!(snapshot.proposals(None, 10).unwrap().is_empty());
+}
+
+#[test]
+fn rejections_close_a_proposal_and_open_ones_expire_at_their_height() {
+    let mut f = fixture();
+    let add = |name: &str| GovernanceChange::AddMember {
+        organisation: name.into(),
+        ca_certificates_der: vec![Organisation::new(name).ca_der],
+    };
+    let rejected = f.admins[0].govern(propose(vec![add("Org E")], 50));
+    let expiring = f.admins[0].govern(propose(vec![add("Org F")], 4));
+    let withdrawn = f.admins[1].govern(propose(vec![add("Org G")], 50));
+    let (rejected_id, expiring_id, withdrawn_id) =
+        (rejected.hash(), expiring.hash(), withdrawn.hash());
+    run(&mut f.executor, vec![rejected, expiring, withdrawn]);
+    assert_eq!(f.executor.tip().height, 2);
+    let reject = GovernanceAction::Reject { proposal: rejected_id };
+    let receipts = run(
+        &mut f.executor,
+        vec![
+            f.admins[1].govern(reject.clone()),
+            f.admins[2].govern(reject),
+            f.admins[0].govern(GovernanceAction::Withdraw { proposal: withdrawn_id }),
+            f.admins[1].govern(GovernanceAction::Withdraw { proposal: withdrawn_id }),
+        ],
+    );
+    assert_eq!(topics(&receipts[1]), ["governance.rejected", "governance.closed"]);
+    assert!(reason(&receipts[2].status).contains("only the proposer's organisation"));
+    assert_eq!(topics(&receipts[3]), ["governance.withdrawn"]);
+    assert_eq!(proposal_status(&f.executor, &rejected_id), Status::Rejected { height: 3 });
+    assert_eq!(proposal_status(&f.executor, &withdrawn_id), Status::Withdrawn { height: 3 });
+    assert_eq!(proposal_status(&f.executor, &expiring_id), Status::Open);
+    run(&mut f.executor, vec![]);
+    assert_eq!(proposal_status(&f.executor, &expiring_id), Status::Expired { height: 4 });
+    let late = f.admins[1].govern(GovernanceAction::Approve { proposal: expiring_id });
+    let receipts = run(&mut f.executor, vec![late]);
+    assert!(reason(&receipts[0].status).contains("expired, not open"), "{receipts:?}");
+}
+
+#[test]
+fn a_removed_members_identities_stop_transacting_and_a_restart_keeps_the_configuration() {
+    let mut f = fixture();
+    let mut client = f.organisations[3].identity(Role::Client, "client", 365);
+    run(&mut f.executor, vec![client.enrol()]);
+    let remove = GovernanceChange::RemoveMember { organisation: "Org D".into() };
+    let proposing = f.admins[0].govern(propose(vec![remove], 50));
+    let id = proposing.hash();
+    let approve = GovernanceAction::Approve { proposal: id };
+    // Org D may not vote on its own removal; the three others pass it.
+    let receipts = run(
+        &mut f.executor,
+        vec![
+            proposing,
+            f.admins[3].govern(approve.clone()),
+            f.admins[1].govern(approve.clone()),
+            f.admins[2].govern(approve),
+        ],
+    );
+    assert!(reason(&receipts[1].status).contains("the proposal removes it"), "{receipts:?}");
+    assert_eq!(topics(&receipts[3]), ["governance.approved", "governance.passed"]);
+    let receipts = run(&mut f.executor, vec![call_nowhere(&mut client)]);
+    assert_eq!(status_name(&receipts[0].status), "invalid");
+    assert!(reason(&receipts[0].status).contains("no longer a member"), "{receipts:?}");
+
+    // Reopened on the same store, the executor governs by the stored configuration.
+    let directory = f._directory;
+    drop(f.executor);
+    let mut executor = open_governed(directory.path(), &f.genesis);
+    let consortium = executor.consortium().unwrap();
+    assert_eq!(consortium.version, 2);
+    assert!(!consortium.is_member("Org D"));
+    client.account.next_nonce -= 1; // the invalid call used no nonce
+    let receipts = run(&mut executor, vec![call_nowhere(&mut client)]);
+    assert!(reason(&receipts[0].status).contains("no longer a member"), "{receipts:?}");
+}
+
+#[test]
+fn two_executors_running_the_same_governance_blocks_agree_on_every_state_root() {
+    let mut first = fixture();
+    let directory = tempfile::tempdir().unwrap();
+    let mut second = open_governed(directory.path(), &first.genesis);
+    // Replay the first executor's blocks on the second, then add governance blocks to
+    // both, checking the state roots after each.
+    let replay = |from: &Executor, to: &mut Executor| {
+        for height in to.tip().height + 1..=from.tip().height {
+            let block = from.store().block(height).unwrap().unwrap();
+            to.execute_block(&block).unwrap();
+        }
+        assert_eq!(from.tip().state_root, to.tip().state_root);
+    };
+    replay(&first.executor, &mut second);
+    let change = GovernanceChange::SetPolicy {
+        class: ChangeClass::Certificates,
+        policy: Policy::MoreThan { numerator: 1, denominator: 2 },
+    };
+    let proposing = first.admins[2].govern(propose(vec![change], 20));
+    let id = proposing.hash();
+    run(&mut first.executor, vec![proposing]);
+    replay(&first.executor, &mut second);
+    let approve = GovernanceAction::Approve { proposal: id };
+    let votes = vec![first.admins[0].govern(approve.clone()), first.admins[1].govern(approve)];
+    run(&mut first.executor, votes);
+    replay(&first.executor, &mut second);
+    assert_eq!(
+        second.consortium().unwrap().policy(ChangeClass::Certificates),
+        Policy::MoreThan { numerator: 1, denominator: 2 }
+    );
+}

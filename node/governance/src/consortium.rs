@@ -1,0 +1,213 @@
+//! The consortium configuration: who the members are, which CAs they trust, who validates,
+//! the approval policy of each class of change, and what is revoked.
+//!
+//! The genesis file gives its first version; each applied proposal makes the next one.
+//! The executor stores every version in the ledger's consortium space, so it is part of
+//! the state root and readable at any height (`docs/storage.md`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pactum_certs::verify::TrustStore;
+use pactum_types::codec::{Decode, DecodeError, Encode, Reader, write};
+use pactum_types::hash::sha3_256;
+use pactum_types::{ChangeClass, Hash, Policy, PublicKey, limits};
+
+/// A member organisation and the CA certificates (DER) its certificates chain to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    /// One or more self-signed Ed25519 CA certificates; more than one during a rotation.
+    pub ca_certificates_der: Vec<Vec<u8>>,
+}
+
+/// A validator: its certificate's key is its consensus key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validator {
+    pub name: String,
+    pub organisation: String,
+    pub public_key: PublicKey,
+    pub certificate_der: Vec<u8>,
+    /// `host:port` of its peer (mutual-TLS) endpoint.
+    pub address: String,
+    /// `host:port` of its REST API.
+    pub api_address: String,
+}
+
+/// One version of the consortium configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consortium {
+    /// 1 at genesis; each applied proposal adds one.
+    pub version: u64,
+    /// By name.
+    pub members: BTreeMap<String, Member>,
+    /// In replica-id order.
+    pub validators: Vec<Validator>,
+    /// The approval policy of every class of change.
+    pub policies: BTreeMap<ChangeClass, Policy>,
+    /// `(organisation, certificate serial)`.
+    pub revoked: BTreeSet<(String, Vec<u8>)>,
+}
+
+impl Consortium {
+    /// The first version, from a genesis whose every class of change needs
+    /// `approvals_required` organisations.
+    pub fn genesis(
+        members: Vec<Member>,
+        validators: Vec<Validator>,
+        approvals_required: u16,
+        revoked: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> Self {
+        let policy = Policy::AtLeast { count: approvals_required };
+        Self {
+            version: 1,
+            members: members.into_iter().map(|member| (member.name.clone(), member)).collect(),
+            validators,
+            policies: ChangeClass::ALL.into_iter().map(|class| (class, policy)).collect(),
+            revoked: revoked.into_iter().collect(),
+        }
+    }
+
+    pub fn is_member(&self, organisation: &str) -> bool {
+        self.members.contains_key(organisation)
+    }
+
+    pub fn is_revoked(&self, organisation: &str, serial: &[u8]) -> bool {
+        self.revoked.contains(&(organisation.to_owned(), serial.to_vec()))
+    }
+
+    /// The policy of `class` (every class has one; a missing one would be a damaged
+    /// record, and needs every member).
+    pub fn policy(&self, class: ChangeClass) -> Policy {
+        self.policies.get(&class).copied().unwrap_or(Policy::All)
+    }
+
+    /// A trust store holding exactly this version's CAs and revocations.
+    pub fn trust_store(&self) -> TrustStore {
+        let trust = TrustStore::new();
+        self.fill(&trust);
+        trust
+    }
+
+    /// Makes `trust` hold exactly this version's CAs and revocations, in place, so that
+    /// the TLS verifiers sharing it follow governance without restarting.
+    pub fn fill(&self, trust: &TrustStore) {
+        let authorities: Vec<&[u8]> = self
+            .members
+            .values()
+            .flat_map(|member| member.ca_certificates_der.iter().map(Vec::as_slice))
+            .collect();
+        trust.replace(&authorities, self.revoked.iter().cloned());
+    }
+
+    /// SHA3-256 of the canonical encoding.
+    pub fn hash(&self) -> Hash {
+        sha3_256(&self.to_bytes())
+    }
+}
+
+impl Encode for Member {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        write::string(out, &self.name);
+        write::length(out, self.ca_certificates_der.len());
+        for certificate in &self.ca_certificates_der {
+            write::bytes(out, certificate);
+        }
+    }
+}
+
+impl Decode for Member {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let name = reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")?;
+        let count = reader.length(limits::MEMBER_CA_CERTIFICATES_MAX, "CA certificates")?;
+        let ca_certificates_der = (0..count)
+            .map(|_| reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "CA certificate"))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { name, ca_certificates_der })
+    }
+}
+
+impl Encode for Validator {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        write::string(out, &self.name);
+        write::string(out, &self.organisation);
+        self.public_key.encode_to(out);
+        write::bytes(out, &self.certificate_der);
+        write::string(out, &self.address);
+        write::string(out, &self.api_address);
+    }
+}
+
+impl Decode for Validator {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            name: reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "validator name")?,
+            organisation: reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")?,
+            public_key: PublicKey::decode_from(reader)?,
+            certificate_der: reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "certificate")?,
+            address: reader.string(limits::NETWORK_ADDRESS_BYTES_MAX, "address")?,
+            api_address: reader.string(limits::NETWORK_ADDRESS_BYTES_MAX, "API address")?,
+        })
+    }
+}
+
+/// Format version of the stored record.
+const CONSORTIUM_FORMAT_VERSION: u8 = 1;
+
+impl Encode for Consortium {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        write::u8(out, CONSORTIUM_FORMAT_VERSION);
+        write::u64(out, self.version);
+        let members: Vec<Member> = self.members.values().cloned().collect();
+        write::sequence(out, &members);
+        write::sequence(out, &self.validators);
+        write::length(out, self.policies.len());
+        for (class, policy) in &self.policies {
+            class.encode_to(out);
+            policy.encode_to(out);
+        }
+        write::length(out, self.revoked.len());
+        for (organisation, serial) in &self.revoked {
+            write::string(out, organisation);
+            write::bytes(out, serial);
+        }
+    }
+}
+
+impl Decode for Consortium {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let format = reader.u8("consortium format")?;
+        if format != CONSORTIUM_FORMAT_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                what: "consortium",
+                version: format,
+                supported: CONSORTIUM_FORMAT_VERSION,
+            });
+        }
+        let version = reader.u64("consortium version")?;
+        let members: Vec<Member> = reader.sequence(limits::MEMBERS_MAX, "members")?;
+        let validators = reader.sequence(limits::VALIDATORS_MAX, "validators")?;
+        let policy_count = reader.length(ChangeClass::ALL.len(), "policies")?;
+        let mut policies = BTreeMap::new();
+        for _ in 0..policy_count {
+            let class = ChangeClass::decode_from(reader)?;
+            policies.insert(class, Policy::decode_from(reader)?);
+        }
+        let revoked_count = reader.length(limits::REVOCATIONS_MAX, "revocations")?;
+        let mut revoked = BTreeSet::new();
+        for _ in 0..revoked_count {
+            let organisation =
+                reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")?;
+            revoked.insert((
+                organisation,
+                reader.byte_vec(limits::CERTIFICATE_SERIAL_BYTES_MAX, "serial")?,
+            ));
+        }
+        Ok(Self {
+            version,
+            members: members.into_iter().map(|member| (member.name.clone(), member)).collect(),
+            validators,
+            policies,
+            revoked,
+        })
+    }
+}

@@ -1,0 +1,214 @@
+//! `pactum gov`: propose changes to the consortium, vote on proposals, and read them.
+//! Every action is a transaction signed with a key enrolled under an `admin`
+//! certificate of a member (`docs/governance.md`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use pactum_certs::identity::{CertificateInfo, certificates_from_pem};
+use pactum_client::{NodeClient, load_key, parse_hex_array, sign_payload};
+use pactum_types::{GovernanceAction, GovernanceChange, Hash, Payload};
+use serde_json::Value;
+
+use crate::commands::{Signing, submit_and_report};
+
+/// Gas a governance transaction is given (it is charged the call base).
+const GOVERNANCE_GAS: u64 = 1_000_000;
+
+#[derive(Debug, Args)]
+pub struct GovArgs {
+    #[command(subcommand)]
+    command: GovCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum GovCommand {
+    /// Propose a bundle of changes; your organisation approves it. Prints its id.
+    Propose {
+        #[command(flatten)]
+        signing: Signing,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The proposal expires this many blocks after the current height.
+        #[arg(long, default_value_t = 10_000)]
+        expires_in: u64,
+        /// A JSON file holding an array of changes (docs/governance.md).
+        #[arg(long)]
+        changes: Option<PathBuf>,
+        /// Add the organisation of this PEM CA certificate as a member (repeatable).
+        #[arg(long)]
+        add_member: Vec<PathBuf>,
+        /// Revoke this PEM certificate (repeatable).
+        #[arg(long)]
+        revoke_certificate: Vec<PathBuf>,
+    },
+    /// Approve an open proposal for your organisation.
+    Approve {
+        proposal: String,
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// Reject an open proposal for your organisation.
+    Reject {
+        proposal: String,
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// Withdraw an open proposal of your organisation.
+    Withdraw {
+        proposal: String,
+        #[command(flatten)]
+        signing: Signing,
+    },
+    /// Show one proposal: its changes, votes and status.
+    Show {
+        proposal: String,
+        #[arg(long, default_value = pactum_client::DEFAULT_NODE)]
+        node: String,
+    },
+    /// List proposals (all, or those with `--status`).
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value = pactum_client::DEFAULT_NODE)]
+        node: String,
+    },
+}
+
+pub fn gov(arguments: GovArgs) -> anyhow::Result<ExitCode> {
+    match arguments.command {
+        GovCommand::Propose {
+            signing,
+            title,
+            description,
+            expires_in,
+            changes,
+            add_member,
+            revoke_certificate,
+        } => {
+            let changes = collect_changes(changes, &add_member, &revoke_certificate)?;
+            let node = NodeClient::connect(&signing.node)?;
+            let height = node.status()?["height"].as_u64().unwrap_or(0);
+            let action = GovernanceAction::Propose {
+                title,
+                description,
+                expires_at_height: height + expires_in.max(1),
+                changes,
+            };
+            let transaction = sign(&node, &signing, action)?;
+            println!("proposal id: {}", transaction.hash());
+            submit_and_report(&node, &transaction, signing.no_wait)
+        }
+        GovCommand::Approve { proposal, signing } => {
+            vote(&signing, GovernanceAction::Approve { proposal: proposal_id(&proposal)? })
+        }
+        GovCommand::Reject { proposal, signing } => {
+            vote(&signing, GovernanceAction::Reject { proposal: proposal_id(&proposal)? })
+        }
+        GovCommand::Withdraw { proposal, signing } => {
+            vote(&signing, GovernanceAction::Withdraw { proposal: proposal_id(&proposal)? })
+        }
+        GovCommand::Show { proposal, node } => {
+            let id = proposal_id(&proposal)?;
+            let answer = NodeClient::connect(&node)?
+                .get(&format!("/v1/proposals/{id}"))?
+                .into_success("GET /v1/proposals")?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        GovCommand::List { status, node } => {
+            let path = match &status {
+                Some(status) => format!("/v1/proposals?status={status}"),
+                None => "/v1/proposals".into(),
+            };
+            let answer =
+                NodeClient::connect(&node)?.get(&path)?.into_success("GET /v1/proposals")?;
+            for proposal in answer["proposals"].as_array().cloned().unwrap_or_default() {
+                print_summary(&proposal);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_summary(proposal: &Value) {
+    let votes = proposal["votes"].as_array().map_or(0, Vec::len);
+    println!(
+        "{}  {:<9} {:>3} votes  {}  ({})",
+        proposal["id"].as_str().unwrap_or(""),
+        proposal["status"].as_str().unwrap_or(""),
+        votes,
+        proposal["title"].as_str().unwrap_or(""),
+        proposal["organisation"].as_str().unwrap_or("")
+    );
+}
+
+fn proposal_id(text: &str) -> anyhow::Result<Hash> {
+    Ok(Hash(parse_hex_array(text, "the proposal id")?))
+}
+
+fn sign(
+    node: &NodeClient,
+    signing: &Signing,
+    action: GovernanceAction,
+) -> anyhow::Result<pactum_types::Transaction> {
+    let keypair = load_key(&signing.key)?;
+    let payload = Payload::Governance { action };
+    Ok(sign_payload(node, &keypair, payload, GOVERNANCE_GAS, signing.nonce)?)
+}
+
+fn vote(signing: &Signing, action: GovernanceAction) -> anyhow::Result<ExitCode> {
+    let node = NodeClient::connect(&signing.node)?;
+    let transaction = sign(&node, signing, action)?;
+    submit_and_report(&node, &transaction, signing.no_wait)
+}
+
+fn first_certificate(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    certificates_from_pem(&pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("{} holds no PEM certificate", path.display()))
+}
+
+/// The changes of a proposal: those of the JSON file, then one per flag.
+fn collect_changes(
+    file: Option<PathBuf>,
+    add_member: &[PathBuf],
+    revoke_certificate: &[PathBuf],
+) -> anyhow::Result<Vec<GovernanceChange>> {
+    let mut changes: Vec<GovernanceChange> = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a JSON array of changes", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    for path in add_member {
+        let der = first_certificate(path)?;
+        let info = CertificateInfo::from_der(&der)?;
+        changes.push(GovernanceChange::AddMember {
+            organisation: info.organisation,
+            ca_certificates_der: vec![der],
+        });
+    }
+    for path in revoke_certificate {
+        let info = CertificateInfo::from_der(&first_certificate(path)?)?;
+        changes.push(GovernanceChange::RevokeCertificate {
+            organisation: info.organisation,
+            serial: info.serial,
+        });
+    }
+    if changes.is_empty() {
+        bail!(
+            "a proposal needs at least one change: --changes FILE, --add-member or --revoke-certificate"
+        );
+    }
+    Ok(changes)
+}

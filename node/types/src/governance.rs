@@ -1,0 +1,380 @@
+//! What a governance transaction carries: the actions on a proposal, the changes a
+//! proposal bundles, and the approval policies that decide when it passes.
+//!
+//! The rules that decide whether a change is acceptable and when a proposal passes live
+//! in `pactum-governance`; this module only gives them a canonical encoding and a JSON
+//! form (`docs/governance.md`, ADR 0019).
+
+use serde::{Deserialize, Serialize};
+
+use crate::block::Address;
+use crate::codec::{Decode, DecodeError, Encode, Reader, write};
+use crate::crypto::PublicKey;
+use crate::hash::Hash;
+use crate::limits;
+
+/// A governance step, signed by a key enrolled with an `admin` certificate of a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GovernanceAction {
+    /// Open a proposal: an atomic bundle of changes. The proposer's organisation counts
+    /// as its first approval. Its id is the hash of the proposing transaction.
+    Propose {
+        title: String,
+        description: String,
+        /// The proposal expires at the end of this block if it has not passed by then.
+        expires_at_height: u64,
+        changes: Vec<GovernanceChange>,
+    },
+    /// The sender's organisation approves the open proposal `proposal`.
+    Approve { proposal: Hash },
+    /// The sender's organisation rejects the open proposal `proposal`.
+    Reject { proposal: Hash },
+    /// The proposer's organisation withdraws its open proposal `proposal`.
+    Withdraw { proposal: Hash },
+}
+
+/// The classes of change; each has its own approval policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeClass {
+    /// Adding, removing or updating a member organisation (its CAs).
+    Membership,
+    /// Adding or removing validators.
+    Validators,
+    /// Revoking certificates.
+    Certificates,
+    /// Setting an approval policy.
+    Policies,
+    /// Deploying or upgrading contracts by proposal.
+    Contracts,
+}
+
+impl ChangeClass {
+    pub const ALL: [ChangeClass; 5] = [
+        ChangeClass::Membership,
+        ChangeClass::Validators,
+        ChangeClass::Certificates,
+        ChangeClass::Policies,
+        ChangeClass::Contracts,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeClass::Membership => "membership",
+            ChangeClass::Validators => "validators",
+            ChangeClass::Certificates => "certificates",
+            ChangeClass::Policies => "policies",
+            ChangeClass::Contracts => "contracts",
+        }
+    }
+
+    fn tag(self) -> u8 {
+        match self {
+            ChangeClass::Membership => 1,
+            ChangeClass::Validators => 2,
+            ChangeClass::Certificates => 3,
+            ChangeClass::Policies => 4,
+            ChangeClass::Contracts => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeClass {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// How many of the current member organisations must approve a change of one class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Policy {
+    /// At least `count` organisations.
+    AtLeast { count: u16 },
+    /// More than `numerator / denominator` of the organisations.
+    MoreThan { numerator: u16, denominator: u16 },
+    /// Every organisation.
+    All,
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Policy::AtLeast { count } => write!(formatter, "at least {count}"),
+            Policy::MoreThan { numerator, denominator } => {
+                write!(formatter, "more than {numerator}/{denominator}")
+            }
+            Policy::All => formatter.write_str("all"),
+        }
+    }
+}
+
+/// One change to the consortium's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GovernanceChange {
+    /// A new member organisation with its CA certificates (DER): one or more self-signed
+    /// Ed25519 CAs whose organisation is `organisation`.
+    AddMember {
+        organisation: String,
+        #[serde(with = "crate::json::hex_byte_vecs")]
+        ca_certificates_der: Vec<Vec<u8>>,
+    },
+    /// Removes a member organisation and every identity enrolled under it.
+    RemoveMember {
+        organisation: String,
+    },
+    /// Replaces a member's CA certificates. A rotation lists the old and the new CA side
+    /// by side, and a later update drops the old one.
+    UpdateMember {
+        organisation: String,
+        #[serde(with = "crate::json::hex_byte_vecs")]
+        ca_certificates_der: Vec<Vec<u8>>,
+    },
+    AddValidator {
+        #[serde(with = "crate::json::hex_bytes")]
+        certificate_der: Vec<u8>,
+        network_address: String,
+    },
+    RemoveValidator {
+        validator: PublicKey,
+    },
+    /// Sets the approval policy of one class of change.
+    SetPolicy {
+        class: ChangeClass,
+        policy: Policy,
+    },
+    /// Revokes the certificate `serial` of `organisation`: identities enrolled with it
+    /// can no longer transact, and it enrols nothing again.
+    RevokeCertificate {
+        organisation: String,
+        #[serde(with = "crate::json::hex_bytes")]
+        serial: Vec<u8>,
+    },
+    UpgradeContract {
+        contract: Address,
+        #[serde(with = "crate::json::hex_bytes")]
+        code: Vec<u8>,
+    },
+}
+
+impl GovernanceChange {
+    /// The class whose policy governs this change.
+    pub fn class(&self) -> ChangeClass {
+        match self {
+            GovernanceChange::AddMember { .. }
+            | GovernanceChange::RemoveMember { .. }
+            | GovernanceChange::UpdateMember { .. } => ChangeClass::Membership,
+            GovernanceChange::AddValidator { .. } | GovernanceChange::RemoveValidator { .. } => {
+                ChangeClass::Validators
+            }
+            GovernanceChange::SetPolicy { .. } => ChangeClass::Policies,
+            GovernanceChange::RevokeCertificate { .. } => ChangeClass::Certificates,
+            GovernanceChange::UpgradeContract { .. } => ChangeClass::Contracts,
+        }
+    }
+
+    /// The change's name as in its JSON `change` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GovernanceChange::AddMember { .. } => "add_member",
+            GovernanceChange::RemoveMember { .. } => "remove_member",
+            GovernanceChange::UpdateMember { .. } => "update_member",
+            GovernanceChange::AddValidator { .. } => "add_validator",
+            GovernanceChange::RemoveValidator { .. } => "remove_validator",
+            GovernanceChange::SetPolicy { .. } => "set_policy",
+            GovernanceChange::RevokeCertificate { .. } => "revoke_certificate",
+            GovernanceChange::UpgradeContract { .. } => "upgrade_contract",
+        }
+    }
+}
+
+impl Encode for GovernanceAction {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        match self {
+            GovernanceAction::Propose { title, description, expires_at_height, changes } => {
+                write::u8(out, 1);
+                write::string(out, title);
+                write::string(out, description);
+                write::u64(out, *expires_at_height);
+                write::sequence(out, changes);
+            }
+            GovernanceAction::Approve { proposal } => {
+                write::u8(out, 2);
+                proposal.encode_to(out);
+            }
+            GovernanceAction::Reject { proposal } => {
+                write::u8(out, 3);
+                proposal.encode_to(out);
+            }
+            GovernanceAction::Withdraw { proposal } => {
+                write::u8(out, 4);
+                proposal.encode_to(out);
+            }
+        }
+    }
+}
+
+impl Decode for GovernanceAction {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8("governance action")? {
+            1 => Ok(GovernanceAction::Propose {
+                title: reader.string(limits::PROPOSAL_TITLE_BYTES_MAX, "proposal title")?,
+                description: reader
+                    .string(limits::PROPOSAL_DESCRIPTION_BYTES_MAX, "proposal description")?,
+                expires_at_height: reader.u64("expiry height")?,
+                changes: reader.sequence(limits::PROPOSAL_CHANGES_MAX, "proposal changes")?,
+            }),
+            2 => Ok(GovernanceAction::Approve { proposal: Hash::decode_from(reader)? }),
+            3 => Ok(GovernanceAction::Reject { proposal: Hash::decode_from(reader)? }),
+            4 => Ok(GovernanceAction::Withdraw { proposal: Hash::decode_from(reader)? }),
+            tag => Err(DecodeError::UnknownTag { what: "governance action", tag }),
+        }
+    }
+}
+
+impl Encode for ChangeClass {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        write::u8(out, self.tag());
+    }
+}
+
+impl Decode for ChangeClass {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let tag = reader.u8("change class")?;
+        ChangeClass::ALL
+            .into_iter()
+            .find(|class| class.tag() == tag)
+            .ok_or(DecodeError::UnknownTag { what: "change class", tag })
+    }
+}
+
+impl Encode for Policy {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Policy::AtLeast { count } => {
+                write::u8(out, 1);
+                write::u16(out, *count);
+            }
+            Policy::MoreThan { numerator, denominator } => {
+                write::u8(out, 2);
+                write::u16(out, *numerator);
+                write::u16(out, *denominator);
+            }
+            Policy::All => write::u8(out, 3),
+        }
+    }
+}
+
+impl Decode for Policy {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8("policy")? {
+            1 => Ok(Policy::AtLeast { count: reader.u16("policy count")? }),
+            2 => Ok(Policy::MoreThan {
+                numerator: reader.u16("policy numerator")?,
+                denominator: reader.u16("policy denominator")?,
+            }),
+            3 => Ok(Policy::All),
+            tag => Err(DecodeError::UnknownTag { what: "policy", tag }),
+        }
+    }
+}
+
+/// CA certificates, count-prefixed, each length-prefixed.
+fn write_certificates(out: &mut Vec<u8>, certificates: &[Vec<u8>]) {
+    write::length(out, certificates.len());
+    for certificate in certificates {
+        write::bytes(out, certificate);
+    }
+}
+
+fn read_certificates(reader: &mut Reader<'_>) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let count = reader.length(limits::MEMBER_CA_CERTIFICATES_MAX, "CA certificates")?;
+    (0..count).map(|_| reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "CA certificate")).collect()
+}
+
+impl Encode for GovernanceChange {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        match self {
+            GovernanceChange::AddMember { organisation, ca_certificates_der } => {
+                write::u8(out, 1);
+                write::string(out, organisation);
+                write_certificates(out, ca_certificates_der);
+            }
+            GovernanceChange::RemoveMember { organisation } => {
+                write::u8(out, 2);
+                write::string(out, organisation);
+            }
+            GovernanceChange::AddValidator { certificate_der, network_address } => {
+                write::u8(out, 3);
+                write::bytes(out, certificate_der);
+                write::string(out, network_address);
+            }
+            GovernanceChange::RemoveValidator { validator } => {
+                write::u8(out, 4);
+                validator.encode_to(out);
+            }
+            GovernanceChange::SetPolicy { class, policy } => {
+                write::u8(out, 5);
+                class.encode_to(out);
+                policy.encode_to(out);
+            }
+            GovernanceChange::RevokeCertificate { organisation, serial } => {
+                write::u8(out, 6);
+                write::string(out, organisation);
+                write::bytes(out, serial);
+            }
+            GovernanceChange::UpgradeContract { contract, code } => {
+                write::u8(out, 7);
+                contract.encode_to(out);
+                write::bytes(out, code);
+            }
+            GovernanceChange::UpdateMember { organisation, ca_certificates_der } => {
+                write::u8(out, 8);
+                write::string(out, organisation);
+                write_certificates(out, ca_certificates_der);
+            }
+        }
+    }
+}
+
+impl Decode for GovernanceChange {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let organisation = |reader: &mut Reader<'_>| {
+            reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")
+        };
+        match reader.u8("governance change")? {
+            1 => Ok(GovernanceChange::AddMember {
+                organisation: organisation(reader)?,
+                ca_certificates_der: read_certificates(reader)?,
+            }),
+            2 => Ok(GovernanceChange::RemoveMember { organisation: organisation(reader)? }),
+            3 => Ok(GovernanceChange::AddValidator {
+                certificate_der: reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "certificate")?,
+                network_address: reader
+                    .string(limits::NETWORK_ADDRESS_BYTES_MAX, "network address")?,
+            }),
+            4 => {
+                Ok(GovernanceChange::RemoveValidator { validator: PublicKey::decode_from(reader)? })
+            }
+            5 => Ok(GovernanceChange::SetPolicy {
+                class: ChangeClass::decode_from(reader)?,
+                policy: Policy::decode_from(reader)?,
+            }),
+            6 => Ok(GovernanceChange::RevokeCertificate {
+                organisation: organisation(reader)?,
+                serial: reader.byte_vec(limits::CERTIFICATE_SERIAL_BYTES_MAX, "serial")?,
+            }),
+            7 => Ok(GovernanceChange::UpgradeContract {
+                contract: Address::decode_from(reader)?,
+                code: reader.byte_vec(limits::CONTRACT_CODE_BYTES_MAX, "contract code")?,
+            }),
+            8 => Ok(GovernanceChange::UpdateMember {
+                organisation: organisation(reader)?,
+                ca_certificates_der: read_certificates(reader)?,
+            }),
+            tag => Err(DecodeError::UnknownTag { what: "governance change", tag }),
+        }
+    }
+}
