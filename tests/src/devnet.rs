@@ -237,23 +237,38 @@ impl TestDevnet {
     /// Creates `count` client identities with certificates from member `organisation`'s
     /// CA (1-based) and enrols them; returns their keys once every enrolment committed.
     pub fn enrolled_clients(&self, organisation: usize, count: usize) -> Vec<Keypair> {
+        self.enrolled_identities(organisation, count, Role::Client)
+            .into_iter()
+            .map(|(keypair, _)| keypair)
+            .collect()
+    }
+
+    /// Creates `count` identities with `role` certificates from member `organisation`'s
+    /// CA (1-based) and enrols them; returns each key and the directory holding its
+    /// `certificate.pem` and `private-key.pem`, once every enrolment committed.
+    pub fn enrolled_identities(
+        &self,
+        organisation: usize,
+        count: usize,
+        role: Role,
+    ) -> Vec<(Keypair, PathBuf)> {
         let node = self.node(1);
         let authority = self.directory().join(format!("organisations/member-{organisation}"));
-        let mut clients = Vec::new();
+        let mut identities = Vec::new();
         let mut pending = Vec::new();
         for _ in 0..count {
             static CREATED: AtomicU64 = AtomicU64::new(0);
             let number = CREATED.fetch_add(1, Ordering::Relaxed);
-            let out = self.directory().join(format!("clients/sender-{number}"));
-            let name = format!("sender-{number}");
+            let name = format!("{}-{number}", role.as_str());
+            let out = self.directory().join(format!("clients/{name}"));
             let request = IssueRequest {
-                role: Role::Client,
+                role,
                 name: &name,
                 subject_alt_names: &[],
                 at: unix_seconds(),
                 days: 30,
             };
-            issue_into_directory(&authority, &request, &out).expect("a client certificate");
+            issue_into_directory(&authority, &request, &out).expect("a certificate");
             let keypair = load_key(&out.join("private-key.pem")).unwrap();
             let pem = std::fs::read(out.join("certificate.pem")).unwrap();
             let certificate_der = certificates_from_pem(&pem).unwrap().remove(0);
@@ -266,13 +281,13 @@ impl TestDevnet {
             )
             .unwrap();
             pending.push(node.submit(&enrol).expect("the enrolment is admitted"));
-            clients.push(keypair);
+            identities.push((keypair, out));
         }
         for hash in pending {
             let answer = node.wait_committed(&hash, Duration::from_secs(60)).unwrap();
             assert_eq!(answer["receipt"]["status"], "success", "{answer}");
         }
-        clients
+        identities
     }
 
     /// Creates `count` client identities (certificates from the first member's CA),
