@@ -95,10 +95,29 @@ fn check_name(what: &'static str, value: &str) -> Result<(), AuthorityError> {
     Ok(())
 }
 
+/// A new Ed25519 key whose PEM form (`serialize_pem`) is PKCS#8 v1 (RFC 5208: the
+/// seed alone), which every tool reads; ring generates v2 (RFC 5958, with the public key),
+/// which OpenSSL 3.0 refuses, so an operator could not renew a certificate for a key
+/// `pactum certs` wrote.
+fn ed25519_key() -> Result<KeyPair, AuthorityError> {
+    let generated = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    let seed = crate::tls::ed25519_seed_of_pkcs8(generated.serialized_der()).map_err(|error| {
+        AuthorityError::Invalid { what: "generated key", reason: error.to_string() }
+    })?;
+    // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }
+    let mut v1 = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    v1.extend_from_slice(&seed);
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from(v1);
+    Ok(KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_ED25519)?)
+}
+
 /// Creates a self-signed Ed25519 CA for `organisation`, valid from `at` for `days`.
 pub fn create_authority(organisation: &str, at: i64, days: u32) -> Result<Issued, AuthorityError> {
     check_name("organisation", organisation)?;
-    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    let key = ed25519_key()?;
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
     name.push(DnType::OrganizationName, organisation);
@@ -177,10 +196,10 @@ pub fn issue_with_key(
     }
     let issuer = Issuer::from_ca_cert_der(&authority_der.into(), authority_key)?;
 
-    let key = KeyPair::generate_for(match key_type {
-        KeyType::Ed25519 => &rcgen::PKCS_ED25519,
-        KeyType::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-    })?;
+    let key = match key_type {
+        KeyType::Ed25519 => ed25519_key()?,
+        KeyType::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+    };
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
     name.push(DnType::OrganizationName, authority_info.organisation.as_str());

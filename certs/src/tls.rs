@@ -10,11 +10,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::client::ResolvesClientCert;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
     ServerConfig, SignatureScheme,
@@ -34,10 +37,6 @@ pub enum PeerRejection {
         "the handshake signature does not match the certificate's key (no private key for it?)"
     )]
     HandshakeSignature,
-    #[error(
-        "the peer presented intermediate certificates; Pactum certificates are issued directly by a member CA"
-    )]
-    UnexpectedIntermediates,
 }
 
 impl PeerRejection {
@@ -81,22 +80,45 @@ pub enum TlsError {
 #[derive(Debug)]
 pub struct NodeIdentity {
     pub certificate: CertificateDer<'static>,
+    /// The intermediate CAs between the certificate and its member's root, presented in
+    /// TLS after it (empty for a certificate the root issued).
+    pub chain: Vec<CertificateDer<'static>>,
     pub private_key: PrivateKeyDer<'static>,
     pub info: CertificateInfo,
 }
 
 impl NodeIdentity {
-    /// Loads a PEM certificate and a PEM PKCS#8 private key.
+    /// Loads a PEM certificate, followed in the same file by any intermediate CAs
+    /// (leaf first, as `openssl` and corporate CAs write a chain), and a PEM PKCS#8
+    /// private key.
     pub fn load(certificate_path: &Path, private_key_path: &Path) -> Result<Self, TlsError> {
         let file_error = |path: &Path, reason: String| TlsError::File {
             path: path.display().to_string(),
             reason,
         };
-        let certificate = CertificateDer::from_pem_file(certificate_path)
-            .map_err(|error| file_error(certificate_path, error.to_string()))?;
+        let mut certificates: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(certificate_path)
+                .and_then(|iter| iter.collect::<Result<_, _>>())
+                .map_err(|error| file_error(certificate_path, error.to_string()))?;
+        if certificates.is_empty() {
+            return Err(file_error(certificate_path, "no PEM certificate found".into()));
+        }
+        let certificate = certificates.remove(0);
         let private_key = PrivateKeyDer::from_pem_file(private_key_path)
             .map_err(|error| file_error(private_key_path, error.to_string()))?;
-        Self::from_der(certificate, private_key)
+        let mut identity = Self::from_der(certificate, private_key)?;
+        identity.chain = certificates;
+        Ok(identity)
+    }
+
+    /// The certificate and its intermediates, as TLS presents them.
+    pub fn presented_chain(&self) -> Vec<CertificateDer<'static>> {
+        std::iter::once(self.certificate.clone()).chain(self.chain.iter().cloned()).collect()
+    }
+
+    /// The intermediates as DER slices.
+    pub fn chain_der(&self) -> Vec<&[u8]> {
+        self.chain.iter().map(AsRef::as_ref).collect()
     }
 
     pub fn from_der(
@@ -104,7 +126,7 @@ impl NodeIdentity {
         private_key: PrivateKeyDer<'static>,
     ) -> Result<Self, TlsError> {
         let info = CertificateInfo::from_der(&certificate)?;
-        Ok(Self { certificate, private_key, info })
+        Ok(Self { certificate, chain: Vec::new(), private_key, info })
     }
 
     /// The Ed25519 seed of the private key (PKCS#8 v1 or v2), which is also the node's
@@ -170,12 +192,10 @@ impl PeerVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<(), rustls::Error> {
-        if !intermediates.is_empty() {
-            return Err(PeerRejection::UnexpectedIntermediates.into_rustls());
-        }
         let at = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let presented: Vec<&[u8]> = intermediates.iter().map(AsRef::as_ref).collect();
         self.trust
-            .verify(end_entity, at, Some(Role::Validator))
+            .verify_chain(end_entity, &presented, at, Some(Role::Validator))
             .map(|_| ())
             .map_err(|error| PeerRejection::Certificate(error).into_rustls())
     }
@@ -271,30 +291,94 @@ impl ServerCertVerifier for PeerVerifier {
     }
 }
 
+/// The certificate (with its chain) and key this node presents, replaceable while
+/// connections run: a renewed certificate for the same key (`SIGHUP`) is presented from
+/// the next handshake on. The key never changes: it is the node's consensus key.
+#[derive(Debug)]
+pub struct PresentedIdentity {
+    public_key: pactum_types::PublicKey,
+    current: std::sync::RwLock<Arc<CertifiedKey>>,
+}
+
+impl PresentedIdentity {
+    pub fn new(identity: &NodeIdentity) -> Result<Self, TlsError> {
+        Ok(Self {
+            public_key: identity.info.public_key,
+            current: std::sync::RwLock::new(Arc::new(certified_key(identity)?)),
+        })
+    }
+
+    /// Presents `identity` from now on. It must be for the same key.
+    pub fn replace(&self, identity: &NodeIdentity) -> Result<(), TlsError> {
+        if identity.info.public_key != self.public_key {
+            return Err(TlsError::File {
+                path: "certificate".into(),
+                reason: format!(
+                    "the new certificate is for key {}, but this node's key is {}: a validator's \
+                     key changes only by governance",
+                    identity.info.public_key, self.public_key
+                ),
+            });
+        }
+        let key = Arc::new(certified_key(identity)?);
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+        Ok(())
+    }
+
+    fn get(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+fn certified_key(identity: &NodeIdentity) -> Result<CertifiedKey, TlsError> {
+    Ok(CertifiedKey::from_der(
+        identity.presented_chain(),
+        identity.private_key.clone_key(),
+        &provider(),
+    )?)
+}
+
+impl ResolvesServerCert for PresentedIdentity {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.get())
+    }
+}
+
+impl ResolvesClientCert for PresentedIdentity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.get())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 /// The listening side: TLS 1.3, client certificates mandatory.
 pub fn server_config(
-    identity: &NodeIdentity,
+    identity: Arc<PresentedIdentity>,
     trust: Arc<TrustStore>,
 ) -> Result<ServerConfig, TlsError> {
     let config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(Arc::new(PeerVerifier::new(trust)))
-        .with_single_cert(vec![identity.certificate.clone()], identity.private_key.clone_key())?;
+        .with_cert_resolver(identity);
     Ok(config)
 }
 
 /// The dialling side: TLS 1.3, presenting this node's certificate.
 pub fn client_config(
-    identity: &NodeIdentity,
+    identity: Arc<PresentedIdentity>,
     trust: Arc<TrustStore>,
 ) -> Result<ClientConfig, TlsError> {
     let config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PeerVerifier::new(trust)))
-        .with_client_auth_cert(
-            vec![identity.certificate.clone()],
-            identity.private_key.clone_key(),
-        )?;
+        .with_client_cert_resolver(identity);
     Ok(config)
 }

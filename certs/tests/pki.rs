@@ -219,3 +219,115 @@ fn certificates_made_by_openssl_are_accepted() {
     assert_eq!(verified.info.name, "validator-9");
     assert_eq!(verified.info.organisation, "Supplier Co");
 }
+
+/// A root → intermediate → leaf chain made by `tests/pki/openssl-chain.sh` (openssl only),
+/// with its leaf's organisation; every file is PEM in `directory`.
+fn openssl_chain(directory: &Path, organisation: &str, role: &str, name: &str) {
+    openssl_chain_with_root_path_length(directory, organisation, role, name, 1);
+}
+
+fn openssl_chain_with_root_path_length(
+    directory: &Path,
+    organisation: &str,
+    role: &str,
+    name: &str,
+    path_length: u8,
+) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/pki/openssl-chain.sh");
+    let output = Command::new("bash")
+        .env("ROOT_PATHLEN", path_length.to_string())
+        .arg(script)
+        .arg(directory)
+        .args([organisation, role, name])
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn pem_file(directory: &Path, file: &str) -> Vec<u8> {
+    der(&std::fs::read_to_string(directory.join(file)).unwrap())
+}
+
+/// Enterprise PKIs issue through an intermediate CA: the chain is accepted when the
+/// intermediate is presented (as TLS does) or listed with the member's CAs, and never
+/// trusted on its own.
+#[test]
+fn a_chain_through_an_intermediate_ca_is_accepted_and_checked_link_by_link() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path();
+    openssl_chain(path, "Supplier Co", "validator", "validator-9");
+    let (root, intermediate, leaf) = (
+        pem_file(path, "root.pem"),
+        pem_file(path, "intermediate.pem"),
+        pem_file(path, "leaf.pem"),
+    );
+    let now = CertificateInfo::from_der(&leaf).unwrap().not_before + 60;
+
+    let trust = TrustStore::new();
+    trust.add_authority(&root).unwrap();
+    // The root alone does not know the intermediate.
+    assert!(matches!(trust.verify(&leaf, now, None), Err(CertError::UnknownIssuer { .. })));
+    let verified = trust.verify_chain(&leaf, &[&intermediate], now, Some(Role::Validator)).unwrap();
+    assert_eq!(verified.info.name, "validator-9");
+    // Listed with the member's CAs, the intermediate links the chain without being sent.
+    trust.add_intermediate(&intermediate).unwrap();
+    trust.verify(&leaf, now, Some(Role::Validator)).unwrap();
+    trust.verify_authority(&intermediate, now).unwrap();
+
+    // An intermediate confers no trust without its root.
+    let orphan = TrustStore::new();
+    orphan.add_intermediate(&intermediate).unwrap();
+    assert!(orphan.verify(&leaf, now, None).is_err());
+    assert!(orphan.verify_authority(&intermediate, now).is_err());
+    // A presented certificate is never a root, even a self-signed one.
+    let stranger = TrustStore::new();
+    assert!(stranger.verify_chain(&leaf, &[&intermediate, &root], now, None).is_err());
+
+    // Revoking the intermediate refuses everything it issued.
+    let intermediate_info = CertificateInfo::from_der(&intermediate).unwrap();
+    trust.revoke("Supplier Co", &intermediate_info.serial);
+    assert!(matches!(trust.verify(&leaf, now, None), Err(CertError::Revoked { .. })));
+}
+
+#[test]
+fn a_root_that_allows_no_intermediate_or_another_members_intermediate_breaks_the_chain() {
+    let directory = tempfile::tempdir().unwrap();
+    let (first, second) = (directory.path().join("a"), directory.path().join("b"));
+    openssl_chain(&first, "Supplier Co", "client", "alice");
+    openssl_chain(&second, "Carrier Co", "client", "bob");
+    let leaf = pem_file(&first, "leaf.pem");
+    let now = CertificateInfo::from_der(&leaf).unwrap().not_before + 60;
+    // The other member's intermediate does not link Supplier Co's leaf to anything.
+    let trust = TrustStore::new();
+    trust.add_authority(&pem_file(&first, "root.pem")).unwrap();
+    trust.add_intermediate(&pem_file(&second, "intermediate.pem")).unwrap();
+    assert!(trust.verify(&leaf, now, None).is_err());
+    // A root whose path length is 0 allows no intermediate under it.
+    let strict = directory.path().join("c");
+    openssl_chain_with_root_path_length(&strict, "Supplier Co", "client", "carol", 0);
+    let trust = TrustStore::new();
+    trust.add_authority(&pem_file(&strict, "root.pem")).unwrap();
+    let intermediate = pem_file(&strict, "intermediate.pem");
+    let error = trust
+        .verify_chain(&pem_file(&strict, "leaf.pem"), &[&intermediate], now, None)
+        .unwrap_err();
+    assert!(matches!(error, CertError::ChainTooLong { .. }), "{error}");
+}
+
+/// Keys written by `pactum certs` work with the openssl command line, so an operator can
+/// renew a certificate for the same key with openssl (OpenSSL 3.0 refuses the PKCS#8 v2
+/// encoding ring writes by default; Pactum writes v1).
+#[test]
+fn private_keys_written_by_pactum_are_read_by_openssl() {
+    let directory = tempfile::tempdir().unwrap();
+    let ca = authority("Bank");
+    let request =
+        IssueRequest { role: Role::Validator, name: "v", subject_alt_names: &[], at: NOW, days: 1 };
+    let leaf = authority::issue(&ca.certificate_pem, &ca.private_key_pem, &request).unwrap();
+    for (file, pem) in [("ca.key", &ca.private_key_pem), ("leaf.key", &leaf.private_key_pem)] {
+        std::fs::write(directory.path().join(file), pem).unwrap();
+        openssl(directory.path(), &["pkey", "-in", file, "-noout"]);
+        // And Pactum still reads its own keys.
+        pactum_certs::tls::ed25519_seed_of_pem(pem).unwrap();
+    }
+}

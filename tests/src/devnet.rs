@@ -179,13 +179,24 @@ impl TestDevnet {
         self.directory().join("validators").join(format!("validator-{validator}"))
     }
 
+    /// The process id of validator `validator` (1-based), from its pid file.
+    fn pid(&self, validator: usize) -> String {
+        let pid_file = self.validator_directory(validator).join("node.pid");
+        std::fs::read_to_string(&pid_file).expect("the validator runs").trim().to_string()
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, ...) to validator `validator` (1-based).
+    pub fn signal(&self, validator: usize, signal: &str) {
+        let pid = self.pid(validator);
+        let status =
+            Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// kill -9 of validator `validator` (1-based); returns once the process is gone.
     pub fn kill(&self, validator: usize) {
-        let pid_file = self.validator_directory(validator).join("node.pid");
-        let pid =
-            std::fs::read_to_string(&pid_file).expect("the validator runs").trim().to_string();
-        let status = Command::new("kill").args(["-KILL", &pid]).status().expect("kill runs");
-        assert!(status.success(), "kill -9 {pid}");
+        let pid = self.pid(validator);
+        self.signal(validator, "KILL");
         wait_until(
             &format!("validator-{validator} (pid {pid}) to die"),
             Duration::from_secs(10),

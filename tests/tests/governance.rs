@@ -209,6 +209,37 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
         assert!(!output.status.success(), "{what}: {stdout}");
         assert!(stdout.contains("reverted") && stdout.contains(expected), "{what}: {stdout}");
     }
+    // The dry run says the same before anyone signs, with the size before and after.
+    let new_member_ca = {
+        let pki = devnet.directory().join("dry-run-ca");
+        let output = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pki/openssl-chain.sh"))
+            .arg(&pki)
+            .args(["Member 5", "client", "nobody"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let pem = std::fs::read(pki.join("root.pem")).unwrap();
+        hex::encode(pactum_certs::identity::certificates_from_pem(&pem).unwrap().remove(0))
+    };
+    let body = serde_json::json!({ "changes": [
+        { "change": "add_member", "organisation": "Member 5", "ca_certificates_der": [new_member_ca] },
+        { "change": "remove_validator", "validator": validator },
+    ]});
+    let report =
+        node.post_json("/v1/proposals/dry-run", &body).unwrap().into_success("dry run").unwrap();
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["checks"][0]["ok"], true, "{report}");
+    assert_eq!(report["checks"][1]["ok"], false, "{report}");
+    assert_eq!(report["before"], serde_json::json!({"members": 4, "n": 4, "f": 1, "quorum": 3}));
+    assert_eq!(report["after"], Value::Null);
+    let body = serde_json::json!({ "changes": [body["changes"][0].clone()] });
+    let report =
+        node.post_json("/v1/proposals/dry-run", &body).unwrap().into_success("dry run").unwrap();
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["after"]["members"], 5, "{report}");
+    assert_eq!(report["approvals_needed"], 3, "{report}");
+
     // A client key cannot govern at all.
     std::fs::write(&changes, "[]").unwrap();
     let output = Command::new(pactum_binary())
@@ -224,4 +255,177 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
     assert_eq!(after["members"], before["members"]);
     let proposals = node.get("/v1/proposals").unwrap().into_success("proposals").unwrap();
     assert_eq!(proposals["proposals"].as_array().unwrap().len(), 0, "{proposals}");
+}
+
+/// An enterprise PKI issues through an intermediate CA: member 4's root, intermediate and
+/// validator certificate are made with the openssl command line alone
+/// (`tests/pki/openssl-chain.sh`), the genesis lists the root and the intermediate, and
+/// validator-4 presents its chain in TLS. It connects, follows the chain and agrees.
+#[test]
+fn a_validator_whose_certificate_comes_through_an_intermediate_ca_runs() {
+    let _serial = serial();
+    let devnet = TestDevnet::up_edited(4, 25_400, None, |directory| {
+        let pki = directory.join("openssl-member-4");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("pki/openssl-chain.sh");
+        let output = Command::new("bash")
+            .arg(script)
+            .arg(&pki)
+            .args(["Member 4", "validator", "validator-4"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let read = |file: &str| std::fs::read_to_string(pki.join(file)).unwrap();
+        let path = directory.join("genesis.json");
+        let mut genesis: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        genesis["organisations"][3]["ca_certificate"] = Value::String(read("ca-chain.pem"));
+        genesis["validators"][3]["certificate"] = Value::String(read("leaf-chain.pem"));
+        // openssl dates its certificates from the second it signs them (no backdating):
+        // the consortium starts just after.
+        let issued = pactum_certs::CertificateInfo::from_der(
+            &pactum_certs::identity::certificates_from_pem(read("leaf.pem").as_bytes())
+                .unwrap()
+                .remove(0),
+        )
+        .unwrap()
+        .not_before;
+        let start = genesis["genesis_time"].as_i64().unwrap().max(issued + 1);
+        genesis["genesis_time"] = Value::from(start);
+        std::fs::write(&path, genesis.to_string()).unwrap();
+        let validator = directory.join("validators/validator-4");
+        std::fs::write(validator.join("certificate.pem"), read("leaf-chain.pem")).unwrap();
+        std::fs::write(validator.join("private-key.pem"), read("leaf.key")).unwrap();
+    });
+    // `devnet up` waited for all four to connect before deploying the samples.
+    let status = devnet.status(1);
+    let validators = status["validators"].as_array().unwrap();
+    assert!(validators.iter().all(|validator| validator["connected"] == true), "{status}");
+    let transaction = transfer(&devnet, &devnet.issuer());
+    let hash = devnet.node(1).submit(&transaction).unwrap();
+    let committed = devnet.node(4).wait_committed(&hash, TIMEOUT).unwrap();
+    let height = committed["height"].as_u64().unwrap();
+    wait_until("validator-4 at the same height", TIMEOUT, || devnet.height(4) >= height);
+    // Validator-4's certificate shows the openssl chain's organisation and is watched.
+    let watched = devnet.status(4)["certificates"].clone();
+    let own = watched.as_array().unwrap().iter().find(|c| c["kind"] == "node").unwrap().clone();
+    assert_eq!(own["organisation"], "Member 4", "{watched}");
+    assert!(own["seconds_left"].as_i64().unwrap() > 300 * 86_400, "{own}");
+    // Ten certificates watched (its own, four validators', five member CAs: member 4
+    // lists its root and its intermediate), none near expiry; each is a metric.
+    assert_eq!(watched.as_array().unwrap().len(), 10, "{watched}");
+    assert_eq!(devnet.status(4)["warnings"], serde_json::json!([]));
+    let metrics = devnet.node(4).get_text("/metrics").unwrap();
+    let samples =
+        metrics.lines().filter(|line| line.starts_with("pactum_certificate_expiry_seconds{"));
+    assert_eq!(samples.count(), 10, "{metrics}");
+    let consortium = consortium(devnet.node(4));
+    assert_eq!(consortium["members"][3]["ca_certificates"].as_array().unwrap().len(), 2);
+}
+
+/// Issues validator-2 a certificate for its own key from member 2's CA with openssl,
+/// valid `days`, written over its certificate file; returns the new serial (hex).
+fn renew_validator_2(devnet: &TestDevnet, days: u32, key: &Path) -> String {
+    let directory = devnet.validator_directory(2);
+    let authority = devnet.directory().join("organisations/member-2");
+    std::fs::write(
+        directory.join("renew.cnf"),
+        "[req]\ndistinguished_name=dn\n[dn]\n[leaf]\nbasicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let run = |arguments: &[&str]| {
+        let output =
+            Command::new("openssl").current_dir(&directory).args(arguments).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    let key = key.to_str().unwrap();
+    let subject = "/O=Member 2/OU=validator/CN=validator-2";
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        key,
+        "-subj",
+        subject,
+        "-config",
+        "renew.cnf",
+        "-out",
+        "renew.csr",
+    ]);
+    let ca = authority.join("ca-certificate.pem");
+    let ca_key = authority.join("ca-private-key.pem");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "renew.csr",
+        "-CA",
+        ca.to_str().unwrap(),
+        "-CAkey",
+        ca_key.to_str().unwrap(),
+        "-CAcreateserial",
+        "-days",
+        &days.to_string(),
+        "-extfile",
+        "renew.cnf",
+        "-extensions",
+        "leaf",
+        "-out",
+        "certificate.pem",
+    ]);
+    let pem = std::fs::read(directory.join("certificate.pem")).unwrap();
+    let der = pactum_certs::identity::certificates_from_pem(&pem).unwrap().remove(0);
+    pactum_certs::CertificateInfo::from_der(&der).unwrap().serial_hex()
+}
+
+fn own_certificate(devnet: &TestDevnet, validator: usize) -> Value {
+    let status = devnet.status(validator);
+    status["certificates"].as_array().unwrap().iter().find(|c| c["kind"] == "node").unwrap().clone()
+}
+
+/// A certificate renewed for the same key needs no vote: SIGHUP makes the validator
+/// present it from the next handshake, its peers accept it, and its expiry is watched
+/// (10 days: a warning). A certificate for another key is refused and the old one kept.
+#[test]
+fn a_validator_renews_its_certificate_for_the_same_key_on_sighup() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 25_600, None);
+    let key = devnet.validator_directory(2).join("private-key.pem");
+    let before = own_certificate(&devnet, 2);
+    let serial = renew_validator_2(&devnet, 10, &key);
+    devnet.signal(2, "HUP");
+    wait_until("validator-2 presents its renewed certificate", TIMEOUT, || {
+        own_certificate(&devnet, 2)["serial"] == serial.as_str()
+    });
+    assert_ne!(before["serial"], serial.as_str());
+    let warnings = devnet.status(2)["warnings"].clone();
+    assert!(
+        warnings[0].as_str().unwrap().contains("this validator's certificate (validator-2)")
+            && warnings[0].as_str().unwrap().contains("expires within 30 days"),
+        "{warnings}"
+    );
+    // A fresh handshake with validator-2 (validator-3 restarted) takes the new certificate.
+    devnet.stop(&[3]);
+    devnet.start(&[3]);
+    wait_until("validator-3 reconnects to validator-2", TIMEOUT, || {
+        devnet.status(3)["validators"][1]["connected"] == true
+    });
+    let transaction = transfer(&devnet, &devnet.issuer());
+    let hash = devnet.node(3).submit(&transaction).unwrap();
+    devnet.node(2).wait_committed(&hash, TIMEOUT).unwrap();
+
+    // A certificate for another key is refused; the renewed one stays.
+    let stranger = devnet.directory().join("stranger.key");
+    let output = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&stranger)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    renew_validator_2(&devnet, 30, &stranger);
+    devnet.signal(2, "HUP");
+    wait_until("the refused reload is reported", TIMEOUT, || {
+        devnet.status(2)["warnings"].to_string().contains("reload was refused")
+    });
+    assert_eq!(own_certificate(&devnet, 2)["serial"], serial.as_str());
 }

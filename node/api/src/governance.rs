@@ -2,15 +2,17 @@
 //! the governance proposals, as typed JSON replies (ADR 0019, `docs/governance.md`).
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use pactum_certs::identity::CertificateInfo;
-use pactum_governance::{Consortium, Proposal, Status, Tally};
+use pactum_governance::{Consortium, DryRun, Proposal, Size, Status, Tally};
 use pactum_runtime::NodeHandle;
+use pactum_runtime::clock::unix_seconds;
 use pactum_types::{ChangeClass, GovernanceChange, Hash, Policy, PublicKey, limits};
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, page_limit, parse_fixed, query_error, read};
+use crate::{ApiError, body_error, json_body, page_limit, parse_fixed, query_error, read};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct CertificateJson {
@@ -261,4 +263,101 @@ pub(crate) async fn proposal(
         Some((proposal, consortium)) => Ok(Json(proposal_json(proposal, &consortium))),
         None => Err(ApiError::not_found("unknown_proposal", format!("there is no proposal {id}"))),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DryRunRequest {
+    changes: Vec<GovernanceChange>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct SizeJson {
+    members: usize,
+    n: usize,
+    f: usize,
+    quorum: usize,
+}
+
+impl From<Size> for SizeJson {
+    fn from(size: Size) -> Self {
+        Self {
+            members: size.members,
+            n: size.validators,
+            f: size.faults_tolerated,
+            quorum: size.quorum,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CheckJson {
+    index: usize,
+    change: &'static str,
+    ok: bool,
+    /// Why the change is refused, when it is.
+    reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct DryRunJson {
+    /// Whether a proposal of these changes would be opened now.
+    valid: bool,
+    /// Why not, when it would not.
+    reason: Option<String>,
+    checks: Vec<CheckJson>,
+    before: SizeJson,
+    /// The size after, when the bundle is valid.
+    after: Option<SizeJson>,
+    voters: usize,
+    approvals_needed: Option<usize>,
+    /// The committed height the checks ran at.
+    height: u64,
+}
+
+fn dry_run_json(report: DryRun, height: u64) -> DryRunJson {
+    DryRunJson {
+        valid: report.outcome.is_ok(),
+        reason: report.outcome.err().map(|error| error.to_string()),
+        checks: report
+            .checks
+            .into_iter()
+            .enumerate()
+            .map(|(index, check)| CheckJson {
+                index,
+                change: check.change,
+                ok: check.result.is_ok(),
+                reason: check.result.err().map(|error| error.to_string()),
+            })
+            .collect(),
+        before: report.before.into(),
+        after: report.after.map(SizeJson::from),
+        voters: report.voters,
+        approvals_needed: report.approvals_needed,
+        height,
+    }
+}
+
+/// `POST /v1/proposals/dry-run`: every check of a bundle of changes against the
+/// configuration in force, at this node's clock, and what it would need and leave.
+pub(crate) async fn dry_run(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DryRunJson>, ApiError> {
+    let body = body.map_err(|rejection| body_error(&rejection))?;
+    let request: DryRunRequest = json_body(&body)?;
+    if request.changes.len() > limits::PROPOSAL_CHANGES_MAX {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("a proposal bundles at most {} changes", limits::PROPOSAL_CHANGES_MAX),
+        ));
+    }
+    let at = unix_seconds();
+    let (height, report) = read(&node, move |node| {
+        node.consortium(None).map(|(height, consortium)| {
+            (height, pactum_governance::dry_run(&consortium, &request.changes, at))
+        })
+    })
+    .await?;
+    Ok(Json(dry_run_json(report, height)))
 }

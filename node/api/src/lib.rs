@@ -66,6 +66,7 @@ pub fn router(node: NodeHandle) -> Router {
         .route("/v1/consortium", get(governance::consortium))
         .route("/v1/proposals", get(governance::proposals))
         .route("/v1/proposals/{id}", get(governance::proposal))
+        .route("/v1/proposals/dry-run", post(governance::dry_run))
         .route("/v1/query", post(query))
         .route("/v1/events", get(events))
         .route("/v1/status", get(status))
@@ -837,6 +838,21 @@ async fn status(State(node): State<NodeHandle>) -> Json<Value> {
             })
         })
         .collect();
+    let now = pactum_runtime::clock::unix_seconds();
+    let certificates: Vec<Value> = status
+        .certificates
+        .iter()
+        .map(|certificate| {
+            json!({
+                "kind": certificate.kind.as_str(),
+                "name": certificate.name,
+                "organisation": certificate.organisation,
+                "serial": certificate.serial,
+                "not_after": certificate.not_after,
+                "seconds_left": certificate.seconds_left(now),
+            })
+        })
+        .collect();
     Json(json!({
         "node": status.name,
         "organisation": status.organisation,
@@ -856,6 +872,8 @@ async fn status(State(node): State<NodeHandle>) -> Json<Value> {
         "f": status.f,
         "quorum": status.quorum,
         "mempool_transactions": status.mempool_transactions,
+        "certificates": certificates,
+        "warnings": status.warnings,
     }))
 }
 

@@ -169,7 +169,7 @@ impl Config {
 
     /// f: the most faulty replicas tolerated, ⌊(n − 1) / 3⌋.
     pub fn faults_tolerated(&self) -> usize {
-        (usize::from(self.replicas) - 1) / 3
+        faults_tolerated(usize::from(self.replicas))
     }
 
     /// The quorum: n − f, which is 2f + 1 when n = 3f + 1. Any two quorums intersect in at
@@ -226,6 +226,11 @@ fn batch_overhead(requests_max: usize) -> usize {
 
 /// The most request bytes a batch may hold so that, with its header and length prefixes,
 /// it still fits a block body.
+/// f for `replicas` validators: ⌊(n − 1) / 3⌋ (0 for none); the quorum is n − f.
+pub fn faults_tolerated(replicas: usize) -> usize {
+    replicas.saturating_sub(1) / 3
+}
+
 pub fn batch_bytes_limit(requests_max: usize) -> usize {
     limits::BLOCK_BODY_BYTES_MAX.saturating_sub(batch_overhead(requests_max))
 }

@@ -37,7 +37,7 @@ pub use certificate::{
     CertificateError, CheckpointCertificate, CheckpointStrength, CommitCertificate,
     PreparedCertificate,
 };
-pub use config::{Config, ConfigError, Mutation, batch_bytes_limit};
+pub use config::{Config, ConfigError, Mutation, batch_bytes_limit, faults_tolerated};
 pub use crypto::{Crypto, Verifier};
 pub use ed25519::{Ed25519Crypto, Ed25519Verifier};
 pub use ids::{ReplicaId, Sequence, SignerSignature, View};

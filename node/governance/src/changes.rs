@@ -110,7 +110,10 @@ pub fn apply(
                 let trust = trial.trust_store();
                 for validator in next.validators.iter().filter(|v| v.organisation == *organisation)
                 {
-                    if let Err(error) = trust.verify(&validator.certificate_der, at, None) {
+                    let chain: Vec<&[u8]> = validator.chain_der.iter().map(Vec::as_slice).collect();
+                    if let Err(error) =
+                        trust.verify_chain(&validator.certificate_der, &chain, at, None)
+                    {
                         return Err(refused(format!(
                             "validator {} would no longer be trusted: {error}; keep the CA that \
                              issued its certificate until it has a new one",
@@ -228,7 +231,8 @@ fn check_name(organisation: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Each CA is a self-signed Ed25519 CA of `organisation`, valid at `at`, listed once.
+/// Each CA is an Ed25519 CA of `organisation`, valid at `at`, listed once: at least one
+/// self-signed root, and every other one an intermediate that chains to one of them.
 fn check_authorities(organisation: &str, authorities: &[Vec<u8>], at: i64) -> Result<(), String> {
     if authorities.is_empty() || authorities.len() > limits::MEMBER_CA_CERTIFICATES_MAX {
         return Err(format!(
@@ -238,12 +242,24 @@ fn check_authorities(organisation: &str, authorities: &[Vec<u8>], at: i64) -> Re
         ));
     }
     let mut seen = BTreeSet::new();
+    let trust = pactum_certs::verify::TrustStore::new();
+    let mut roots = 0;
+    for der in authorities {
+        if trust.add_authority(der).is_ok() {
+            roots += 1;
+        } else {
+            let _ = trust.add_intermediate(der);
+        }
+    }
+    if roots == 0 {
+        return Err("no CA certificate is a self-signed root".into());
+    }
     for (position, der) in authorities.iter().enumerate() {
         if !seen.insert(der.as_slice()) {
             return Err(format!("CA certificate {position} is listed twice"));
         }
-        let info = pactum_certs::verify::TrustStore::new()
-            .add_authority(der)
+        let info = trust
+            .verify_authority(der, at)
             .map_err(|error| format!("CA certificate {position}: {error}"))?;
         if info.organisation != organisation {
             return Err(format!(

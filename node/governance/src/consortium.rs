@@ -16,7 +16,8 @@ use pactum_types::{ChangeClass, Hash, Policy, PublicKey, limits};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub name: String,
-    /// One or more self-signed Ed25519 CA certificates; more than one during a rotation.
+    /// Its CA certificates: one or more self-signed Ed25519 roots (more than one during a
+    /// rotation) and any intermediate CAs under them.
     pub ca_certificates_der: Vec<Vec<u8>>,
 }
 
@@ -27,6 +28,8 @@ pub struct Validator {
     pub organisation: String,
     pub public_key: PublicKey,
     pub certificate_der: Vec<u8>,
+    /// The intermediate CAs between its certificate and its member's root.
+    pub chain_der: Vec<Vec<u8>>,
     /// `host:port` of its peer (mutual-TLS) endpoint.
     pub address: String,
     /// `host:port` of its REST API.
@@ -96,6 +99,7 @@ impl Consortium {
             .values()
             .flat_map(|member| member.ca_certificates_der.iter().map(Vec::as_slice))
             .collect();
+        // Roots and intermediates alike: `replace` tells them apart.
         trust.replace(&authorities, self.revoked.iter().cloned());
     }
 
@@ -132,6 +136,10 @@ impl Encode for Validator {
         write::string(out, &self.organisation);
         self.public_key.encode_to(out);
         write::bytes(out, &self.certificate_der);
+        write::length(out, self.chain_der.len());
+        for der in &self.chain_der {
+            write::bytes(out, der);
+        }
         write::string(out, &self.address);
         write::string(out, &self.api_address);
     }
@@ -144,6 +152,12 @@ impl Decode for Validator {
             organisation: reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")?,
             public_key: PublicKey::decode_from(reader)?,
             certificate_der: reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "certificate")?,
+            chain_der: {
+                let count = reader.length(limits::MEMBER_CA_CERTIFICATES_MAX, "chain")?;
+                (0..count)
+                    .map(|_| reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "chain certificate"))
+                    .collect::<Result<_, _>>()?
+            },
             address: reader.string(limits::NETWORK_ADDRESS_BYTES_MAX, "address")?,
             api_address: reader.string(limits::NETWORK_ADDRESS_BYTES_MAX, "API address")?,
         })

@@ -51,6 +51,7 @@ fn consortium() -> (Consortium, Vec<Authority>) {
                 organisation: (*name).into(),
                 public_key: CertificateInfo::from_der(&certificate_der).unwrap().public_key,
                 certificate_der,
+                chain_der: Vec::new(),
                 address: format!("127.0.0.1:{}", 7000 + index),
                 api_address: format!("127.0.0.1:{}", 8000 + index),
             }
@@ -289,4 +290,28 @@ fn records_round_trip_through_their_encoding() {
     proposal.vote(&consortium, vote("Org B", false)).unwrap();
     proposal.status = Status::Failed { height: 12, reason: "why".into() };
     assert_eq!(Proposal::from_bytes(&proposal.to_bytes()).unwrap(), proposal);
+}
+
+#[test]
+fn a_dry_run_reports_every_check_and_the_size_before_and_after() {
+    let (consortium, authorities) = consortium();
+    let client = certificate(&authorities[1], Role::Client, "bob");
+    let serial = CertificateInfo::from_der(&client).unwrap().serial;
+    let changes = [
+        add_member("Org E"),
+        GovernanceChange::RemoveValidator { validator: consortium.validators[0].public_key },
+        GovernanceChange::RevokeCertificate { organisation: "Org B".into(), serial },
+    ];
+    let report = dry_run(&consortium, &changes, AT);
+    let size = Size { members: 4, validators: 4, faults_tolerated: 1, quorum: 3 };
+    assert_eq!(report.before, size);
+    assert_eq!(report.after, None, "the bundle as a whole is refused");
+    assert!(matches!(report.outcome, Err(ChangeError::NotSupported { index: 1, .. })));
+    let results: Vec<bool> = report.checks.iter().map(|check| check.result.is_ok()).collect();
+    assert_eq!(results, [true, false, true]);
+    assert_eq!((report.voters, report.approvals_needed), (4, Some(3)));
+
+    let report = dry_run(&consortium, &changes[..1], AT);
+    assert_eq!(report.after, Some(Size { members: 5, ..size }));
+    assert_eq!(report.outcome, Ok(()));
 }

@@ -57,11 +57,11 @@ impl RejectReason {
         if let Some(rejection) = PeerRejection::find(error) {
             return match rejection {
                 PeerRejection::HandshakeSignature => RejectReason::HandshakeSignature,
-                PeerRejection::UnexpectedIntermediates => RejectReason::MalformedCertificate,
                 PeerRejection::Certificate(error) => match error {
-                    CertError::UnknownIssuer { .. } | CertError::OrganisationMismatch { .. } => {
-                        RejectReason::UnknownIssuer
-                    }
+                    CertError::UnknownIssuer { .. }
+                    | CertError::OrganisationMismatch { .. }
+                    | CertError::IssuerNotCa { .. }
+                    | CertError::ChainTooLong { .. } => RejectReason::UnknownIssuer,
                     CertError::BadSignature { .. } => RejectReason::BadCertificateSignature,
                     CertError::Expired { .. } | CertError::AuthorityNotValid { .. } => {
                         RejectReason::Expired

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use pactum_certs::tls::{NodeIdentity, client_config, server_config};
+use pactum_certs::tls::{NodeIdentity, PresentedIdentity, client_config, server_config};
 use pactum_certs::{CertificateInfo, TrustStore};
 use pactum_types::{PublicKey, limits};
 use rustls::pki_types::ServerName;
@@ -185,6 +185,8 @@ pub struct Transport {
     outbound: RwLock<HashMap<PublicKey, OutboundPeer>>,
     listener_task: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
+    /// The certificate this node presents, replaceable for a renewal of the same key.
+    presented: Arc<PresentedIdentity>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -201,8 +203,9 @@ impl Transport {
     /// Binds the listener and starts dialling every other validator.
     pub async fn start(config: TransportConfig) -> Result<(Self, Inbound), NetError> {
         let local_key = config.identity.info.public_key;
-        let server = Arc::new(server_config(&config.identity, Arc::clone(&config.trust))?);
-        let client = Arc::new(client_config(&config.identity, Arc::clone(&config.trust))?);
+        let presented = Arc::new(PresentedIdentity::new(&config.identity)?);
+        let server = Arc::new(server_config(Arc::clone(&presented), Arc::clone(&config.trust))?);
+        let client = Arc::new(client_config(Arc::clone(&presented), Arc::clone(&config.trust))?);
         let listener = TcpListener::bind(config.listen_address)
             .await
             .map_err(|source| NetError::Listen { address: config.listen_address, source })?;
@@ -240,6 +243,7 @@ impl Transport {
             outbound: RwLock::new(HashMap::new()),
             listener_task,
             shutdown,
+            presented,
         };
         transport.set_validators(config.validators);
         info!(address = %local_address, key = %local_key, "transport listening");
@@ -345,6 +349,12 @@ impl Transport {
             handle.queued_bytes.fetch_sub(length, Ordering::AcqRel);
             SendError::Closed
         })
+    }
+
+    /// Presents `identity` (a renewed certificate for this node's key) from the next
+    /// handshake on; connections already open keep theirs.
+    pub fn replace_identity(&self, identity: &NodeIdentity) -> Result<(), NetError> {
+        Ok(self.presented.replace(identity)?)
     }
 
     /// Validators with a live outbound connection.

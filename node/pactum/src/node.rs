@@ -134,7 +134,7 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
             })
             .await
         });
-        wait_for_signal().await;
+        wait_for_signal(&node.handle()).await;
         tracing::info!("shutting down");
         let _ = stop.send(());
         // Open event streams never end by themselves: give connections a moment, then go.
@@ -146,17 +146,25 @@ pub fn run(arguments: NodeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or Ctrl-C. Meanwhile each SIGHUP reloads the node's certificate
+/// (a renewal for the same key), logging whether it was taken.
+async fn wait_for_signal(handle: &pactum_runtime::NodeHandle) {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let (Ok(mut terminate), Ok(mut hangup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hangup.recv() => {
+                let handle = handle.clone();
+                // Reading files and parsing certificates is blocking work.
+                let _ = tokio::task::spawn_blocking(move || handle.reload_certificate()).await;
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -6,8 +6,11 @@
 //! the gas schedule version and the consensus parameters. [`Genesis::from_json`] reads it
 //! and checks every rule below; a node refuses to start on a genesis that fails one.
 //!
-//! - organisations have distinct names, and each CA certificate is a self-signed Ed25519
-//!   CA whose organisation (`O`) is the name given;
+//! - organisations have distinct names, and each `ca_certificate` holds a self-signed
+//!   Ed25519 root CA whose organisation (`O`) is the name given, optionally followed by
+//!   intermediate CAs of the same organisation that chain to it (PEM, root first);
+//! - a validator's `certificate` may be followed by the intermediate CAs between it and
+//!   its member's root (leaf first, as TLS presents it);
 //! - there are at least 4 validators (PBFT tolerates a fault from n = 4) and at most
 //!   [`limits::VALIDATORS_MAX`]; each validator's certificate chains to the CA of the
 //!   organisation it names, carries the validator role, and is valid at genesis time;
@@ -23,7 +26,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use pactum_certs::identity::{CertificateInfo, Role, certificates_from_pem};
-use pactum_certs::verify::{CertError, TrustStore};
+use pactum_certs::verify::{CHAIN_INTERMEDIATES_MAX, CertError, TrustStore};
 use pactum_consensus::{Config, ConfigError};
 use pactum_types::codec::write;
 use pactum_types::hash::sha3_256;
@@ -162,7 +165,10 @@ impl Default for ConsensusParameters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organisation {
     pub name: String,
+    /// Its root CA.
     pub ca_der: Vec<u8>,
+    /// Intermediate CAs under the root that issue its certificates.
+    pub intermediates_der: Vec<Vec<u8>>,
 }
 
 /// A validator, checked.
@@ -172,6 +178,8 @@ pub struct Validator {
     pub organisation: String,
     pub public_key: PublicKey,
     pub certificate_der: Vec<u8>,
+    /// The intermediate CAs between its certificate and its member's root.
+    pub chain_der: Vec<Vec<u8>>,
     pub address: String,
     pub api_address: String,
 }
@@ -223,14 +231,13 @@ fn validator_error(name: &str, reason: impl Into<String>) -> GenesisError {
     GenesisError::Validator { name: name.to_owned(), reason: reason.into() }
 }
 
-/// The one certificate in `pem`, DER.
-fn single_certificate(pem: &str) -> Result<Vec<u8>, String> {
-    let mut certificates =
-        certificates_from_pem(pem.as_bytes()).map_err(|error| error.to_string())?;
+/// The certificates in `pem`, DER: one, then at most `max - 1` more (a chain).
+fn certificates(pem: &str, max: usize) -> Result<Vec<Vec<u8>>, String> {
+    let certificates = certificates_from_pem(pem.as_bytes()).map_err(|error| error.to_string())?;
     match certificates.len() {
-        1 => Ok(certificates.remove(0)),
         0 => Err("no PEM certificate found".into()),
-        count => Err(format!("{count} certificates where one is expected")),
+        count if count > max => Err(format!("{count} certificates where at most {max} may be")),
+        _ => Ok(certificates),
     }
 }
 
@@ -254,18 +261,34 @@ impl Genesis {
             if !names.insert(entry.name.as_str()) {
                 return Err(organisation_error(&entry.name, "listed twice"));
             }
-            let der = single_certificate(&entry.ca_certificate)
+            let mut ders = certificates(&entry.ca_certificate, limits::MEMBER_CA_CERTIFICATES_MAX)
                 .map_err(|reason| organisation_error(&entry.name, reason))?;
+            let der = ders.remove(0);
             let info = trust
                 .add_authority(&der)
                 .map_err(|error| organisation_error(&entry.name, error.to_string()))?;
+            // Intermediate CAs follow the root; each must chain to it.
+            for intermediate in &ders {
+                trust.add_intermediate(intermediate).map_err(|error| {
+                    organisation_error(&entry.name, format!("intermediate CA: {error}"))
+                })?;
+            }
+            for (position, intermediate) in ders.iter().enumerate() {
+                trust.verify_authority(intermediate, file.genesis_time).map_err(|error| {
+                    organisation_error(&entry.name, format!("intermediate CA {position}: {error}"))
+                })?;
+            }
             if info.organisation != entry.name {
                 return Err(organisation_error(
                     &entry.name,
                     format!("its CA certificate names organisation {:?}", info.organisation),
                 ));
             }
-            organisations.push(Organisation { name: entry.name.clone(), ca_der: der });
+            organisations.push(Organisation {
+                name: entry.name.clone(),
+                ca_der: der,
+                intermediates_der: ders,
+            });
         }
         if organisations.is_empty() {
             return Err(organisation_error("", "genesis lists no organisations"));
@@ -305,9 +328,12 @@ impl Genesis {
             if !names.contains(entry.organisation.as_str()) {
                 return Err(fail(format!("organisation {:?} is not a member", entry.organisation)));
             }
-            let der = single_certificate(&entry.certificate).map_err(fail)?;
+            let mut chain =
+                certificates(&entry.certificate, 1 + CHAIN_INTERMEDIATES_MAX).map_err(fail)?;
+            let der = chain.remove(0);
+            let presented: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
             let verified = trust
-                .verify(&der, file.genesis_time, Some(Role::Validator))
+                .verify_chain(&der, &presented, file.genesis_time, Some(Role::Validator))
                 .map_err(|error: CertError| fail(format!("certificate refused: {error}")))?;
             let CertificateInfo { organisation, public_key, .. } = verified.info;
             if organisation != entry.organisation {
@@ -335,6 +361,7 @@ impl Genesis {
                 organisation,
                 public_key,
                 certificate_der: der,
+                chain_der: chain,
                 address: entry.address.clone(),
                 api_address: entry.api_address.clone(),
             });
@@ -433,7 +460,10 @@ impl Genesis {
             .iter()
             .map(|organisation| pactum_governance::Member {
                 name: organisation.name.clone(),
-                ca_certificates_der: vec![organisation.ca_der.clone()],
+                ca_certificates_der: std::iter::once(&organisation.ca_der)
+                    .chain(&organisation.intermediates_der)
+                    .cloned()
+                    .collect(),
             })
             .collect();
         let validators = self
@@ -444,6 +474,7 @@ impl Genesis {
                 organisation: validator.organisation.clone(),
                 public_key: validator.public_key,
                 certificate_der: validator.certificate_der.clone(),
+                chain_der: validator.chain_der.clone(),
                 address: validator.address.clone(),
                 api_address: validator.api_address.clone(),
             })
@@ -458,6 +489,9 @@ impl Genesis {
         for organisation in &self.organisations {
             // Checked when the genesis was read, so this cannot fail.
             let _ = trust.add_authority(&organisation.ca_der);
+            for intermediate in &organisation.intermediates_der {
+                let _ = trust.add_intermediate(intermediate);
+            }
         }
         for (organisation, serial) in &self.revoked {
             trust.revoke(organisation, serial);
@@ -549,6 +583,24 @@ fn genesis_hash(
         for (organisation, serial) in revoked {
             write::string(&mut bytes, organisation);
             write::bytes(&mut bytes, serial);
+        }
+    }
+    // Likewise intermediate CAs and validators' chains, each section tagged.
+    let intermediates = organisations.iter().any(|o| !o.intermediates_der.is_empty());
+    let chains = validators.iter().any(|validator| !validator.chain_der.is_empty());
+    if intermediates || chains {
+        bytes.extend_from_slice(b"\0chains");
+        for organisation in organisations {
+            write::u32(&mut bytes, organisation.intermediates_der.len() as u32);
+            for der in &organisation.intermediates_der {
+                write::bytes(&mut bytes, der);
+            }
+        }
+        for validator in validators {
+            write::u32(&mut bytes, validator.chain_der.len() as u32);
+            for der in &validator.chain_der {
+                write::bytes(&mut bytes, der);
+            }
         }
     }
     sha3_256(&bytes)

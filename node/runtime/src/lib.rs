@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod consensus_log;
 pub mod devnet;
+pub mod expiry;
 pub mod genesis;
 pub mod metrics;
 pub mod node;

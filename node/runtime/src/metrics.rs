@@ -281,9 +281,59 @@ impl Metrics {
     }
 }
 
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `pactum_certificate_expiry_seconds`, one sample per watched certificate: the seconds
+/// until it expires at `now` (negative once expired).
+pub fn render_certificate_expiry(
+    out: &mut String,
+    certificates: &[crate::expiry::WatchedCertificate],
+    now: i64,
+) {
+    let _ = writeln!(
+        out,
+        "# HELP pactum_certificate_expiry_seconds Seconds until a certificate this validator \
+         depends on expires (negative once expired).\n\
+         # TYPE pactum_certificate_expiry_seconds gauge"
+    );
+    for certificate in certificates {
+        let _ = writeln!(
+            out,
+            "pactum_certificate_expiry_seconds{{kind=\"{}\",name=\"{}\",organisation=\"{}\",serial=\"{}\"}} {}",
+            certificate.kind.as_str(),
+            label(&certificate.name),
+            label(&certificate.organisation),
+            label(&certificate.serial),
+            certificate.seconds_left(now)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_expiry_is_one_labelled_gauge_per_certificate() {
+        let certificate = crate::expiry::WatchedCertificate {
+            kind: crate::expiry::CertificateKind::MemberCa,
+            name: "Org \"A\"".into(),
+            organisation: "Org \"A\"".into(),
+            serial: "4d01".into(),
+            not_after: 1_000,
+        };
+        let mut out = String::new();
+        render_certificate_expiry(&mut out, &[certificate], 1_500);
+        assert!(
+            out.contains(
+                "pactum_certificate_expiry_seconds{kind=\"member_ca\",name=\"Org \\\"A\\\"\",organisation=\"Org \\\"A\\\"\",serial=\"4d01\"} -500"
+            ),
+            "{out}"
+        );
+    }
 
     #[test]
     fn the_histogram_is_cumulative_and_rejections_are_labelled() {

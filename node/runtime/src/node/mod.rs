@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use pactum_certs::identity::Role;
+use pactum_certs::identity::{CertificateInfo, Role};
 use pactum_certs::tls::NodeIdentity;
 use pactum_certs::verify::{CertError, TrustStore};
 use pactum_consensus::{
@@ -232,6 +232,10 @@ pub struct NodeStatus {
     pub f: usize,
     pub quorum: usize,
     pub mempool_transactions: usize,
+    /// The certificates this validator depends on, with their expiry.
+    pub certificates: Vec<crate::expiry::WatchedCertificate>,
+    /// One sentence per certificate within 30, 7 or 1 days of expiry, or expired.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -258,6 +262,13 @@ impl std::fmt::Debug for NodeHandle {
 struct Shared {
     name: String,
     organisation: String,
+    /// This validator's certificate (DER), watched for expiry; replaced by a reload.
+    own_certificate_der: RwLock<Vec<u8>>,
+    /// Where its certificate (with any chain) and key are read from, again on `SIGHUP`.
+    certificate_path: PathBuf,
+    private_key_path: PathBuf,
+    /// Why the last certificate reload was refused, until one succeeds.
+    reload_error: Mutex<Option<String>>,
     public_key: PublicKey,
     replica_id: ReplicaId,
     genesis: Genesis,
@@ -482,6 +493,7 @@ impl Node {
         } = options;
         let identity = NodeIdentity::load(&config.certificate, &config.private_key)?;
         let seed = identity.ed25519_seed()?;
+        let own_certificate_der = identity.certificate.as_ref().to_vec();
         let public_key = identity.info.public_key;
         let replica_id =
             genesis.replica_id(&public_key).ok_or(NodeError::NotAValidator { key: public_key })?;
@@ -489,7 +501,12 @@ impl Node {
         let trust = Arc::new(genesis.trust_store());
         // A node whose own certificate the consortium would refuse says so at once.
         if !skip_own_certificate_check_for_tests {
-            trust.verify(identity.certificate.as_ref(), unix_seconds(), Some(Role::Validator))?;
+            trust.verify_chain(
+                identity.certificate.as_ref(),
+                &identity.chain_der(),
+                unix_seconds(),
+                Some(Role::Validator),
+            )?;
         }
 
         claim_data_directory(&config.data_dir, &genesis)?;
@@ -590,6 +607,10 @@ impl Node {
         let shared = Arc::new(Shared {
             name: validator.name.clone(),
             organisation: validator.organisation.clone(),
+            own_certificate_der: RwLock::new(own_certificate_der),
+            certificate_path: config.certificate.clone(),
+            private_key_path: config.private_key.clone(),
+            reload_error: Mutex::new(None),
             public_key,
             replica_id,
             validator_keys: keys,
@@ -1580,6 +1601,45 @@ impl NodeHandle {
         Ok(Some((proposal, consortium)))
     }
 
+    /// Reads this node's certificate and key files again (on `SIGHUP`) and presents the
+    /// certificate from the next TLS handshake on, if it is for the same key and the
+    /// consortium accepts it now as a validator's: a certificate renewed with the same key
+    /// needs no governance vote. A refused one leaves the current one in place, and the
+    /// reason stays in the status's warnings until a reload succeeds.
+    pub fn reload_certificate(&self) -> Result<CertificateInfo, NodeError> {
+        let shared = &self.shared;
+        let outcome = (|| -> Result<NodeIdentity, NodeError> {
+            let identity = NodeIdentity::load(&shared.certificate_path, &shared.private_key_path)?;
+            shared.trust.verify_chain(
+                identity.certificate.as_ref(),
+                &identity.chain_der(),
+                unix_seconds(),
+                Some(Role::Validator),
+            )?;
+            shared.transport.replace_identity(&identity)?;
+            Ok(identity)
+        })();
+        let mut reload_error = shared.reload_error.lock().expect("reload lock is never poisoned");
+        match outcome {
+            Ok(identity) => {
+                *shared.own_certificate_der.write().expect("certificate lock is never poisoned") =
+                    identity.certificate.as_ref().to_vec();
+                *reload_error = None;
+                info!(
+                    serial = %identity.info.serial_hex(),
+                    not_after = identity.info.not_after,
+                    "presenting the reloaded certificate from the next handshake on"
+                );
+                Ok(identity.info)
+            }
+            Err(error) => {
+                warn!(%error, "the certificate reload was refused; keeping the current certificate");
+                *reload_error = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
     /// Deployed contracts after `after` (exclusive), with their code hashes.
     pub fn contracts(
         &self,
@@ -1666,6 +1726,22 @@ impl NodeHandle {
             })
             .collect();
         let primary = usize::from(config.primary(View(consensus.0)));
+        let now = unix_seconds();
+        // The configuration in force; a read failure watches only this node's own.
+        let consortium = shared.reader.snapshot().consortium().ok().flatten();
+        let own = shared.own_certificate_der.read().expect("certificate lock is never poisoned");
+        let certificates = match &consortium {
+            Some(consortium) => crate::expiry::watched(&shared.name, &own, consortium),
+            None => crate::expiry::watched(&shared.name, &own, &shared.genesis.consortium()),
+        };
+        drop(own);
+        let mut warnings: Vec<String> =
+            certificates.iter().filter_map(|certificate| certificate.warning(now)).collect();
+        if let Some(error) =
+            shared.reload_error.lock().expect("reload lock is never poisoned").as_ref()
+        {
+            warnings.push(format!("the last certificate reload was refused: {error}"));
+        }
         NodeStatus {
             name: shared.name.clone(),
             organisation: shared.organisation.clone(),
@@ -1684,6 +1760,8 @@ impl NodeHandle {
             n: usize::from(config.replicas),
             f: config.faults_tolerated(),
             quorum: config.quorum(),
+            certificates,
+            warnings,
             mempool_transactions: shared
                 .mempool
                 .lock()
@@ -1709,7 +1787,9 @@ impl NodeHandle {
             .into_iter()
             .map(|(reason, count)| (reason.as_str(), count))
             .collect();
-        self.shared.metrics.render(status.mempool_transactions, &peers, &rejections)
+        let mut text = self.shared.metrics.render(status.mempool_transactions, &peers, &rejections);
+        crate::metrics::render_certificate_expiry(&mut text, &status.certificates, unix_seconds());
+        text
     }
 
     /// Evidence counted so far, by kind (for tests and status).
