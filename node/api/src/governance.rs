@@ -9,7 +9,7 @@ use pactum_certs::identity::CertificateInfo;
 use pactum_governance::{Consortium, DryRun, Proposal, Size, Status, Tally};
 use pactum_runtime::NodeHandle;
 use pactum_runtime::clock::unix_seconds;
-use pactum_types::{ChangeClass, GovernanceChange, Hash, Policy, PublicKey, limits};
+use pactum_types::{ChangeClass, DeployPolicy, GovernanceChange, Hash, Policy, PublicKey, limits};
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, body_error, json_body, page_limit, parse_fixed, query_error, read};
@@ -66,6 +66,8 @@ pub(crate) struct ConsortiumJson {
     validators: Vec<ValidatorJson>,
     policies: std::collections::BTreeMap<ChangeClass, Policy>,
     revoked: Vec<RevokedJson>,
+    deploy_policy: DeployPolicy,
+    approved_code: Vec<Hash>,
 }
 
 fn consortium_json(read_at_height: u64, consortium: &Consortium) -> ConsortiumJson {
@@ -105,6 +107,8 @@ fn consortium_json(read_at_height: u64, consortium: &Consortium) -> ConsortiumJs
                 serial: hex::encode(serial),
             })
             .collect(),
+        deploy_policy: consortium.deploy_policy.clone(),
+        approved_code: consortium.approved_code.iter().copied().collect(),
     }
 }
 

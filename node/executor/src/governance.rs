@@ -18,12 +18,37 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pactum_governance::{Consortium, GovernanceError, Proposal, Status, Tally, Vote, apply};
+use pactum_governance::{
+    ChangeError, Consortium, GovernanceError, Proposal, Status, Tally, Vote, apply,
+};
 use pactum_storage::{StateChange, StateSpace, StorageError, StoreRead};
 use pactum_types::codec::{Decode, Encode};
-use pactum_types::{Address, Event, GovernanceAction, Hash, PublicKey, limits};
+use pactum_types::{Address, Event, GovernanceAction, GovernanceChange, Hash, PublicKey, limits};
 
+use crate::state::BlockState;
 use crate::state::ledger::Enrolment;
+
+/// The executor's check of one contract upgrade against the block's state: why the code
+/// cannot replace the contract's (no such contract, code the VM refuses), if it cannot.
+pub(crate) type UpgradeCheck<'a> =
+    &'a dyn Fn(&BlockState, &Address, &[u8]) -> Result<Option<String>, StorageError>;
+
+/// The first contract upgrade among `changes` that `check` refuses, as the change error
+/// a proposal of them is answered with.
+fn upgrade_refusal(
+    changes: &[GovernanceChange],
+    state: &BlockState,
+    check: UpgradeCheck<'_>,
+) -> Result<Option<ChangeError>, StorageError> {
+    for (index, change) in changes.iter().enumerate() {
+        if let GovernanceChange::UpgradeContract { contract, code } = change
+            && let Some(reason) = check(state, contract, code)?
+        {
+            return Ok(Some(ChangeError::Refused { index, change: change.name(), reason }));
+        }
+    }
+    Ok(None)
+}
 
 pub const CURRENT_KEY: &[u8] = b"current";
 pub const VERSION_PREFIX: &[u8] = b"version/";
@@ -169,6 +194,12 @@ impl BlockGovernance {
     /// Runs one governance action from `sender` (enrolled as `enrolment`), carried by the
     /// transaction `transaction` of block `height` at Unix time `at`. The events of its
     /// receipt, or why it is reverted.
+    /// The configuration in force for this block.
+    pub(crate) fn consortium(&self) -> &Consortium {
+        &self.consortium
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "the action, its sender and its block")]
     pub(crate) fn execute(
         &mut self,
         action: &GovernanceAction,
@@ -177,6 +208,8 @@ impl BlockGovernance {
         transaction: Hash,
         height: u64,
         at: i64,
+        state: &BlockState,
+        check: UpgradeCheck<'_>,
     ) -> Result<Result<Vec<Event>, GovernanceError>, StorageError> {
         if enrolment.role != "admin" {
             return Ok(Err(GovernanceError::NotAdmin {
@@ -204,6 +237,9 @@ impl BlockGovernance {
                     Ok(proposal) => proposal,
                     Err(error) => return Ok(Err(error)),
                 };
+                if let Some(error) = upgrade_refusal(changes, state, check)? {
+                    return Ok(Err(error.into()));
+                }
                 let open = self.open_list()?.clone();
                 let of_member = count_of(&open, &self.touched, self.store.as_ref(), organisation)?;
                 let open = self.open_list()?;
@@ -291,6 +327,8 @@ impl BlockGovernance {
         mut self,
         height: u64,
         at: i64,
+        state: &mut BlockState,
+        check: UpgradeCheck<'_>,
     ) -> Result<GovernanceOutcome, StorageError> {
         let mut applied = false;
         // Applying one proposal can decide others (a member left, so fewer votes are
@@ -299,8 +337,20 @@ impl BlockGovernance {
         loop {
             for id in std::mem::take(&mut self.passed) {
                 let Some(proposal) = self.touched.get_mut(&id) else { continue };
-                match apply(&self.consortium, &proposal.changes, at) {
+                let next = match apply(&self.consortium, &proposal.changes, at) {
+                    Ok(next) => match upgrade_refusal(&proposal.changes, state, check)? {
+                        Some(error) => Err(error),
+                        None => Ok(next),
+                    },
+                    Err(error) => Err(error),
+                };
+                match next {
                     Ok(next) => {
+                        for change in &proposal.changes {
+                            if let GovernanceChange::UpgradeContract { contract, code } = change {
+                                state.upgrade_contract(*contract, code.clone());
+                            }
+                        }
                         proposal.status = Status::Applied { height };
                         self.consortium = Arc::new(next);
                         applied = true;

@@ -458,17 +458,21 @@ impl Executor {
             gas_used = gas_used.saturating_add(receipt.gas_used);
             receipts.push(receipt);
         }
-        let state = Arc::into_inner(state)
+        let mut state = Arc::into_inner(state)
             .expect("the VM keeps no reference to a state view after a call returns");
-        let mut state_changes = state.into_state_changes()?;
-        let governed = match governance {
+        let (governed, governance_changes) = match governance {
             Some(governance) => {
-                let outcome = governance.finish(height, unix_seconds_of(context.timestamp_ms))?;
-                state_changes.extend(outcome.changes);
-                outcome.consortium
+                let at = unix_seconds_of(context.timestamp_ms);
+                let check = |state: &BlockState, contract: &Address, code: &[u8]| {
+                    self.upgrade_fault(state, contract, code)
+                };
+                let outcome = governance.finish(height, at, &mut state, &check)?;
+                (outcome.consortium, outcome.changes)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
+        let mut state_changes = state.into_state_changes()?;
+        state_changes.extend(governance_changes);
         let store = Arc::get_mut(&mut self.store)
             .expect("the executor hands out no clone of its store outside a call");
         // Readers take a snapshot and the tip together under this lock; it is held here
@@ -703,6 +707,18 @@ impl Executor {
         let view = || Arc::clone(state) as Arc<dyn StateView>;
         let (outcome, deployed_code_bytes) = match &unsigned.payload {
             Payload::DeployContract { code, init_input } => {
+                if let Some(reason) =
+                    self.deploy_refusal(state, governance.as_ref(), &unsigned.sender, code)?
+                {
+                    let state = Arc::get_mut(state)
+                        .expect("the VM keeps no reference to a state view after a call returns");
+                    state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
+                    return Ok(receipt_without_run(
+                        transaction_hash,
+                        ReceiptStatus::Reverted { reason: bounded_reason(reason) },
+                        self.refusal_gas(Some(code.len()), gas_limit),
+                    ));
+                }
                 let request = DeployRequest {
                     deployer: caller,
                     nonce: unsigned.nonce,
@@ -815,6 +831,9 @@ impl Executor {
                 what: format!("the enrolment of {}", unsigned.sender),
                 detail: error.to_string(),
             })?;
+        let check = |state: &BlockState, contract: &Address, code: &[u8]| {
+            self.upgrade_fault(state, contract, code)
+        };
         let outcome = governance.execute(
             action,
             unsigned.sender,
@@ -822,6 +841,8 @@ impl Executor {
             transaction_hash,
             context.height,
             unix_seconds_of(context.timestamp_ms),
+            state,
+            &check,
         )?;
         state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
         let gas_used =
@@ -841,6 +862,43 @@ impl Executor {
         };
         receipt.gas_used = gas_used;
         Ok(receipt)
+    }
+
+    /// Why `code` cannot replace the code of the contract at `contract` now, if it cannot.
+    fn upgrade_fault(
+        &self,
+        state: &BlockState,
+        contract: &Address,
+        code: &[u8],
+    ) -> Result<Option<String>, StorageError> {
+        if state.code_hash_of(contract)?.is_none() {
+            return Ok(Some(format!("no contract is deployed at {contract}")));
+        }
+        Ok(self.vm.validate(code).err().map(|error| format!("the new code is refused: {error}")))
+    }
+
+    /// Why the block's deploy policy refuses `sender`'s deploy of `code`, if it does.
+    fn deploy_refusal(
+        &self,
+        state: &BlockState,
+        governance: Option<&BlockGovernance>,
+        sender: &PublicKey,
+        code: &[u8],
+    ) -> Result<Option<String>, StorageError> {
+        let Some(governance) = governance else { return Ok(None) };
+        let organisation = match state.identity(sender)? {
+            Some(record) => {
+                ledger::Enrolment::from_bytes(&record)
+                    .map_err(|error| StorageError::Corrupt {
+                        what: format!("the enrolment of {sender}"),
+                        detail: error.to_string(),
+                    })?
+                    .organisation
+            }
+            None => String::new(),
+        };
+        let code_hash = pactum_types::hash::sha3_256(code);
+        Ok(governance.consortium().deploy_refusal(&organisation, &code_hash))
     }
 
     /// Why a transaction's writes or receipt do not fit in what is left of the block's

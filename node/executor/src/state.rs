@@ -184,6 +184,22 @@ impl BlockState {
         self.identities.insert(identity, record);
     }
 
+    /// The code hash of the contract at `address`, counting the block's earlier writes.
+    pub(crate) fn code_hash_of(&self, address: &Address) -> Result<Option<Hash>, StorageError> {
+        match self.contracts.get(address) {
+            Some(code_hash) => Ok(Some(*code_hash)),
+            None => committed_code_hash(self.store.as_ref(), address),
+        }
+    }
+
+    /// Points the contract at `address` at `code` (a governance upgrade): its storage
+    /// and address stay; calls run the new code from the next block.
+    pub(crate) fn upgrade_contract(&mut self, address: Address, code: Vec<u8>) {
+        let code_hash = pactum_types::hash::sha3_256(&code);
+        self.contracts.insert(address, code_hash);
+        self.codes.entry(code_hash).or_insert_with(|| Arc::new(code));
+    }
+
     /// Records that the block at `height` ran at `time_ms`, not its header's time.
     pub(crate) fn set_block_time(&mut self, height: u64, time_ms: u64) {
         self.block_time_ms = Some((height, time_ms));

@@ -265,3 +265,84 @@ fn two_executors_running_the_same_governance_blocks_agree_on_every_state_root() 
         Policy::MoreThan { numerator: 1, denominator: 2 }
     );
 }
+
+#[test]
+fn the_deploy_policy_is_checked_before_the_vm_runs_a_deploy() {
+    let mut f = fixture();
+    let mut alice = f.organisations[0].identity(Role::Client, "alice", 365);
+    let mut bob = f.organisations[1].identity(Role::Client, "bob", 365);
+    run(&mut f.executor, vec![alice.enrol(), bob.enrol()]);
+    let only_a = pactum_types::DeployPolicy::Organisations { organisations: vec!["Org A".into()] };
+    let proposing =
+        f.admins[0].govern(propose(vec![GovernanceChange::SetDeployPolicy { policy: only_a }], 50));
+    let approve = GovernanceAction::Approve { proposal: proposing.hash() };
+    let votes = vec![f.admins[1].govern(approve.clone()), f.admins[2].govern(approve)];
+    run(&mut f.executor, vec![proposing]);
+    run(&mut f.executor, votes);
+
+    let token = pactum_contract_wasm::TOKEN;
+    let deploy =
+        |identity: &mut Identity| identity.account.deploy(token, common::token_init("Coin"));
+    let receipts = run(&mut f.executor, vec![deploy(&mut bob), deploy(&mut alice)]);
+    assert_eq!(status_name(&receipts[0].status), "reverted", "{receipts:?}");
+    assert!(reason(&receipts[0].status).contains("Org A only"), "{receipts:?}");
+    assert!(receipts[0].gas_used > 0, "a refused deploy pays the deploy charge");
+    assert_eq!(status_name(&receipts[1].status), "success", "{receipts:?}");
+
+    // By proposal: only approved code deploys, from any member.
+    let pass = |changes: Vec<GovernanceChange>, f: &mut Fixture| {
+        let proposing = f.admins[0].govern(propose(changes, 50));
+        let approve = GovernanceAction::Approve { proposal: proposing.hash() };
+        let votes = vec![f.admins[1].govern(approve.clone()), f.admins[2].govern(approve)];
+        run(&mut f.executor, vec![proposing]);
+        let receipts = run(&mut f.executor, votes);
+        assert_eq!(topics(&receipts[1]), ["governance.approved", "governance.passed"]);
+    };
+    let by_proposal = pactum_types::DeployPolicy::ByProposal;
+    pass(vec![GovernanceChange::SetDeployPolicy { policy: by_proposal }], &mut f);
+    let receipts = run(&mut f.executor, vec![deploy(&mut alice)]);
+    assert!(reason(&receipts[0].status).contains("no proposal approved code"), "{receipts:?}");
+    let code_hash = pactum_types::hash::sha3_256(token);
+    pass(vec![GovernanceChange::ApproveCode { code_hash }], &mut f);
+    let receipts = run(&mut f.executor, vec![deploy(&mut bob)]);
+    assert_eq!(status_name(&receipts[0].status), "success", "approved code, any member");
+}
+
+#[test]
+fn an_upgrade_keeps_the_contracts_address_and_storage_and_runs_the_new_code() {
+    use pactum_storage::StateSpace;
+    let mut f = fixture();
+    let mut alice = f.organisations[0].identity(Role::Client, "alice", 365);
+    run(&mut f.executor, vec![alice.enrol()]);
+    let token = alice.account.next_contract_address();
+    let deploy = alice.account.deploy(pactum_contract_wasm::TOKEN, common::token_init("Coin"));
+    assert_eq!(status_name(&run(&mut f.executor, vec![deploy])[0].status), "success");
+    let storage = |executor: &Executor| {
+        executor.store().state_scan(StateSpace::Contract(token), b"", None, 1_000).unwrap()
+    };
+    let before = storage(&f.executor);
+    assert!(!before.is_empty());
+
+    let upgrade =
+        |code: &[u8], contract| GovernanceChange::UpgradeContract { contract, code: code.to_vec() };
+    let garbage = f.admins[0].govern(propose(vec![upgrade(b"\0asm garbage", token)], 50));
+    let nowhere = f.admins[0]
+        .govern(propose(vec![upgrade(pactum_contract_wasm::ESCROW, Address([7; 32]))], 50));
+    let receipts = run(&mut f.executor, vec![garbage, nowhere]);
+    assert!(reason(&receipts[0].status).contains("the new code is refused"), "{receipts:?}");
+    assert!(reason(&receipts[1].status).contains("no contract is deployed at"), "{receipts:?}");
+
+    let proposing =
+        f.admins[0].govern(propose(vec![upgrade(pactum_contract_wasm::ESCROW, token)], 50));
+    let approve = GovernanceAction::Approve { proposal: proposing.hash() };
+    let votes = vec![f.admins[1].govern(approve.clone()), f.admins[2].govern(approve)];
+    run(&mut f.executor, vec![proposing]);
+    run(&mut f.executor, votes);
+    let escrow_hash = pactum_types::hash::sha3_256(pactum_contract_wasm::ESCROW);
+    assert_eq!(f.executor.contract_code_hash(&token).unwrap(), Some(escrow_hash));
+    assert_eq!(storage(&f.executor), before, "the storage stays");
+    // The token's methods are gone: the contract runs the new code.
+    let call = alice.account.call(token, "total_supply", Vec::new(), common::GAS);
+    let receipts = run(&mut f.executor, vec![call]);
+    assert_ne!(status_name(&receipts[0].status), "success", "{receipts:?}");
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use pactum_certs::identity::CertificateInfo;
-use pactum_types::{ChangeClass, GovernanceChange, Policy};
+use pactum_types::{ChangeClass, DeployPolicy, GovernanceChange, Policy};
 use thiserror::Error;
 
 use crate::consortium::{Consortium, Member};
@@ -93,6 +93,15 @@ pub fn apply(
                     return Err(refused("the last member cannot be removed".into()));
                 }
                 next.members.remove(organisation);
+                if let DeployPolicy::Organisations { organisations } = &mut next.deploy_policy {
+                    organisations.retain(|allowed| allowed != organisation);
+                    if organisations.is_empty() {
+                        return Err(refused(format!(
+                            "{organisation:?} is the only organisation allowed to deploy; set \
+                             another deploy policy in the same proposal first"
+                        )));
+                    }
+                }
             }
             GovernanceChange::UpdateMember { organisation, ca_certificates_der } => {
                 if !next.is_member(organisation) {
@@ -130,12 +139,44 @@ pub fn apply(
                     reason: EPOCHS_MISSING,
                 });
             }
-            GovernanceChange::UpgradeContract { .. } => {
-                return Err(ChangeError::NotSupported {
-                    index,
-                    change: change.name(),
-                    reason: "contract upgrades by proposal are not implemented yet",
-                });
+            // The code and the contract are the executor's to check (it has the VM and the
+            // state); the configuration itself does not change.
+            GovernanceChange::UpgradeContract { code, .. } => {
+                if code.is_empty() {
+                    return Err(refused("the new code is empty".into()));
+                }
+            }
+            GovernanceChange::SetDeployPolicy { policy } => {
+                if let DeployPolicy::Organisations { organisations } = policy {
+                    if organisations.is_empty() {
+                        return Err(refused("name at least one organisation".into()));
+                    }
+                    let mut seen = BTreeSet::new();
+                    for organisation in organisations {
+                        if !next.is_member(organisation) {
+                            return Err(refused(format!("{organisation:?} is not a member")));
+                        }
+                        if !seen.insert(organisation) {
+                            return Err(refused(format!("{organisation:?} is listed twice")));
+                        }
+                    }
+                }
+                if next.deploy_policy == *policy {
+                    return Err(refused(format!("the deploy policy is already \"{policy}\"")));
+                }
+                next.deploy_policy = policy.clone();
+            }
+            GovernanceChange::ApproveCode { code_hash } => {
+                if next.approved_code.contains(code_hash) {
+                    return Err(refused(format!("code {code_hash} is already approved")));
+                }
+                if next.approved_code.len() >= limits::APPROVED_CODES_MAX {
+                    return Err(refused(format!(
+                        "the consortium holds the most approved code hashes allowed ({})",
+                        limits::APPROVED_CODES_MAX
+                    )));
+                }
+                next.approved_code.insert(*code_hash);
             }
             GovernanceChange::SetPolicy { class, policy } => {
                 check_policy_shape(*policy).map_err(|error| refused(error.to_string()))?;

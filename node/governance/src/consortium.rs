@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use pactum_certs::verify::TrustStore;
 use pactum_types::codec::{Decode, DecodeError, Encode, Reader, write};
 use pactum_types::hash::sha3_256;
-use pactum_types::{ChangeClass, Hash, Policy, PublicKey, limits};
+use pactum_types::{ChangeClass, DeployPolicy, Hash, Policy, PublicKey, limits};
 
 /// A member organisation and the CA certificates (DER) its certificates chain to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,10 @@ pub struct Consortium {
     pub policies: BTreeMap<ChangeClass, Policy>,
     /// `(organisation, certificate serial)`.
     pub revoked: BTreeSet<(String, Vec<u8>)>,
+    /// Who may deploy contracts.
+    pub deploy_policy: DeployPolicy,
+    /// Code hashes a proposal approved for deployment (under `DeployPolicy::ByProposal`).
+    pub approved_code: BTreeSet<Hash>,
 }
 
 impl Consortium {
@@ -67,6 +71,29 @@ impl Consortium {
             validators,
             policies: ChangeClass::ALL.into_iter().map(|class| (class, policy)).collect(),
             revoked: revoked.into_iter().collect(),
+            deploy_policy: DeployPolicy::Open,
+            approved_code: BTreeSet::new(),
+        }
+    }
+
+    /// Why an identity of `organisation` may not deploy `code_hash`, if it may not.
+    pub fn deploy_refusal(&self, organisation: &str, code_hash: &Hash) -> Option<String> {
+        match &self.deploy_policy {
+            DeployPolicy::Open => None,
+            DeployPolicy::Organisations { organisations } => {
+                (!organisations.iter().any(|allowed| allowed == organisation)).then(|| {
+                    format!(
+                        "the deploy policy allows deploys from {} only, not from {organisation:?}",
+                        organisations.join(", ")
+                    )
+                })
+            }
+            DeployPolicy::ByProposal => (!self.approved_code.contains(code_hash)).then(|| {
+                format!(
+                    "the deploy policy is by proposal, and no proposal approved code {code_hash}: \
+                     propose approve_code with this hash first"
+                )
+            }),
         }
     }
 
@@ -184,6 +211,9 @@ impl Encode for Consortium {
             write::string(out, organisation);
             write::bytes(out, serial);
         }
+        self.deploy_policy.encode_to(out);
+        let approved: Vec<Hash> = self.approved_code.iter().copied().collect();
+        write::sequence(out, &approved);
     }
 }
 
@@ -216,12 +246,16 @@ impl Decode for Consortium {
                 reader.byte_vec(limits::CERTIFICATE_SERIAL_BYTES_MAX, "serial")?,
             ));
         }
+        let deploy_policy = DeployPolicy::decode_from(reader)?;
+        let approved: Vec<Hash> = reader.sequence(limits::APPROVED_CODES_MAX, "approved code")?;
         Ok(Self {
             version,
             members: members.into_iter().map(|member| (member.name.clone(), member)).collect(),
             validators,
             policies,
             revoked,
+            deploy_policy,
+            approved_code: approved.into_iter().collect(),
         })
     }
 }

@@ -315,3 +315,43 @@ fn a_dry_run_reports_every_check_and_the_size_before_and_after() {
     assert_eq!(report.after, Some(Size { members: 5, ..size }));
     assert_eq!(report.outcome, Ok(()));
 }
+
+#[test]
+fn the_deploy_policy_names_members_and_approved_code() {
+    use pactum_types::DeployPolicy;
+    let (mut consortium, _) = consortium();
+    let code_hash = Hash([5; 32]);
+    assert_eq!(consortium.deploy_refusal("Org C", &code_hash), None, "open at genesis");
+    let only_a = DeployPolicy::Organisations { organisations: vec!["Org A".into()] };
+    let set = |policy: DeployPolicy| [GovernanceChange::SetDeployPolicy { policy }];
+    let next = apply(&consortium, &set(only_a.clone()), AT).unwrap();
+    assert_eq!(next.deploy_refusal("Org A", &code_hash), None);
+    assert!(next.deploy_refusal("Org C", &code_hash).unwrap().contains("Org A only"));
+    assert!(apply(&next, &set(only_a), AT).is_err(), "unchanged");
+    let stranger = DeployPolicy::Organisations { organisations: vec!["Org Z".into()] };
+    assert!(apply(&consortium, &set(stranger), AT).is_err());
+    let empty = DeployPolicy::Organisations { organisations: vec![] };
+    assert!(apply(&consortium, &set(empty), AT).is_err());
+
+    let by_proposal = apply(&consortium, &set(DeployPolicy::ByProposal), AT).unwrap();
+    assert!(by_proposal.deploy_refusal("Org A", &code_hash).unwrap().contains("approve_code"));
+    let approve = [GovernanceChange::ApproveCode { code_hash }];
+    let approved = apply(&by_proposal, &approve, AT).unwrap();
+    assert_eq!(approved.deploy_refusal("Org C", &code_hash), None);
+    assert!(apply(&approved, &approve, AT).is_err(), "approved twice");
+
+    // Removing a member takes it off the allow-list, but never empties it.
+    consortium.validators.clear();
+    consortium.policies.insert(ChangeClass::Membership, Policy::AtLeast { count: 1 });
+    let a_and_d =
+        DeployPolicy::Organisations { organisations: vec!["Org A".into(), "Org D".into()] };
+    let listed = apply(&consortium, &set(a_and_d), AT).unwrap();
+    let remove = |name: &str| [GovernanceChange::RemoveMember { organisation: name.into() }];
+    let without_d = apply(&listed, &remove("Org D"), AT).unwrap();
+    assert_eq!(
+        without_d.deploy_policy,
+        DeployPolicy::Organisations { organisations: vec!["Org A".into()] }
+    );
+    let error = apply(&without_d, &remove("Org A"), AT).unwrap_err().to_string();
+    assert!(error.contains("only organisation allowed to deploy"), "{error}");
+}

@@ -110,6 +110,31 @@ impl std::fmt::Display for Policy {
     }
 }
 
+/// Who may deploy contracts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeployPolicy {
+    /// Any enrolled identity (the genesis policy).
+    Open,
+    /// Identities enrolled under these member organisations.
+    Organisations { organisations: Vec<String> },
+    /// Only code whose hash a proposal approved (`approve_code`), by any enrolled
+    /// identity.
+    ByProposal,
+}
+
+impl std::fmt::Display for DeployPolicy {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeployPolicy::Open => formatter.write_str("open"),
+            DeployPolicy::Organisations { organisations } => {
+                write!(formatter, "organisations {}", organisations.join(", "))
+            }
+            DeployPolicy::ByProposal => formatter.write_str("by proposal"),
+        }
+    }
+}
+
 /// One change to the consortium's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
@@ -152,10 +177,19 @@ pub enum GovernanceChange {
         #[serde(with = "crate::json::hex_bytes")]
         serial: Vec<u8>,
     },
+    /// Replaces the code of the contract at `contract`, keeping its storage and address.
     UpgradeContract {
         contract: Address,
         #[serde(with = "crate::json::hex_bytes")]
         code: Vec<u8>,
+    },
+    /// Sets who may deploy contracts.
+    SetDeployPolicy {
+        policy: DeployPolicy,
+    },
+    /// Approves code (by its SHA3-256 hash) for deployment under the `by_proposal` policy.
+    ApproveCode {
+        code_hash: Hash,
     },
 }
 
@@ -171,7 +205,9 @@ impl GovernanceChange {
             }
             GovernanceChange::SetPolicy { .. } => ChangeClass::Policies,
             GovernanceChange::RevokeCertificate { .. } => ChangeClass::Certificates,
-            GovernanceChange::UpgradeContract { .. } => ChangeClass::Contracts,
+            GovernanceChange::UpgradeContract { .. }
+            | GovernanceChange::SetDeployPolicy { .. }
+            | GovernanceChange::ApproveCode { .. } => ChangeClass::Contracts,
         }
     }
 
@@ -186,6 +222,8 @@ impl GovernanceChange {
             GovernanceChange::SetPolicy { .. } => "set_policy",
             GovernanceChange::RevokeCertificate { .. } => "revoke_certificate",
             GovernanceChange::UpgradeContract { .. } => "upgrade_contract",
+            GovernanceChange::SetDeployPolicy { .. } => "set_deploy_policy",
+            GovernanceChange::ApproveCode { .. } => "approve_code",
         }
     }
 }
@@ -281,6 +319,39 @@ impl Decode for Policy {
     }
 }
 
+impl Encode for DeployPolicy {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        match self {
+            DeployPolicy::Open => write::u8(out, 1),
+            DeployPolicy::Organisations { organisations } => {
+                write::u8(out, 2);
+                write::length(out, organisations.len());
+                for organisation in organisations {
+                    write::string(out, organisation);
+                }
+            }
+            DeployPolicy::ByProposal => write::u8(out, 3),
+        }
+    }
+}
+
+impl Decode for DeployPolicy {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8("deploy policy")? {
+            1 => Ok(DeployPolicy::Open),
+            2 => {
+                let count = reader.length(limits::MEMBERS_MAX, "deploy organisations")?;
+                let organisations = (0..count)
+                    .map(|_| reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation"))
+                    .collect::<Result<_, _>>()?;
+                Ok(DeployPolicy::Organisations { organisations })
+            }
+            3 => Ok(DeployPolicy::ByProposal),
+            tag => Err(DecodeError::UnknownTag { what: "deploy policy", tag }),
+        }
+    }
+}
+
 /// CA certificates, count-prefixed, each length-prefixed.
 fn write_certificates(out: &mut Vec<u8>, certificates: &[Vec<u8>]) {
     write::length(out, certificates.len());
@@ -335,6 +406,14 @@ impl Encode for GovernanceChange {
                 write::string(out, organisation);
                 write_certificates(out, ca_certificates_der);
             }
+            GovernanceChange::SetDeployPolicy { policy } => {
+                write::u8(out, 9);
+                policy.encode_to(out);
+            }
+            GovernanceChange::ApproveCode { code_hash } => {
+                write::u8(out, 10);
+                code_hash.encode_to(out);
+            }
         }
     }
 }
@@ -374,6 +453,10 @@ impl Decode for GovernanceChange {
                 organisation: organisation(reader)?,
                 ca_certificates_der: read_certificates(reader)?,
             }),
+            9 => {
+                Ok(GovernanceChange::SetDeployPolicy { policy: DeployPolicy::decode_from(reader)? })
+            }
+            10 => Ok(GovernanceChange::ApproveCode { code_hash: Hash::decode_from(reader)? }),
             tag => Err(DecodeError::UnknownTag { what: "governance change", tag }),
         }
     }

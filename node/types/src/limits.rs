@@ -58,6 +58,9 @@ pub const PROPOSAL_LIFETIME_BLOCKS_MAX: u64 = 1_000_000;
 /// Revoked certificates the consortium configuration holds.
 pub const REVOCATIONS_MAX: usize = 65_536;
 
+/// Code hashes approved for deployment under the `by_proposal` deploy policy.
+pub const APPROVED_CODES_MAX: usize = 4_096;
+
 /// Consortium versions (one per applied proposal) the ledger indexes by height.
 pub const CONSORTIUM_VERSIONS_MAX: usize = 1_000_000;
 

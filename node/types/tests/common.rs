@@ -74,6 +74,19 @@ pub fn sample_transactions() -> Vec<(&'static str, Transaction)> {
             GovernanceChange::SetPolicy { class: ChangeClass::Contracts, policy: Policy::All },
         ),
         (
+            "set_deploy_policy_organisations",
+            GovernanceChange::SetDeployPolicy {
+                policy: DeployPolicy::Organisations {
+                    organisations: vec!["Hospital A".into(), "Carrier".into()],
+                },
+            },
+        ),
+        (
+            "set_deploy_policy_by_proposal",
+            GovernanceChange::SetDeployPolicy { policy: DeployPolicy::ByProposal },
+        ),
+        ("approve_code", GovernanceChange::ApproveCode { code_hash: Hash([9; 32]) }),
+        (
             "revoke_certificate",
             GovernanceChange::RevokeCertificate {
                 organisation: "Carrier".into(),
@@ -302,6 +315,11 @@ fn arb_change() -> impl Strategy<Value = GovernanceChange> {
         }),
         (arb_address(), bytes(64))
             .prop_map(|(contract, code)| GovernanceChange::UpgradeContract { contract, code }),
+        vec(text(64), 0..4).prop_map(|organisations| GovernanceChange::SetDeployPolicy {
+            policy: DeployPolicy::Organisations { organisations }
+        }),
+        Just(GovernanceChange::SetDeployPolicy { policy: DeployPolicy::Open }),
+        arb_hash().prop_map(|code_hash| GovernanceChange::ApproveCode { code_hash }),
     ]
 }
 
