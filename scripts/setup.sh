@@ -12,6 +12,8 @@ set -euo pipefail
 need_apt=()
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || need_apt+=(procps)
+# The PKI tests make certificates with the openssl command line, as operators do.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v wasm-ld >/dev/null 2>&1 || ls /usr/bin/wasm-ld* /usr/lib/llvm-*/bin/wasm-ld >/dev/null 2>&1 \
   || need_apt+=(lld)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
