@@ -95,6 +95,9 @@ pub struct DeployedContracts {
     pub client_certificate: PathBuf,
     /// Sample name -> contract address (hex).
     pub contracts: std::collections::BTreeMap<String, String>,
+    /// Organisation -> the key file of its enrolled admin, which signs governance.
+    #[serde(default)]
+    pub admin_keys: std::collections::BTreeMap<String, PathBuf>,
 }
 
 pub fn run(arguments: DevnetArgs) -> anyhow::Result<ExitCode> {
@@ -319,33 +322,25 @@ fn wait_for(
 /// height of the last one's block.
 fn deploy_samples(directory: &Path, node: &NodeClient) -> anyhow::Result<(DeployedContracts, u64)> {
     let client_directory = directory.join("clients").join("devnet-client");
-    let authority = directory.join("organisations").join("member-1");
-    if !client_directory.join("certificate.pem").exists() {
-        let request = IssueRequest {
-            role: Role::Client,
-            name: "devnet-client",
-            subject_alt_names: &[],
-            at: clock::unix_seconds(),
-            days: 365,
-        };
-        issue_into_directory(&authority, &request, &client_directory)
-            .context("issuing the devnet client's certificate")?;
-    }
+    let (keypair, answer) = enrol_identity(directory, node, 1, Role::Client, &client_directory)?;
     let client_key = client_directory.join("private-key.pem");
     let client_certificate = client_directory.join("certificate.pem");
-    let keypair = load_key(&client_key)?;
-    let pem = std::fs::read(&client_certificate)?;
-    let certificate_der = certificates_from_pem(&pem)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("{} holds no certificate", client_certificate.display()))?;
-    let enrol =
-        sign_payload(node, &keypair, Payload::EnrolIdentity { certificate_der }, 1_000_000, None)?;
-    let hash = node.submit(&enrol)?;
-    let answer = node.wait_committed(&hash, START_TIMEOUT)?;
-    check_success(&answer, "enrolling the devnet client")?;
     println!("enrolled devnet-client ({}) in block {}", keypair.public_key(), answer["height"]);
-
+    // One admin per member organisation, for `pactum gov`.
+    let mut admin_keys = std::collections::BTreeMap::new();
+    let mut member = 1;
+    while directory.join("organisations").join(format!("member-{member}")).exists() {
+        let admin_directory = directory.join("clients").join(format!("admin-member-{member}"));
+        let (admin, answer) =
+            enrol_identity(directory, node, member, Role::Admin, &admin_directory)?;
+        println!(
+            "enrolled admin-member-{member} ({}) in block {}",
+            admin.public_key(),
+            answer["height"]
+        );
+        admin_keys.insert(format!("Member {member}"), admin_directory.join("private-key.pem"));
+        member += 1;
+    }
     let mut height = answer["height"].as_u64().unwrap_or(0);
     let mut contracts = std::collections::BTreeMap::new();
     for (name, init) in SAMPLES {
@@ -370,7 +365,44 @@ fn deploy_samples(directory: &Path, node: &NodeClient) -> anyhow::Result<(Deploy
         height = height.max(answer["height"].as_u64().unwrap_or(0));
         contracts.insert(name.to_string(), address.to_string());
     }
-    Ok((DeployedContracts { client_key, client_certificate, contracts }, height))
+    Ok((DeployedContracts { client_key, client_certificate, contracts, admin_keys }, height))
+}
+
+/// Issues (once) a `role` certificate from member `member`'s CA into `out`, named after
+/// the directory, and enrols its key; the key and the enrolment's commit answer.
+fn enrol_identity(
+    directory: &Path,
+    node: &NodeClient,
+    member: usize,
+    role: Role,
+    out: &Path,
+) -> anyhow::Result<(pactum_types::Keypair, Value)> {
+    let name = out.file_name().and_then(|name| name.to_str()).unwrap_or("identity").to_string();
+    let authority = directory.join("organisations").join(format!("member-{member}"));
+    let certificate = out.join("certificate.pem");
+    if !certificate.exists() {
+        let request = IssueRequest {
+            role,
+            name: &name,
+            subject_alt_names: &[],
+            at: clock::unix_seconds(),
+            days: 365,
+        };
+        issue_into_directory(&authority, &request, out)
+            .with_context(|| format!("issuing the certificate of {name}"))?;
+    }
+    let keypair = load_key(&out.join("private-key.pem"))?;
+    let pem = std::fs::read(&certificate)?;
+    let certificate_der = certificates_from_pem(&pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("{} holds no certificate", certificate.display()))?;
+    let enrol =
+        sign_payload(node, &keypair, Payload::EnrolIdentity { certificate_der }, 1_000_000, None)?;
+    let hash = node.submit(&enrol)?;
+    let answer = node.wait_committed(&hash, START_TIMEOUT)?;
+    check_success(&answer, &format!("enrolling {name}"))?;
+    Ok((keypair, answer))
 }
 
 fn check_success(answer: &Value, what: &str) -> anyhow::Result<()> {
@@ -406,6 +438,20 @@ fn print_summary(directory: &Path, apis: &[String], deployed: &DeployedContracts
         apis[0]
     );
     println!("  curl -N {}/v1/events", apis[0]);
+    if let Some(admin) = deployed.admin_keys.values().next() {
+        println!("\ngovernance (an enrolled admin key per member, docs/governance.md):");
+        for (organisation, key) in &deployed.admin_keys {
+            println!("  {organisation:<9} {}", key.display());
+        }
+        println!("  {pactum} gov list --node {}", apis[0]);
+        println!("  curl -s {}/v1/consortium", apis[0]);
+        println!(
+            "  {pactum} gov propose --title \"Revoke the devnet client\" --revoke-certificate {} --key {} --node {}",
+            deployed.client_certificate.display(),
+            admin.display(),
+            apis[0]
+        );
+    }
     println!("  {pactum} devnet down --dir {}", directory.display());
 }
 
