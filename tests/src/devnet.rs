@@ -179,6 +179,29 @@ impl TestDevnet {
         self.directory().join("validators").join(format!("validator-{validator}"))
     }
 
+    /// Runs `pactum chain verify` on the data directory of each of `validators` (stopped
+    /// first by the caller) and returns what each printed; a failed audit fails the test.
+    pub fn verify_chains(&self, validators: &[usize]) -> Vec<String> {
+        validators
+            .iter()
+            .map(|validator| {
+                let data = self.validator_directory(*validator).join("data");
+                let output = Command::new(pactum_binary())
+                    .args(["chain", "verify", "--data-dir"])
+                    .arg(&data)
+                    .output()
+                    .expect("pactum runs");
+                let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+                assert!(
+                    output.status.success(),
+                    "chain verify failed on validator-{validator}: {stdout}{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                stdout
+            })
+            .collect()
+    }
+
     /// The process id of validator `validator` (1-based), from its pid file.
     fn pid(&self, validator: usize) -> String {
         let pid_file = self.validator_directory(validator).join("node.pid");

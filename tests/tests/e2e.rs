@@ -83,19 +83,7 @@ fn transactions_sent_to_every_node_commit_everywhere_and_survive_a_full_restart(
 
     // Stop all four at once, audit every data directory, start them again.
     devnet.stop(&[]);
-    for validator in 1..=4 {
-        let data = devnet.validator_directory(validator).join("data");
-        let output = std::process::Command::new(pactum_binary())
-            .args(["chain", "verify", "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "validator-{validator}: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+    for stdout in devnet.verify_chains(&[1, 2, 3, 4]) {
         assert!(stdout.contains(&format!("chain verified: {height} blocks")), "{stdout}");
     }
     devnet.start(&[]);
@@ -498,20 +486,7 @@ fn an_equivocating_primary_is_replaced_and_the_honest_validators_never_disagree(
         .sum();
     assert!(evidence > 0, "no honest validator counted the equivocation");
     devnet.stop(&[]);
-    for validator in [2, 3, 4] {
-        let data = devnet.validator_directory(validator).join("data");
-        let output = std::process::Command::new(pactum_binary())
-            .args(["chain", "verify", "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "chain verify failed on validator-{validator}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    devnet.verify_chains(&[2, 3, 4]);
 }
 
 /// Issue 7: a validator whose execution is held more than twice the execution queue behind
