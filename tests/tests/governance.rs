@@ -220,7 +220,23 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
         assert!(!output.status.success(), "{what}: {stdout}");
         assert!(stdout.contains("reverted") && stdout.contains(expected), "{what}: {stdout}");
     }
-    // The dry run says the same before anyone signs, with the size before and after.
+    // The dry run says the same before anyone signs, with the size before and after: from
+    // the command line...
+    let remove = serde_json::json!([{ "change": "remove_validator", "validator": validator }]);
+    std::fs::write(&changes, remove.to_string()).unwrap();
+    let output = Command::new(pactum_binary())
+        .args(["gov", "propose", "--dry-run", "--title", "check", "--changes"])
+        .arg(&changes)
+        .arg("--key")
+        .arg(admin.join("private-key.pem"))
+        .args(["--node", node.base()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("before: 4 members, n = 4, f = 1, quorum 3"), "{stdout}");
+    assert!(stdout.contains("change 0 (remove_validator): refused: "), "{stdout}");
+    // ... and from the REST API.
     let new_member_ca = {
         let pki = devnet.directory().join("dry-run-ca");
         let output = Command::new("bash")

@@ -45,6 +45,16 @@ enum GovCommand {
         /// Revoke this PEM certificate (repeatable).
         #[arg(long)]
         revoke_certificate: Vec<PathBuf>,
+        /// Approve this WebAssembly file's code for deployment (repeatable).
+        #[arg(long)]
+        approve_code: Vec<PathBuf>,
+        /// Replace a contract's code: ADDRESS=FILE.wasm (repeatable).
+        #[arg(long)]
+        upgrade_contract: Vec<String>,
+        /// Only check the changes against the configuration in force (each check's
+        /// result, n/f/quorum before and after); nothing is signed or sent.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Approve an open proposal for your organisation.
     Approve {
@@ -89,9 +99,17 @@ pub fn gov(arguments: GovArgs) -> anyhow::Result<ExitCode> {
             changes,
             add_member,
             revoke_certificate,
+            approve_code,
+            upgrade_contract,
+            dry_run,
         } => {
-            let changes = collect_changes(changes, &add_member, &revoke_certificate)?;
+            let flags =
+                ChangeFlags { add_member, revoke_certificate, approve_code, upgrade_contract };
+            let changes = collect_changes(changes, &flags)?;
             let node = NodeClient::connect(&signing.node)?;
+            if dry_run {
+                return report_dry_run(&node, &changes);
+            }
             let height = node.status()?["height"].as_u64().unwrap_or(0);
             let action = GovernanceAction::Propose {
                 title,
@@ -175,11 +193,62 @@ fn first_certificate(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
         .ok_or_else(|| anyhow!("{} holds no PEM certificate", path.display()))
 }
 
+/// The changes given by flags rather than a JSON file.
+struct ChangeFlags {
+    add_member: Vec<PathBuf>,
+    revoke_certificate: Vec<PathBuf>,
+    approve_code: Vec<PathBuf>,
+    upgrade_contract: Vec<String>,
+}
+
+/// Asks the node to check `changes` and prints its report; success only if a proposal of
+/// them would be opened now.
+fn report_dry_run(node: &NodeClient, changes: &[GovernanceChange]) -> anyhow::Result<ExitCode> {
+    let body = serde_json::json!({ "changes": changes });
+    let report = node.post_json("/v1/proposals/dry-run", &body)?.into_success("dry run")?;
+    let size = |side: &Value| {
+        format!(
+            "{} members, n = {}, f = {}, quorum {}",
+            side["members"], side["n"], side["f"], side["quorum"]
+        )
+    };
+    for check in report["checks"].as_array().cloned().unwrap_or_default() {
+        let verdict = match check["reason"].as_str() {
+            Some(reason) => format!("refused: {reason}"),
+            None => "ok".into(),
+        };
+        println!(
+            "  change {} ({}): {verdict}",
+            check["index"],
+            check["change"].as_str().unwrap_or("")
+        );
+    }
+    println!("before: {}", size(&report["before"]));
+    if report["valid"] == true {
+        println!("after:  {}", size(&report["after"]));
+        println!(
+            "valid: it needs {} of {} organisations' approvals",
+            report["approvals_needed"], report["voters"]
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("refused: {}", report["reason"].as_str().unwrap_or(""));
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn read_wasm(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    let code = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !code.starts_with(b"\0asm") {
+        bail!("{} is not a WebAssembly module", path.display());
+    }
+    Ok(code)
+}
+
 /// The changes of a proposal: those of the JSON file, then one per flag.
 fn collect_changes(
     file: Option<PathBuf>,
-    add_member: &[PathBuf],
-    revoke_certificate: &[PathBuf],
+    flags: &ChangeFlags,
 ) -> anyhow::Result<Vec<GovernanceChange>> {
     let mut changes: Vec<GovernanceChange> = match file {
         Some(path) => {
@@ -190,7 +259,7 @@ fn collect_changes(
         }
         None => Vec::new(),
     };
-    for path in add_member {
+    for path in &flags.add_member {
         let der = first_certificate(path)?;
         let info = CertificateInfo::from_der(&der)?;
         changes.push(GovernanceChange::AddMember {
@@ -198,16 +267,29 @@ fn collect_changes(
             ca_certificates_der: vec![der],
         });
     }
-    for path in revoke_certificate {
+    for path in &flags.revoke_certificate {
         let info = CertificateInfo::from_der(&first_certificate(path)?)?;
         changes.push(GovernanceChange::RevokeCertificate {
             organisation: info.organisation,
             serial: info.serial,
         });
     }
+    for path in &flags.approve_code {
+        let code_hash = pactum_types::hash::sha3_256(&read_wasm(path)?);
+        changes.push(GovernanceChange::ApproveCode { code_hash });
+    }
+    for argument in &flags.upgrade_contract {
+        let (address, path) = argument.split_once('=').ok_or_else(|| {
+            anyhow!("--upgrade-contract takes ADDRESS=FILE.wasm, not {argument:?}")
+        })?;
+        let contract = pactum_types::Address(parse_hex_array(address, "the contract address")?);
+        let code = read_wasm(&PathBuf::from(path))?;
+        changes.push(GovernanceChange::UpgradeContract { contract, code });
+    }
     if changes.is_empty() {
         bail!(
-            "a proposal needs at least one change: --changes FILE, --add-member or --revoke-certificate"
+            "a proposal needs at least one change: --changes FILE, --add-member, \
+             --revoke-certificate, --approve-code or --upgrade-contract"
         );
     }
     Ok(changes)
