@@ -24,24 +24,37 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs `pactum gov ARGUMENTS --key KEY --node NODE` and returns its standard output;
-/// a failure exit fails the test with both outputs.
-fn gov(node: &NodeClient, key: &Path, arguments: &[&str]) -> String {
-    let output = Command::new(pactum_binary())
-        .arg("gov")
-        .args(arguments)
-        .arg("--key")
-        .arg(key)
-        .args(["--node", node.base()])
-        .output()
-        .expect("pactum runs");
+/// Runs `pactum gov ARGUMENTS [--key KEY] --node NODE`; whether it succeeded and its
+/// standard output.
+fn run_gov(node: &NodeClient, key: Option<&Path>, arguments: &[&str]) -> (bool, String) {
+    let mut command = Command::new(pactum_binary());
+    command.arg("gov").args(arguments);
+    if let Some(key) = key {
+        command.arg("--key").arg(key);
+    }
+    let output = command.args(["--node", node.base()]).output().expect("pactum runs");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "pactum gov {arguments:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// [`run_gov`] with a key, for a command that must succeed; its output.
+fn gov(node: &NodeClient, key: &Path, arguments: &[&str]) -> String {
+    let (success, output) = run_gov(node, Some(key), arguments);
+    assert!(success, "pactum gov {arguments:?} failed:\n{output}");
+    output
+}
+
+/// Makes a root → intermediate → leaf chain in `directory` with the openssl command line
+/// (`tests/pki/openssl-chain.sh`).
+fn openssl_chain(directory: &Path, organisation: &str, role: &str, name: &str) {
+    let output = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pki/openssl-chain.sh"))
+        .arg(directory)
+        .args([organisation, role, name])
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 fn proposal(node: &NodeClient, id: &str) -> Value {
@@ -130,11 +143,7 @@ fn a_client_certificate_revoked_by_three_of_four_organisations_stops_transacting
          from the proposal to applied on all four validators",
         started.elapsed().as_secs_f64()
     );
-    let listed = Command::new(pactum_binary())
-        .args(["gov", "list", "--status", "applied", "--node", node.base()])
-        .output()
-        .unwrap();
-    let listed = String::from_utf8_lossy(&listed.stdout);
+    let (_, listed) = run_gov(node, None, &["list", "--status", "applied"]);
     assert!(listed.contains(&id) && listed.contains("applied"), "{listed}");
 
     // The client's next transaction is refused at admission, on every node, and its
@@ -180,6 +189,7 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
     let devnet = TestDevnet::up(4, 25_200, None);
     let node = devnet.node(1);
     let (_, admin) = devnet.enrolled_identities(1, 1, Role::Admin).remove(0);
+    let admin_key = admin.join("private-key.pem");
     let (_, client) = devnet.enrolled_identities(1, 1, Role::Client).remove(0);
     let before = consortium(node);
     let validator: PublicKey =
@@ -208,44 +218,25 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
     ];
     for (what, json, expected) in cases {
         std::fs::write(&changes, json.to_string()).unwrap();
-        let output = Command::new(pactum_binary())
-            .args(["gov", "propose", "--title", what, "--changes"])
-            .arg(&changes)
-            .arg("--key")
-            .arg(admin.join("private-key.pem"))
-            .args(["--node", node.base()])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(!output.status.success(), "{what}: {stdout}");
+        let arguments = ["propose", "--title", what, "--changes", changes.to_str().unwrap()];
+        let (success, stdout) = run_gov(node, Some(&admin_key), &arguments);
+        assert!(!success, "{what}: {stdout}");
         assert!(stdout.contains("reverted") && stdout.contains(expected), "{what}: {stdout}");
     }
     // The dry run says the same before anyone signs, with the size before and after: from
     // the command line...
     let remove = serde_json::json!([{ "change": "remove_validator", "validator": validator }]);
     std::fs::write(&changes, remove.to_string()).unwrap();
-    let output = Command::new(pactum_binary())
-        .args(["gov", "propose", "--dry-run", "--title", "check", "--changes"])
-        .arg(&changes)
-        .arg("--key")
-        .arg(admin.join("private-key.pem"))
-        .args(["--node", node.base()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!output.status.success(), "{stdout}");
+    let arguments =
+        ["propose", "--dry-run", "--title", "check", "--changes", changes.to_str().unwrap()];
+    let (success, stdout) = run_gov(node, Some(&admin_key), &arguments);
+    assert!(!success, "{stdout}");
     assert!(stdout.contains("before: 4 members, n = 4, f = 1, quorum 3"), "{stdout}");
     assert!(stdout.contains("change 0 (remove_validator): refused: "), "{stdout}");
     // ... and from the REST API.
     let new_member_ca = {
         let pki = devnet.directory().join("dry-run-ca");
-        let output = Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("pki/openssl-chain.sh"))
-            .arg(&pki)
-            .args(["Member 5", "client", "nobody"])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        openssl_chain(&pki, "Member 5", "client", "nobody");
         let pem = std::fs::read(pki.join("root.pem")).unwrap();
         hex::encode(pactum_certs::identity::certificates_from_pem(&pem).unwrap().remove(0))
     };
@@ -268,14 +259,8 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
     assert_eq!(report["approvals_needed"], 3, "{report}");
 
     // A client key cannot govern at all.
-    std::fs::write(&changes, "[]").unwrap();
-    let output = Command::new(pactum_binary())
-        .args(["gov", "approve", &"ab".repeat(32), "--key"])
-        .arg(client.join("private-key.pem"))
-        .args(["--node", node.base()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let client_key = client.join("private-key.pem");
+    let (_, stdout) = run_gov(node, Some(&client_key), &["approve", &"ab".repeat(32)]);
     assert!(stdout.contains("admin certificate"), "{stdout}");
     let after = consortium(node);
     assert_eq!(after["version"], before["version"]);
@@ -293,14 +278,7 @@ fn a_validator_whose_certificate_comes_through_an_intermediate_ca_runs() {
     let _serial = serial();
     let devnet = TestDevnet::up_edited(4, 25_400, None, |directory| {
         let pki = directory.join("openssl-member-4");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("pki/openssl-chain.sh");
-        let output = Command::new("bash")
-            .arg(script)
-            .arg(&pki)
-            .args(["Member 4", "validator", "validator-4"])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        openssl_chain(&pki, "Member 4", "validator", "validator-4");
         let read = |file: &str| std::fs::read_to_string(pki.join(file)).unwrap();
         let path = directory.join("genesis.json");
         let mut genesis: Value =

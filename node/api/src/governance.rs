@@ -225,9 +225,6 @@ pub(crate) struct ProposalsPage {
     next_after: Option<Hash>,
 }
 
-const STATUSES: [&str; 7] =
-    ["open", "passed", "applied", "rejected", "expired", "withdrawn", "failed"];
-
 pub(crate) async fn proposals(
     State(node): State<NodeHandle>,
     query: Result<Query<ProposalsQuery>, QueryRejection>,
@@ -238,11 +235,11 @@ pub(crate) async fn proposals(
         None => None,
     };
     if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
+        && !Status::NAMES.contains(&status.as_str())
     {
         return Err(ApiError::bad_request(
             "bad_parameter",
-            format!("status must be one of {}", STATUSES.join(", ")),
+            format!("status must be one of {}", Status::NAMES.join(", ")),
         ));
     }
     let limit = page_limit(query.limit, 50, limits::API_PROPOSALS_PAGE_MAX as u64)? as usize;

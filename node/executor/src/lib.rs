@@ -847,7 +847,7 @@ impl Executor {
         state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
         let gas_used =
             if self.metering { self.schedule.call_base.min(unsigned.gas_limit) } else { 0 };
-        let mut receipt = match outcome {
+        let receipt = match outcome {
             Ok(events) => {
                 let mut receipt =
                     receipt_without_run(transaction_hash, ReceiptStatus::Success, gas_used);
@@ -860,7 +860,6 @@ impl Executor {
                 gas_used,
             ),
         };
-        receipt.gas_used = gas_used;
         Ok(receipt)
     }
 

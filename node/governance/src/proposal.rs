@@ -51,6 +51,10 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status's name, as [`Status::name`] gives it.
+    pub const NAMES: [&'static str; 7] =
+        ["open", "passed", "applied", "rejected", "expired", "withdrawn", "failed"];
+
     pub fn name(&self) -> &'static str {
         match self {
             Status::Open => "open",

@@ -171,18 +171,8 @@ pub struct Organisation {
     pub intermediates_der: Vec<Vec<u8>>,
 }
 
-/// A validator, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validator {
-    pub name: String,
-    pub organisation: String,
-    pub public_key: PublicKey,
-    pub certificate_der: Vec<u8>,
-    /// The intermediate CAs between its certificate and its member's root.
-    pub chain_der: Vec<Vec<u8>>,
-    pub address: String,
-    pub api_address: String,
-}
+/// A validator, checked: the consortium configuration's own record.
+pub use pactum_governance::Validator;
 
 /// A genesis that passed every check.
 #[derive(Debug, Clone)]
@@ -466,37 +456,15 @@ impl Genesis {
                     .collect(),
             })
             .collect();
-        let validators = self
-            .validators
-            .iter()
-            .map(|validator| pactum_governance::Validator {
-                name: validator.name.clone(),
-                organisation: validator.organisation.clone(),
-                public_key: validator.public_key,
-                certificate_der: validator.certificate_der.clone(),
-                chain_der: validator.chain_der.clone(),
-                address: validator.address.clone(),
-                api_address: validator.api_address.clone(),
-            })
-            .collect();
+        let validators = self.validators.clone();
         // Checked when the genesis was read: between 1 and the organisations' count.
         let approvals = u16::try_from(self.file.governance.approvals_required).unwrap_or(u16::MAX);
         pactum_governance::Consortium::genesis(members, validators, approvals, self.revoked.clone())
     }
 
+    /// A trust store holding the genesis members' CAs and revocations.
     pub fn trust_store(&self) -> TrustStore {
-        let trust = TrustStore::new();
-        for organisation in &self.organisations {
-            // Checked when the genesis was read, so this cannot fail.
-            let _ = trust.add_authority(&organisation.ca_der);
-            for intermediate in &organisation.intermediates_der {
-                let _ = trust.add_intermediate(intermediate);
-            }
-        }
-        for (organisation, serial) in &self.revoked {
-            trust.revoke(organisation, serial);
-        }
-        trust
+        self.consortium().trust_store()
     }
 
     /// The replica id of the validator holding `key`, if it is one.
