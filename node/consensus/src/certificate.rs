@@ -37,8 +37,10 @@ pub enum CertificateError {
     TooFewSigners { kind: &'static str, found: usize, needed: usize },
     #[error("{kind}: {found} signers, more than the {max} it needs")]
     TooManySigners { kind: &'static str, found: usize, max: usize },
-    #[error("a checkpoint at sequence 0 is the genesis: no signatures and a zero digest")]
-    BadGenesisCheckpoint,
+    #[error(
+        "a checkpoint at or below {start}, where the epoch starts, is the epoch's base: that sequence number, no signatures and the state digest there"
+    )]
+    BadBaseCheckpoint { start: Sequence },
 }
 
 /// Checks that `signers` are distinct validators whose signatures over
@@ -53,7 +55,7 @@ fn check_signers(
     let mut seen = BTreeSet::new();
     for (replica, signature) in signers {
         let replica = *replica;
-        if replica >= config.replicas {
+        if !config.is_member(replica) {
             return Err(CertificateError::UnknownSigner { kind, replica });
         }
         if !seen.insert(replica) {
@@ -179,7 +181,8 @@ pub enum CheckpointStrength {
 impl CheckpointCertificate {
     const KIND: &'static str = "checkpoint certificate";
 
-    /// The genesis: sequence 0, before anything was executed.
+    /// The genesis: sequence 0, before anything was executed (the base of epoch 0;
+    /// [`Config::base_checkpoint`] in general).
     pub fn genesis() -> Self {
         Self { sequence: Sequence::ZERO, state_digest: Hash::ZERO, signatures: Vec::new() }
     }
@@ -190,11 +193,11 @@ impl CheckpointCertificate {
         verifier: &impl Verifier,
         strength: CheckpointStrength,
     ) -> Result<(), CertificateError> {
-        if self.sequence == Sequence::ZERO {
-            if self.signatures.is_empty() && self.state_digest == Hash::ZERO {
+        if self.sequence <= config.start {
+            if *self == config.base_checkpoint() {
                 return Ok(());
             }
-            return Err(CertificateError::BadGenesisCheckpoint);
+            return Err(CertificateError::BadBaseCheckpoint { start: config.start });
         }
         let kind = Self::KIND;
         let vote = Message::Checkpoint { sequence: self.sequence, state_digest: self.state_digest };

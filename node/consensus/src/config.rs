@@ -4,7 +4,8 @@
 use pactum_types::{Hash, limits};
 use thiserror::Error;
 
-use crate::ids::{ReplicaId, View};
+use crate::certificate::CheckpointCertificate;
+use crate::ids::{ReplicaId, Sequence, View};
 
 /// A bug planted on purpose, so the simulator can show that its checkers catch it
 /// (PBFT §4, each rule in turn). The node never sets one.
@@ -24,16 +25,21 @@ pub enum Mutation {
     /// The caller carries out a step's sends before it persists the step's records
     /// (applied by the simulator's carrier; the replica itself is unchanged).
     SendBeforePersist,
+    /// An epoch ends at the first checkpoint after the batch that changed the validator
+    /// set, inside the window, instead of a whole window later (applied by the
+    /// simulator's executor, which computes the boundary; ADR 0021).
+    EpochBoundaryInsideWindow,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 6] = [
+    pub const ALL: [Mutation; 7] = [
         Mutation::QuorumOfTwoF,
         Mutation::ViewChangeWithoutCertificates,
         Mutation::NewViewLowestCertificate,
         Mutation::NewViewUnchecked,
         Mutation::OverwriteDecision,
         Mutation::SendBeforePersist,
+        Mutation::EpochBoundaryInsideWindow,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +50,7 @@ impl Mutation {
             Mutation::NewViewUnchecked => "new-view-unchecked",
             Mutation::OverwriteDecision => "overwrite-decision",
             Mutation::SendBeforePersist => "send-before-persist",
+            Mutation::EpochBoundaryInsideWindow => "epoch-boundary-inside-window",
         }
     }
 
@@ -55,11 +62,22 @@ impl Mutation {
 /// The protocol parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// n: the number of replicas.
-    pub replicas: u16,
-    /// The chain's identity (in the node, the genesis hash). Every signature covers it, so
-    /// a vote of one chain is never a vote of another.
+    /// The epoch's replicas, ascending and distinct: n is their number. Replica ids are
+    /// stable across epochs (in the node, a validator's index in the consortium, never
+    /// reused), so an epoch that adds or removes validators renames nobody.
+    pub members: Vec<ReplicaId>,
+    /// The epoch: 0 is the genesis set; each validator-set change starts the next one
+    /// (ADR 0021). View numbers restart at 0 in every epoch.
+    pub epoch: u64,
+    /// The identity of the chain and epoch ([`epoch_identity`] of the genesis hash). Every
+    /// signature covers it, so a vote of one chain, or of one epoch, is never a vote of
+    /// another.
     pub chain: Hash,
+    /// The sequence number the epoch starts after, and the state digest there: the
+    /// epoch's first stable checkpoint, which every member executed before it joined the
+    /// epoch (0 and the zero digest for epoch 0). It needs no signatures.
+    pub start: Sequence,
+    pub start_digest: Hash,
     /// K: a checkpoint every K sequence numbers (PBFT §4.3).
     pub checkpoint_interval: u64,
     /// L: sequence numbers accepted above the low watermark h (PBFT §4.3).
@@ -105,14 +123,18 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
-    #[error("PBFT needs between 4 and {max} replicas, got {replicas}")]
-    Replicas { replicas: u16, max: usize },
+    #[error("PBFT needs between 4 and {max} replicas, ascending and distinct, got {replicas}")]
+    Replicas { replicas: usize, max: usize },
+    #[error("an epoch starts at a checkpoint: {start} is not a multiple of {interval}")]
+    BadStart { start: Sequence, interval: u64 },
+    #[error("the replica executed up to {executed}, below the start {start} of its epoch")]
+    ExecutedBelowStart { executed: Sequence, start: Sequence },
     #[error(
         "the watermark window {window} must be a positive multiple of the checkpoint interval {interval}, at least twice it and at most {max}"
     )]
     BadWindow { window: u64, interval: u64, max: u64 },
-    #[error("replica id {id} is outside 0..{replicas}")]
-    BadReplicaId { id: ReplicaId, replicas: u16 },
+    #[error("replica {id} is not a member of epoch {epoch}")]
+    NotAMember { id: ReplicaId, epoch: u64 },
     #[error(
         "batches need room for at least one request, one byte and one millisecond, and at most {bytes_max} bytes"
     )]
@@ -122,14 +144,16 @@ pub enum ConfigError {
     #[error(
         "with {replicas} replicas and a window of {window}, a NEW-VIEW could take {bytes} bytes, over the {max}-byte message limit; use a smaller window"
     )]
-    MessagesTooLarge { replicas: u16, window: u64, bytes: usize, max: usize },
+    MessagesTooLarge { replicas: usize, window: u64, bytes: usize, max: usize },
 }
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let max = limits::VALIDATORS_MAX;
-        if self.replicas < 4 || usize::from(self.replicas) > max {
-            return Err(ConfigError::Replicas { replicas: self.replicas, max });
+        let replicas = self.replicas();
+        if replicas < 4 || replicas > max || self.members.windows(2).any(|pair| pair[0] >= pair[1])
+        {
+            return Err(ConfigError::Replicas { replicas, max });
         }
         let interval = self.checkpoint_interval;
         let window = self.watermark_window;
@@ -140,6 +164,9 @@ impl Config {
             || window > window_max
         {
             return Err(ConfigError::BadWindow { window, interval, max: window_max });
+        }
+        if !self.start.0.is_multiple_of(interval) {
+            return Err(ConfigError::BadStart { start: self.start, interval });
         }
         let bytes_max = batch_bytes_limit(self.batch_requests_max);
         if self.batch_requests_max == 0
@@ -158,7 +185,7 @@ impl Config {
         let bytes = self.largest_message_bytes();
         if bytes > limits::CONSENSUS_MESSAGE_BYTES_MAX {
             return Err(ConfigError::MessagesTooLarge {
-                replicas: self.replicas,
+                replicas,
                 window,
                 bytes,
                 max: limits::CONSENSUS_MESSAGE_BYTES_MAX,
@@ -167,15 +194,25 @@ impl Config {
         Ok(())
     }
 
+    /// n: the number of the epoch's replicas.
+    pub fn replicas(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether `replica` is a member of this epoch.
+    pub fn is_member(&self, replica: ReplicaId) -> bool {
+        self.members.binary_search(&replica).is_ok()
+    }
+
     /// f: the most faulty replicas tolerated, ⌊(n − 1) / 3⌋.
     pub fn faults_tolerated(&self) -> usize {
-        faults_tolerated(usize::from(self.replicas))
+        faults_tolerated(self.replicas())
     }
 
     /// The quorum: n − f, which is 2f + 1 when n = 3f + 1. Any two quorums intersect in at
     /// least f + 1 replicas, so in at least one honest replica.
     pub fn quorum(&self) -> usize {
-        let quorum = usize::from(self.replicas) - self.faults_tolerated();
+        let quorum = self.replicas() - self.faults_tolerated();
         if self.mutation == Some(Mutation::QuorumOfTwoF) { quorum - 1 } else { quorum }
     }
 
@@ -184,9 +221,21 @@ impl Config {
         self.faults_tolerated() + 1
     }
 
-    /// PBFT §4.1: the primary of view v is replica v mod n.
+    /// PBFT §4.1: the primary of view v is the member at position v mod n (so view 0 of
+    /// every epoch is led by its lowest replica id).
     pub fn primary(&self, view: View) -> ReplicaId {
-        (view.0 % u64::from(self.replicas)) as ReplicaId
+        let n = self.replicas().max(1) as u64;
+        self.members.get((view.0 % n) as usize).copied().unwrap_or_default()
+    }
+
+    /// The epoch's first stable checkpoint: `start` with `start_digest`, unsigned (every
+    /// member executed it; a certificate of the previous epoch proved it).
+    pub fn base_checkpoint(&self) -> CheckpointCertificate {
+        CheckpointCertificate {
+            sequence: self.start,
+            state_digest: self.start_digest,
+            signatures: Vec::new(),
+        }
     }
 
     pub(crate) fn mutated(&self, mutation: Mutation) -> bool {
@@ -199,8 +248,8 @@ impl Config {
     /// re-proposal for every sequence number of the window; or a PRE-PREPARE carrying the
     /// largest batch. `tests/worst_case.rs` builds those messages and checks this bound.
     pub fn largest_message_bytes(&self) -> usize {
-        let replicas = usize::from(self.replicas);
-        let faults = (replicas - 1) / 3;
+        let replicas = self.replicas();
+        let faults = replicas.saturating_sub(1) / 3;
         let window = self.watermark_window as usize;
         let signed = 2 + 1 + 64; // sender, tag, signature
         let signers = |count: usize| 4 + count * (2 + 64);
@@ -212,6 +261,31 @@ impl Config {
         let pre_prepare = signed + 8 + 8 + 32 + 4 + batch_bytes(self.batch_requests_max);
         new_view.max(pre_prepare)
     }
+}
+
+/// The identity an epoch's signatures cover: the genesis hash itself for epoch 0 (so the
+/// genesis epoch's votes are what they always were), and SHA3-256 of a domain tag, the
+/// genesis hash and the epoch after it.
+pub fn epoch_identity(genesis: &Hash, epoch: u64) -> Hash {
+    if epoch == 0 {
+        return *genesis;
+    }
+    pactum_types::hash::sha3_256_parts(&[b"pactum.epoch.v1\0", &genesis.0, &epoch.to_be_bytes()])
+}
+
+/// ADR 0021: the last sequence number of an epoch whose successor was decided by the
+/// batch at `decided_at`: the first checkpoint at or after `decided_at + window`. A
+/// replica votes only inside its window above a checkpoint it holds as stable; until it
+/// has executed `decided_at` (and so knows the epoch ends) its window ends below this,
+/// and once a checkpoint at or past `decided_at` is stable, f + 1 honest replicas know
+/// it and refuse to vote beyond it, so no quorum of the old epoch forms there.
+pub fn epoch_last_sequence(
+    decided_at: Sequence,
+    checkpoint_interval: u64,
+    window: u64,
+) -> Sequence {
+    let reach = decided_at.0.saturating_add(window);
+    Sequence(reach.div_ceil(checkpoint_interval).saturating_mul(checkpoint_interval))
 }
 
 /// The encoded size of a batch of `requests_max` requests filling `BLOCK_BODY_BYTES_MAX`.

@@ -37,7 +37,10 @@ pub use certificate::{
     CertificateError, CheckpointCertificate, CheckpointStrength, CommitCertificate,
     PreparedCertificate,
 };
-pub use config::{Config, ConfigError, Mutation, batch_bytes_limit, faults_tolerated};
+pub use config::{
+    Config, ConfigError, Mutation, batch_bytes_limit, epoch_identity, epoch_last_sequence,
+    faults_tolerated,
+};
 pub use crypto::{Crypto, Verifier};
 pub use ed25519::{Ed25519Crypto, Ed25519Verifier};
 pub use ids::{ReplicaId, Sequence, SignerSignature, View};
@@ -97,6 +100,13 @@ pub enum Input {
     /// The caller could not fetch the state at `sequence` (no peer answered, or none with
     /// a block that checks out). The replica asks again later.
     StateTransferFailed { sequence: Sequence },
+    /// ADR 0021: the batch the caller just executed (or a state it installed) scheduled
+    /// the next epoch; this epoch orders nothing past `last`
+    /// ([`epoch_last_sequence`]). The caller reports it before any other input once
+    /// it knows, and again after a restart; the replica then neither proposes nor votes
+    /// past `last`, and is finished once it executed `last`
+    /// ([`Replica::epoch_finished`]).
+    EpochEnds { last: Sequence },
 }
 
 /// A committed batch, delivered strictly in sequence order, with the certificate that

@@ -160,6 +160,16 @@ impl VoteKeeper {
         self.committed_reported = self.committed_reported.split_off(&above);
     }
 
+    /// Forgets everything above `sequence` (past the epoch's last sequence number).
+    pub fn forget_above(&mut self, sequence: Sequence) {
+        let above = sequence.next();
+        self.prepares.split_off(&(above, View::ZERO));
+        self.prepared_reported.split_off(&(above, View::ZERO));
+        self.equivocation_reported.split_off(&(above, View::ZERO));
+        self.commits.split_off(&above);
+        self.committed_reported.split_off(&above);
+    }
+
     /// `sequence` is decided already (restored from the log): no certificate is reported
     /// for it again.
     pub fn mark_decided(&mut self, sequence: Sequence) {
@@ -204,7 +214,10 @@ mod tests {
 
     fn config() -> Config {
         Config {
-            replicas: 4,
+            members: vec![0, 1, 2, 3],
+            epoch: 0,
+            start: Sequence::ZERO,
+            start_digest: Hash::ZERO,
             chain: Hash::ZERO,
             checkpoint_interval: 2,
             watermark_window: 4,

@@ -14,8 +14,11 @@ use pactum_types::{Encode, Hash, Signature, limits};
 
 fn config(replicas: u16, window: u64) -> Config {
     Config {
-        replicas,
+        members: (0..replicas).collect(),
+        epoch: 0,
         chain: Hash([1; 32]),
+        start: Sequence::ZERO,
+        start_digest: Hash::ZERO,
         checkpoint_interval: window / 2,
         watermark_window: window,
         retransmit_interval_ms: 1,
@@ -46,7 +49,7 @@ fn signed(sender: u16, message: Message) -> SignedMessage {
 }
 
 fn worst_new_view(config: &Config) -> SignedMessage {
-    let replicas = config.replicas;
+    let replicas = config.replicas() as u16;
     let faults = config.faults_tolerated() as u16;
     let window = config.watermark_window;
     let signers = |count: u16| (0..count).map(|id| (id, Signature([7; 64]))).collect::<Vec<_>>();

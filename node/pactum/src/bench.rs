@@ -378,8 +378,11 @@ fn consensus(
         pactum_types::limits::BLOCK_BODY_BYTES_MAX
     );
     let config = Config {
-        replicas,
+        members: (0..replicas).collect(),
+        epoch: 0,
         chain: sha3_256(b"pactum bench consensus"),
+        start: Sequence::ZERO,
+        start_digest: pactum_types::Hash::ZERO,
         checkpoint_interval: 16,
         watermark_window: 64,
         retransmit_interval_ms: 1_000,

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use pactum_certs::identity::{CertificateInfo, Role, certificates_from_pem};
 use pactum_certs::verify::{CHAIN_INTERMEDIATES_MAX, CertError, TrustStore};
-use pactum_consensus::{Config, ConfigError};
+use pactum_consensus::{Config, ConfigError, Sequence};
 use pactum_types::codec::write;
 use pactum_types::hash::sha3_256;
 use pactum_types::{ChainId, Hash, PublicKey, limits};
@@ -482,8 +482,11 @@ impl Genesis {
 
 fn consensus_config(parameters: &ConsensusParameters, validators: usize, chain: Hash) -> Config {
     Config {
-        replicas: u16::try_from(validators).unwrap_or(u16::MAX),
+        members: (0..u16::try_from(validators).unwrap_or(u16::MAX)).collect(),
+        epoch: 0,
         chain,
+        start: Sequence::ZERO,
+        start_digest: Hash::ZERO,
         checkpoint_interval: parameters.checkpoint_interval,
         watermark_window: parameters.watermark_window,
         retransmit_interval_ms: parameters.retransmit_interval_ms,

@@ -26,8 +26,11 @@ const CHAIN: Hash = Hash([9; 32]);
 
 fn config() -> Config {
     Config {
-        replicas: N,
+        members: (0..N).collect(),
+        epoch: 0,
         chain: CHAIN,
+        start: Sequence::ZERO,
+        start_digest: Hash::ZERO,
         checkpoint_interval: 2,
         watermark_window: 4,
         retransmit_interval_ms: 100,

@@ -75,7 +75,7 @@ fn a_consortium_made_by_pactum_certs_is_accepted_and_round_trips_through_json() 
     let genesis = Genesis::from_json(&json).unwrap();
     assert_eq!(genesis.validators.len(), 4);
     let config = genesis.consensus_config();
-    assert_eq!((config.replicas, config.quorum()), (4, 3));
+    assert_eq!((config.replicas(), config.quorum()), (4, 3));
     for (index, validator) in genesis.validators.iter().enumerate() {
         assert_eq!(genesis.replica_id(&validator.public_key), Some(index as u16));
     }

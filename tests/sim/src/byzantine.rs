@@ -14,9 +14,11 @@ use crate::scenario::Strategy;
 use crate::simulation::Simulation;
 
 impl Simulation {
-    fn resign(&self, from: ReplicaId, message: Message) -> SignedMessage {
+    /// `message` signed by node `node`'s key for its epoch.
+    fn resign(&self, node: usize, message: Message) -> SignedMessage {
+        let from = self.node_id(node);
         let crypto = self.crypto_of(from);
-        let signature = crypto.sign(&message.signing_bytes(&self.chain(), from));
+        let signature = crypto.sign(&message.signing_bytes(&self.chain_of(node), from));
         SignedMessage { sender: from, message, signature }
     }
 
@@ -43,7 +45,7 @@ impl Simulation {
                             let (view, sequence) = (*view, *sequence);
                             vec![(
                                 self.resign(
-                                    id,
+                                    from,
                                     Message::PrePrepare { view, sequence, digest, batch },
                                 ),
                                 0,
@@ -58,7 +60,7 @@ impl Simulation {
                 {
                     let (new_view, checkpoint) = (*new_view, checkpoint.clone());
                     let hidden = Message::ViewChange { new_view, checkpoint, prepared: Vec::new() };
-                    vec![(self.resign(id, hidden), 0)]
+                    vec![(self.resign(from, hidden), 0)]
                 }
                 // And, as new primary, it plays its NEW-VIEW as a withholder does: the
                 // stale NEW-VIEW of issue 7's first finding needs both.
@@ -76,7 +78,7 @@ impl Simulation {
                             let (view, sequence) = (*view, *sequence);
                             vec![(
                                 self.resign(
-                                    id,
+                                    from,
                                     Message::PrePrepare { view, sequence, digest, batch },
                                 ),
                                 0,
@@ -97,7 +99,7 @@ impl Simulation {
                             sequence: reproposal.sequence,
                             digest: null,
                             signature: crypto.sign(&pre_prepare_signing_bytes(
-                                &self.chain(),
+                                &self.chain_of(from),
                                 id,
                                 *view,
                                 reproposal.sequence,
@@ -115,7 +117,7 @@ impl Simulation {
                                 sequence: reproposal.sequence,
                                 digest: null,
                             };
-                            (self.resign(id, commit), 1)
+                            (self.resign(from, commit), 1)
                         })
                         .collect();
                     let forged = Message::NewView {
@@ -123,7 +125,7 @@ impl Simulation {
                         view_changes: view_changes.clone(),
                         pre_prepares: forged,
                     };
-                    std::iter::once((self.resign(id, forged), 0)).chain(commits).collect()
+                    std::iter::once((self.resign(from, forged), 0)).chain(commits).collect()
                 }
                 _ => vec![(message, 0)],
             },
@@ -132,8 +134,9 @@ impl Simulation {
                     // Replayed much later, whatever happens to it now.
                     if self.rng.random_bool(0.5) {
                         let later = self.rng.random_range(1_000..=20_000);
+                        let epoch = self.epoch_of_node(from);
                         for node in self.nodes_of(to) {
-                            self.push_message(later, node, message.clone());
+                            self.push_message(later, node, epoch, message.clone());
                         }
                     }
                     match self.rng.random_range(0..3) {
@@ -172,13 +175,14 @@ impl Simulation {
             Message::Prepare { view, sequence, digest },
             Message::Commit { view, sequence, digest },
         ];
+        let epoch = self.epoch_of_node(node);
         for vote in votes {
-            let signed = self.resign(id, vote);
-            for to in 0..self.scenario.replicas {
+            let signed = self.resign(node, vote);
+            for to in self.members_of(node) {
                 if to != id {
                     for target in self.nodes_of(to) {
                         let delay = self.rng.random_range(1..=self.scenario.delay_max_ms);
-                        self.push_message(delay, target, signed.clone());
+                        self.push_message(delay, target, epoch, signed.clone());
                     }
                 }
             }
@@ -213,7 +217,6 @@ impl Simulation {
 
     /// Random corruption, mixed with honest messages.
     fn corrupt(&mut self, from: usize, message: SignedMessage) -> Vec<(SignedMessage, u64)> {
-        let id = self.node_id(from);
         let roll = self.rng.random_range(0..100);
         let random_digest = |rng: &mut rand::rngs::StdRng| Hash(rng.random());
         let outgoing = match (roll, &message.message) {
@@ -225,29 +228,32 @@ impl Simulation {
             (25..=49, Message::Prepare { view, sequence, .. }) => {
                 let (view, sequence) = (*view, *sequence);
                 let digest = random_digest(&mut self.rng);
-                vec![self.resign(id, Message::Prepare { view, sequence, digest }), message]
+                vec![self.resign(from, Message::Prepare { view, sequence, digest }), message]
             }
             (25..=49, Message::Commit { view, sequence, .. }) => {
                 let (view, sequence) = (*view, *sequence);
                 let digest = random_digest(&mut self.rng);
-                vec![self.resign(id, Message::Commit { view, sequence, digest })]
+                vec![self.resign(from, Message::Commit { view, sequence, digest })]
             }
             (25..=49, Message::Checkpoint { sequence, .. }) => {
                 let sequence = *sequence;
                 let state_digest = random_digest(&mut self.rng);
-                vec![self.resign(id, Message::Checkpoint { sequence, state_digest })]
+                vec![self.resign(from, Message::Checkpoint { sequence, state_digest })]
             }
             (50..=59, _) => {
                 let sequence = Sequence(self.rng.random_range(1_000_000..2_000_000));
                 let digest = random_digest(&mut self.rng);
-                vec![self.resign(id, Message::Commit { view: View(0), sequence, digest }), message]
+                vec![
+                    self.resign(from, Message::Commit { view: View(0), sequence, digest }),
+                    message,
+                ]
             }
             (60..=64, _) => {
                 let batch = b"forged".to_vec();
                 let digest = random_digest(&mut self.rng);
                 let forged =
                     Message::PrePrepare { view: View(0), sequence: Sequence(1), digest, batch };
-                vec![self.resign(id, forged)]
+                vec![self.resign(from, forged)]
             }
             (65..=69, _) => {
                 // A view-change flood: VIEW-CHANGEs for arbitrary views.
@@ -257,7 +263,7 @@ impl Simulation {
                     checkpoint: pactum_consensus::CheckpointCertificate::genesis(),
                     prepared: Vec::new(),
                 };
-                vec![self.resign(id, flood), message]
+                vec![self.resign(from, flood), message]
             }
             (70..=79, _) => {
                 // A replay of something received earlier: old views, old sequence numbers,

@@ -56,11 +56,39 @@ pub struct TwinsPlan {
     pub phase_ms: u64,
 }
 
+/// A validator-set change (ADR 0021) that the client requests during the run: a request
+/// which, once executed at sequence h, ends the genesis epoch at the first checkpoint a
+/// whole window past h; the new set orders everything after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconfiguration {
+    /// When the client sends the request.
+    pub at_ms: u64,
+    /// Replicas that join: the ids from `Scenario::replicas` on, this many.
+    pub joining: u16,
+    /// Replicas of the genesis set that leave.
+    pub leaving: Vec<ReplicaId>,
+    /// This replica crashes as soon as the first replica enters the new epoch, and
+    /// restarts up to 1.5 s later.
+    pub crash_at_boundary: Option<ReplicaId>,
+    /// These replicas are cut off from the rest for this many milliseconds from the moment
+    /// the first replica delivers the change (with the primary among them, a view change
+    /// across the boundary; a partition that heals after the change was decided).
+    pub isolate_at_decision: Option<(Vec<ReplicaId>, u64)>,
+}
+
+impl Reconfiguration {
+    /// The members of the new epoch, ascending.
+    pub fn members_after(&self, replicas: u16) -> Vec<ReplicaId> {
+        (0..replicas + self.joining).filter(|id| !self.leaving.contains(id)).collect()
+    }
+}
+
 /// Where a scenario came from, so a failure can say how to replay it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Seed,
     ViewChangeStress,
+    EpochChange,
     TwinsEnumerated { index: u64, phases: u32 },
     TwinsRandom,
 }
@@ -107,11 +135,137 @@ pub struct Scenario {
     pub delivery_backlog_max: u64,
     /// A planted bug (test-only), to show the checkers catch it.
     pub mutation: Option<Mutation>,
+    /// A validator-set change during the run, if any.
+    pub reconfiguration: Option<Reconfiguration>,
 }
 
 impl Scenario {
     pub fn faults_tolerated(&self) -> usize {
         usize::from((self.replicas - 1) / 3)
+    }
+
+    /// Every replica that ever exists: the genesis set and the ones that join.
+    pub fn keys(&self) -> u16 {
+        self.replicas + self.reconfiguration.as_ref().map_or(0, |change| change.joining)
+    }
+
+    /// The replicas that are faulty in PBFT's sense: Byzantine, silent or doubled.
+    fn faulty(&self) -> Vec<ReplicaId> {
+        self.byzantine
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(self.silent.iter().copied())
+            .chain(self.twins.as_ref().map(|plan| plan.twin))
+            .collect()
+    }
+
+    /// Draws a validator-set change for a third of the swarm seeds (from its own stream,
+    /// so the rest of each seed's scenario is what it always was): up to three joiners and
+    /// any leavers, keeping n ≥ 4 and at most f faulty replicas in the new set too.
+    fn draw_reconfiguration(&mut self) {
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x0e90_c4a5);
+        if !rng.random_bool(0.35) {
+            return;
+        }
+        let faulty = self.faulty();
+        for _ in 0..8 {
+            let joining = rng.random_range(0..=3u16);
+            let leaving: Vec<ReplicaId> =
+                (0..self.replicas).filter(|_| rng.random_bool(0.2)).collect();
+            if joining == 0 && leaving.is_empty() {
+                continue;
+            }
+            let change = Reconfiguration {
+                at_ms: rng.random_range(0..=self.fault_phase_ms),
+                joining,
+                leaving,
+                crash_at_boundary: None,
+                isolate_at_decision: None,
+            };
+            let members = change.members_after(self.replicas);
+            let faulty_members = members.iter().filter(|id| faulty.contains(id)).count();
+            if members.len() >= 4
+                && members.len() <= pactum_types::limits::VALIDATORS_MAX
+                && faulty_members <= (members.len() - 1) / 3
+            {
+                self.timer_skew_percent.resize(usize::from(self.replicas + joining), 100);
+                self.reconfiguration = Some(change);
+                return;
+            }
+        }
+    }
+
+    /// An epoch-change scenario: n = 4 (or 5), one validator-set change under one of the
+    /// situations ADR 0021 names, chosen by `seed % 5`, with drops, delays, stale frames,
+    /// execution lag and crashes drawn from the seed:
+    /// 0. the primary of the genesis epoch is removed at the boundary;
+    /// 1. a replica crashes as the first one enters the new epoch;
+    /// 2. the primary is cut off once the change is decided, so a view change runs across
+    ///    the boundary;
+    /// 3. a joiner is cut off until long after the boundary, and catches up late;
+    /// 4. a partition splits the cluster while the change is decided and heals after.
+    pub fn epoch_change(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x0e90_c4a6);
+        let replicas = [4u16, 5][rng.random_range(0..2)];
+        let fault_phase_ms = rng.random_range(1_500..=4_000);
+        let at_ms = rng.random_range(0..fault_phase_ms / 2);
+        let situation = seed % 5;
+        let joining = if situation == 3 { 1 } else { rng.random_range(0..=2) };
+        let mut leaving = Vec::new();
+        if situation == 0 {
+            leaving.push(0);
+        } else if rng.random_bool(0.3) {
+            leaving.push(rng.random_range(0..replicas));
+        }
+        // The new set has at least 4 members.
+        let joining = joining.max((4 + leaving.len() as u16).saturating_sub(replicas));
+        let keys = replicas + joining;
+        let (crash_at_boundary, isolate_at_decision) = match situation {
+            1 => (Some(rng.random_range(0..keys)), None),
+            2 => (None, Some((vec![0], rng.random_range(1_000..=3_000)))),
+            3 => (None, Some((vec![replicas], rng.random_range(2_000..=6_000)))),
+            4 => {
+                let side: Vec<ReplicaId> = (0..keys).filter(|_| rng.random_bool(0.5)).collect();
+                (None, Some((side, rng.random_range(200..=2_000))))
+            }
+            _ => (None, None),
+        };
+        let crashing = (0..keys).filter(|_| rng.random_bool(0.15)).collect();
+        Self {
+            origin: Origin::EpochChange,
+            seed,
+            replicas,
+            checkpoint_interval: [2, 4][rng.random_range(0..2)],
+            watermark_window: 8,
+            proposals: rng.random_range(10..=40),
+            drop_per_mille: if rng.random_bool(0.3) { 0 } else { rng.random_range(0..=150) },
+            duplicate_per_mille: rng.random_range(0..=50),
+            delay_max_ms: rng.random_range(1..=40),
+            stale_per_mille: if rng.random_bool(0.6) { 0 } else { rng.random_range(1..=20) },
+            crashing,
+            crashes_each: 1,
+            cluster_crash_ms: None,
+            byzantine: Vec::new(),
+            silent: Vec::new(),
+            partitions: Vec::new(),
+            twins: None,
+            timer_skew_percent: vec![100; usize::from(keys)],
+            real_signatures: false,
+            fault_phase_ms,
+            liveness_budget_ms: 60_000,
+            batch_requests_max: [1, 2, 4][rng.random_range(0..3)],
+            batch_timeout_ms: rng.random_range(1..=20),
+            execution_lag_ms: if rng.random_bool(0.5) { 0 } else { rng.random_range(1..=300) },
+            delivery_backlog_max: [2, 64][rng.random_range(0..2)],
+            mutation: None,
+            reconfiguration: Some(Reconfiguration {
+                at_ms,
+                joining,
+                leaving,
+                crash_at_boundary,
+                isolate_at_decision,
+            }),
+        }
     }
 
     /// A swarm scenario drawn from `seed`.
@@ -181,7 +335,7 @@ impl Scenario {
             let phase_ms = (fault_phase_ms / phases.len() as u64).max(1);
             TwinsPlan { twin, phases, phase_ms }
         });
-        Self {
+        let mut scenario = Self {
             origin: Origin::Seed,
             seed,
             replicas,
@@ -208,7 +362,10 @@ impl Scenario {
             execution_lag_ms: if rng.random_bool(0.5) { 0 } else { rng.random_range(1..=300) },
             delivery_backlog_max: [2, 4, 64][rng.random_range(0..3)],
             mutation: None,
-        }
+            reconfiguration: None,
+        };
+        scenario.draw_reconfiguration();
+        scenario
     }
 
     /// A Twins scenario: n = 4, replica `plan.twin` doubled, no other fault but message
@@ -246,6 +403,7 @@ impl Scenario {
             execution_lag_ms: if rng.random_bool(0.7) { 0 } else { rng.random_range(1..=100) },
             delivery_backlog_max: [2, 64][rng.random_range(0..2)],
             mutation: None,
+            reconfiguration: None,
         }
     }
 
@@ -303,10 +461,11 @@ impl Scenario {
         !self.byzantine.iter().any(|(byzantine, _)| *byzantine == id)
     }
 
-    /// Whether this replica must make progress once faults heal: not Byzantine, silent or
-    /// doubled.
+    /// Whether this replica must make progress once faults heal: not Byzantine, silent,
+    /// doubled, or leaving the validator set.
     pub fn must_progress(&self, id: ReplicaId) -> bool {
         self.runs_honest_code(id)
+            && self.reconfiguration.as_ref().is_none_or(|change| !change.leaving.contains(&id))
             && !self.silent.contains(&id)
             && self.twins.as_ref().is_none_or(|plan| plan.twin != id)
     }
@@ -364,6 +523,7 @@ impl Scenario {
             execution_lag_ms: if rng.random_bool(0.5) { 0 } else { rng.random_range(1..=200) },
             delivery_backlog_max: [2, 64][rng.random_range(0..2)],
             mutation: None,
+            reconfiguration: None,
         }
     }
 
@@ -374,6 +534,7 @@ impl Scenario {
         match self.origin {
             Origin::Seed => format!("{base} --seed {}{mutation}", self.seed),
             Origin::ViewChangeStress => format!("{base} --stress {}{mutation}", self.seed),
+            Origin::EpochChange => format!("{base} --epoch-change {}{mutation}", self.seed),
             Origin::TwinsEnumerated { index, phases } => {
                 format!("{base} --twins-enumerated {index} --phases {phases}{mutation}")
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use pactum_consensus::{
     CheckpointCertificate, CommitCertificate, Config, Delivery, Effect, Input, LogFloor, Message,
     Mutation, Record, Replica, ReplicaId, Sequence, SignedMessage, TimeoutKind, Verifier, View,
-    batch_requests,
+    batch_requests, epoch_identity, epoch_last_sequence,
 };
 use pactum_types::hash::{sha3_256, sha3_256_parts};
 use pactum_types::{Encode, Hash, limits};
@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::crypto::SimCrypto;
-use crate::scenario::{Scenario, Strategy};
+use crate::scenario::{Partition, Scenario, Strategy};
 
 /// Events one run may handle; healthy runs use a few hundred thousand at most.
 pub const EVENTS_PER_RUN_MAX: u64 = 5_000_000;
@@ -58,12 +58,20 @@ pub enum Violation {
     EventStorm { at_ms: u64, events: u64 },
     /// After the faults healed, not every request was delivered in time.
     NoProgress { replica: String, delivered: usize, proposed: usize },
+    /// After the faults healed, a replica of the new validator set never entered its
+    /// epoch (ADR 0021).
+    NoEpochChange { replica: String, epoch: u64 },
 }
 
 impl Violation {
     /// Whether this is a safety violation (as opposed to liveness or a storm).
     pub fn is_safety(&self) -> bool {
-        !matches!(self, Violation::EventStorm { .. } | Violation::NoProgress { .. })
+        !matches!(
+            self,
+            Violation::EventStorm { .. }
+                | Violation::NoProgress { .. }
+                | Violation::NoEpochChange { .. }
+        )
     }
 }
 
@@ -122,6 +130,10 @@ impl fmt::Display for Violation {
                 formatter,
                 "liveness: {replica} delivered {delivered} of {proposed} requests after the faults healed"
             ),
+            Violation::NoEpochChange { replica, epoch } => write!(
+                formatter,
+                "liveness: {replica} is still in epoch {epoch} after the faults healed; the validator-set change never reached it"
+            ),
         }
     }
 }
@@ -140,12 +152,18 @@ pub struct Report {
     pub batches_fetched: u64,
     /// The highest view any replica running the honest code entered.
     pub highest_view: u64,
+    /// Replicas (copies) that entered a new epoch, and those that caught up to one from
+    /// their peers' blocks (a joiner, or a replica left behind in the old epoch).
+    pub epoch_changes: u64,
+    pub epoch_catch_ups: u64,
 }
 
 #[derive(Debug)]
 enum Event {
     Message {
         to: usize,
+        /// The epoch the message belongs to (the node's frame carries it).
+        epoch: u64,
         message: SignedMessage,
     },
     Timer {
@@ -179,6 +197,12 @@ enum Event {
         node: usize,
         requests: Vec<Vec<u8>>,
     },
+    /// The client sends the request that changes the validator set.
+    Reconfigure,
+    /// A node that saw a later epoch's message catches up from its peers' blocks.
+    CatchUp {
+        node: usize,
+    },
     /// The client re-sends every request nobody has delivered yet (PBFT §4.1: a client
     /// that gets no reply retransmits; requests are not persisted by replicas, so a crash
     /// of every replica loses them).
@@ -198,6 +222,14 @@ struct Block {
 /// A replica process (or one copy of a twin) with its disk.
 struct Node {
     id: ReplicaId,
+    /// The epoch this node is in: 0, or 1 once it executed the genesis epoch's last
+    /// sequence number (or caught up past it).
+    epoch: u64,
+    /// Crashed and not restarted yet (a node with no replica that is not down is an
+    /// observer: a joiner before its epoch, or a replica that left).
+    down: bool,
+    /// A catch-up is scheduled.
+    catch_up_pending: bool,
     /// 0, or 1 for the second copy of a twin.
     copy: u8,
     replica: Option<Replica<SimCrypto>>,
@@ -211,9 +243,9 @@ struct Node {
     executed: u64,
     /// When the last scheduled `Executed` report fires (they fire in order).
     execution_ready_ms: u64,
-    /// Request digests in `ledger`, each with the batch that held it first: the view whose
-    /// primary cut it, and the view of its commit certificate.
-    requests: BTreeMap<Hash, (u64, u64)>,
+    /// Request digests in `ledger`, each with the batch that held it first: its epoch, the
+    /// view whose primary cut it, and the view of its commit certificate.
+    requests: BTreeMap<Hash, (u64, u64, u64)>,
     incarnation: u64,
     /// The next step is cut short by a crash.
     crash_mid_step: bool,
@@ -245,10 +277,17 @@ impl Node {
 /// One simulated cluster.
 pub struct Simulation {
     pub(crate) scenario: Scenario,
-    /// The replicas' configuration (with the scenario's planted bug, if any).
-    config: Config,
-    /// The honest configuration the checkers use.
-    honest: Config,
+    /// Each epoch's configuration, as the checkers use it (the replicas' has the
+    /// scenario's planted bug, if any): epoch 0 from the start, epoch 1 once the
+    /// validator-set change is executed. Epoch 1's start digest is each node's own state
+    /// there, filled in when it boots.
+    epochs: Vec<Config>,
+    /// The sequence number of the block that changed the validator set.
+    reconfigured_at: Option<u64>,
+    /// Partitions added during the run (`Reconfiguration::isolate_at_decision`).
+    isolations: Vec<Partition>,
+    /// Whether the first replica entered the new epoch.
+    boundary_reached: bool,
     pub(crate) rng: StdRng,
     now: u64,
     counter: u64,
@@ -273,6 +312,11 @@ pub struct Simulation {
     tracing: bool,
 }
 
+/// The request that changes the validator set in a scenario with a reconfiguration.
+fn reconfiguration_request(seed: u64) -> Vec<u8> {
+    [&seed.to_be_bytes()[..], b"reconfigure the validator set"].concat()
+}
+
 impl fmt::Debug for Simulation {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
@@ -291,8 +335,11 @@ impl Simulation {
     pub fn new(scenario: Scenario) -> Self {
         let chain = sha3_256_parts(&[b"sim-chain", &scenario.seed.to_be_bytes()]);
         let honest = Config {
-            replicas: scenario.replicas,
+            members: (0..scenario.replicas).collect(),
+            epoch: 0,
             chain,
+            start: Sequence::ZERO,
+            start_digest: Hash::ZERO,
             checkpoint_interval: scenario.checkpoint_interval,
             watermark_window: scenario.watermark_window,
             retransmit_interval_ms: 200,
@@ -310,9 +357,8 @@ impl Simulation {
             delivery_backlog_max: scenario.delivery_backlog_max,
             mutation: None,
         };
-        let config = Config { mutation: scenario.mutation, ..honest };
         let secrets: Arc<Vec<[u8; 32]>> = Arc::new(
-            (0..scenario.replicas)
+            (0..scenario.keys())
                 .map(|id| {
                     sha3_256_parts(&[
                         b"sim-secret",
@@ -325,8 +371,10 @@ impl Simulation {
         );
         let verifier = SimCrypto::new(&secrets, 0, scenario.real_signatures);
         let mut simulation = Self {
-            config,
-            honest,
+            epochs: vec![honest],
+            reconfigured_at: None,
+            isolations: Vec::new(),
+            boundary_reached: false,
             rng: StdRng::seed_from_u64(scenario.seed),
             now: 0,
             counter: 0,
@@ -346,13 +394,16 @@ impl Simulation {
             scenario,
         };
         let twin = simulation.scenario.twins.as_ref().map(|plan| plan.twin);
-        let copies = (0..simulation.scenario.replicas)
+        let copies = (0..simulation.scenario.keys())
             .map(|id| (id, 0u8))
             .chain(twin.map(|id| (id, 1u8)))
             .collect::<Vec<_>>();
         for (id, copy) in copies {
             simulation.nodes.push(Node {
                 id,
+                epoch: 0,
+                down: false,
+                catch_up_pending: false,
                 copy,
                 replica: None,
                 records: Vec::new(),
@@ -380,21 +431,57 @@ impl Simulation {
         SimCrypto::new(&self.secrets, id, self.scenario.real_signatures)
     }
 
-    pub(crate) fn chain(&self) -> Hash {
-        self.honest.chain
+    /// The chain identity node `node` signs with: its epoch's.
+    pub(crate) fn chain_of(&self, node: usize) -> Hash {
+        self.epochs[self.nodes[node].epoch as usize].chain
     }
 
     pub(crate) fn batch_limits(&self) -> (usize, usize) {
-        (self.honest.batch_requests_max, self.honest.batch_bytes_max)
+        (self.epochs[0].batch_requests_max, self.epochs[0].batch_bytes_max)
+    }
+
+    /// The members of node `node`'s epoch.
+    pub(crate) fn members_of(&self, node: usize) -> Vec<ReplicaId> {
+        self.epochs[self.nodes[node].epoch as usize].members.clone()
+    }
+
+    /// The epoch a sequence number belongs to.
+    fn epoch_of(&self, sequence: u64) -> u64 {
+        match self.epochs.get(1) {
+            Some(next) if sequence > next.start.0 => 1,
+            _ => 0,
+        }
+    }
+
+    /// The configuration the checkers verify a block at `sequence` against.
+    fn honest_for(&self, sequence: u64) -> &Config {
+        &self.epochs[self.epoch_of(sequence) as usize]
     }
 
     fn boot(&mut self, node: usize) -> Result<(), Violation> {
         let id = self.nodes[node].id;
-        let crypto = self.crypto_of(id);
+        let epoch = self.nodes[node].epoch as usize;
         let executed = Sequence(self.nodes[node].executed);
-        let mut replica =
-            Replica::new(id, self.config.clone(), crypto, &self.nodes[node].records, executed)
-                .expect("the simulator's configuration is valid");
+        let mut config = Config { mutation: self.scenario.mutation, ..self.epochs[epoch].clone() };
+        if !config.is_member(id) {
+            // An observer: a joiner before its epoch (it follows the ledger), or a
+            // replica that left.
+            self.nodes[node].incarnation += 1;
+            if self.scenario.reconfiguration.is_some()
+                && epoch == 0
+                && !self.nodes[node].catch_up_pending
+            {
+                self.nodes[node].catch_up_pending = true;
+                self.push(1_000, Event::CatchUp { node });
+            }
+            return Ok(());
+        }
+        if config.start > Sequence::ZERO {
+            config.start_digest = self.nodes[node].states[config.start.0 as usize - 1];
+        }
+        let crypto = self.crypto_of(id);
+        let mut replica = Replica::new(id, config, crypto, &self.nodes[node].records, executed)
+            .expect("the simulator's configuration is valid");
         replica.observe_time(self.now);
         let mut effects = replica.start();
         // As the node does: the last executed sequence again, with its state.
@@ -415,13 +502,24 @@ impl Simulation {
         }
         self.nodes[node].replica = Some(replica);
         self.nodes[node].incarnation += 1;
-        self.apply(node, effects)
+        self.apply(node, effects)?;
+        self.settle_epoch(node)
     }
 
-    /// Delivers `message` to node `to` after `after_ms`, bypassing the network's faults (a
-    /// Byzantine replica's deliberate delay or replay).
-    pub(crate) fn push_message(&mut self, after_ms: u64, to: usize, message: SignedMessage) {
-        self.push(after_ms, Event::Message { to, message });
+    /// Delivers `message` of `epoch` to node `to` after `after_ms`, bypassing the
+    /// network's faults (a Byzantine replica's deliberate delay or replay).
+    pub(crate) fn push_message(
+        &mut self,
+        after_ms: u64,
+        to: usize,
+        epoch: u64,
+        message: SignedMessage,
+    ) {
+        self.push(after_ms, Event::Message { to, epoch, message });
+    }
+
+    pub(crate) fn epoch_of_node(&self, node: usize) -> u64 {
+        self.nodes[node].epoch
     }
 
     pub(crate) fn node_id(&self, node: usize) -> ReplicaId {
@@ -494,6 +592,10 @@ impl Simulation {
         if scenario.twins.is_some() {
             self.push(scenario.fault_phase_ms, Event::StopTwin);
         }
+        if let Some(change) = &scenario.reconfiguration {
+            // Joiners follow the ledger as observers from the start (`boot`).
+            self.push(change.at_ms, Event::Reconfigure);
+        }
         self.push(CLIENT_RETRY_MS, Event::ClientRetry);
         let deadline = scenario.fault_phase_ms + scenario.liveness_budget_ms;
         let mut handled = 0u64;
@@ -516,6 +618,15 @@ impl Simulation {
                 continue;
             }
             let delivered = self.delivered_proposals(node);
+            if self.reconfigured_at.is_some() || scenario.reconfiguration.is_some() {
+                let epoch = self.nodes[node].epoch;
+                if epoch == 0 {
+                    return Err(Violation::NoEpochChange {
+                        replica: self.nodes[node].name(),
+                        epoch,
+                    });
+                }
+            }
             if delivered < scenario.proposals {
                 if std::env::var_os("PACTUM_SIM_DEBUG").is_some() {
                     for other in &self.nodes {
@@ -545,12 +656,21 @@ impl Simulation {
         self.nodes[node].copy == 0 && self.scenario.must_progress(self.nodes[node].id)
     }
 
+    /// Whether every replica that must make progress entered the new epoch (if the
+    /// scenario changes the validator set).
+    fn epochs_settled(&self) -> bool {
+        self.scenario.reconfiguration.is_none()
+            || (0..self.nodes.len())
+                .all(|node| !self.must_progress(node) || self.nodes[node].epoch > 0)
+    }
+
     fn delivered_proposals(&self, node: usize) -> usize {
         self.nodes[node].requests.keys().filter(|digest| self.proposed.contains(*digest)).count()
     }
 
     fn all_delivered(&self) -> bool {
         self.proposals_made == self.scenario.proposals
+            && self.epochs_settled()
             && (0..self.nodes.len()).all(|node| {
                 !self.must_progress(node)
                     || self.delivered_proposals(node) >= self.scenario.proposals
@@ -559,8 +679,29 @@ impl Simulation {
 
     fn handle(&mut self, event: Event) -> Result<(), Violation> {
         match event {
-            Event::Message { to, message } => {
-                if !self.alive(to) {
+            Event::Message { to, epoch, message } => {
+                if self.nodes[to].down || self.nodes[to].stopped {
+                    return Ok(());
+                }
+                if epoch > self.nodes[to].epoch && !self.nodes[to].catch_up_pending {
+                    // A later epoch's message: this node is behind (or a joiner). If it
+                    // does not get there by itself soon, it catches up from its peers.
+                    self.nodes[to].catch_up_pending = true;
+                    self.push(300, Event::CatchUp { node: to });
+                }
+                if epoch < self.nodes[to].epoch {
+                    // An earlier epoch's message: the sender is behind. The node answers
+                    // with its epoch, and the sender catches up if it does not get there
+                    // by itself soon.
+                    let delay = self.rng.random_range(1..=self.scenario.delay_max_ms);
+                    for sender in self.instances_of(message.sender) {
+                        if self.connected(to, sender) && !self.nodes[sender].catch_up_pending {
+                            self.nodes[sender].catch_up_pending = true;
+                            self.push(delay + 300, Event::CatchUp { node: sender });
+                        }
+                    }
+                }
+                if epoch != self.nodes[to].epoch || !self.alive(to) {
                     return Ok(());
                 }
                 self.trace.extend_from_slice(&self.now.to_be_bytes());
@@ -614,7 +755,8 @@ impl Simulation {
                 if self.nodes[node].crash_mid_step {
                     self.crash(node);
                 }
-                if self.nodes[node].replica.is_none() && !self.nodes[node].stopped {
+                if self.nodes[node].down && !self.nodes[node].stopped {
+                    self.nodes[node].down = false;
                     self.boot(node)?;
                 }
                 Ok(())
@@ -624,13 +766,24 @@ impl Simulation {
                     return Ok(());
                 }
                 self.nodes[node].executed = self.nodes[node].executed.max(sequence.0);
-                self.input(node, Input::Executed { sequence, state_digest: state })
+                self.input(node, Input::Executed { sequence, state_digest: state })?;
+                self.settle_epoch(node)
             }
             Event::Transfer { node, incarnation, checkpoint } => {
                 if self.nodes[node].incarnation != incarnation || !self.alive(node) {
                     return Ok(());
                 }
-                self.state_transfer(node, &checkpoint)
+                self.state_transfer(node, &checkpoint)?;
+                self.settle_epoch(node)
+            }
+            Event::CatchUp { node } => self.catch_up(node),
+            Event::Reconfigure => {
+                let request = reconfiguration_request(self.scenario.seed);
+                self.requests.insert(sha3_256(&request), request.clone());
+                for node in 0..self.nodes.len() {
+                    self.request(node, request.clone())?;
+                }
+                Ok(())
             }
             Event::ClientRetry => {
                 let lost: Vec<(Hash, Vec<u8>)> = self
@@ -678,6 +831,7 @@ impl Simulation {
     fn crash(&mut self, node: usize) {
         let state = &mut self.nodes[node];
         state.crash_mid_step = false;
+        state.down = true;
         if state.replica.take().is_some() {
             state.incarnation += 1;
             self.report.crashes += 1;
@@ -686,19 +840,182 @@ impl Simulation {
             }
         }
         // What was delivered but not yet executed was only in memory.
-        let executed = state.executed as usize;
-        state.ledger.truncate(executed);
-        state.states.truncate(executed);
-        let (requests_max, bytes_max) =
-            (self.honest.batch_requests_max, self.honest.batch_bytes_max);
+        self.forget_unexecuted(node);
+    }
+
+    /// Drops what node `node` delivered but did not execute, and what it knew of those
+    /// blocks' requests.
+    fn forget_unexecuted(&mut self, node: usize) {
+        let (requests_max, bytes_max) = self.batch_limits();
+        let executed = self.nodes[node].executed as usize;
+        self.nodes[node].ledger.truncate(executed);
+        self.nodes[node].states.truncate(executed);
         let mut requests = BTreeMap::new();
-        for block in &state.ledger {
-            let views = (cut_view(&block.batch, requests_max, bytes_max), block.certificate.view.0);
+        for block in &self.nodes[node].ledger {
+            let sequence = block.certificate.sequence.0;
+            let views = (
+                self.epoch_of(sequence),
+                cut_view(&block.batch, requests_max, bytes_max),
+                block.certificate.view.0,
+            );
             for request in request_digests(&block.batch, requests_max, bytes_max) {
                 requests.entry(request).or_insert(views);
             }
         }
-        state.requests = requests;
+        self.nodes[node].requests = requests;
+    }
+
+    /// ADR 0021, as the node's executor does it: once node `node` executed the block that
+    /// changed the validator set, its replica learns where the epoch ends; once it
+    /// executed that last sequence number, the node enters the next epoch.
+    fn settle_epoch(&mut self, node: usize) -> Result<(), Violation> {
+        let Some(reconfigured_at) = self.reconfigured_at else { return Ok(()) };
+        if self.nodes[node].epoch > 0 || self.nodes[node].executed < reconfigured_at {
+            return Ok(());
+        }
+        let last = self.epochs[1].start;
+        let told = match &self.nodes[node].replica {
+            Some(replica) => replica.epoch_last().is_some(),
+            None => return Ok(()),
+        };
+        if !told {
+            self.input(node, Input::EpochEnds { last })?;
+        }
+        if self.nodes[node].replica.as_ref().is_some_and(Replica::epoch_finished) {
+            self.enter_epoch(node)?;
+        }
+        Ok(())
+    }
+
+    /// The node leaves the genesis epoch's replica behind and starts the next epoch's (if
+    /// it is a member): a fresh consensus log, view 0, and the requests it holds that its
+    /// ledger does not (in the node, the mempool offers them again).
+    fn enter_epoch(&mut self, node: usize) -> Result<(), Violation> {
+        self.forget_unexecuted(node);
+        let state = &mut self.nodes[node];
+        state.epoch = 1;
+        state.replica = None;
+        state.records.clear();
+        state.floor = LogFloor::default();
+        state.signed.clear();
+        state.left_view = View::ZERO;
+        state.max_view_entered = View::ZERO;
+        state.decisions.clear();
+        state.voted.clear();
+        state.seen.clear();
+        state.execution_ready_ms = self.now;
+        if self.tracing {
+            eprintln!(
+                "{:>6} {} ENTERS EPOCH 1 (executed {})",
+                self.now,
+                state.name(),
+                state.executed
+            );
+        }
+        self.report.epoch_changes += 1;
+        if !self.boundary_reached {
+            self.boundary_reached = true;
+            let crash =
+                self.scenario.reconfiguration.as_ref().and_then(|change| change.crash_at_boundary);
+            if let Some(replica) = crash {
+                let crash_at = self.rng.random_range(0..=100);
+                let restart_at = crash_at + self.rng.random_range(200..=1_500);
+                for target in self.instances_of(replica) {
+                    self.push(crash_at, Event::Crash { node: target });
+                    self.push(restart_at, Event::Restart { node: target });
+                }
+            }
+        }
+        self.boot(node)?;
+        let held: Vec<Vec<u8>> = self
+            .requests
+            .iter()
+            .filter(|(digest, _)| !self.nodes[node].requests.contains_key(*digest))
+            .map(|(_, request)| request.clone())
+            .collect();
+        for request in held {
+            self.request(node, request)?;
+        }
+        Ok(())
+    }
+
+    /// A node catches up from its peers' blocks, as the node's block sync does: each
+    /// block's commit certificate is checked against the validator set in force at its
+    /// height before it is applied. An observer (a joiner before its epoch) follows the
+    /// ledger this way all along, polling every second; a replica that saw a later
+    /// epoch's message (or was told it is behind) jumps past the boundary.
+    fn catch_up(&mut self, node: usize) -> Result<(), Violation> {
+        const OBSERVER_POLL_MS: u64 = 1_000;
+        self.nodes[node].catch_up_pending = false;
+        if self.nodes[node].down || self.nodes[node].stopped || self.nodes[node].epoch > 0 {
+            return Ok(());
+        }
+        let observer = self.nodes[node].replica.is_none();
+        if observer {
+            self.nodes[node].catch_up_pending = true;
+            self.push(OBSERVER_POLL_MS, Event::CatchUp { node });
+        }
+        let last = self.epochs.get(1).map(|next| next.start.0);
+        // A replica of the old epoch jumps only past its end; an observer takes any block.
+        let wanted = match (observer, last) {
+            (true, _) => self.nodes[node].executed + 1,
+            (false, Some(last)) => last,
+            (false, None) => return Ok(()),
+        };
+        let have = self.nodes[node].executed;
+        let mut sources: Vec<usize> = (0..self.nodes.len())
+            .filter(|other| {
+                *other != node
+                    && !self.nodes[*other].down
+                    && !self.nodes[*other].stopped
+                    && self.nodes[*other].executed >= wanted
+            })
+            .collect();
+        for index in (1..sources.len()).rev() {
+            let swap = self.rng.random_range(0..=index);
+            sources.swap(index, swap);
+        }
+        for source in sources {
+            let until = self.nodes[source].executed as usize;
+            let mut blocks: Vec<Block> = self.nodes[source].ledger[have as usize..until].to_vec();
+            if self.scenario.strategy(self.nodes[source].id) == Some(Strategy::Corrupt)
+                && !blocks.is_empty()
+                && self.rng.random_bool(0.5)
+            {
+                let index = self.rng.random_range(0..blocks.len());
+                blocks[index].batch.push(0xff);
+            }
+            let valid = blocks.iter().enumerate().all(|(offset, block)| {
+                let sequence = have + offset as u64 + 1;
+                block.certificate.sequence.0 == sequence
+                    && block.certificate.verify(self.honest_for(sequence), &self.verifier).is_ok()
+                    && self.verifier.digest(&block.batch) == block.certificate.digest
+            });
+            if !valid {
+                self.report.evidence += 1;
+                continue;
+            }
+            // The old epoch's replica and what it delivered unexecuted are left behind.
+            self.nodes[node].replica = None;
+            self.nodes[node].incarnation += 1;
+            self.forget_unexecuted(node);
+            for block in blocks {
+                self.append_block(node, block)?;
+            }
+            self.nodes[node].executed = until as u64;
+            if self.epochs.get(1).is_none_or(|next| (until as u64) < next.start.0) {
+                // An observer still in the genesis epoch: it follows on.
+                return Ok(());
+            }
+            self.report.epoch_catch_ups += 1;
+            return self.enter_epoch(node);
+        }
+        if !observer {
+            // Nobody to catch up from yet: try again later.
+            self.nodes[node].catch_up_pending = true;
+            self.push(500, Event::CatchUp { node });
+        }
+        Ok(())
     }
 
     fn input(&mut self, node: usize, input: Input) -> Result<(), Violation> {
@@ -801,7 +1118,7 @@ impl Simulation {
             Effect::Broadcast(message) => {
                 self.check_size(node, &message)?;
                 self.check_signed(node, &message)?;
-                for to in 0..self.scenario.replicas {
+                for to in self.members_of(node) {
                     if to != id {
                         self.send(node, to, message.clone());
                     }
@@ -819,7 +1136,8 @@ impl Simulation {
             Effect::ScheduleTimeout { kind, after_ms } => {
                 let incarnation = self.nodes[node].incarnation;
                 // Skewed, but never zero: a timer always lets virtual time move on.
-                let skew = self.scenario.timer_skew_percent[usize::from(id)];
+                let skew =
+                    self.scenario.timer_skew_percent.get(usize::from(id)).copied().unwrap_or(100);
                 let after_ms = (after_ms * skew / 100).max(1);
                 self.push(after_ms, Event::Timer { node, kind, incarnation });
             }
@@ -990,7 +1308,7 @@ impl Simulation {
         if a.stopped || b.stopped {
             return false;
         }
-        if self.scenario.partitions.iter().any(|partition| {
+        if self.scenario.partitions.iter().chain(&self.isolations).any(|partition| {
             (partition.from_ms..partition.until_ms).contains(&self.now)
                 && partition.side.contains(&a.id) != partition.side.contains(&b.id)
         }) {
@@ -1027,16 +1345,17 @@ impl Simulation {
             Some(strategy) => self.byzantine_outgoing(from, to, strategy, message),
             None => vec![(message, 0)],
         };
+        let epoch = self.nodes[from].epoch;
         for (message, extra_ms) in outgoing {
             for target in self.instances_of(to) {
                 if self.connected(from, target) {
-                    self.transmit(target, message.clone(), extra_ms);
+                    self.transmit(target, epoch, message.clone(), extra_ms);
                 }
             }
         }
     }
 
-    fn transmit(&mut self, to: usize, message: SignedMessage, extra_ms: u64) {
+    fn transmit(&mut self, to: usize, epoch: u64, message: SignedMessage, extra_ms: u64) {
         let faults = self.faults_active();
         if faults && self.rng.random_range(0..1000) < self.scenario.drop_per_mille {
             return;
@@ -1048,9 +1367,9 @@ impl Simulation {
         }
         if faults && self.rng.random_range(0..1000) < self.scenario.duplicate_per_mille {
             let again = self.rng.random_range(1..=self.scenario.delay_max_ms * 3);
-            self.push(again, Event::Message { to, message: message.clone() });
+            self.push(again, Event::Message { to, epoch, message: message.clone() });
         }
-        self.push(delay, Event::Message { to, message });
+        self.push(delay, Event::Message { to, epoch, message });
     }
 
     /// Checks a block a replica delivered or received by state transfer against everything
@@ -1060,15 +1379,16 @@ impl Simulation {
         let honest = self.scenario.runs_honest_code(self.nodes[node].id);
         let sequence = block.certificate.sequence.0;
         let expected = self.nodes[node].ledger.len() as u64 + 1;
-        let (requests_max, bytes_max) =
-            (self.honest.batch_requests_max, self.honest.batch_bytes_max);
+        let (requests_max, bytes_max) = self.batch_limits();
         let requests = request_digests(&block.batch, requests_max, bytes_max);
         let digest = block.certificate.digest;
+        let epoch = self.epoch_of(sequence);
         if honest {
             if sequence != expected {
                 return Err(Violation::OutOfOrder { replica: name, expected, got: sequence });
             }
-            if let Err(error) = block.certificate.verify(&self.honest, &self.verifier) {
+            if let Err(error) = block.certificate.verify(self.honest_for(sequence), &self.verifier)
+            {
                 let error = error.to_string();
                 return Err(Violation::BadCertificate { replica: name, sequence, error });
             }
@@ -1100,32 +1420,47 @@ impl Simulation {
             // since re-proposes that batch, and a primary cuts nothing before it holds
             // every re-proposed batch); nor propose one its own ledger holds
             // (`check_fresh_batch`).
+            // Across epochs, an honest primary of the later epoch held the earlier epoch's
+            // ledger when it cut its batch: it knew.
             let (cut, decided_in) =
                 (cut_view(&block.batch, requests_max, bytes_max), block.certificate.view.0);
             let duplicate = requests.iter().find(|request| {
-                let Some(&(first_cut, first_decided_in)) = self.nodes[node].requests.get(*request)
+                let Some(&(first_epoch, first_cut, first_decided_in)) =
+                    self.nodes[node].requests.get(*request)
                 else {
                     return false;
                 };
+                if self.retransmitted.contains(*request) {
+                    return false;
+                }
+                if first_epoch != epoch {
+                    return self.honest_primary(self.primary_of(epoch, cut));
+                }
                 let knew = |later_cut: u64, earlier_decided_in: u64| {
                     later_cut > earlier_decided_in
-                        && self.honest_primary(self.primary_of(later_cut))
+                        && self.honest_primary(self.primary_of(epoch, later_cut))
                 };
-                !self.retransmitted.contains(*request)
-                    && ((first_cut == cut && self.honest_primary(self.primary_of(cut)))
-                        || knew(cut, first_decided_in)
-                        || knew(first_cut, decided_in))
+                (first_cut == cut && self.honest_primary(self.primary_of(epoch, cut)))
+                    || knew(cut, first_decided_in)
+                    || knew(first_cut, decided_in)
             });
             if let Some(request) = duplicate {
                 let request = hex_prefix(&request.0);
                 return Err(Violation::DuplicateExecution { replica: name, sequence, request });
             }
         }
+        if honest && self.reconfigured_at.is_none() {
+            let change = sha3_256(&reconfiguration_request(self.scenario.seed));
+            if requests.contains(&change) {
+                self.schedule_epoch(sequence);
+            }
+        }
         self.delivered_anywhere.extend(requests.iter().copied());
         let state = &mut self.nodes[node];
         let next = sha3_256_parts(&[&state.state().0, &digest.0]);
         state.states.push(next);
-        let views = (cut_view(&block.batch, requests_max, bytes_max), block.certificate.view.0);
+        let views =
+            (epoch, cut_view(&block.batch, requests_max, bytes_max), block.certificate.view.0);
         for request in requests {
             state.requests.entry(request).or_insert(views);
         }
@@ -1208,8 +1543,9 @@ impl Simulation {
                 blocks[index].batch.push(0xff);
             }
             let valid = blocks.iter().enumerate().all(|(offset, block)| {
-                block.certificate.sequence.0 == have + offset as u64 + 1
-                    && block.certificate.verify(&self.honest, &self.verifier).is_ok()
+                let sequence = have + offset as u64 + 1;
+                block.certificate.sequence.0 == sequence
+                    && block.certificate.verify(self.honest_for(sequence), &self.verifier).is_ok()
                     && self.verifier.digest(&block.batch) == block.certificate.digest
             });
             if !valid {
@@ -1285,9 +1621,41 @@ fn wrong_reproposal(
 }
 
 impl Simulation {
-    /// Whether `id` acted as an honest primary: running the honest code, and not doubled.
-    fn primary_of(&self, view: u64) -> ReplicaId {
-        (view % u64::from(self.scenario.replicas)) as ReplicaId
+    /// The primary of `view` in `epoch`.
+    fn primary_of(&self, epoch: u64, view: u64) -> ReplicaId {
+        self.epochs[epoch as usize].primary(View(view))
+    }
+
+    /// The validator-set change was ordered at `sequence`: the genesis epoch ends at the
+    /// first checkpoint a whole window later (ADR 0021; the planted bug
+    /// `EpochBoundaryInsideWindow` ends it at the next checkpoint instead), and the new
+    /// set orders everything after. Every replica learns this when it executes
+    /// `sequence`; the moment one of them does, the scenario's isolation starts.
+    fn schedule_epoch(&mut self, sequence: u64) {
+        let Some(change) = self.scenario.reconfiguration.clone() else { return };
+        let genesis = self.epochs[0].clone();
+        let (interval, window) = (genesis.checkpoint_interval, genesis.watermark_window);
+        let last = if self.scenario.mutation == Some(Mutation::EpochBoundaryInsideWindow) {
+            Sequence((sequence + 1).div_ceil(interval) * interval)
+        } else {
+            epoch_last_sequence(Sequence(sequence), interval, window)
+        };
+        self.reconfigured_at = Some(sequence);
+        self.epochs.push(Config {
+            members: change.members_after(self.scenario.replicas),
+            epoch: 1,
+            chain: epoch_identity(&genesis.chain, 1),
+            start: last,
+            start_digest: Hash::ZERO,
+            ..genesis
+        });
+        if let Some((side, for_ms)) = change.isolate_at_decision {
+            self.isolations.push(Partition {
+                from_ms: self.now,
+                until_ms: self.now + for_ms,
+                side,
+            });
+        }
     }
 
     fn honest_primary(&self, id: ReplicaId) -> bool {
@@ -1355,6 +1723,7 @@ fn describe_input(input: &Input) -> String {
         Input::Executed { sequence, .. } => format!("executed s{sequence}"),
         Input::StateTransferred { sequence, .. } => format!("state transferred s{sequence}"),
         Input::StateTransferFailed { sequence } => format!("state transfer failed s{sequence}"),
+        Input::EpochEnds { last } => format!("epoch ends at s{last}"),
     }
 }
 

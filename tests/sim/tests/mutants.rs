@@ -6,15 +6,17 @@
 use pactum_consensus::Mutation;
 use pactum_sim::{Scenario, run_scenario};
 
-/// Swarm seeds, then view-change stress scenarios, then random Twins scenarios, tried in
-/// turn for each mutant until one catches it.
+/// Swarm seeds, then epoch-change scenarios, then view-change stress scenarios, then
+/// random Twins scenarios, tried in turn for each mutant until one catches it.
 const SWARM_BUDGET: u64 = 200;
+const EPOCH_BUDGET: u64 = 500;
 const STRESS_BUDGET: u64 = 5_000;
 const TWINS_BUDGET: u64 = 1_000;
 
 fn candidates() -> impl Iterator<Item = Scenario> {
     (0..SWARM_BUDGET)
         .map(Scenario::from_seed)
+        .chain((0..EPOCH_BUDGET).map(Scenario::epoch_change))
         .chain((0..STRESS_BUDGET).map(Scenario::view_change_stress))
         .chain((0..TWINS_BUDGET).map(Scenario::twins_random))
 }

@@ -60,6 +60,17 @@ fn fixed_seeds_keep_safety_and_liveness_under_every_fault() {
         ("a censoring replica", strategy(Strategy::Censor), 20),
         ("a NEW-VIEW withholder", strategy(Strategy::WithholdNewView), 20),
         ("a NEW-VIEW forger", strategy(Strategy::ForgeNewView), 20),
+        ("a validator-set change", count(&|s| s.reconfiguration.is_some()), 100),
+        (
+            "a joiner",
+            count(&|s| s.reconfiguration.as_ref().is_some_and(|change| change.joining > 0)),
+            60,
+        ),
+        (
+            "a validator leaving",
+            count(&|s| s.reconfiguration.as_ref().is_some_and(|c| !c.leaving.is_empty())),
+            60,
+        ),
     ];
     for (what, seen, at_least) in figures {
         assert!(seen >= at_least, "only {seen} seeds with {what}");
@@ -77,9 +88,12 @@ fn fixed_seeds_keep_safety_and_liveness_under_every_fault() {
     assert!(transfers > 20, "only {transfers} state transfers");
     assert!(fetched > 20, "only {fetched} batches fetched by digest");
     assert!(view_changes > 60, "only {view_changes} seeds changed views");
+    let epoch_changes = sum(|report| report.epoch_changes);
+    assert!(epoch_changes > 400, "only {epoch_changes} replicas entered a new epoch");
     println!(
         "{FIXED_SEEDS} seeds: {evidence} evidence, {crashes} crashes, {transfers} state transfers, \
-         {fetched} batch fetches, {view_changes} with view changes; {}",
+         {fetched} batch fetches, {view_changes} with view changes, {epoch_changes} epoch \
+         entries; {}",
         figures
             .iter()
             .map(|(what, seen, _)| format!("{seen} with {what}"))

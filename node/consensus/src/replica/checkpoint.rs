@@ -69,6 +69,7 @@ impl<C: Crypto> Replica<C> {
                 _ => Sequence::ZERO,
             });
         if !sequence.is_checkpoint(self.config.checkpoint_interval)
+            || sequence <= self.config.start
             || sequence < self.stable.sequence
             || sequence <= own_latest
         {
@@ -297,6 +298,27 @@ impl<C: Crypto> Replica<C> {
         self.next_sequence = self.next_sequence.max(sequence.next());
         self.cut_batches(false, effects);
         self.deliver_in_order(effects);
+        self.arm_request_timer(effects);
+    }
+
+    /// ADR 0021: the epoch orders nothing past `last`. What this replica holds past it
+    /// (only a replica told late could hold any) is dropped; decisions are never dropped.
+    pub(super) fn on_epoch_ends(&mut self, last: Sequence, effects: &mut Vec<Effect>) {
+        if self.epoch_last.is_some_and(|known| known <= last) {
+            return;
+        }
+        self.epoch_last = Some(last);
+        let above = last.next();
+        self.slots.split_off(&above);
+        self.prepared.split_off(&above);
+        self.early.split_off(&above);
+        self.checkpoints.split_off(&above);
+        self.far_checkpoints.retain(|_, (sequence, _, _)| *sequence <= last);
+        self.proposed_weight.split_off(&above);
+        self.votes.forget_above(last);
+        self.next_sequence = self.next_sequence.min(above);
+        // A primary with nothing waiting closes the epoch now.
+        self.cut_batches(false, effects);
         self.arm_request_timer(effects);
     }
 

@@ -144,6 +144,11 @@ pub struct Replica<C> {
     transfer: Option<Transfer>,
     /// `last_executed` at the previous retransmission tick.
     executed_at_last_tick: Sequence,
+
+    // ---- Epochs (ADR 0021) ----
+    /// The last sequence number this epoch orders, once the caller executed the batch
+    /// that scheduled the next epoch ([`Input::EpochEnds`]).
+    epoch_last: Option<Sequence>,
 }
 
 impl<C: Crypto> Replica<C> {
@@ -157,10 +162,18 @@ impl<C: Crypto> Replica<C> {
         last_executed: Sequence,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        if id >= config.replicas {
-            return Err(ConfigError::BadReplicaId { id, replicas: config.replicas });
+        if !config.is_member(id) {
+            return Err(ConfigError::NotAMember { id, epoch: config.epoch });
+        }
+        if last_executed < config.start {
+            return Err(ConfigError::ExecutedBelowStart {
+                executed: last_executed,
+                start: config.start,
+            });
         }
         let null = crypto.digest(&[]);
+        let stable = config.base_checkpoint();
+        let next_sequence = config.start.next();
         let mut replica = Self {
             id,
             config,
@@ -179,7 +192,7 @@ impl<C: Crypto> Replica<C> {
             prepared: BTreeMap::new(),
             decided: BTreeMap::new(),
             batches: Batches::new(null),
-            next_sequence: Sequence(1),
+            next_sequence,
             last_delivered: last_executed,
             last_executed,
             requests: Requests::default(),
@@ -192,12 +205,13 @@ impl<C: Crypto> Replica<C> {
             progress_at_arm: (Sequence(0), Sequence(0)),
             clock_ms: 0,
             last_proposal_time_ms: 0,
-            stable: CheckpointCertificate::genesis(),
+            stable,
             checkpoints: BTreeMap::new(),
             far_checkpoints: BTreeMap::new(),
             own_checkpoint: None,
             transfer: None,
             executed_at_last_tick: last_executed,
+            epoch_last: None,
         };
         replica.restore(records);
         Ok(replica)
@@ -287,8 +301,27 @@ impl<C: Crypto> Replica<C> {
         self.requests.len()
     }
 
+    /// H: the top of the window, h + L, and never past the epoch's last sequence number.
     fn high_watermark(&self) -> Sequence {
-        self.stable.sequence.plus(self.config.watermark_window)
+        let high = self.stable.sequence.plus(self.config.watermark_window);
+        self.epoch_last.map_or(high, |last| high.min(last))
+    }
+
+    /// The epoch's last sequence number, once known ([`Input::EpochEnds`]).
+    pub fn epoch_last(&self) -> Option<Sequence> {
+        self.epoch_last
+    }
+
+    /// Whether this replica delivered its epoch's last sequence number: the requests it
+    /// still holds are the next epoch's to order, and nobody is suspected for them.
+    fn epoch_delivered(&self) -> bool {
+        self.epoch_last.is_some_and(|last| self.last_delivered >= last)
+    }
+
+    /// Whether this replica executed its epoch's last sequence number: the caller starts
+    /// the next epoch's replica (ADR 0021).
+    pub fn epoch_finished(&self) -> bool {
+        self.epoch_last.is_some_and(|last| self.last_executed >= last)
     }
 
     fn in_window(&self, sequence: Sequence) -> bool {
@@ -301,7 +334,7 @@ impl<C: Crypto> Replica<C> {
     }
 
     fn signed_by(&self, message: &SignedMessage) -> bool {
-        message.sender < self.config.replicas
+        self.config.is_member(message.sender)
             && self.crypto.verify(
                 message.sender,
                 &message.message.signing_bytes(&self.config.chain, message.sender),
@@ -345,6 +378,7 @@ impl<C: Crypto> Replica<C> {
                 self.on_state_transferred(sequence, state_digest, &requests, &mut effects);
             }
             Input::StateTransferFailed { sequence } => self.on_state_transfer_failed(sequence),
+            Input::EpochEnds { last } => self.on_epoch_ends(last, &mut effects),
         }
         // Persist before send: the caller writes every record of the step first.
         effects.sort_by_key(|effect| !matches!(effect, Effect::Persist(_)));
@@ -353,7 +387,7 @@ impl<C: Crypto> Replica<C> {
 
     fn on_message(&mut self, message: SignedMessage, effects: &mut Vec<Effect>) {
         let sender = message.sender;
-        if sender >= self.config.replicas {
+        if !self.config.is_member(sender) {
             effects.push(Effect::Evidence(Evidence::UnknownSender { sender }));
             return;
         }
@@ -532,7 +566,7 @@ impl<C: Crypto> Replica<C> {
                 certificate.commits.iter().map(|(replica, _)| *replica).collect();
             assert_eq!(signers.len(), certificate.commits.len(), "distinct signers");
             assert!(signers.len() >= quorum, "a decision is a quorum of COMMITs");
-            assert!(signers.iter().all(|replica| *replica < self.config.replicas));
+            assert!(signers.iter().all(|replica| self.config.is_member(*replica)));
             if *sequence > self.last_delivered {
                 assert!(
                     self.batches.get(&certificate.digest).is_some()
@@ -570,8 +604,15 @@ impl<C: Crypto> Replica<C> {
             assert!(low > h && high <= self.high_watermark(), "votes lie inside the window");
         }
         assert!(self.votes.prepare_views().iter().all(|view| *view >= self.view));
-        assert!(self.suspects.len() <= usize::from(self.config.replicas));
-        assert!(self.far_checkpoints.len() <= usize::from(self.config.replicas));
+        assert!(self.suspects.len() <= self.config.replicas());
+        assert!(self.far_checkpoints.len() <= self.config.replicas());
+        assert!(h >= self.config.start, "nothing below the epoch's start");
+        if let Some(last) = self.epoch_last {
+            assert!(
+                self.slots.keys().chain(self.prepared.keys()).all(|sequence| *sequence <= last),
+                "nothing past the epoch's last sequence number"
+            );
+        }
         assert!(self.early.len() as u64 <= self.config.watermark_window);
         assert!(self.checkpoints.keys().all(|sequence| self.in_window(*sequence)));
         if self.is_primary() && self.view_change.is_none() {

@@ -127,6 +127,15 @@ impl<C: Crypto> Replica<C> {
             let batch = encode_batch(header, &requests);
             self.propose(batch, effects);
         }
+        // ADR 0021: an epoch whose end is known ends even if nobody sends anything: with
+        // no request waiting, the primary fills the window up to the last sequence number
+        // with null batches (whatever arrives later is the next epoch's to order).
+        if self.epoch_last.is_some() && !self.requests.has_unproposed() {
+            while self.next_sequence <= self.high_watermark() {
+                self.proposed_weight.insert(self.next_sequence, 0);
+                self.propose(Vec::new(), effects);
+            }
+        }
         // The batch timer runs only while a batch could go out: with the window full, the
         // next stable checkpoint calls this again.
         if self.requests.has_unproposed()
@@ -254,11 +263,17 @@ impl<C: Crypto> Replica<C> {
         self.arm_request_timer(effects);
     }
 
-    /// A normal-case batch is cut in the view of its PRE-PREPARE (only a NEW-VIEW
-    /// re-proposes an earlier view's), is well formed within the batch limits (its weight
+    /// A normal-case batch is the null batch that closes an epoch whose end is known, or
+    /// it is cut in the view of its PRE-PREPARE (only a NEW-VIEW re-proposes an earlier
+    /// view's), is well formed within the batch limits (its weight
     /// too), holds only requests the caller accepts to order, and is stamped within the
     /// allowed skew of this replica's clock.
     fn proposal_fault(&self, batch: &[u8], view: View) -> Option<ProposalFault> {
+        if batch.is_empty() {
+            // The null batch closes an epoch (ADR 0021). A replica that does not know yet
+            // that the epoch ends prepares it once it does (the primary re-sends it).
+            return self.epoch_last.is_none().then_some(ProposalFault::Untimely);
+        }
         let Ok(decoded) =
             decode_batch(batch, self.config.batch_requests_max, self.config.batch_bytes_max)
         else {

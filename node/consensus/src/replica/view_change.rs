@@ -69,14 +69,21 @@ impl<C: Crypto> Replica<C> {
     /// Other batches being ordered meanwhile do not stop it, so a primary cannot hold a
     /// chosen request back forever while it orders others.
     pub(super) fn arm_request_timer(&mut self, effects: &mut Vec<Effect>) {
-        if self.request_timer.is_some() || self.view_change.is_some() || self.is_primary() {
+        if self.request_timer.is_some()
+            || self.view_change.is_some()
+            || self.is_primary()
+            || self.epoch_delivered()
+        {
             return;
         }
         let next = self.last_delivered.next();
         let watch = match self.requests.oldest() {
             Some(digest) => Watch::Request(digest),
+            // ADR 0021: an epoch whose end is known must reach it, requests or not (the
+            // primary closes it with null batches), or the next epoch never starts.
             None if self.decided.contains_key(&next)
-                || self.slots.range(next..).any(|(_, slot)| slot.pre_prepare.is_some()) =>
+                || self.slots.range(next..).any(|(_, slot)| slot.pre_prepare.is_some())
+                || self.epoch_last.is_some_and(|last| self.last_delivered < last) =>
             {
                 Watch::Delivery(next)
             }
@@ -105,7 +112,7 @@ impl<C: Crypto> Replica<C> {
             return;
         }
         self.request_timer = None;
-        if self.view_change.is_some() {
+        if self.view_change.is_some() || self.epoch_delivered() {
             return;
         }
         let outstanding = match watch {
@@ -363,7 +370,7 @@ impl<C: Crypto> Replica<C> {
     /// where none was prepared.
     fn plan_new_view(&self, new_view: View, chosen: &[SignedMessage]) -> NewViewPlan {
         let lowest_wins = self.config.mutated(Mutation::NewViewLowestCertificate);
-        let mut stable = CheckpointCertificate::genesis();
+        let mut stable = self.config.base_checkpoint();
         let mut best: BTreeMap<Sequence, (View, Hash)> = BTreeMap::new();
         for message in chosen {
             let Message::ViewChange { checkpoint, prepared, .. } = &message.message else {

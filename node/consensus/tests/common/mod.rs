@@ -58,8 +58,11 @@ impl Crypto for TestCrypto {
 
 pub fn config(replicas: u16) -> Config {
     Config {
-        replicas,
+        members: (0..replicas).collect(),
+        epoch: 0,
         chain: CHAIN,
+        start: Sequence::ZERO,
+        start_digest: Hash::ZERO,
         checkpoint_interval: 2,
         watermark_window: 4,
         retransmit_interval_ms: 100,

@@ -1757,7 +1757,7 @@ impl NodeHandle {
             state_root: tip.state_root,
             stable_checkpoint: consensus.2,
             validators,
-            n: usize::from(config.replicas),
+            n: config.replicas(),
             f: config.faults_tolerated(),
             quorum: config.quorum(),
             certificates,

@@ -9,6 +9,7 @@
 //! simulate --twins-random S               replay random Twins scenario S
 //! simulate --twins-random-range A..B      random Twins scenarios A..B
 //! simulate --stress A..B                  view-change stress scenarios A..B (or one)
+//! simulate --epoch-change A..B            epoch-change scenarios A..B (or one)
 //! options: --mutation NAME (a planted bug), --jobs N (threads), --verbose
 //! ```
 
@@ -21,7 +22,8 @@ use pactum_sim::{Scenario, run_scenario};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: simulate (--seed S | --seeds A..B | --stress A..B | --twins-enumerated I --phases K \
+        "usage: simulate (--seed S | --seeds A..B | --stress A..B | --epoch-change A..B \
+         | --twins-enumerated I --phases K \
          | --twins A..B --phases K | --twins-random S | --twins-random-range A..B) [--mutation NAME] \
          [--jobs N] [--verbose]\n\
          mutations: {}",
@@ -64,6 +66,8 @@ fn main() -> ExitCode {
             (seeds, |seed, _| Scenario::from_seed(seed))
         } else if let Some(seeds) = value("--stress").and_then(|value| range(value)) {
             (seeds, |seed, _| Scenario::view_change_stress(seed))
+        } else if let Some(seeds) = value("--epoch-change").and_then(|value| range(value)) {
+            (seeds, |seed, _| Scenario::epoch_change(seed))
         } else if let Some(indices) =
             value("--twins-enumerated").or(value("--twins")).and_then(|value| range(value))
         {
