@@ -68,6 +68,15 @@ fn consortium(node: &NodeClient) -> Value {
 /// A token transfer of 0 from `client` to itself: it commits (reverted or not) while the
 /// client may transact.
 fn transfer(devnet: &TestDevnet, client: &pactum_types::Keypair) -> pactum_types::Transaction {
+    transfer_via(devnet, devnet.node(1), client)
+}
+
+/// [`transfer`], its nonce read from `node`.
+fn transfer_via(
+    devnet: &TestDevnet,
+    node: &NodeClient,
+    client: &pactum_types::Keypair,
+) -> pactum_types::Transaction {
     let input =
         encode_arguments(&[format!("account:{}", client.public_key()), "u128:0".into()]).unwrap();
     let call = Payload::CallContract {
@@ -75,7 +84,7 @@ fn transfer(devnet: &TestDevnet, client: &pactum_types::Keypair) -> pactum_types
         method: "transfer".into(),
         input,
     };
-    sign_payload(devnet.node(1), client, call, 10_000_000, None).unwrap()
+    sign_payload(node, client, call, 10_000_000, None).unwrap()
 }
 
 #[test]
@@ -195,11 +204,17 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
     let validator: PublicKey =
         serde_json::from_value(before["validators"][0]["public_key"].clone()).unwrap();
     let changes = devnet.directory().join("changes.json");
-    let cases: [(&str, Value, &str); 3] = [
+    let nobody = pactum_types::Keypair::from_seed(&[9; 32]).public_key();
+    let cases: [(&str, Value, &str); 4] = [
         (
-            "remove a validator",
+            "remove one of four validators",
             serde_json::json!([{ "change": "remove_validator", "validator": validator }]),
-            "epoch reconfiguration is not implemented yet",
+            "would have 3 validators; PBFT needs 4",
+        ),
+        (
+            "remove a validator that does not exist",
+            serde_json::json!([{ "change": "remove_validator", "validator": nobody }]),
+            "no validator has key",
         ),
         (
             "an impossible policy",
@@ -232,7 +247,7 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
     let (success, stdout) = run_gov(node, Some(&admin_key), &arguments);
     assert!(!success, "{stdout}");
     assert!(stdout.contains("before: 4 members, n = 4, f = 1, quorum 3"), "{stdout}");
-    assert!(stdout.contains("change 0 (remove_validator): refused: "), "{stdout}");
+    assert!(stdout.contains("refused: ") && stdout.contains("would have 3 validators"), "{stdout}");
     // ... and from the REST API.
     let new_member_ca = {
         let pki = devnet.directory().join("dry-run-ca");
@@ -248,7 +263,7 @@ fn a_proposal_that_cannot_be_applied_is_refused_with_its_reason_and_changes_noth
         node.post_json("/v1/proposals/dry-run", &body).unwrap().into_success("dry run").unwrap();
     assert_eq!(report["valid"], false, "{report}");
     assert_eq!(report["checks"][0]["ok"], true, "{report}");
-    assert_eq!(report["checks"][1]["ok"], false, "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("would have 3 validators"), "{report}");
     assert_eq!(report["before"], serde_json::json!({"members": 4, "n": 4, "f": 1, "quorum": 3}));
     assert_eq!(report["after"], Value::Null);
     let body = serde_json::json!({ "changes": [body["changes"][0].clone()] });
@@ -438,4 +453,313 @@ fn a_validator_renews_its_certificate_for_the_same_key_on_sighup() {
         devnet.status(2)["warnings"].to_string().contains("reload was refused")
     });
     assert_eq!(own_certificate(&devnet, 2)["serial"], serial.as_str());
+}
+
+/// A validator process that is not part of the devnet's layout (a joining organisation's),
+/// killed when dropped.
+struct ExtraValidator {
+    child: std::process::Child,
+    data: std::path::PathBuf,
+}
+
+impl ExtraValidator {
+    /// Runs `pactum node run` for the validator in `directory` (certificate.pem,
+    /// private-key.pem) of the devnet's chain, peers on `p2p`, REST API on `api`.
+    fn start(devnet: &TestDevnet, directory: &Path, p2p: u16, api: u16) -> Self {
+        let config = serde_json::json!({
+            "genesis": devnet.directory().join("genesis.json"),
+            "data_dir": directory.join("data"),
+            "certificate": directory.join("certificate.pem"),
+            "private_key": directory.join("private-key.pem"),
+            "listen": format!("127.0.0.1:{p2p}"),
+            "api_listen": format!("127.0.0.1:{api}"),
+        });
+        let path = directory.join("node.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let log = std::fs::File::create(directory.join("node.log")).unwrap();
+        let child = Command::new(pactum_binary())
+            .args(["node", "run", "--config"])
+            .arg(&path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("pactum runs");
+        Self { child, data: directory.join("data") }
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ExtraValidator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `pactum ARGUMENTS` and asserts it succeeded.
+fn pactum(arguments: &[&str]) -> String {
+    let output = Command::new(pactum_binary()).args(arguments).output().expect("pactum runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "pactum {arguments:?} failed:\n{text}");
+    text
+}
+
+/// The keys that signed block `height`'s commit certificate, as `node` serves it.
+fn signers(node: &NodeClient, height: u64) -> Vec<String> {
+    let block = node.get(&format!("/v1/blocks/{height}")).unwrap().into_success("block").unwrap();
+    block["block"]["certificate"]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|signature| signature["validator"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// "Member 5" onboarded: its CA, validator certificate and join request (3 commands), a
+/// proposal by `admins[0]` approved by `admins[1]` and `admins[2]` (3 commands), and its
+/// validator started from the genesis (1 command), peers on `p2p`, REST API on `api`.
+struct Onboarded {
+    validator: ExtraValidator,
+    node: NodeClient,
+    key: String,
+    commands: usize,
+    started: std::time::Instant,
+}
+
+fn onboard_member_5(
+    devnet: &TestDevnet,
+    admins: &[std::path::PathBuf],
+    p2p: u16,
+    api: u16,
+) -> Onboarded {
+    let node = devnet.node(1);
+    let joining = devnet.directory().join("member-5");
+    let (ca, validator) = (joining.join("ca"), joining.join("validator-5"));
+    pactum(&["certs", "init-ca", "--org", "Member 5", "--out", ca.to_str().unwrap()]);
+    pactum(&[
+        "certs",
+        "issue",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--role",
+        "validator",
+        "--name",
+        "validator-5",
+        "--san",
+        "127.0.0.1",
+        "--out",
+        validator.to_str().unwrap(),
+    ]);
+    let join = joining.join("join.json");
+    pactum(&[
+        "certs",
+        "join-request",
+        "--validator",
+        validator.to_str().unwrap(),
+        "--name",
+        "validator-5",
+        "--address",
+        &format!("127.0.0.1:{p2p}"),
+        "--api-address",
+        &format!("127.0.0.1:{api}"),
+        "--chain-id",
+        "pactum-devnet",
+        "--out",
+        join.to_str().unwrap(),
+    ]);
+    let started = std::time::Instant::now();
+    let proposed = gov(
+        node,
+        &admins[0],
+        &[
+            "propose",
+            "--title",
+            "Onboard Member 5",
+            "--add-member",
+            ca.join("ca-certificate.pem").to_str().unwrap(),
+            "--add-validator",
+            join.to_str().unwrap(),
+        ],
+    );
+    let id = proposal_id_in(&proposed);
+    gov(devnet.node(2), &admins[1], &["approve", &id]);
+    gov(devnet.node(3), &admins[2], &["approve", &id]);
+    assert_eq!(proposal(node, &id)["status"], "applied");
+    let planned = consortium(node);
+    assert_eq!(planned["epoch"], 0, "{planned}");
+    assert_eq!(planned["planned_epoch"]["validators"].as_array().unwrap().len(), 5, "{planned}");
+    assert_eq!(planned["planned_epoch"]["last"], Value::Null, "not before it is ready");
+    let key = planned["planned_epoch"]["waiting"][0].as_str().unwrap().to_string();
+    let extra = ExtraValidator::start(devnet, &validator, p2p, api);
+    wait_until("the epoch with five validators", Duration::from_secs(120), || {
+        devnet.status(1)["epoch"] == 1 && devnet.status(1)["n"] == 5
+    });
+    Onboarded {
+        validator: extra,
+        node: NodeClient::new(&format!("http://127.0.0.1:{api}")),
+        key,
+        commands: 7,
+        started,
+    }
+}
+
+fn proposal_id_in(output: &str) -> String {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix("proposal id: "))
+        .unwrap_or_else(|| panic!("no proposal id in:\n{output}"))
+        .trim()
+        .to_string()
+}
+
+/// Commits a transfer through `node` and returns the height it committed at.
+fn commit_through(devnet: &TestDevnet, node: &NodeClient, client: &pactum_types::Keypair) -> u64 {
+    let hash = node.submit(&transfer_via(devnet, node, client)).unwrap();
+    node.wait_committed(&hash, Duration::from_secs(90)).unwrap();
+    node.status().unwrap()["height"].as_u64().unwrap()
+}
+
+/// Issue 14, acceptance 1: a fifth organisation, with its own CA and validator, is
+/// onboarded by one proposal that three organisations approve from their own admin keys.
+/// Its validator catches up as an observer, announces itself ready, and from the epoch
+/// boundary on it votes (its signatures are in commit certificates); n = 5 then keeps
+/// committing with a validator killed, and every data directory audits clean across the
+/// epochs. Prints the onboarding figure (commands, seconds from proposal to voting).
+#[test]
+fn a_fifth_organisation_is_onboarded_with_one_proposal_and_its_validator_votes() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 25_800, None);
+    let node = devnet.node(1);
+    let admins: Vec<std::path::PathBuf> = (1..=3)
+        .map(|organisation| {
+            devnet
+                .enrolled_identities(organisation, 1, Role::Admin)
+                .remove(0)
+                .1
+                .join("private-key.pem")
+        })
+        .collect();
+    let (client, _) = devnet.enrolled_identities(2, 1, Role::Client).remove(0);
+    let mut fifth = onboard_member_5(&devnet, &admins, 25_804, 25_904);
+    // It votes: its signature is in a commit certificate of the new epoch.
+    let first = consortium(node)["epoch_start"].as_u64().unwrap() + 1;
+    let mut voted_at = None;
+    wait_until("validator-5's signature in a commit certificate", TIMEOUT, || {
+        let height = commit_through(&devnet, node, &client);
+        voted_at = (first..=height).find(|height| signers(node, *height).contains(&fifth.key));
+        voted_at.is_some()
+    });
+    let seconds = fifth.started.elapsed().as_secs_f64();
+    println!(
+        "onboarding figure: {} commands (3 by the new organisation, 1 proposal, 2 \
+         approvals, 1 to start its validator); {seconds:.1} s from the proposal to the new \
+         validator's first commit signature (block {})",
+        fifth.commands,
+        voted_at.unwrap()
+    );
+    let status = fifth.node.status().unwrap();
+    assert_eq!(status["epoch"], 1, "{status}");
+    assert_eq!(status["replica_id"], 4, "{status}");
+
+    // n = 5 tolerates one fault: with validator-1 killed, the other four commit.
+    devnet.kill(1);
+    let height = commit_through(&devnet, devnet.node(2), &client);
+    assert!(signers(devnet.node(2), height).contains(&fifth.key));
+
+    // Every data directory audits clean across the epochs, the new one's too.
+    devnet.stop(&[2, 3, 4]);
+    fifth.validator.stop();
+    for output in devnet.verify_chains(&[1, 2, 3, 4]) {
+        assert!(output.contains("chain verified"), "{output}");
+    }
+    let audit = pactum(&["chain", "verify", "--data-dir", fifth.validator.data.to_str().unwrap()]);
+    assert!(audit.contains("chain verified"), "{audit}");
+}
+
+/// Issue 14, acceptance 2: with five validators (Member 5 onboarded), a proposal removes
+/// validator-4. It takes effect at the next epoch boundary, scheduled at once: the four
+/// left keep committing, validator-4 no longer votes, its peers drop it (it can no longer
+/// follow them), and every data directory audits clean across three epochs.
+#[test]
+fn a_removed_validator_stops_at_the_boundary_and_the_four_left_keep_committing() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 26_000, None);
+    let node = devnet.node(1);
+    let admins: Vec<std::path::PathBuf> = (1..=3)
+        .map(|organisation| {
+            devnet
+                .enrolled_identities(organisation, 1, Role::Admin)
+                .remove(0)
+                .1
+                .join("private-key.pem")
+        })
+        .collect();
+    let (client, _) = devnet.enrolled_identities(2, 1, Role::Client).remove(0);
+    let mut fifth = onboard_member_5(&devnet, &admins, 26_004, 26_104);
+    let removed = consortium(node)["validators"][3]["public_key"].as_str().unwrap().to_string();
+    assert_eq!(consortium(node)["validators"][3]["name"], "validator-4");
+
+    let proposed = gov(
+        node,
+        &admins[0],
+        &["propose", "--title", "Retire validator-4", "--remove-validator", &removed],
+    );
+    let id = proposal_id_in(&proposed);
+    gov(devnet.node(2), &admins[1], &["approve", &id]);
+    gov(devnet.node(3), &admins[2], &["approve", &id]);
+    let planned = consortium(node);
+    assert!(planned["planned_epoch"]["last"].is_u64(), "a removal needs no readiness: {planned}");
+    wait_until("the epoch without validator-4", Duration::from_secs(120), || {
+        commit_through(&devnet, node, &client);
+        devnet.status(1)["epoch"] == 2 && devnet.status(1)["n"] == 4
+    });
+    let boundary = consortium(node)["epoch_start"].as_u64().unwrap();
+    let height = commit_through(&devnet, node, &client);
+    let signed: Vec<String> = (boundary + 1..=height).flat_map(|h| signers(node, h)).collect();
+    assert!(
+        !signed.is_empty() && !signed.contains(&removed),
+        "validator-4 voted after the boundary"
+    );
+    // Validator-5 takes part in epoch 2 (a quorum is 3 of 4, so a certificate may or
+    // may not carry its signature).
+    wait_until("validator-5 in epoch 2 at the others' height", TIMEOUT, || {
+        let status = fifth.node.status().unwrap();
+        status["epoch"] == 2
+            && status["replica_id"] == 4
+            && status["height"].as_u64() >= Some(height)
+    });
+    // Validator-4 is an observer now; its former peers no longer serve it.
+    let status = devnet.status(4);
+    assert_eq!(status["replica_id"], Value::Null, "{status}");
+    let names: Vec<String> = devnet.status(1)["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|validator| validator["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["validator-1", "validator-2", "validator-3", "validator-5"]);
+    let stalled = devnet.height(4);
+    for _ in 0..3 {
+        commit_through(&devnet, node, &client);
+    }
+    assert!(
+        devnet.height(4) <= stalled.max(boundary),
+        "the removed validator was still served blocks"
+    );
+
+    devnet.stop(&[]);
+    fifth.validator.stop();
+    for output in devnet.verify_chains(&[1, 2, 3, 4]) {
+        assert!(output.contains("chain verified"), "{output}");
+    }
+    let audit = pactum(&["chain", "verify", "--data-dir", fifth.validator.data.to_str().unwrap()]);
+    assert!(audit.contains("chain verified"), "{audit}");
 }

@@ -43,12 +43,24 @@ pub(crate) struct MemberJson {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ValidatorJson {
+    /// Its replica id in every epoch it belongs to.
+    index: u16,
     name: String,
     organisation: String,
     public_key: PublicKey,
     address: String,
     api_address: String,
     certificate: CertificateJson,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PlannedEpochJson {
+    /// The next epoch's validators.
+    validators: Vec<ValidatorJson>,
+    /// Added validators that have not announced themselves ready yet.
+    waiting: Vec<PublicKey>,
+    /// The current epoch's last height, once nobody waits.
+    last: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,11 +75,31 @@ pub(crate) struct ConsortiumJson {
     read_at_height: u64,
     version: u64,
     members: Vec<MemberJson>,
+    /// The current epoch (ADR 0021), the height it started after, and its validators.
+    epoch: u64,
+    epoch_start: u64,
     validators: Vec<ValidatorJson>,
+    /// A validator-set change waiting for its boundary, if any.
+    planned_epoch: Option<PlannedEpochJson>,
     policies: std::collections::BTreeMap<ChangeClass, Policy>,
     revoked: Vec<RevokedJson>,
     deploy_policy: DeployPolicy,
     approved_code: Vec<Hash>,
+}
+
+fn validators_json(validators: &[pactum_governance::Validator]) -> Vec<ValidatorJson> {
+    validators
+        .iter()
+        .map(|validator| ValidatorJson {
+            index: validator.index,
+            name: validator.name.clone(),
+            organisation: validator.organisation.clone(),
+            public_key: validator.public_key,
+            address: validator.address.clone(),
+            api_address: validator.api_address.clone(),
+            certificate: CertificateJson::of(&validator.certificate_der),
+        })
+        .collect()
 }
 
 fn consortium_json(read_at_height: u64, consortium: &Consortium) -> ConsortiumJson {
@@ -86,18 +118,14 @@ fn consortium_json(read_at_height: u64, consortium: &Consortium) -> ConsortiumJs
                     .collect(),
             })
             .collect(),
-        validators: consortium
-            .validators
-            .iter()
-            .map(|validator| ValidatorJson {
-                name: validator.name.clone(),
-                organisation: validator.organisation.clone(),
-                public_key: validator.public_key,
-                address: validator.address.clone(),
-                api_address: validator.api_address.clone(),
-                certificate: CertificateJson::of(&validator.certificate_der),
-            })
-            .collect(),
+        epoch: consortium.epoch,
+        epoch_start: consortium.epoch_start,
+        validators: validators_json(&consortium.validators),
+        planned_epoch: consortium.planned.as_ref().map(|planned| PlannedEpochJson {
+            validators: validators_json(&planned.validators),
+            waiting: planned.waiting.iter().copied().collect(),
+            last: planned.last,
+        }),
         policies: consortium.policies.clone(),
         revoked: consortium
             .revoked
@@ -356,7 +384,9 @@ pub(crate) async fn dry_run(
     let at = unix_seconds();
     let (height, report) = read(&node, move |node| {
         node.consortium(None).map(|(height, consortium)| {
-            (height, pactum_governance::dry_run(&consortium, &request.changes, at))
+            // As if proposed in the next block.
+            let context = node.genesis().governance_context(height + 1, at);
+            (height, pactum_governance::dry_run(&consortium, &request.changes, &context))
         })
     })
     .await?;

@@ -76,6 +76,7 @@ fn next_block(executor: &Executor, transactions: Vec<Transaction>) -> Block {
         transactions_root: transactions_root(&transactions),
         previous_receipts_root: tip.receipts_root,
         previous_state_root: tip.state_root,
+        validators_hash: pactum_types::Hash::ZERO,
     };
     let header_hash = header.hash();
     let signatures = validators[..3]

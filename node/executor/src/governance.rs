@@ -19,11 +19,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pactum_governance::{
-    ChangeError, Consortium, GovernanceError, Proposal, Status, Tally, Vote, apply,
+    ChangeError, Consortium, Context, GovernanceError, Proposal, Status, Tally, Vote, apply,
 };
 use pactum_storage::{StateChange, StateSpace, StorageError, StoreRead};
 use pactum_types::codec::{Decode, Encode};
-use pactum_types::{Address, Event, GovernanceAction, GovernanceChange, Hash, PublicKey, limits};
+use pactum_types::{
+    Address, ChainId, Event, GovernanceAction, GovernanceChange, Hash, PublicKey, limits,
+};
+
+use crate::EpochParameters;
 
 use crate::state::BlockState;
 use crate::state::ledger::Enrolment;
@@ -152,11 +156,35 @@ fn open_entries(store: &dyn StoreRead) -> Result<Vec<OpenEntry>, StorageError> {
         .collect())
 }
 
+/// What the governance rules need from the chain: its identity (a new validator's proof
+/// of possession names it) and the epoch rule's parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct Rules {
+    pub chain: ChainId,
+    pub epochs: EpochParameters,
+}
+
+impl Rules {
+    fn context(&self, height: u64, at: i64) -> Context {
+        Context {
+            at,
+            height,
+            chain: self.chain.clone(),
+            checkpoint_interval: self.epochs.checkpoint_interval,
+            watermark_window: self.epochs.watermark_window,
+        }
+    }
+}
+
 /// The governance of one block: its view of the configuration and the proposals it
 /// touched, written out by [`BlockGovernance::finish`].
 pub(crate) struct BlockGovernance {
     store: Arc<dyn StoreRead>,
+    rules: Rules,
     consortium: Arc<Consortium>,
+    /// Whether the configuration changed in this block (a proposal applied, a validator
+    /// announced itself ready, an epoch began).
+    changed: bool,
     touched: BTreeMap<Hash, Proposal>,
     /// Loaded on first use.
     open: Option<Vec<OpenEntry>>,
@@ -172,8 +200,41 @@ pub(crate) struct GovernanceOutcome {
 }
 
 impl BlockGovernance {
-    pub(crate) fn new(store: Arc<dyn StoreRead>, consortium: Arc<Consortium>) -> Self {
-        Self { store, consortium, touched: BTreeMap::new(), open: None, passed: Vec::new() }
+    pub(crate) fn new(
+        store: Arc<dyn StoreRead>,
+        consortium: Arc<Consortium>,
+        rules: Rules,
+    ) -> Self {
+        Self {
+            store,
+            rules,
+            consortium,
+            changed: false,
+            touched: BTreeMap::new(),
+            open: None,
+            passed: Vec::new(),
+        }
+    }
+
+    /// `sender`, a validator the planned epoch adds, announces itself ready in the block
+    /// at `height`: once nobody waits, the current epoch's end is scheduled (ADR 0021).
+    pub(crate) fn ready(
+        &mut self,
+        sender: PublicKey,
+        height: u64,
+    ) -> Result<Vec<Event>, GovernanceError> {
+        let epochs = self.rules.epochs;
+        let next = self
+            .consortium
+            .ready(&sender, height, epochs.checkpoint_interval, epochs.watermark_window)
+            .map_err(|reason| GovernanceError::NotReady { reason })?;
+        self.consortium = Arc::new(next);
+        self.changed = true;
+        Ok(vec![Event {
+            contract: GOVERNANCE_ADDRESS,
+            topic: "governance.validator_ready".into(),
+            data: sender.0.to_vec(),
+        }])
     }
 
     fn open_list(&mut self) -> Result<&mut Vec<OpenEntry>, StorageError> {
@@ -231,8 +292,7 @@ impl BlockGovernance {
                     description,
                     *expires_at_height,
                     changes,
-                    height,
-                    at,
+                    &self.rules.context(height, at),
                 ) {
                     Ok(proposal) => proposal,
                     Err(error) => return Ok(Err(error)),
@@ -275,6 +335,12 @@ impl BlockGovernance {
                     return Ok(Err(error));
                 }
                 (*id, if approve { "governance.approved" } else { "governance.rejected" })
+            }
+            // A new validator's own announcement, not an admin's (`BlockGovernance::ready`).
+            GovernanceAction::Ready => {
+                return Ok(Err(GovernanceError::NotReady {
+                    reason: format!("{sender} is not a validator waiting to join"),
+                }));
             }
             GovernanceAction::Withdraw { proposal: id } => {
                 let Some(proposal) = self.load(id)? else {
@@ -330,6 +396,7 @@ impl BlockGovernance {
         state: &mut BlockState,
         check: UpgradeCheck<'_>,
     ) -> Result<GovernanceOutcome, StorageError> {
+        let context = self.rules.context(height, at);
         let mut applied = false;
         // Applying one proposal can decide others (a member left, so fewer votes are
         // needed); each round settles every open proposal again. Each round closes at
@@ -337,7 +404,7 @@ impl BlockGovernance {
         loop {
             for id in std::mem::take(&mut self.passed) {
                 let Some(proposal) = self.touched.get_mut(&id) else { continue };
-                let next = match apply(&self.consortium, &proposal.changes, at) {
+                let next = match apply(&self.consortium, &proposal.changes, &context) {
                     Ok(next) => match upgrade_refusal(&proposal.changes, state, check)? {
                         Some(error) => Err(error),
                         None => Ok(next),
@@ -396,7 +463,13 @@ impl BlockGovernance {
         for (id, proposal) in &self.touched {
             changes.push(change(proposal_key(id), proposal.to_bytes()));
         }
-        let consortium = applied.then(|| {
+        // The epoch whose last block this is ends: the planned set is in force from the
+        // next block on.
+        if let Some(next) = self.consortium.enter_next_epoch(height) {
+            self.consortium = Arc::new(next);
+            self.changed = true;
+        }
+        let consortium = (applied || self.changed).then(|| {
             let bytes = self.consortium.to_bytes();
             changes.push(change(version_key(height), bytes.clone()));
             changes.push(change(CURRENT_KEY.to_vec(), bytes));

@@ -146,6 +146,22 @@ pub struct ExecutorOptions {
     pub consortium: Option<Arc<Consortium>>,
     /// What one block may use (the genesis `consensus.block_*` parameters).
     pub budget: BlockBudget,
+    /// PBFT's checkpoint interval and watermark window (the genesis `consensus`
+    /// parameters): where a validator-set change puts the epoch boundary (ADR 0021).
+    pub epochs: EpochParameters,
+}
+
+/// The consensus parameters the epoch rule needs (ADR 0021).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochParameters {
+    pub checkpoint_interval: u64,
+    pub watermark_window: u64,
+}
+
+impl Default for EpochParameters {
+    fn default() -> Self {
+        Self { checkpoint_interval: 16, watermark_window: 64 }
+    }
 }
 
 impl ExecutorOptions {
@@ -155,6 +171,7 @@ impl ExecutorOptions {
             vm: VmOptions::default(),
             consortium: None,
             budget: BlockBudget::default(),
+            epochs: EpochParameters::default(),
         }
     }
 }
@@ -254,6 +271,7 @@ pub struct Executor {
     /// The genesis consortium, and the configuration in force now with its trust store.
     governed: Option<Governed>,
     budget: BlockBudget,
+    epochs: EpochParameters,
     tip: ChainTip,
     /// The tip readers see: set under this lock in the same critical section as the
     /// block's write, so a reader that takes a snapshot under it gets the matching tip.
@@ -357,7 +375,7 @@ fn receipt_from(transaction_hash: Hash, execution: &mut Execution) -> Receipt {
 impl Executor {
     /// Opens an executor over `store`, continuing after its last committed block.
     pub fn open(store: Store, options: ExecutorOptions) -> Result<Self, ExecutorError> {
-        let ExecutorOptions { chain_id, vm, consortium, budget } = options;
+        let ExecutorOptions { chain_id, vm, consortium, budget, epochs } = options;
         let schedule = vm.gas_schedule;
         let metering = vm.metering;
         let vm = Vm::new(vm).map_err(|source| ExecutorError::VmSetup { source })?;
@@ -388,6 +406,7 @@ impl Executor {
             metering,
             governed,
             budget,
+            epochs,
             tip,
             published,
         })
@@ -449,7 +468,8 @@ impl Executor {
         let mut usage = BlockUsage::default();
         let mut governance = self.governed.as_ref().map(|governed| {
             let store = Arc::clone(&self.store) as Arc<dyn StoreRead>;
-            BlockGovernance::new(store, Arc::clone(&governed.consortium))
+            let rules = governance::Rules { chain: self.chain_id.clone(), epochs: self.epochs };
+            BlockGovernance::new(store, Arc::clone(&governed.consortium), rules)
         });
         for (position, transaction) in block.transactions.iter().enumerate() {
             let mut step = Step { context: &context, position, usage: &mut usage };
@@ -554,10 +574,17 @@ impl Executor {
                 found: header.chain_id.clone(),
             });
         }
+        // The validator set the block names is the one in force at its height (ADR 0021);
+        // an executor without a consortium (test fixtures) checks no set.
+        let validators = self
+            .governed
+            .as_ref()
+            .map_or(header.validators_hash, |governed| governed.consortium.validator_set_hash());
         for (field, expected, found) in [
             ("previous block hash", self.tip.block_hash, header.previous_hash),
             ("previous receipts root", self.tip.receipts_root, header.previous_receipts_root),
             ("previous state root", self.tip.state_root, header.previous_state_root),
+            ("validator set", validators, header.validators_hash),
         ] {
             if expected != found {
                 return Err(ExecutorError::Diverged {
@@ -676,8 +703,21 @@ impl Executor {
         // Every other payload needs a signer the ledger accepts at the block's time. An
         // executor without trust roots (tests, offline tools) enrols nobody and checks no
         // signer.
+        // A validator a planned epoch adds announces itself ready with its own key, which
+        // no certificate enrols as a transacting identity (ADR 0021).
+        let joiner_ready = matches!(
+            unsigned.payload,
+            Payload::Governance { action: pactum_types::GovernanceAction::Ready }
+        ) && self.governed.as_ref().is_some_and(|governed| {
+            governed
+                .consortium
+                .planned
+                .as_ref()
+                .is_some_and(|planned| planned.waiting.contains(&sender))
+        });
         if let Some(governed) = &self.governed
             && !matches!(unsigned.payload, Payload::EnrolIdentity { .. })
+            && !joiner_ready
         {
             let record = state.identity(&sender)?;
             let at = context.timestamp_ms / 1000;
@@ -823,27 +863,32 @@ impl Executor {
     ) -> Result<Receipt, ExecutorError> {
         let unsigned = &transaction.unsigned;
         let transaction_hash = transaction.hash();
-        let record = state.identity(&unsigned.sender)?.ok_or_else(|| ExecutorError::Missing {
-            what: format!("the enrolment of {} (checked just before)", unsigned.sender),
-        })?;
-        let enrolment =
-            ledger::Enrolment::from_bytes(&record).map_err(|error| StorageError::Corrupt {
-                what: format!("the enrolment of {}", unsigned.sender),
-                detail: error.to_string(),
-            })?;
-        let check = |state: &BlockState, contract: &Address, code: &[u8]| {
-            self.upgrade_fault(state, contract, code)
+        let outcome = if matches!(action, pactum_types::GovernanceAction::Ready) {
+            governance.ready(unsigned.sender, context.height)
+        } else {
+            let record =
+                state.identity(&unsigned.sender)?.ok_or_else(|| ExecutorError::Missing {
+                    what: format!("the enrolment of {} (checked just before)", unsigned.sender),
+                })?;
+            let enrolment =
+                ledger::Enrolment::from_bytes(&record).map_err(|error| StorageError::Corrupt {
+                    what: format!("the enrolment of {}", unsigned.sender),
+                    detail: error.to_string(),
+                })?;
+            let check = |state: &BlockState, contract: &Address, code: &[u8]| {
+                self.upgrade_fault(state, contract, code)
+            };
+            governance.execute(
+                action,
+                unsigned.sender,
+                &enrolment,
+                transaction_hash,
+                context.height,
+                unix_seconds_of(context.timestamp_ms),
+                state,
+                &check,
+            )?
         };
-        let outcome = governance.execute(
-            action,
-            unsigned.sender,
-            &enrolment,
-            transaction_hash,
-            context.height,
-            unix_seconds_of(context.timestamp_ms),
-            state,
-            &check,
-        )?;
         state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
         let gas_used =
             if self.metering { self.schedule.call_base.min(unsigned.gas_limit) } else { 0 };

@@ -555,6 +555,7 @@ fn a_vm_failure_aborts_the_whole_block_with_nothing_written() {
             transactions_root: pactum_types::block::transactions_root(&[]),
             previous_receipts_root: pactum_types::receipt::receipts_root(&[]),
             previous_state_root: store.state_root(),
+            validators_hash: Hash::ZERO,
         };
         let header_hash = header.hash();
         let signatures = validators[..3]

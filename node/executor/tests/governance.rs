@@ -346,3 +346,103 @@ fn an_upgrade_keeps_the_contracts_address_and_storage_and_runs_the_new_code() {
     let receipts = run(&mut f.executor, vec![call]);
     assert_ne!(status_name(&receipts[0].status), "success", "{receipts:?}");
 }
+
+#[test]
+fn a_new_validator_joins_at_the_epoch_boundary_after_announcing_itself_ready() {
+    // Four members with one validator each; PBFT checkpoints every 2 blocks, window 4.
+    let directory = tempfile::tempdir().unwrap();
+    let organisations: Vec<Organisation> =
+        ["Org A", "Org B", "Org C", "Org D"].iter().map(|name| Organisation::new(name)).collect();
+    let validators = organisations
+        .iter()
+        .enumerate()
+        .map(|(index, organisation)| organisation.validator(index as u16, &format!("v{index}")).0)
+        .collect();
+    let members = organisations.iter().map(Organisation::member).collect();
+    let genesis = Consortium::genesis(members, validators, 3, []);
+    let epochs = pactum_executor::EpochParameters { checkpoint_interval: 2, watermark_window: 4 };
+    let mut executor = common::members::open_governed_with(directory.path(), &genesis, epochs);
+    let mut admins: Vec<Identity> = organisations
+        .iter()
+        .map(|organisation| organisation.identity(Role::Admin, "admin", 365))
+        .collect();
+    run(&mut executor, admins.iter_mut().map(Identity::enrol).collect());
+
+    // Org E and its validator, in one proposal; the join request proves the key.
+    let org_e = Organisation::new("Org E");
+    let (record, mut joiner) = org_e.validator(99, "v4");
+    let network_address = "127.0.0.1:7004".to_string();
+    let message =
+        pactum_types::join_message(&common::chain_id(), &record.public_key, &network_address);
+    let proof = joiner.account.keypair.sign(pactum_types::crypto::domain::VALIDATOR_JOIN, &message);
+    let changes = vec![
+        GovernanceChange::AddMember {
+            organisation: "Org E".into(),
+            ca_certificates_der: vec![org_e.ca_der],
+        },
+        GovernanceChange::AddValidator {
+            validator: pactum_types::NewValidator {
+                name: "v4".into(),
+                certificate_der: record.certificate_der.clone(),
+                chain_der: Vec::new(),
+                network_address,
+                api_address: "127.0.0.1:8004".into(),
+                proof,
+            },
+        },
+    ];
+    // A validator announcing itself ready before any proposal added it is refused.
+    let early = joiner.govern(GovernanceAction::Ready);
+    let receipts = run(&mut executor, vec![early]);
+    assert_eq!(status_name(&receipts[0].status), "invalid", "{:?}", receipts[0]);
+    joiner.account.next_nonce = 0;
+    let open = admins[0].govern(propose(changes, 100));
+    let id = open.hash();
+    let approvals = vec![
+        admins[1].govern(GovernanceAction::Approve { proposal: id }),
+        admins[2].govern(GovernanceAction::Approve { proposal: id }),
+    ];
+    run(&mut executor, vec![open]);
+    run(&mut executor, approvals);
+    let planned = executor.consortium().unwrap().clone();
+    assert_eq!(planned.epoch, 0);
+    assert_eq!(planned.validators.len(), 4, "nothing changes before the boundary");
+    let plan = planned.planned.clone().unwrap();
+    assert_eq!(plan.validators.len(), 5);
+    assert_eq!(plan.validators[4].index, 4, "the next index, whatever the record said");
+    assert!(plan.waiting.contains(&record.public_key));
+    assert_eq!(plan.last, None, "not scheduled before the new validator is ready");
+
+    // Caught up, the new validator announces itself ready with its own key.
+    let receipts = run(&mut executor, vec![joiner.govern(GovernanceAction::Ready)]);
+    assert_eq!(status_name(&receipts[0].status), "success", "{:?}", receipts[0]);
+    assert_eq!(topics(&receipts[0]), vec!["governance.validator_ready"]);
+    let ready_at = executor.tip().height;
+    let last = executor.consortium().unwrap().epoch_last().unwrap();
+    // The first checkpoint (every 2 blocks) at or after a whole window (4) past it.
+    assert_eq!(last, (ready_at + 4).div_ceil(2) * 2);
+    assert!(last >= ready_at + 4 && last.is_multiple_of(2));
+    // Once is enough: a second announcement is not from a waiting validator.
+    let receipts = run(&mut executor, vec![joiner.govern(GovernanceAction::Ready)]);
+    assert_eq!(status_name(&receipts[0].status), "invalid");
+
+    // Up to the boundary the old set is in force; the block at `last` ends the epoch.
+    let old_set = genesis.validator_set_hash();
+    while executor.tip().height < last {
+        assert_eq!(executor.consortium().unwrap().validator_set_hash(), old_set);
+        run(&mut executor, Vec::new());
+    }
+    let entered = executor.consortium().unwrap().clone();
+    assert_eq!((entered.epoch, entered.epoch_start), (1, last));
+    assert_eq!(entered.validators.len(), 5);
+    assert_eq!(entered.planned, None);
+    // A block that names the old set after the boundary is refused.
+    let mut stale = next_block_at(&executor, Vec::new(), GENESIS_TIME_MS + 1_000_000);
+    stale.header.validators_hash = old_set;
+    let error = executor.execute_block(&stale).unwrap_err().to_string();
+    assert!(error.contains("validator set"), "{error}");
+    // The configuration at every height says which set was in force.
+    let snapshot = executor.reader().snapshot();
+    assert_eq!(snapshot.consortium_at(last).unwrap().unwrap().epoch, 0);
+    assert_eq!(snapshot.consortium_at(last + 1).unwrap().unwrap().epoch, 1);
+}

@@ -4,11 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use pactum_certs::identity::CertificateInfo;
-use pactum_types::{ChangeClass, DeployPolicy, GovernanceChange, Policy};
+use pactum_certs::identity::{CertificateInfo, Role};
+use pactum_types::crypto::domain;
+use pactum_types::{
+    ChainId, ChangeClass, DeployPolicy, GovernanceChange, NewValidator, Policy, PublicKey,
+    join_message,
+};
 use thiserror::Error;
 
-use crate::consortium::{Consortium, Member};
+use crate::consortium::{Consortium, Member, PlannedEpoch, Validator, schedule};
 use crate::policy::{PolicyError, required_approvals};
 use pactum_types::limits;
 
@@ -32,17 +36,41 @@ pub enum ChangeError {
     },
 }
 
-/// Why validator-set changes are refused until epochs exist.
-const EPOCHS_MISSING: &str = "validator-set changes take effect at an epoch boundary, and epoch \
-    reconfiguration is not implemented yet";
+/// What the checks depend on besides the configuration: the block's time and height, the
+/// chain (a new validator's proof of possession names it), and the parameters of the
+/// epoch rule (ADR 0021).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// Unix seconds: the block's time.
+    pub at: i64,
+    pub height: u64,
+    pub chain: ChainId,
+    pub checkpoint_interval: u64,
+    pub watermark_window: u64,
+}
 
-/// Applies `changes`, in order, to a copy of `consortium` at Unix time `at` (the block's),
-/// checking each; the result is the next version. Nothing is applied unless all pass.
+/// Applies `changes`, in order, to a copy of `consortium` in the block `context`
+/// describes, checking each; the result is the next version. Nothing is applied unless
+/// all pass. Validator changes make the next epoch's set ([`PlannedEpoch`]): it starts
+/// once every added validator announced itself ready, a whole window later.
 pub fn apply(
     consortium: &Consortium,
     changes: &[GovernanceChange],
-    at: i64,
+    context: &Context,
 ) -> Result<Consortium, ChangeError> {
+    let (next, planned) = apply_each(consortium, changes, context)?;
+    finish(consortium, next, planned, changes, context)
+}
+
+/// Applies and checks each change in turn: the configuration after them, and the next
+/// epoch's validators if they change. The checks of the bundle as a whole are
+/// [`finish`]'s.
+pub(crate) fn apply_each(
+    consortium: &Consortium,
+    changes: &[GovernanceChange],
+    context: &Context,
+) -> Result<(Consortium, Option<Vec<Validator>>), ChangeError> {
+    let at = context.at;
     if changes.is_empty() || changes.len() > limits::PROPOSAL_CHANGES_MAX {
         return Err(ChangeError::ChangeCount {
             count: changes.len(),
@@ -50,6 +78,8 @@ pub fn apply(
         });
     }
     let mut next = consortium.clone();
+    // The next epoch's validators, if the bundle changes them.
+    let mut planned: Option<Vec<Validator>> = None;
     for (index, change) in changes.iter().enumerate() {
         let refused =
             |reason: String| ChangeError::Refused { index, change: change.name(), reason };
@@ -78,15 +108,13 @@ pub fn apply(
                 if !next.is_member(organisation) {
                     return Err(refused(format!("{organisation:?} is not a member")));
                 }
-                let validators = next
-                    .validators
-                    .iter()
-                    .filter(|validator| validator.organisation == *organisation)
-                    .count();
+                let set = planned.as_ref().unwrap_or(&next.validators);
+                let validators =
+                    set.iter().filter(|validator| validator.organisation == *organisation).count();
                 if validators > 0 {
                     return Err(refused(format!(
-                        "{organisation:?} runs {validators} validators; remove them in the same \
-                         proposal ({EPOCHS_MISSING})"
+                        "{organisation:?} runs {validators} validators; remove them earlier in \
+                         the same proposal"
                     )));
                 }
                 if next.members.len() == 1 {
@@ -132,12 +160,28 @@ pub fn apply(
                 }
                 next.members.insert(organisation.clone(), member);
             }
-            GovernanceChange::AddValidator { .. } | GovernanceChange::RemoveValidator { .. } => {
-                return Err(ChangeError::NotSupported {
-                    index,
-                    change: change.name(),
-                    reason: EPOCHS_MISSING,
-                });
+            GovernanceChange::AddValidator { validator } => {
+                if let Some(reason) = pending_change(&next) {
+                    return Err(refused(reason));
+                }
+                let set = planned.get_or_insert_with(|| next.validators.clone());
+                let added = check_new_validator(&next, set, validator, context).map_err(refused)?;
+                next.next_validator_index =
+                    next.next_validator_index.checked_add(1).ok_or_else(|| {
+                        refused("the consortium has used every validator index".into())
+                    })?;
+                set.push(added);
+            }
+            GovernanceChange::RemoveValidator { validator } => {
+                if let Some(reason) = pending_change(&next) {
+                    return Err(refused(reason));
+                }
+                let set = planned.get_or_insert_with(|| next.validators.clone());
+                let Some(position) = set.iter().position(|known| known.public_key == *validator)
+                else {
+                    return Err(refused(format!("no validator has key {validator}")));
+                };
+                set.remove(position);
             }
             // The code and the contract are the executor's to check (it has the VM and the
             // state); the configuration itself does not change.
@@ -210,8 +254,8 @@ pub fn apply(
                             .is_ok_and(|info| info.serial == *serial)
                 }) {
                     return Err(refused(format!(
-                        "it is the certificate of validator {}, which must rotate its key in the \
-                         same proposal ({EPOCHS_MISSING})",
+                        "it is the certificate of validator {}; remove the validator (and add \
+                         it again with a new key) in the same proposal, or first",
                         validator.name
                     )));
                 }
@@ -219,12 +263,152 @@ pub fn apply(
             }
         }
     }
+    Ok((next, planned))
+}
+
+/// The checks of a bundle as a whole (the next epoch's set, every policy still
+/// reachable), and the version number.
+fn finish(
+    consortium: &Consortium,
+    mut next: Consortium,
+    planned: Option<Vec<Validator>>,
+    changes: &[GovernanceChange],
+    context: &Context,
+) -> Result<Consortium, ChangeError> {
+    if let Some(validators) = planned {
+        let index = changes.len() - 1;
+        let refused =
+            |reason: String| ChangeError::Refused { index, change: changes[index].name(), reason };
+        check_validator_set(&next, &validators).map_err(refused)?;
+        let waiting: BTreeSet<PublicKey> = validators
+            .iter()
+            .filter(|validator| next.validator(&validator.public_key).is_none())
+            .map(|validator| validator.public_key)
+            .collect();
+        let last = waiting.is_empty().then(|| {
+            schedule(context.height, context.checkpoint_interval, context.watermark_window)
+        });
+        next.planned = Some(PlannedEpoch { validators, waiting, last });
+    }
     for class in ChangeClass::ALL {
         required_approvals(next.policy(class), next.members.len())
             .map_err(|source| ChangeError::PolicyUnreachable { class, source })?;
     }
     next.version = consortium.version + 1;
     Ok(next)
+}
+
+/// Why another validator-set change must wait, if one is planned already: the epoch
+/// boundary of a plan is fixed once scheduled, and two plans would not be ordered.
+fn pending_change(consortium: &Consortium) -> Option<String> {
+    let planned = consortium.planned.as_ref()?;
+    Some(match planned.last {
+        Some(last) => format!(
+            "a validator-set change already takes effect after height {last}; propose this one \
+             after it"
+        ),
+        None => format!(
+            "a validator-set change is waiting for {} new validators to announce themselves \
+             ready; propose this one after it takes effect",
+            planned.waiting.len()
+        ),
+    })
+}
+
+/// Checks a validator a proposal adds against the consortium (its members and CAs, as
+/// changed so far by the bundle) and the set it joins; the validator with its index.
+fn check_new_validator(
+    consortium: &Consortium,
+    set: &[Validator],
+    validator: &NewValidator,
+    context: &Context,
+) -> Result<Validator, String> {
+    let name = &validator.name;
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(format!("{name:?} is not a validator name"));
+    }
+    let info = CertificateInfo::from_der(&validator.certificate_der)
+        .map_err(|error| format!("the certificate does not parse: {error}"))?;
+    if info.role != Some(Role::Validator) {
+        return Err(format!(
+            "the certificate's role is {}, not validator",
+            info.role.map_or("none (a CA)", Role::as_str)
+        ));
+    }
+    if !consortium.is_member(&info.organisation) {
+        return Err(format!(
+            "the certificate is {:?}'s, which is not a member (add it earlier in the same \
+             proposal)",
+            info.organisation
+        ));
+    }
+    let chain: Vec<&[u8]> = validator.chain_der.iter().map(Vec::as_slice).collect();
+    consortium
+        .trust_store()
+        .verify_chain(&validator.certificate_der, &chain, context.at, Some(Role::Validator))
+        .map_err(|error| format!("the certificate does not chain to its member's CA: {error}"))?;
+    let key = info.public_key;
+    let message = join_message(&context.chain, &key, &validator.network_address);
+    key.verify(domain::VALIDATOR_JOIN, &message, &validator.proof).map_err(|_| {
+        "the proof of possession does not verify: sign the join message for this chain, key \
+         and address with the validator's key (`pactum certs join-request`)"
+            .to_string()
+    })?;
+    let everyone = set.iter().chain(consortium.validators.iter());
+    for known in everyone {
+        if known.public_key == key {
+            return Err(format!("key {key} is already a validator's ({})", known.name));
+        }
+        if known.name == *name {
+            return Err(format!("a validator is already named {name:?}"));
+        }
+        for address in [&validator.network_address, &validator.api_address] {
+            if known.address == *address || known.api_address == *address {
+                return Err(format!("address {address} is already validator {}'s", known.name));
+            }
+        }
+    }
+    for address in [&validator.network_address, &validator.api_address] {
+        if !address.contains(':') {
+            return Err(format!("{address:?} is not a host:port address"));
+        }
+    }
+    if validator.network_address == validator.api_address {
+        return Err("the network and API addresses are the same".into());
+    }
+    Ok(Validator {
+        index: consortium.next_validator_index,
+        name: name.clone(),
+        organisation: info.organisation,
+        public_key: key,
+        certificate_der: validator.certificate_der.clone(),
+        chain_der: validator.chain_der.clone(),
+        address: validator.network_address.clone(),
+        api_address: validator.api_address.clone(),
+    })
+}
+
+/// The next epoch's set: between 4 and the most validators allowed, and every validator's
+/// organisation still a member.
+fn check_validator_set(consortium: &Consortium, validators: &[Validator]) -> Result<(), String> {
+    let max = limits::VALIDATORS_MAX;
+    if validators.len() < 4 || validators.len() > max {
+        return Err(format!(
+            "the validator set would have {} validators; PBFT needs 4 to {max} (n = 3f + 1 \
+             tolerates f faulty ones)",
+            validators.len()
+        ));
+    }
+    if let Some(orphan) =
+        validators.iter().find(|validator| !consortium.is_member(&validator.organisation))
+    {
+        return Err(format!(
+            "validator {} belongs to {:?}, which is no longer a member; remove it in the same \
+             proposal",
+            orphan.name, orphan.organisation
+        ));
+    }
+    Ok(())
 }
 
 /// The organisations whose votes count on `changes`: the current members, less those the

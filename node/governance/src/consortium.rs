@@ -24,6 +24,9 @@ pub struct Member {
 /// A validator: its certificate's key is its consensus key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validator {
+    /// Its replica id in every epoch it belongs to: the genesis validators are 0 to n − 1
+    /// in genesis order, and each added validator takes the next index (never reused).
+    pub index: u16,
     pub name: String,
     pub organisation: String,
     pub public_key: PublicKey,
@@ -36,6 +39,27 @@ pub struct Validator {
     pub api_address: String,
 }
 
+/// The validator set of the next epoch, between the proposal that changed it and the
+/// boundary (ADR 0021).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedEpoch {
+    /// The next epoch's validators, by index.
+    pub validators: Vec<Validator>,
+    /// Validators the change adds that have not announced themselves ready yet.
+    pub waiting: BTreeSet<PublicKey>,
+    /// The current epoch's last sequence number (height), set once nobody is waiting:
+    /// the first checkpoint a whole watermark window past that block.
+    pub last: Option<u64>,
+}
+
+impl PlannedEpoch {
+    /// Whether `key` is a validator this plan adds (ready or not).
+    pub fn adds(&self, key: &PublicKey, current: &[Validator]) -> bool {
+        self.validators.iter().any(|validator| validator.public_key == *key)
+            && !current.iter().any(|validator| validator.public_key == *key)
+    }
+}
+
 /// One version of the consortium configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consortium {
@@ -43,8 +67,16 @@ pub struct Consortium {
     pub version: u64,
     /// By name.
     pub members: BTreeMap<String, Member>,
-    /// In replica-id order.
+    /// The current epoch's validators, by index.
     pub validators: Vec<Validator>,
+    /// The current epoch: 0 at genesis.
+    pub epoch: u64,
+    /// The height the current epoch started after (0 for the genesis epoch).
+    pub epoch_start: u64,
+    /// The index the next added validator takes.
+    pub next_validator_index: u16,
+    /// A validator-set change waiting for its boundary.
+    pub planned: Option<PlannedEpoch>,
     /// The approval policy of every class of change.
     pub policies: BTreeMap<ChangeClass, Policy>,
     /// `(organisation, certificate serial)`.
@@ -65,10 +97,15 @@ impl Consortium {
         revoked: impl IntoIterator<Item = (String, Vec<u8>)>,
     ) -> Self {
         let policy = Policy::AtLeast { count: approvals_required };
+        let next_validator_index = u16::try_from(validators.len()).unwrap_or(u16::MAX);
         Self {
             version: 1,
             members: members.into_iter().map(|member| (member.name.clone(), member)).collect(),
             validators,
+            epoch: 0,
+            epoch_start: 0,
+            next_validator_index,
+            planned: None,
             policies: ChangeClass::ALL.into_iter().map(|class| (class, policy)).collect(),
             revoked: revoked.into_iter().collect(),
             deploy_policy: DeployPolicy::Open,
@@ -109,6 +146,73 @@ impl Consortium {
     /// record, and needs every member).
     pub fn policy(&self, class: ChangeClass) -> Policy {
         self.policies.get(&class).copied().unwrap_or(Policy::All)
+    }
+
+    /// The validator with `key` in the current epoch.
+    pub fn validator(&self, key: &PublicKey) -> Option<&Validator> {
+        self.validators.iter().find(|validator| validator.public_key == *key)
+    }
+
+    /// Every validator the transport should connect to: the current epoch's and those a
+    /// planned epoch adds (they catch up as observers before they vote).
+    pub fn connected_validators(&self) -> Vec<&Validator> {
+        let mut all: Vec<&Validator> = self.validators.iter().collect();
+        if let Some(planned) = &self.planned {
+            for validator in &planned.validators {
+                if !all.iter().any(|known| known.public_key == validator.public_key) {
+                    all.push(validator);
+                }
+            }
+        }
+        all
+    }
+
+    /// The current epoch's last height, once scheduled.
+    pub fn epoch_last(&self) -> Option<u64> {
+        self.planned.as_ref().and_then(|planned| planned.last)
+    }
+
+    /// The validator `key`, added by the planned epoch and waiting, announced itself ready
+    /// in the block at `height`: once nobody waits, the current epoch ends a whole window
+    /// later (ADR 0021). The next version, or why the announcement is refused.
+    pub fn ready(
+        &self,
+        key: &PublicKey,
+        height: u64,
+        checkpoint_interval: u64,
+        watermark_window: u64,
+    ) -> Result<Consortium, String> {
+        let mut next = self.clone();
+        let Some(planned) = next.planned.as_mut() else {
+            return Err("no validator-set change is waiting for its validators".into());
+        };
+        if !planned.waiting.remove(key) {
+            return Err(format!("{key} is not a validator waiting to join"));
+        }
+        if planned.waiting.is_empty() {
+            planned.last = Some(schedule(height, checkpoint_interval, watermark_window));
+        }
+        next.version += 1;
+        Ok(next)
+    }
+
+    /// At the end of the block at `height`: if it is the current epoch's last, the next
+    /// version, in which the planned epoch is the current one.
+    pub fn enter_next_epoch(&self, height: u64) -> Option<Consortium> {
+        let planned = self.planned.as_ref().filter(|planned| planned.last == Some(height))?;
+        let mut next = self.clone();
+        next.validators = planned.validators.clone();
+        next.epoch += 1;
+        next.epoch_start = height;
+        next.planned = None;
+        next.version += 1;
+        Some(next)
+    }
+
+    /// SHA3-256 of the current epoch's validator set (index and key of each, by index):
+    /// what a block header commits to.
+    pub fn validator_set_hash(&self) -> Hash {
+        validator_set_hash(&self.validators)
     }
 
     /// A trust store holding exactly this version's CAs and revocations.
@@ -157,8 +261,58 @@ impl Decode for Member {
     }
 }
 
+/// The last height of an epoch whose change was settled in the block at `height`.
+pub(crate) fn schedule(height: u64, checkpoint_interval: u64, watermark_window: u64) -> u64 {
+    pactum_consensus::epoch_last_sequence(
+        pactum_consensus::Sequence(height),
+        checkpoint_interval,
+        watermark_window,
+    )
+    .0
+}
+
+/// SHA3-256 of a validator set: each validator's index and key, in index order.
+pub fn validator_set_hash(validators: &[Validator]) -> Hash {
+    let mut bytes = b"pactum.validator-set.v1\0".to_vec();
+    write::length(&mut bytes, validators.len());
+    for validator in validators {
+        write::u16(&mut bytes, validator.index);
+        validator.public_key.encode_to(&mut bytes);
+    }
+    sha3_256(&bytes)
+}
+
+impl Encode for PlannedEpoch {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        write::sequence(out, &self.validators);
+        let waiting: Vec<PublicKey> = self.waiting.iter().copied().collect();
+        write::sequence(out, &waiting);
+        match self.last {
+            Some(last) => {
+                write::u8(out, 1);
+                write::u64(out, last);
+            }
+            None => write::u8(out, 0),
+        }
+    }
+}
+
+impl Decode for PlannedEpoch {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let validators = reader.sequence(limits::VALIDATORS_MAX, "planned validators")?;
+        let waiting: Vec<PublicKey> = reader.sequence(limits::VALIDATORS_MAX, "waiting")?;
+        let last = match reader.u8("planned epoch end")? {
+            0 => None,
+            1 => Some(reader.u64("planned epoch end")?),
+            tag => return Err(DecodeError::UnknownTag { what: "planned epoch end", tag }),
+        };
+        Ok(Self { validators, waiting: waiting.into_iter().collect(), last })
+    }
+}
+
 impl Encode for Validator {
     fn encode_to(&self, out: &mut Vec<u8>) {
+        write::u16(out, self.index);
         write::string(out, &self.name);
         write::string(out, &self.organisation);
         self.public_key.encode_to(out);
@@ -175,6 +329,7 @@ impl Encode for Validator {
 impl Decode for Validator {
     fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
+            index: reader.u16("validator index")?,
             name: reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "validator name")?,
             organisation: reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "organisation")?,
             public_key: PublicKey::decode_from(reader)?,
@@ -192,7 +347,7 @@ impl Decode for Validator {
 }
 
 /// Format version of the stored record.
-const CONSORTIUM_FORMAT_VERSION: u8 = 1;
+const CONSORTIUM_FORMAT_VERSION: u8 = 2;
 
 impl Encode for Consortium {
     fn encode_to(&self, out: &mut Vec<u8>) {
@@ -201,6 +356,16 @@ impl Encode for Consortium {
         let members: Vec<Member> = self.members.values().cloned().collect();
         write::sequence(out, &members);
         write::sequence(out, &self.validators);
+        write::u64(out, self.epoch);
+        write::u64(out, self.epoch_start);
+        write::u16(out, self.next_validator_index);
+        match &self.planned {
+            Some(planned) => {
+                write::u8(out, 1);
+                planned.encode_to(out);
+            }
+            None => write::u8(out, 0),
+        }
         write::length(out, self.policies.len());
         for (class, policy) in &self.policies {
             class.encode_to(out);
@@ -230,6 +395,14 @@ impl Decode for Consortium {
         let version = reader.u64("consortium version")?;
         let members: Vec<Member> = reader.sequence(limits::MEMBERS_MAX, "members")?;
         let validators = reader.sequence(limits::VALIDATORS_MAX, "validators")?;
+        let epoch = reader.u64("epoch")?;
+        let epoch_start = reader.u64("epoch start")?;
+        let next_validator_index = reader.u16("next validator index")?;
+        let planned = match reader.u8("planned epoch")? {
+            0 => None,
+            1 => Some(PlannedEpoch::decode_from(reader)?),
+            tag => return Err(DecodeError::UnknownTag { what: "planned epoch", tag }),
+        };
         let policy_count = reader.length(ChangeClass::ALL.len(), "policies")?;
         let mut policies = BTreeMap::new();
         for _ in 0..policy_count {
@@ -252,6 +425,10 @@ impl Decode for Consortium {
             version,
             members: members.into_iter().map(|member| (member.name.clone(), member)).collect(),
             validators,
+            epoch,
+            epoch_start,
+            next_validator_index,
+            planned,
             policies,
             revoked,
             deploy_policy,

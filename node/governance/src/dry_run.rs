@@ -3,7 +3,7 @@
 //! after. The REST API serves it so that an operator (or the console) sees a proposal's
 //! effect before anyone signs it.
 
-use crate::changes::{ChangeError, apply, approvals_needed, voters};
+use crate::changes::{ChangeError, Context, apply, apply_each, approvals_needed, voters};
 use crate::consortium::Consortium;
 use pactum_types::GovernanceChange;
 
@@ -20,8 +20,13 @@ pub struct Size {
 }
 
 impl Size {
+    /// The size in force once every planned change took effect (the next epoch's
+    /// validators, if a validator-set change is planned).
     pub fn of(consortium: &Consortium) -> Self {
-        let validators = consortium.validators.len();
+        let validators = consortium
+            .planned
+            .as_ref()
+            .map_or(consortium.validators.len(), |planned| planned.validators.len());
         let faults_tolerated = pactum_consensus::faults_tolerated(validators);
         Self {
             members: consortium.members.len(),
@@ -32,8 +37,7 @@ impl Size {
     }
 }
 
-/// One change's check, run against the configuration the changes before it left (or, if
-/// one of those failed, the last one that passed).
+/// One change's check, run after the changes before it that passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     pub change: &'static str,
@@ -53,21 +57,24 @@ pub struct DryRun {
     pub approvals_needed: Option<usize>,
 }
 
-/// Runs every check of `changes` at Unix time `at` against `consortium`.
-pub fn dry_run(consortium: &Consortium, changes: &[GovernanceChange], at: i64) -> DryRun {
-    let mut current = consortium.clone();
+/// Runs every check of `changes` against `consortium` in the block `context` describes:
+/// each change after those before it that passed, then the bundle as a whole.
+pub fn dry_run(consortium: &Consortium, changes: &[GovernanceChange], context: &Context) -> DryRun {
+    let mut passed: Vec<GovernanceChange> = Vec::with_capacity(changes.len());
     let mut checks = Vec::with_capacity(changes.len());
     for (index, change) in changes.iter().enumerate() {
-        let result = match apply(&current, std::slice::from_ref(change), at) {
-            Ok(next) => {
-                current = next;
+        let mut trial = passed.clone();
+        trial.push(change.clone());
+        let result = match apply_each(consortium, &trial, context) {
+            Ok(_) => {
+                passed.push(change.clone());
                 Ok(())
             }
             Err(error) => Err(renumber(error, index)),
         };
         checks.push(Check { change: change.name(), result });
     }
-    let whole = apply(consortium, changes, at);
+    let whole = apply(consortium, changes, context);
     let voters = voters(consortium, changes).len();
     DryRun {
         before: Size::of(consortium),

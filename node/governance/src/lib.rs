@@ -14,8 +14,8 @@ pub mod dry_run;
 pub mod policy;
 pub mod proposal;
 
-pub use changes::{ChangeError, apply, approvals_needed, voters};
-pub use consortium::{Consortium, Member, Validator};
+pub use changes::{ChangeError, Context, apply, approvals_needed, voters};
+pub use consortium::{Consortium, Member, PlannedEpoch, Validator, validator_set_hash};
 pub use dry_run::{Check, DryRun, Size, dry_run};
 pub use policy::{PolicyError, required_approvals};
 pub use proposal::{GovernanceError, Proposal, Status, Tally, Vote};

@@ -5,7 +5,7 @@ use pactum_types::codec::{Decode, DecodeError, Encode, Reader, write};
 use pactum_types::{GovernanceChange, Hash, PublicKey, limits};
 use thiserror::Error;
 
-use crate::changes::{ChangeError, apply, approvals_needed, voters};
+use crate::changes::{ChangeError, Context, apply, approvals_needed, voters};
 use crate::consortium::Consortium;
 
 /// One organisation's vote.
@@ -128,6 +128,8 @@ pub enum GovernanceError {
         max: usize,
         per_member_max: usize,
     },
+    #[error("the readiness announcement is refused: {reason}")]
+    NotReady { reason: String },
     #[error(transparent)]
     Change(#[from] ChangeError),
 }
@@ -153,9 +155,9 @@ impl Proposal {
         description: &str,
         expires_at_height: u64,
         changes: &[GovernanceChange],
-        height: u64,
-        at: i64,
+        context: &Context,
     ) -> Result<Self, GovernanceError> {
+        let height = context.height;
         if !consortium.is_member(organisation) {
             return Err(GovernanceError::NotMember { organisation: organisation.into() });
         }
@@ -166,7 +168,7 @@ impl Proposal {
         if expires_at_height <= height || expires_at_height - height > max {
             return Err(GovernanceError::BadExpiry { expires_at_height, height, max });
         }
-        apply(consortium, changes, at)?;
+        apply(consortium, changes, context)?;
         let proposal = Self {
             id,
             organisation: organisation.into(),

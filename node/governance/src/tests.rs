@@ -3,7 +3,7 @@
 use pactum_certs::authority::{IssueRequest, create_authority, issue};
 use pactum_certs::identity::{CertificateInfo, Role, certificates_from_pem};
 use pactum_types::codec::Decode;
-use pactum_types::{ChangeClass, Encode, GovernanceChange, Hash, Keypair, Policy};
+use pactum_types::{ChainId, ChangeClass, Encode, GovernanceChange, Hash, Keypair, Policy};
 
 use super::*;
 
@@ -47,6 +47,7 @@ fn consortium() -> (Consortium, Vec<Authority>) {
         .map(|(index, (name, authority))| {
             let certificate_der = certificate(authority, Role::Validator, &format!("v{index}"));
             Validator {
+                index: index as u16,
                 name: format!("v{index}"),
                 organisation: (*name).into(),
                 public_key: CertificateInfo::from_der(&certificate_der).unwrap().public_key,
@@ -78,9 +79,23 @@ fn open(
         "",
         100,
         changes,
-        10,
-        AT,
+        &context(),
     )
+}
+
+/// A block at height 10, time `AT`, of chain "test", with the node's epoch parameters.
+fn context() -> Context {
+    context_at(AT)
+}
+
+fn context_at(at: i64) -> Context {
+    Context {
+        at,
+        height: 10,
+        chain: ChainId::new("test").unwrap(),
+        checkpoint_interval: 16,
+        watermark_window: 64,
+    }
 }
 
 fn vote(organisation: &str, approve: bool) -> Vote {
@@ -111,7 +126,7 @@ fn a_proposal_passes_at_its_policy_and_applying_it_makes_the_next_version() {
     proposal.vote(&consortium, vote("Org C", true)).unwrap();
     assert_eq!(proposal.tally(&consortium), Ok(Tally::Passed));
 
-    let next = apply(&consortium, &proposal.changes, AT).unwrap();
+    let next = apply(&consortium, &proposal.changes, &context()).unwrap();
     assert_eq!(next.version, 2);
     assert!(next.is_member("Org E"));
     assert!(next.trust_store().has_organisation("Org E"));
@@ -183,7 +198,7 @@ fn changes_that_would_leave_a_policy_unreachable_are_refused() {
         policy: Policy::AtLeast { count: 5 },
     }];
     assert!(matches!(
-        apply(&consortium, &too_many, AT),
+        apply(&consortium, &too_many, &context()),
         Err(ChangeError::PolicyUnreachable { class: ChangeClass::Certificates, .. })
     ));
     let mut small = consortium.clone();
@@ -191,28 +206,37 @@ fn changes_that_would_leave_a_policy_unreachable_are_refused() {
     small.members.retain(|name, _| name != "Org D");
     // Three members, at least three approvals: removing one leaves two.
     let remove = [GovernanceChange::RemoveMember { organisation: "Org C".into() }];
-    assert!(matches!(apply(&small, &remove, AT), Err(ChangeError::PolicyUnreachable { .. })));
+    assert!(matches!(
+        apply(&small, &remove, &context()),
+        Err(ChangeError::PolicyUnreachable { .. })
+    ));
     let bad_fraction = [GovernanceChange::SetPolicy {
         class: ChangeClass::Policies,
         policy: Policy::MoreThan { numerator: 2, denominator: 2 },
     }];
-    assert!(matches!(apply(&consortium, &bad_fraction, AT), Err(ChangeError::Refused { .. })));
-}
-
-#[test]
-fn members_with_validators_and_validator_changes_wait_for_epochs() {
-    let (consortium, _) = consortium();
-    let remove = [GovernanceChange::RemoveMember { organisation: "Org D".into() }];
-    let error = apply(&consortium, &remove, AT).unwrap_err().to_string();
-    assert!(error.contains("runs 1 validators"), "{error}");
-    let remove_validator =
-        [GovernanceChange::RemoveValidator { validator: consortium.validators[0].public_key }];
     assert!(matches!(
-        apply(&consortium, &remove_validator, AT),
-        Err(ChangeError::NotSupported { change: "remove_validator", .. })
+        apply(&consortium, &bad_fraction, &context()),
+        Err(ChangeError::Refused { .. })
     ));
 }
 
+#[test]
+fn a_member_with_validators_goes_only_with_them_and_the_set_keeps_four() {
+    let (consortium, _) = consortium();
+    let remove = [GovernanceChange::RemoveMember { organisation: "Org D".into() }];
+    let error = apply(&consortium, &remove, &context()).unwrap_err().to_string();
+    assert!(error.contains("runs 1 validators"), "{error}");
+    let remove_validator =
+        GovernanceChange::RemoveValidator { validator: consortium.validators[3].public_key };
+    // Four validators: removing one would leave three.
+    let error = apply(&consortium, std::slice::from_ref(&remove_validator), &context())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("would have 3 validators; PBFT needs 4"), "{error}");
+    let stranger = [GovernanceChange::RemoveValidator { validator: admin(9) }];
+    let error = apply(&consortium, &stranger, &context()).unwrap_err().to_string();
+    assert!(error.contains("no validator has key"), "{error}");
+}
 #[test]
 fn revocations_are_checked() {
     let (consortium, authorities) = consortium();
@@ -222,10 +246,10 @@ fn revocations_are_checked() {
         organisation: "Org B".into(),
         serial: serial.clone(),
     }];
-    let next = apply(&consortium, &revoke, AT).unwrap();
+    let next = apply(&consortium, &revoke, &context()).unwrap();
     assert!(next.is_revoked("Org B", &serial));
     assert!(next.trust_store().verify(&client, AT, None).is_err());
-    assert!(matches!(apply(&next, &revoke, AT), Err(ChangeError::Refused { .. })), "twice");
+    assert!(matches!(apply(&next, &revoke, &context()), Err(ChangeError::Refused { .. })), "twice");
 
     let validator_serial =
         CertificateInfo::from_der(&consortium.validators[1].certificate_der).unwrap().serial;
@@ -233,10 +257,10 @@ fn revocations_are_checked() {
         organisation: "Org B".into(),
         serial: validator_serial,
     }];
-    let error = apply(&consortium, &revoke_validator, AT).unwrap_err().to_string();
+    let error = apply(&consortium, &revoke_validator, &context()).unwrap_err().to_string();
     assert!(error.contains("validator v1"), "{error}");
     let stranger = [GovernanceChange::RevokeCertificate { organisation: "Org Z".into(), serial }];
-    assert!(apply(&consortium, &stranger, AT).is_err());
+    assert!(apply(&consortium, &stranger, &context()).is_err());
 }
 
 #[test]
@@ -248,13 +272,13 @@ fn a_ca_rotation_keeps_the_old_ca_until_its_validators_have_moved() {
         organisation: "Org A".into(),
         ca_certificates_der: vec![new.clone()],
     }];
-    let error = apply(&consortium, &drop_old, AT).unwrap_err().to_string();
+    let error = apply(&consortium, &drop_old, &context()).unwrap_err().to_string();
     assert!(error.contains("validator v0 would no longer be trusted"), "{error}");
     let side_by_side = [GovernanceChange::UpdateMember {
         organisation: "Org A".into(),
         ca_certificates_der: vec![old, new],
     }];
-    let next = apply(&consortium, &side_by_side, AT).unwrap();
+    let next = apply(&consortium, &side_by_side, &context()).unwrap();
     assert_eq!(next.members["Org A"].ca_certificates_der.len(), 2);
 }
 
@@ -265,16 +289,19 @@ fn a_new_member_needs_its_own_valid_ca() {
         organisation: "Org E".into(),
         ca_certificates_der: vec![der(&authorities[0].certificate_pem)],
     }];
-    let error = apply(&consortium, &wrong_name, AT).unwrap_err().to_string();
+    let error = apply(&consortium, &wrong_name, &context()).unwrap_err().to_string();
     assert!(error.contains("\"Org A\"'s, not \"Org E\"'s"), "{error}");
     let leaf = [GovernanceChange::AddMember {
         organisation: "Org E".into(),
         ca_certificates_der: vec![certificate(&authorities[0], Role::Client, "x")],
     }];
-    assert!(apply(&consortium, &leaf, AT).is_err());
+    assert!(apply(&consortium, &leaf, &context()).is_err());
     let expired = [add_member("Org E")];
-    assert!(apply(&consortium, &expired, AT + 400 * 86_400).is_err(), "a CA expired at block time");
-    assert!(matches!(apply(&consortium, &[], AT), Err(ChangeError::ChangeCount { .. })));
+    assert!(
+        apply(&consortium, &expired, &context_at(AT + 400 * 86_400)).is_err(),
+        "a CA expired at block time"
+    );
+    assert!(matches!(apply(&consortium, &[], &context()), Err(ChangeError::ChangeCount { .. })));
     assert!(matches!(
         open(&consortium, "Org A", &[add_member("Org A")]),
         Err(GovernanceError::Change(_))
@@ -299,19 +326,26 @@ fn a_dry_run_reports_every_check_and_the_size_before_and_after() {
     let serial = CertificateInfo::from_der(&client).unwrap().serial;
     let changes = [
         add_member("Org E"),
-        GovernanceChange::RemoveValidator { validator: consortium.validators[0].public_key },
+        GovernanceChange::RemoveValidator { validator: admin(9) },
         GovernanceChange::RevokeCertificate { organisation: "Org B".into(), serial },
     ];
-    let report = dry_run(&consortium, &changes, AT);
+    let report = dry_run(&consortium, &changes, &context());
     let size = Size { members: 4, validators: 4, faults_tolerated: 1, quorum: 3 };
     assert_eq!(report.before, size);
     assert_eq!(report.after, None, "the bundle as a whole is refused");
-    assert!(matches!(report.outcome, Err(ChangeError::NotSupported { index: 1, .. })));
+    assert!(matches!(report.outcome, Err(ChangeError::Refused { index: 1, .. })));
     let results: Vec<bool> = report.checks.iter().map(|check| check.result.is_ok()).collect();
     assert_eq!(results, [true, false, true]);
     assert_eq!((report.voters, report.approvals_needed), (4, Some(3)));
+    // Each change can pass on its own while the bundle cannot: four validators less one.
+    let remove =
+        [GovernanceChange::RemoveValidator { validator: consortium.validators[0].public_key }];
+    let report = dry_run(&consortium, &remove, &context());
+    assert!(report.checks[0].result.is_ok());
+    let error = report.outcome.unwrap_err().to_string();
+    assert!(error.contains("would have 3 validators"), "{error}");
 
-    let report = dry_run(&consortium, &changes[..1], AT);
+    let report = dry_run(&consortium, &changes[..1], &context());
     assert_eq!(report.after, Some(Size { members: 5, ..size }));
     assert_eq!(report.outcome, Ok(()));
 }
@@ -324,34 +358,167 @@ fn the_deploy_policy_names_members_and_approved_code() {
     assert_eq!(consortium.deploy_refusal("Org C", &code_hash), None, "open at genesis");
     let only_a = DeployPolicy::Organisations { organisations: vec!["Org A".into()] };
     let set = |policy: DeployPolicy| [GovernanceChange::SetDeployPolicy { policy }];
-    let next = apply(&consortium, &set(only_a.clone()), AT).unwrap();
+    let next = apply(&consortium, &set(only_a.clone()), &context()).unwrap();
     assert_eq!(next.deploy_refusal("Org A", &code_hash), None);
     assert!(next.deploy_refusal("Org C", &code_hash).unwrap().contains("Org A only"));
-    assert!(apply(&next, &set(only_a), AT).is_err(), "unchanged");
+    assert!(apply(&next, &set(only_a), &context()).is_err(), "unchanged");
     let stranger = DeployPolicy::Organisations { organisations: vec!["Org Z".into()] };
-    assert!(apply(&consortium, &set(stranger), AT).is_err());
+    assert!(apply(&consortium, &set(stranger), &context()).is_err());
     let empty = DeployPolicy::Organisations { organisations: vec![] };
-    assert!(apply(&consortium, &set(empty), AT).is_err());
+    assert!(apply(&consortium, &set(empty), &context()).is_err());
 
-    let by_proposal = apply(&consortium, &set(DeployPolicy::ByProposal), AT).unwrap();
+    let by_proposal = apply(&consortium, &set(DeployPolicy::ByProposal), &context()).unwrap();
     assert!(by_proposal.deploy_refusal("Org A", &code_hash).unwrap().contains("approve_code"));
     let approve = [GovernanceChange::ApproveCode { code_hash }];
-    let approved = apply(&by_proposal, &approve, AT).unwrap();
+    let approved = apply(&by_proposal, &approve, &context()).unwrap();
     assert_eq!(approved.deploy_refusal("Org C", &code_hash), None);
-    assert!(apply(&approved, &approve, AT).is_err(), "approved twice");
+    assert!(apply(&approved, &approve, &context()).is_err(), "approved twice");
 
     // Removing a member takes it off the allow-list, but never empties it.
     consortium.validators.clear();
     consortium.policies.insert(ChangeClass::Membership, Policy::AtLeast { count: 1 });
     let a_and_d =
         DeployPolicy::Organisations { organisations: vec!["Org A".into(), "Org D".into()] };
-    let listed = apply(&consortium, &set(a_and_d), AT).unwrap();
+    let listed = apply(&consortium, &set(a_and_d), &context()).unwrap();
     let remove = |name: &str| [GovernanceChange::RemoveMember { organisation: name.into() }];
-    let without_d = apply(&listed, &remove("Org D"), AT).unwrap();
+    let without_d = apply(&listed, &remove("Org D"), &context()).unwrap();
     assert_eq!(
         without_d.deploy_policy,
         DeployPolicy::Organisations { organisations: vec!["Org A".into()] }
     );
-    let error = apply(&without_d, &remove("Org A"), AT).unwrap_err().to_string();
+    let error = apply(&without_d, &remove("Org A"), &context()).unwrap_err().to_string();
     assert!(error.contains("only organisation allowed to deploy"), "{error}");
+}
+
+/// A validator certificate of `authority` with its key, and the `AddValidator` change for
+/// it on chain "test" (with a valid proof of possession unless `forged`).
+fn new_validator(authority: &Authority, name: &str, port: u16) -> (GovernanceChange, Keypair) {
+    let request = IssueRequest {
+        role: Role::Validator,
+        name,
+        subject_alt_names: &[],
+        at: AT - 100,
+        days: 30,
+    };
+    let issued = issue(&authority.certificate_pem, &authority.key_pem, &request).unwrap();
+    let keypair = Keypair::from_seed(
+        &pactum_certs::tls::ed25519_seed_of_pem(&issued.private_key_pem).unwrap(),
+    );
+    let network_address = format!("127.0.0.1:{port}");
+    let message = pactum_types::join_message(
+        &ChainId::new("test").unwrap(),
+        &keypair.public_key(),
+        &network_address,
+    );
+    let proof = keypair.sign(pactum_types::crypto::domain::VALIDATOR_JOIN, &message);
+    let change = GovernanceChange::AddValidator {
+        validator: pactum_types::NewValidator {
+            name: name.into(),
+            certificate_der: der(&issued.certificate_pem),
+            chain_der: Vec::new(),
+            network_address,
+            api_address: format!("127.0.0.1:{}", port + 1000),
+            proof,
+        },
+    };
+    (change, keypair)
+}
+
+#[test]
+fn onboarding_an_organisation_with_its_validator_takes_one_proposal_and_a_readiness() {
+    let (consortium, _) = consortium();
+    let org_e = authority("Org E");
+    let add_member = GovernanceChange::AddMember {
+        organisation: "Org E".into(),
+        ca_certificates_der: vec![der(&org_e.certificate_pem)],
+    };
+    let (add_validator, keypair) = new_validator(&org_e, "v4", 7004);
+    let bundle = [add_member, add_validator];
+    let next = apply(&consortium, &bundle, &context()).unwrap();
+    // Nothing changes for consensus yet: the new validator is planned and waiting.
+    assert_eq!(next.validators, consortium.validators);
+    let planned = next.planned.clone().unwrap();
+    assert_eq!(planned.validators.len(), 5);
+    assert_eq!(planned.validators[4].index, 4);
+    assert_eq!(planned.validators[4].organisation, "Org E");
+    assert_eq!(planned.waiting.iter().copied().collect::<Vec<_>>(), vec![keypair.public_key()]);
+    assert_eq!(planned.last, None);
+    assert_eq!(next.next_validator_index, 5);
+    assert_eq!(next.connected_validators().len(), 5, "the joiner is dialled to catch up");
+    assert_eq!(Size::of(&next).quorum, 4, "n = 5 after: f = 1, quorum 4");
+    // Another validator change waits for this one.
+    let (again, _) = new_validator(&org_e, "v5", 7005);
+    let error = apply(&next, &[again], &context()).unwrap_err().to_string();
+    assert!(error.contains("waiting for 1 new validators"), "{error}");
+    // Only the waiting validator announces itself ready; then the epoch ends a window on.
+    assert!(next.ready(&admin(9), 20, 16, 64).is_err());
+    let ready = next.ready(&keypair.public_key(), 20, 16, 64).unwrap();
+    assert_eq!(ready.epoch_last(), Some(96), "the first checkpoint at or after 20 + 64");
+    assert!(ready.ready(&keypair.public_key(), 21, 16, 64).is_err(), "once");
+    assert!(ready.enter_next_epoch(95).is_none());
+    let entered = ready.enter_next_epoch(96).unwrap();
+    assert_eq!((entered.epoch, entered.epoch_start), (1, 96));
+    assert_eq!(entered.validators.len(), 5);
+    assert_eq!(entered.planned, None);
+    assert_ne!(entered.validator_set_hash(), consortium.validator_set_hash());
+    // Every version round-trips through its encoding.
+    for version in [&next, &ready, &entered] {
+        assert_eq!(&Consortium::from_bytes(&version.to_bytes()).unwrap(), version);
+    }
+}
+
+#[test]
+fn a_removal_needs_no_readiness_and_is_scheduled_at_once() {
+    let (consortium, _) = consortium();
+    let org_e = authority("Org E");
+    let mut with_five = consortium;
+    with_five.members.insert(
+        "Org E".into(),
+        Member { name: "Org E".into(), ca_certificates_der: vec![der(&org_e.certificate_pem)] },
+    );
+    let (add, keypair) = new_validator(&org_e, "v4", 7004);
+    let planned = apply(&with_five, &[add], &context()).unwrap();
+    let five =
+        planned.ready(&keypair.public_key(), 10, 16, 64).unwrap().enter_next_epoch(80).unwrap();
+    let remove = GovernanceChange::RemoveValidator { validator: five.validators[0].public_key };
+    let next = apply(&five, &[remove], &context()).unwrap();
+    let planned = next.planned.unwrap();
+    assert!(planned.waiting.is_empty());
+    assert_eq!(planned.last, Some(80), "decided at 10: the first checkpoint at or after 74");
+    let indices: Vec<u16> = planned.validators.iter().map(|validator| validator.index).collect();
+    assert_eq!(indices, vec![1, 2, 3, 4], "indices are never reused or shifted");
+}
+
+#[test]
+fn a_validator_that_does_not_check_out_is_refused_with_its_reason() {
+    let (consortium, authorities) = consortium();
+    let refusal = |change: GovernanceChange| {
+        apply(&consortium, &[change], &context()).unwrap_err().to_string()
+    };
+    // A proof of possession for another chain.
+    let (mut forged, _) = new_validator(&authorities[0], "v4", 7004);
+    if let GovernanceChange::AddValidator { validator } = &mut forged {
+        validator.proof = Keypair::from_seed(&[5; 32])
+            .sign(pactum_types::crypto::domain::VALIDATOR_JOIN, b"something else");
+    }
+    assert!(refusal(forged).contains("proof of possession does not verify"));
+    // A client certificate.
+    let (mut client, _) = new_validator(&authorities[0], "v4", 7004);
+    if let GovernanceChange::AddValidator { validator } = &mut client {
+        validator.certificate_der = certificate(&authorities[0], Role::Client, "c");
+    }
+    assert!(refusal(client).contains("role is client"));
+    // An organisation that is not a member.
+    let (stranger, _) = new_validator(&authority("Org X"), "v4", 7004);
+    assert!(refusal(stranger).contains("not a member"));
+    // An address already in use, and a name already taken.
+    let (taken, _) = new_validator(&authorities[0], "v4", 7000);
+    assert!(refusal(taken).contains("address 127.0.0.1:7000 is already validator v0's"));
+    let (named, _) = new_validator(&authorities[0], "v1", 7004);
+    assert!(refusal(named).contains("already named \"v1\""));
+    // The dry run reports the same before anything is signed.
+    let (ok, _) = new_validator(&authorities[0], "v4", 7004);
+    let report = dry_run(&consortium, &[ok], &context());
+    assert!(report.outcome.is_ok());
+    assert_eq!(report.after.unwrap().validators, 5);
 }

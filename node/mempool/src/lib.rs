@@ -48,6 +48,12 @@ pub trait SignerRegistry {
         Some(EnvelopeFault::UnknownSigner { sender: *key })
     }
 
+    /// Why `key` may not announce itself ready as a validator that a planned epoch adds
+    /// (ADR 0021), if it may not. Such a key is enrolled as no identity.
+    fn joiner_fault(&self, key: &PublicKey) -> Option<EnvelopeFault> {
+        Some(EnvelopeFault::UnknownSigner { sender: *key })
+    }
+
     /// The member organisation an enrolled `key` belongs to, for the organisation's share
     /// of the pool ([`MempoolConfig::organisation_share`]); `None` counts against no share.
     fn organisation(&self, key: &PublicKey) -> Option<String> {
@@ -80,6 +86,10 @@ impl<T: SignerRegistry + ?Sized> SignerRegistry for &T {
 
     fn organisation(&self, key: &PublicKey) -> Option<String> {
         (**self).organisation(key)
+    }
+
+    fn joiner_fault(&self, key: &PublicKey) -> Option<EnvelopeFault> {
+        (**self).joiner_fault(key)
     }
 
     fn signer(&self, key: &PublicKey) -> (Option<EnvelopeFault>, Option<String>) {

@@ -424,6 +424,9 @@ impl Mempool {
             Payload::EnrolIdentity { certificate_der } => {
                 (registry.enrolment_fault(&sender, certificate_der), None)
             }
+            Payload::Governance { action: pactum_types::GovernanceAction::Ready } => {
+                (registry.joiner_fault(&sender), None)
+            }
             _ => registry.signer(&sender),
         };
         if let Some(fault) = fault {

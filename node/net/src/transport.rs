@@ -187,6 +187,9 @@ pub struct Transport {
     shutdown: watch::Sender<bool>,
     /// The certificate this node presents, replaceable for a renewal of the same key.
     presented: Arc<PresentedIdentity>,
+    /// The runtime the transport's tasks run on, so that the validator set can be replaced
+    /// from any thread.
+    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Transport {
@@ -244,6 +247,7 @@ impl Transport {
             listener_task,
             shutdown,
             presented,
+            runtime: tokio::runtime::Handle::current(),
         };
         transport.set_validators(config.validators);
         info!(address = %local_address, key = %local_key, "transport listening");
@@ -258,8 +262,9 @@ impl Transport {
         &self.shared.stats
     }
 
-    /// Replaces the validator set: dials new members, stops dialling removed ones, and
-    /// from now on refuses inbound connections from keys outside the set.
+    /// Replaces the validator set: dials new members, stops dialling removed ones, closes
+    /// the inbound connections of keys outside the set, and from now on refuses them.
+    /// Callable from any thread.
     pub fn set_validators(&self, validators: Vec<Peer>) {
         let set: HashMap<PublicKey, Peer> =
             validators.into_iter().map(|peer| (peer.public_key, peer)).collect();
@@ -277,7 +282,7 @@ impl Transport {
             }
             let (queue, frames) = mpsc::channel(self.shared.settings.send_queue_frames_max);
             let queued_bytes = Arc::new(AtomicUsize::new(0));
-            let task = tokio::spawn(dial_loop(
+            let task = self.runtime.spawn(dial_loop(
                 peer.clone(),
                 self.connector.clone(),
                 Arc::clone(&self.shared),
@@ -292,7 +297,17 @@ impl Transport {
             .write()
             .expect("validator address lock is never poisoned") =
             set.values().flat_map(|peer| addresses_of(&peer.address)).collect();
+        let removed: Vec<Arc<tokio::sync::Notify>> = {
+            let live = self.shared.inbound_live.lock().expect("inbound lock is never poisoned");
+            live.iter()
+                .filter(|(key, _)| !set.contains_key(key))
+                .map(|(_, (_, close))| Arc::clone(close))
+                .collect()
+        };
         *self.shared.validators.write().expect("validator lock is never poisoned") = set;
+        for close in removed {
+            close.notify_one();
+        }
     }
 
     fn queue_to(&self, to: &PublicKey, payload: &[u8]) -> Result<QueueHandle, SendError> {

@@ -668,3 +668,44 @@ async fn handshakes_held_open_from_other_addresses_cannot_keep_a_validator_out()
     assert!(a.stats().connections_established() > established);
     drop(held);
 }
+
+/// ADR 0021: the node replaces the validator set from its execution thread, outside the
+/// runtime (the first epoch test found `set_validators` panicking there). A validator
+/// taken out of the set has its live inbound connection closed at once, and a new one is
+/// dialled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_set_is_replaced_from_any_thread_and_a_removed_validators_connection_closes() {
+    let pki = Pki::new();
+    let pair = Pair::new(&pki).await;
+    let c = pki.issue(Role::Validator, "validator-c");
+    let address = pair.a.local_address();
+    let mut from_c = {
+        let c_peer = Peer { public_key: key_of(&c), address: "127.0.0.1:1".into() };
+        let a_peer = Peer { public_key: pair.a_key, address: address.to_string() };
+        let b_peer = Peer { public_key: pair.b_key, address: pair.b.local_address().to_string() };
+        pair.a.set_validators(vec![a_peer, b_peer, c_peer]);
+        connect_as(&c, &pki.trust, address).await
+    };
+    // The listener registers the connection once its side of the handshake is done.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // From a plain thread: `b` stays (and a new key is dialled), `c` is removed.
+    let a = Arc::new(pair.a);
+    let replaced = {
+        let a = Arc::clone(&a);
+        let peers = vec![
+            Peer { public_key: pair.a_key, address: address.to_string() },
+            Peer { public_key: pair.b_key, address: pair.b.local_address().to_string() },
+            Peer {
+                public_key: key_of(&pki.issue(Role::Validator, "validator-d")),
+                address: "127.0.0.1:1".into(),
+            },
+        ];
+        std::thread::spawn(move || a.set_validators(peers))
+    };
+    replaced.join().expect("set_validators runs outside the runtime");
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_millis(1_500), from_c.read(&mut buffer))
+        .await
+        .expect("the removed validator's connection is closed at once");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+}

@@ -76,6 +76,31 @@ enum CertsCommand {
         /// A PEM certificate file.
         file: PathBuf,
     },
+    /// Write a validator's request to join a chain: its certificate (and intermediate
+    /// CAs), addresses and proof of possession of its key (a signature over the chain,
+    /// the key and the address). An admin proposes it with `pactum gov propose
+    /// --add-validator FILE`.
+    JoinRequest {
+        /// The validator's directory made by `issue` (certificate.pem, private-key.pem);
+        /// certificate.pem may hold intermediate CAs after the validator's certificate.
+        #[arg(long)]
+        validator: PathBuf,
+        /// The validator's name in the consortium.
+        #[arg(long)]
+        name: String,
+        /// Where peers reach its mutual-TLS endpoint (host:port).
+        #[arg(long)]
+        address: String,
+        /// Where clients reach its REST API (host:port).
+        #[arg(long)]
+        api_address: String,
+        /// The chain it joins (the genesis `chain_id`).
+        #[arg(long)]
+        chain_id: String,
+        /// The JSON file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub fn run(arguments: CertsArgs) -> anyhow::Result<ExitCode> {
@@ -116,6 +141,13 @@ pub fn run(arguments: CertsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        CertsCommand::JoinRequest { validator, name, address, api_address, chain_id, out } => {
+            let request = join_request(&validator, name, address, api_address, &chain_id)?;
+            let json = serde_json::to_string_pretty(&request)?;
+            std::fs::write(&out, json)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote the join request of {} to {}", request.name, out.display());
+        }
         CertsCommand::Inspect { file } => {
             let pem =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -129,6 +161,48 @@ pub fn run(arguments: CertsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A validator's join request: its certificate and chain from `directory`, and the
+/// proof of possession signed with its key there.
+pub fn join_request(
+    directory: &std::path::Path,
+    name: String,
+    network_address: String,
+    api_address: String,
+    chain_id: &str,
+) -> anyhow::Result<pactum_types::NewValidator> {
+    let certificate_path = directory.join("certificate.pem");
+    let pem = std::fs::read(&certificate_path)
+        .with_context(|| format!("cannot read {}", certificate_path.display()))?;
+    let mut certificates = certificates_from_pem(&pem)?.into_iter();
+    let certificate_der = certificates
+        .next()
+        .with_context(|| format!("{} holds no certificate", certificate_path.display()))?;
+    let chain_der: Vec<Vec<u8>> = certificates.collect();
+    let info = CertificateInfo::from_der(&certificate_der)?;
+    if info.role != Some(Role::Validator) {
+        anyhow::bail!("{} is not a validator certificate", certificate_path.display());
+    }
+    let key_path = directory.join("private-key.pem");
+    let key_pem = std::fs::read_to_string(&key_path)
+        .with_context(|| format!("cannot read {}", key_path.display()))?;
+    let keypair =
+        pactum_types::Keypair::from_seed(&pactum_certs::tls::ed25519_seed_of_pem(&key_pem)?);
+    if keypair.public_key() != info.public_key {
+        anyhow::bail!("{} is not the key of {}", key_path.display(), certificate_path.display());
+    }
+    let chain = pactum_types::ChainId::new(chain_id)?;
+    let message = pactum_types::join_message(&chain, &info.public_key, &network_address);
+    let proof = keypair.sign(pactum_types::crypto::domain::VALIDATOR_JOIN, &message);
+    Ok(pactum_types::NewValidator {
+        name,
+        certificate_der,
+        chain_der,
+        network_address,
+        api_address,
+        proof,
+    })
 }
 
 fn format_time(unix_seconds: i64) -> String {

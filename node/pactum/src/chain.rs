@@ -97,10 +97,10 @@ fn verify(data_dir: &Path, genesis: Option<&Path>, test_chain: bool) -> anyhow::
         (Some(path), false) => {
             let genesis = pactum_runtime::Genesis::load(path)
                 .with_context(|| format!("reading the genesis {}", path.display()))?;
-            let checker = genesis.certificate_checker();
-            Box::new(move |block: &pactum_types::Block| {
-                checker.check(block).map_err(|error| error.to_string())
-            })
+            let audit = pactum_runtime::proposal::ChainAudit::open(genesis, &store_path).map_err(
+                |error| anyhow::anyhow!("cannot open {}: {error}", store_path.display()),
+            )?;
+            Box::new(move |block: &pactum_types::Block| audit.check(block))
         }
         (None, false) => anyhow::bail!(
             "{} is not a node's data directory; pass --genesis so that commit certificates can be checked against the validators",
@@ -135,7 +135,7 @@ fn verify(data_dir: &Path, genesis: Option<&Path>, test_chain: bool) -> anyhow::
                 println!("  note: certificates were checked as a test chain's header signatures");
             } else {
                 println!(
-                    "  commit certificates: a quorum of the genesis validators' PBFT COMMITs for every block"
+                    "  commit certificates: a quorum of the PBFT COMMITs of the validator set in force at each block's height"
                 );
             }
             Ok(ExitCode::SUCCESS)

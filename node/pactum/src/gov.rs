@@ -24,6 +24,7 @@ pub struct GovArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "one command is parsed per process")]
 enum GovCommand {
     /// Propose a bundle of changes; your organisation approves it. Prints its id.
     Propose {
@@ -51,6 +52,14 @@ enum GovCommand {
         /// Replace a contract's code: ADDRESS=FILE.wasm (repeatable).
         #[arg(long)]
         upgrade_contract: Vec<String>,
+        /// Add the validator of this join request (`pactum certs join-request`); it votes
+        /// from the epoch after it announced itself ready (repeatable).
+        #[arg(long)]
+        add_validator: Vec<PathBuf>,
+        /// Remove the validator with this public key (hex) from the next epoch on
+        /// (repeatable).
+        #[arg(long)]
+        remove_validator: Vec<String>,
         /// Only check the changes against the configuration in force (each check's
         /// result, n/f/quorum before and after); nothing is signed or sent.
         #[arg(long)]
@@ -101,10 +110,18 @@ pub fn gov(arguments: GovArgs) -> anyhow::Result<ExitCode> {
             revoke_certificate,
             approve_code,
             upgrade_contract,
+            add_validator,
+            remove_validator,
             dry_run,
         } => {
-            let flags =
-                ChangeFlags { add_member, revoke_certificate, approve_code, upgrade_contract };
+            let flags = ChangeFlags {
+                add_member,
+                revoke_certificate,
+                approve_code,
+                upgrade_contract,
+                add_validator,
+                remove_validator,
+            };
             let changes = collect_changes(changes, &flags)?;
             let node = NodeClient::connect(&signing.node)?;
             if dry_run {
@@ -199,6 +216,8 @@ struct ChangeFlags {
     revoke_certificate: Vec<PathBuf>,
     approve_code: Vec<PathBuf>,
     upgrade_contract: Vec<String>,
+    add_validator: Vec<PathBuf>,
+    remove_validator: Vec<String>,
 }
 
 /// Asks the node to check `changes` and prints its report; success only if a proposal of
@@ -286,10 +305,22 @@ fn collect_changes(
         let code = read_wasm(&PathBuf::from(path))?;
         changes.push(GovernanceChange::UpgradeContract { contract, code });
     }
+    for path in &flags.add_validator {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let validator: pactum_types::NewValidator = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a join request", path.display()))?;
+        changes.push(GovernanceChange::AddValidator { validator });
+    }
+    for key in &flags.remove_validator {
+        let validator = pactum_types::PublicKey(parse_hex_array(key, "the validator's key")?);
+        changes.push(GovernanceChange::RemoveValidator { validator });
+    }
     if changes.is_empty() {
         bail!(
             "a proposal needs at least one change: --changes FILE, --add-member, \
-             --revoke-certificate, --approve-code or --upgrade-contract"
+             --add-validator, --remove-validator, --revoke-certificate, --approve-code or \
+             --upgrade-contract"
         );
     }
     Ok(changes)

@@ -347,6 +347,7 @@ impl Genesis {
                 }
             }
             validators.push(Validator {
+                index: u16::try_from(validators.len()).unwrap_or(u16::MAX),
                 name: entry.name.clone(),
                 organisation,
                 public_key,
@@ -468,6 +469,47 @@ impl Genesis {
     }
 
     /// The replica id of the validator holding `key`, if it is one.
+    /// The PBFT configuration of the epoch `consortium` is in: its validators (by index),
+    /// its identity, and its start, whose state digest is `start_digest` (ADR 0021).
+    pub fn epoch_config(
+        &self,
+        consortium: &pactum_governance::Consortium,
+        start_digest: Hash,
+    ) -> Config {
+        let mut members: Vec<u16> =
+            consortium.validators.iter().map(|validator| validator.index).collect();
+        members.sort_unstable();
+        Config {
+            members,
+            epoch: consortium.epoch,
+            chain: pactum_consensus::epoch_identity(&self.hash, consortium.epoch),
+            start: Sequence(consortium.epoch_start),
+            start_digest,
+            ..self.consensus_config()
+        }
+    }
+
+    /// The consensus parameters the epoch rule needs.
+    pub fn epoch_parameters(&self) -> pactum_executor::EpochParameters {
+        pactum_executor::EpochParameters {
+            checkpoint_interval: self.file.consensus.checkpoint_interval,
+            watermark_window: self.file.consensus.watermark_window,
+        }
+    }
+
+    /// What governance checks a bundle of changes against, for a block at `height` and
+    /// Unix time `at` of this chain.
+    pub fn governance_context(&self, height: u64, at: i64) -> pactum_governance::Context {
+        let epochs = self.epoch_parameters();
+        pactum_governance::Context {
+            at,
+            height,
+            chain: self.file.chain_id.clone(),
+            checkpoint_interval: epochs.checkpoint_interval,
+            watermark_window: epochs.watermark_window,
+        }
+    }
+
     pub fn replica_id(&self, key: &PublicKey) -> Option<u16> {
         self.validators
             .iter()

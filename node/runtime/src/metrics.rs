@@ -16,6 +16,8 @@ pub const COMMIT_LATENCY_BUCKETS_SECONDS: [f64; 12] =
 pub struct Metrics {
     pub height: AtomicU64,
     pub view: AtomicU64,
+    /// The epoch of the validator set (ADR 0021).
+    pub epoch: AtomicU64,
     pub view_changes: AtomicU64,
     pub stable_checkpoint: AtomicU64,
     pub blocks_committed: AtomicU64,
@@ -104,6 +106,7 @@ impl Metrics {
         };
         gauge("pactum_height", "Height of the last executed block.", "gauge", load(&self.height));
         gauge("pactum_view", "Current PBFT view.", "gauge", load(&self.view));
+        gauge("pactum_epoch", "Current validator-set epoch.", "gauge", load(&self.epoch));
         gauge(
             "pactum_view_changes_total",
             "Views this node entered after the first.",

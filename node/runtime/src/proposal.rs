@@ -58,7 +58,8 @@ pub fn block_from_delivery(
     delivery: &Delivery,
     tip: &ChainTip,
     chain_id: &ChainId,
-    validators: &[PublicKey],
+    epoch: &CertificateChecker,
+    validators_hash: Hash,
 ) -> Result<Block, ProposalError> {
     let sequence = delivery.sequence.0;
     let malformed = |reason: String| ProposalError::Malformed { sequence, reason };
@@ -73,8 +74,11 @@ pub fn block_from_delivery(
         .map_err(|error| malformed(error.to_string()))?;
     let (view, timestamp_ms, proposer) = match decoded.header {
         Some(header) => {
-            let primary = (header.view % validators.len() as u64) as usize;
-            (header.view, header.timestamp_ms, validators[primary])
+            let primary = epoch.config.primary(View(header.view));
+            let proposer = epoch
+                .key(primary)
+                .ok_or(ProposalError::UnknownReplica { height: sequence, replica: primary })?;
+            (header.view, header.timestamp_ms, proposer)
         }
         // A null batch from a view change: an empty block at its parent's time.
         None => (0, tip.timestamp_ms, PublicKey([0; 32])),
@@ -82,10 +86,10 @@ pub fn block_from_delivery(
     let certificate = &delivery.certificate;
     let mut signatures = Vec::with_capacity(certificate.commits.len());
     for (replica, signature) in &certificate.commits {
-        let validator = validators
-            .get(usize::from(*replica))
+        let validator = epoch
+            .key(*replica)
             .ok_or(ProposalError::UnknownReplica { height: sequence, replica: *replica })?;
-        signatures.push(CommitSignature { validator: *validator, signature: *signature });
+        signatures.push(CommitSignature { validator, signature: *signature });
     }
     let certificate = CommitCertificate::new(certificate.view.0, signatures).map_err(|error| {
         ProposalError::Certificate { height: sequence, reason: error.to_string() }
@@ -101,6 +105,7 @@ pub fn block_from_delivery(
         transactions_root: pactum_types::block::transactions_root(&transactions),
         previous_receipts_root: tip.receipts_root,
         previous_state_root: tip.state_root,
+        validators_hash,
     };
     Ok(Block { header, transactions, certificate })
 }
@@ -118,11 +123,33 @@ pub struct CertificateChecker {
 }
 
 impl CertificateChecker {
-    /// `config` is the consensus configuration in force (its chain identity and n);
-    /// `validators` the validators' keys in replica order.
+    /// `config` is the consensus configuration in force (its chain identity and members);
+    /// `validators` the validators' keys by replica id.
     pub fn new(config: Config, validators: Vec<PublicKey>) -> Self {
         let verifier = Ed25519Verifier::new(validators.clone());
         Self { config, validators, verifier }
+    }
+
+    /// The checker of the epoch `consortium` is in: its members' COMMITs, under its
+    /// identity (ADR 0021).
+    pub fn for_epoch(genesis: &crate::Genesis, consortium: &pactum_governance::Consortium) -> Self {
+        Self::new(
+            genesis.epoch_config(consortium, Hash::ZERO),
+            replica_keys(&consortium.validators),
+        )
+    }
+
+    /// The epoch's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The key of member `replica`, if it is one.
+    pub fn key(&self, replica: u16) -> Option<PublicKey> {
+        if !self.config.is_member(replica) {
+            return None;
+        }
+        self.validators.get(usize::from(replica)).copied()
     }
 
     pub fn check(&self, block: &Block) -> Result<(), ProposalError> {
@@ -131,10 +158,13 @@ impl CertificateChecker {
             Vec::with_capacity(block.certificate.signatures().len());
         for entry in block.certificate.signatures() {
             let replica = self
-                .validators
+                .config
+                .members
                 .iter()
-                .position(|key| *key == entry.validator)
-                .and_then(|index| u16::try_from(index).ok())
+                .copied()
+                .find(|replica| {
+                    self.validators.get(usize::from(*replica)) == Some(&entry.validator)
+                })
                 .ok_or(ProposalError::UnknownSigner { height, key: entry.validator })?;
             commits.push((replica, entry.signature));
         }
@@ -148,6 +178,69 @@ impl CertificateChecker {
             .verify(&self.config, &self.verifier)
             .map_err(|source| ProposalError::Consensus { height, source })
     }
+}
+
+/// The commit-certificate check of a whole stored chain, epoch by epoch (ADR 0021): each
+/// block against the validator set in force at its height, read from the consortium
+/// records in the store, and the set its header names against that one. What `pactum
+/// chain verify` runs.
+pub struct ChainAudit {
+    genesis: crate::Genesis,
+    first: std::sync::Arc<pactum_governance::Consortium>,
+    store: pactum_storage::Store,
+    /// The checker of the last epoch seen.
+    checker: std::sync::Mutex<Option<(u64, CertificateChecker)>>,
+}
+
+impl std::fmt::Debug for ChainAudit {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("ChainAudit").finish_non_exhaustive()
+    }
+}
+
+impl ChainAudit {
+    /// Over the store at `path` (opened again, read-only) of the chain of `genesis`.
+    pub fn open(genesis: crate::Genesis, path: &std::path::Path) -> Result<Self, String> {
+        let store =
+            pactum_storage::Store::open_read_only(path).map_err(|error| error.to_string())?;
+        let first = std::sync::Arc::new(genesis.consortium());
+        Ok(Self { genesis, first, store, checker: std::sync::Mutex::new(None) })
+    }
+
+    pub fn check(&self, block: &Block) -> Result<(), String> {
+        let height = block.header.height;
+        let consortium = pactum_executor::governance::at_height(&self.store, &self.first, height)
+            .map_err(|error| error.to_string())?;
+        let expected = consortium.validator_set_hash();
+        if block.header.validators_hash != expected {
+            return Err(format!(
+                "block {height} names validator set {}, but the set in force at its height \
+                 (epoch {}) is {expected}",
+                block.header.validators_hash, consortium.epoch
+            ));
+        }
+        let mut cached =
+            self.checker.lock().map_err(|_| "the audit lock is poisoned".to_string())?;
+        if cached.as_ref().is_none_or(|(epoch, _)| *epoch != consortium.epoch) {
+            *cached =
+                Some((consortium.epoch, CertificateChecker::for_epoch(&self.genesis, &consortium)));
+        }
+        match cached.as_ref() {
+            Some((_, checker)) => checker.check(block).map_err(|error| error.to_string()),
+            None => Err("no checker".into()),
+        }
+    }
+}
+
+/// Keys by replica id for `validators` (each at its index); ids no validator of the set
+/// holds get the zero key, which is no member's and verifies nothing.
+pub fn replica_keys(validators: &[pactum_governance::Validator]) -> Vec<PublicKey> {
+    let slots = validators.iter().map(|validator| usize::from(validator.index) + 1).max();
+    let mut keys = vec![PublicKey([0; 32]); slots.unwrap_or(0)];
+    for validator in validators {
+        keys[usize::from(validator.index)] = validator.public_key;
+    }
+    keys
 }
 
 /// The digest a checkpoint certifies at a height: the block hash and the state root after

@@ -1,5 +1,6 @@
 //! What validators send each other over the transport, one message per frame: PBFT
-//! messages, gossiped transactions, and blocks for state transfer. The transport moves
+//! messages (with the epoch they belong to), gossiped transactions, blocks for state
+//! transfer, and the epoch a node is in. The transport moves
 //! bytes; this is the only place that gives them meaning. Decoding is bounded by the
 //! `limits` constants, and a frame that does not decode is a peer's fault (evidence),
 //! never a crash.
@@ -10,21 +11,26 @@ use pactum_types::limits;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wire {
-    /// A signed PBFT message.
-    Consensus(SignedMessage),
+    /// A signed PBFT message of `epoch` (ADR 0021: each epoch is its own PBFT instance,
+    /// and its signatures cover the epoch's identity).
+    Consensus { epoch: u64, message: SignedMessage },
     /// Transactions a client gave the sender (canonical bytes), for the other mempools.
     Transactions(Vec<Vec<u8>>),
     /// State transfer: send the committed blocks `from..=to`.
     BlocksRequest { from: u64, to: u64 },
     /// State transfer: committed blocks (encoded), consecutive from the first one asked.
     Blocks(Vec<Vec<u8>>),
+    /// The answer to a consensus message of an earlier epoch: the sender is in `epoch`
+    /// at `height`, so the peer is behind and catches up from blocks.
+    Epoch { epoch: u64, height: u64 },
 }
 
 impl Encode for Wire {
     fn encode_to(&self, out: &mut Vec<u8>) {
         match self {
-            Wire::Consensus(message) => {
+            Wire::Consensus { epoch, message } => {
                 write::u8(out, 1);
+                write::u64(out, *epoch);
                 message.encode_to(out);
             }
             Wire::Transactions(transactions) => {
@@ -46,6 +52,11 @@ impl Encode for Wire {
                     write::bytes(out, block);
                 }
             }
+            Wire::Epoch { epoch, height } => {
+                write::u8(out, 5);
+                write::u64(out, *epoch);
+                write::u64(out, *height);
+            }
         }
     }
 }
@@ -53,7 +64,10 @@ impl Encode for Wire {
 impl Decode for Wire {
     fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match reader.u8("wire message")? {
-            1 => Ok(Wire::Consensus(SignedMessage::decode_from(reader)?)),
+            1 => Ok(Wire::Consensus {
+                epoch: reader.u64("epoch")?,
+                message: SignedMessage::decode_from(reader)?,
+            }),
             2 => {
                 let count =
                     reader.length(limits::GOSSIP_TRANSACTIONS_PER_FRAME_MAX, "gossip count")?;
@@ -75,6 +89,7 @@ impl Decode for Wire {
                 }
                 Ok(Wire::Blocks(blocks))
             }
+            5 => Ok(Wire::Epoch { epoch: reader.u64("epoch")?, height: reader.u64("height")? }),
             tag => Err(DecodeError::UnknownTag { what: "wire message", tag }),
         }
     }
@@ -90,6 +105,7 @@ mod tests {
             Wire::Transactions(vec![vec![1, 2, 3], Vec::new()]),
             Wire::BlocksRequest { from: 5, to: 9 },
             Wire::Blocks(vec![vec![7; 40]]),
+            Wire::Epoch { epoch: 2, height: 170 },
         ] {
             assert_eq!(Wire::from_bytes(&message.to_bytes()).unwrap(), message);
         }

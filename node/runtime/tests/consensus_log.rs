@@ -138,7 +138,7 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("store");
     let store = Store::open(&path).unwrap();
-    let (mut log, replay) = ConsensusLog::open(&store).unwrap();
+    let (mut log, replay) = ConsensusLog::open(&store, 0).unwrap();
     assert!(replay.is_empty());
     let mut replica = Replica::new(1, config(), crypto(1), &replay, Sequence(0)).unwrap();
     run_backup(&store, &mut log, &mut replica, 40);
@@ -163,7 +163,7 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
     drop(replica);
     drop(store);
     let store = Store::open(&path).unwrap();
-    let (log, replay) = ConsensusLog::open(&store).unwrap();
+    let (log, replay) = ConsensusLog::open(&store, 0).unwrap();
     assert_eq!(log.len(), replay.len());
     assert!(
         replay.iter().any(
@@ -195,7 +195,7 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
 fn view_change_records_are_compacted_away() {
     let directory = tempfile::tempdir().unwrap();
     let store = Store::open(directory.path().join("store")).unwrap();
-    let (mut log, _) = ConsensusLog::open(&store).unwrap();
+    let (mut log, _) = ConsensusLog::open(&store, 0).unwrap();
     for view in 1..=30u64 {
         let view_change = signed(
             1,
@@ -218,7 +218,7 @@ fn view_change_records_are_compacted_away() {
         log.persist(&store, &[Record::Accepted(new_view)]).unwrap();
     }
     assert_eq!(log.len(), 1, "only the NEW-VIEW of the current view is kept");
-    let (reopened, replay) = ConsensusLog::open(&store).unwrap();
+    let (reopened, replay) = ConsensusLog::open(&store, 0).unwrap();
     assert_eq!(reopened.len(), 1);
     assert!(
         matches!(&replay[0], Record::Accepted(message) if message.message.view() == Some(View(30)))
@@ -230,8 +230,53 @@ fn a_damaged_record_is_a_clear_error() {
     let directory = tempfile::tempdir().unwrap();
     let store = Store::open(directory.path().join("store")).unwrap();
     store.consensus_log_put(&7u64.to_be_bytes(), b"\x01\x09garbage").unwrap();
-    let error = ConsensusLog::open(&store).unwrap_err();
+    let error = ConsensusLog::open(&store, 0).unwrap_err();
     assert!(matches!(error, LogError::Corrupt { .. }));
     let message = error.to_string();
     assert!(message.contains("0000000000000007") && message.contains("damaged"), "{message}");
+}
+
+/// ADR 0021: the log is one epoch's. A replica of another epoch starts from an empty log
+/// whatever a crash left, and the epoch survives compaction.
+#[test]
+fn a_log_belongs_to_one_epoch_and_keeps_it_through_compaction() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(directory.path().join("store")).unwrap();
+    let view_change = |view: u64| {
+        Record::Sent(signed(
+            1,
+            Message::ViewChange {
+                new_view: View(view),
+                checkpoint: CheckpointCertificate::genesis(),
+                prepared: Vec::new(),
+            },
+        ))
+    };
+    let (mut log, _) = ConsensusLog::open(&store, 0).unwrap();
+    log.persist(&store, &[view_change(1)]).unwrap();
+    assert_eq!(ConsensusLog::open(&store, 0).unwrap().1.len(), 1, "the same epoch replays");
+    // Epoch 1's replica: the genesis epoch's record is gone, for good.
+    let (mut log, replay) = ConsensusLog::open(&store, 1).unwrap();
+    assert!(replay.is_empty());
+    assert_eq!(log.epoch(), 1);
+    assert!(ConsensusLog::open(&store, 0).unwrap().1.is_empty());
+    // Compaction (every NEW-VIEW raises the floor) keeps the epoch mark.
+    let (mut log5, _) = ConsensusLog::open(&store, 5).unwrap();
+    for view in 1..=10u64 {
+        let primary = (view % u64::from(N)) as u16;
+        let new_view = signed(
+            primary,
+            Message::NewView {
+                view: View(view),
+                view_changes: Vec::new(),
+                pre_prepares: Vec::new(),
+            },
+        );
+        log5.persist(&store, &[view_change(view)]).unwrap();
+        log5.persist(&store, &[Record::Accepted(new_view)]).unwrap();
+    }
+    assert_eq!(ConsensusLog::open(&store, 5).unwrap().1.len(), 1, "epoch 5's log survived");
+    // Starting the next epoch empties the log in one write.
+    log.start_epoch(&store, 6).unwrap();
+    assert!(ConsensusLog::open(&store, 6).unwrap().1.is_empty());
 }

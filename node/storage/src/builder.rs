@@ -155,6 +155,7 @@ impl ChainBuilder {
             transactions_root: pactum_types::block::transactions_root(&signed),
             previous_receipts_root: self.previous_receipts_root,
             previous_state_root: self.previous_state_root,
+            validators_hash: Hash::ZERO,
         };
         let header_hash = header.hash();
         let quorum = 2 * ((self.validators.len() - 1) / 3) + 1;

@@ -12,7 +12,7 @@ use crate::merkle;
 use crate::transaction::{ChainId, Transaction};
 
 /// The block format this build writes and reads: the first byte of every encoded header.
-pub const BLOCK_FORMAT_VERSION: u8 = 2;
+pub const BLOCK_FORMAT_VERSION: u8 = 3;
 
 /// A contract's address (32 bytes, derived deterministically at deploy time).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,6 +73,10 @@ pub struct BlockHeader {
     pub previous_receipts_root: Hash,
     /// State root after executing the parent block (height - 1).
     pub previous_state_root: Hash,
+    /// SHA3-256 of the validator set in force at this height (each validator's index and
+    /// key): the set whose quorum must sign the commit certificate (ADR 0021).
+    /// [`Hash::ZERO`] on a chain without a consortium (test fixtures).
+    pub validators_hash: Hash,
 }
 
 impl BlockHeader {
@@ -94,6 +98,7 @@ impl Encode for BlockHeader {
         self.transactions_root.encode_to(out);
         self.previous_receipts_root.encode_to(out);
         self.previous_state_root.encode_to(out);
+        self.validators_hash.encode_to(out);
     }
 }
 
@@ -118,6 +123,7 @@ impl Decode for BlockHeader {
             transactions_root: Hash::decode_from(reader)?,
             previous_receipts_root: Hash::decode_from(reader)?,
             previous_state_root: Hash::decode_from(reader)?,
+            validators_hash: Hash::decode_from(reader)?,
         })
     }
 }

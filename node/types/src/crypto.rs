@@ -26,6 +26,9 @@ pub mod domain {
     /// sign their header hashes under this tag. A real block's certificate holds PBFT
     /// COMMITs instead (ADR 0011), which carry the PBFT domain tag.
     pub const TEST_CHAIN_COMMIT: &[u8] = b"pactum.test-chain.commit.v1\0";
+    /// A new validator's proof of possession of its key
+    /// (`crate::governance::join_message`).
+    pub const VALIDATOR_JOIN: &[u8] = b"pactum.validator-join.v1\0";
 }
 
 /// An Ed25519 public key, as its 32-byte compressed encoding.

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::Address;
 use crate::codec::{Decode, DecodeError, Encode, Reader, write};
-use crate::crypto::PublicKey;
+use crate::crypto::{PublicKey, Signature};
 use crate::hash::Hash;
 use crate::limits;
+use crate::transaction::ChainId;
 
 /// A governance step, signed by a key enrolled with an `admin` certificate of a member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,39 @@ pub enum GovernanceAction {
     Reject { proposal: Hash },
     /// The proposer's organisation withdraws its open proposal `proposal`.
     Withdraw { proposal: Hash },
+    /// Signed by a validator an applied proposal added, once its node has caught up: it
+    /// is ready to vote. The next epoch is scheduled once every new validator is ready
+    /// (ADR 0021).
+    Ready,
+}
+
+/// A validator a proposal adds: its certificate and the intermediate CAs between it and
+/// its member's root, the addresses others reach it at, and its proof of possession of
+/// the key: its signature over [`join_message`] under `domain::VALIDATOR_JOIN`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewValidator {
+    pub name: String,
+    #[serde(with = "crate::json::hex_bytes")]
+    pub certificate_der: Vec<u8>,
+    #[serde(with = "crate::json::hex_byte_vecs", default)]
+    pub chain_der: Vec<Vec<u8>>,
+    /// `host:port` of its peer (mutual-TLS) endpoint.
+    pub network_address: String,
+    /// `host:port` of its REST API.
+    pub api_address: String,
+    pub proof: Signature,
+}
+
+/// What a new validator's key signs to prove it is held by whoever asks to join: the
+/// chain, the key itself and the address it will listen on, so a proof is good for one
+/// chain and one validator entry only.
+pub fn join_message(chain: &ChainId, public_key: &PublicKey, network_address: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    chain.encode_to(&mut out);
+    public_key.encode_to(&mut out);
+    write::string(&mut out, network_address);
+    out
 }
 
 /// The classes of change; each has its own approval policy.
@@ -147,9 +181,7 @@ pub enum GovernanceChange {
         ca_certificates_der: Vec<Vec<u8>>,
     },
     /// Removes a member organisation and every identity enrolled under it.
-    RemoveMember {
-        organisation: String,
-    },
+    RemoveMember { organisation: String },
     /// Replaces a member's CA certificates. A rotation lists the old and the new CA side
     /// by side, and a later update drops the old one.
     UpdateMember {
@@ -157,19 +189,12 @@ pub enum GovernanceChange {
         #[serde(with = "crate::json::hex_byte_vecs")]
         ca_certificates_der: Vec<Vec<u8>>,
     },
-    AddValidator {
-        #[serde(with = "crate::json::hex_bytes")]
-        certificate_der: Vec<u8>,
-        network_address: String,
-    },
-    RemoveValidator {
-        validator: PublicKey,
-    },
+    /// Adds a validator; it votes from the epoch after it announced itself ready.
+    AddValidator { validator: NewValidator },
+    /// Removes the validator with this key from the next epoch on.
+    RemoveValidator { validator: PublicKey },
     /// Sets the approval policy of one class of change.
-    SetPolicy {
-        class: ChangeClass,
-        policy: Policy,
-    },
+    SetPolicy { class: ChangeClass, policy: Policy },
     /// Revokes the certificate `serial` of `organisation`: identities enrolled with it
     /// can no longer transact, and it enrols nothing again.
     RevokeCertificate {
@@ -184,13 +209,9 @@ pub enum GovernanceChange {
         code: Vec<u8>,
     },
     /// Sets who may deploy contracts.
-    SetDeployPolicy {
-        policy: DeployPolicy,
-    },
+    SetDeployPolicy { policy: DeployPolicy },
     /// Approves code (by its SHA3-256 hash) for deployment under the `by_proposal` policy.
-    ApproveCode {
-        code_hash: Hash,
-    },
+    ApproveCode { code_hash: Hash },
 }
 
 impl GovernanceChange {
@@ -250,6 +271,7 @@ impl Encode for GovernanceAction {
                 write::u8(out, 4);
                 proposal.encode_to(out);
             }
+            GovernanceAction::Ready => write::u8(out, 5),
         }
     }
 }
@@ -267,8 +289,33 @@ impl Decode for GovernanceAction {
             2 => Ok(GovernanceAction::Approve { proposal: Hash::decode_from(reader)? }),
             3 => Ok(GovernanceAction::Reject { proposal: Hash::decode_from(reader)? }),
             4 => Ok(GovernanceAction::Withdraw { proposal: Hash::decode_from(reader)? }),
+            5 => Ok(GovernanceAction::Ready),
             tag => Err(DecodeError::UnknownTag { what: "governance action", tag }),
         }
+    }
+}
+
+impl Encode for NewValidator {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        write::string(out, &self.name);
+        write::bytes(out, &self.certificate_der);
+        write_certificates(out, &self.chain_der);
+        write::string(out, &self.network_address);
+        write::string(out, &self.api_address);
+        self.proof.encode_to(out);
+    }
+}
+
+impl Decode for NewValidator {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            name: reader.string(limits::ORGANISATION_NAME_BYTES_MAX, "validator name")?,
+            certificate_der: reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "certificate")?,
+            chain_der: read_certificates(reader)?,
+            network_address: reader.string(limits::NETWORK_ADDRESS_BYTES_MAX, "network address")?,
+            api_address: reader.string(limits::NETWORK_ADDRESS_BYTES_MAX, "API address")?,
+            proof: Signature::decode_from(reader)?,
+        })
     }
 }
 
@@ -377,10 +424,9 @@ impl Encode for GovernanceChange {
                 write::u8(out, 2);
                 write::string(out, organisation);
             }
-            GovernanceChange::AddValidator { certificate_der, network_address } => {
+            GovernanceChange::AddValidator { validator } => {
                 write::u8(out, 3);
-                write::bytes(out, certificate_der);
-                write::string(out, network_address);
+                validator.encode_to(out);
             }
             GovernanceChange::RemoveValidator { validator } => {
                 write::u8(out, 4);
@@ -429,11 +475,9 @@ impl Decode for GovernanceChange {
                 ca_certificates_der: read_certificates(reader)?,
             }),
             2 => Ok(GovernanceChange::RemoveMember { organisation: organisation(reader)? }),
-            3 => Ok(GovernanceChange::AddValidator {
-                certificate_der: reader.byte_vec(limits::CERTIFICATE_BYTES_MAX, "certificate")?,
-                network_address: reader
-                    .string(limits::NETWORK_ADDRESS_BYTES_MAX, "network address")?,
-            }),
+            3 => {
+                Ok(GovernanceChange::AddValidator { validator: NewValidator::decode_from(reader)? })
+            }
             4 => {
                 Ok(GovernanceChange::RemoveValidator { validator: PublicKey::decode_from(reader)? })
             }

@@ -28,7 +28,10 @@ pub use admission::EnvelopeFault;
 pub use block::{Address, Block, BlockHeader, CommitCertificate, CommitSignature};
 pub use codec::{Decode, DecodeError, Encode};
 pub use crypto::{Keypair, PublicKey, Signature};
-pub use governance::{ChangeClass, DeployPolicy, GovernanceAction, GovernanceChange, Policy};
+pub use governance::{
+    ChangeClass, DeployPolicy, GovernanceAction, GovernanceChange, NewValidator, Policy,
+    join_message,
+};
 pub use hash::Hash;
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use transaction::{ChainId, Payload, Transaction, UnsignedTransaction};

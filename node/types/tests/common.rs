@@ -40,8 +40,14 @@ pub fn sample_transactions() -> Vec<(&'static str, Transaction)> {
         (
             "add_validator",
             GovernanceChange::AddValidator {
-                certificate_der: vec![0x30, 0x03],
-                network_address: "127.0.0.1:7100".into(),
+                validator: NewValidator {
+                    name: "validator-5".into(),
+                    certificate_der: vec![0x30, 0x03],
+                    chain_der: Vec::new(),
+                    network_address: "127.0.0.1:7100".into(),
+                    api_address: "127.0.0.1:8100".into(),
+                    proof: Signature([7; 64]),
+                },
             },
         ),
         (
@@ -157,6 +163,7 @@ pub fn sample_transactions() -> Vec<(&'static str, Transaction)> {
                 },
             ),
         ),
+        ("tx_ready", transaction(7, Payload::Governance { action: GovernanceAction::Ready })),
         (
             "tx_propose_bundle",
             transaction(
@@ -236,6 +243,7 @@ pub fn sample_block() -> Block {
         transactions_root: block::transactions_root(&transactions),
         previous_receipts_root: Hash([0x22; 32]),
         previous_state_root: Hash([0x33; 32]),
+        validators_hash: Hash([0x44; 32]),
     };
     let hash = header.hash();
     let signatures = (20..23)
@@ -297,9 +305,22 @@ fn arb_change() -> impl Strategy<Value = GovernanceChange> {
             GovernanceChange::UpdateMember { organisation, ca_certificates_der }
         }),
         text(64).prop_map(|organisation| GovernanceChange::RemoveMember { organisation }),
-        (bytes(64), text(40)).prop_map(|(certificate_der, network_address)| {
-            GovernanceChange::AddValidator { certificate_der, network_address }
-        }),
+        (text(40), bytes(64), vec(bytes(64), 0..3), text(40), text(40), arb_hash()).prop_map(
+            |(name, certificate_der, chain_der, network_address, api_address, proof)| {
+                let mut signature = [0u8; 64];
+                signature[..32].copy_from_slice(&proof.0);
+                GovernanceChange::AddValidator {
+                    validator: NewValidator {
+                        name,
+                        certificate_der,
+                        chain_der,
+                        network_address,
+                        api_address,
+                        proof: Signature(signature),
+                    },
+                }
+            }
+        ),
         arb_public_key().prop_map(|validator| GovernanceChange::RemoveValidator { validator }),
         (0u8..5, any::<u16>(), any::<u16>(), 0u8..3).prop_map(|(class, a, b, rule)| {
             let class = ChangeClass::ALL[usize::from(class)];
@@ -340,10 +361,11 @@ pub fn arb_payload() -> impl Strategy<Value = Payload> {
                 }
             }
         ),
-        (arb_hash(), 0u8..3).prop_map(|(proposal, kind)| Payload::Governance {
+        (arb_hash(), 0u8..4).prop_map(|(proposal, kind)| Payload::Governance {
             action: match kind {
                 0 => GovernanceAction::Approve { proposal },
                 1 => GovernanceAction::Reject { proposal },
+                2 => GovernanceAction::Ready,
                 _ => GovernanceAction::Withdraw { proposal },
             }
         }),
@@ -426,6 +448,7 @@ pub fn arb_block() -> impl Strategy<Value = Block> {
                 transactions_root,
                 previous_receipts_root,
                 previous_state_root,
+                validators_hash: previous_state_root,
             },
         );
     let signature = (arb_public_key(), arb_signature())

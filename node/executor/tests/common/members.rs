@@ -60,6 +60,23 @@ impl Organisation {
         }
     }
 
+    /// A validator record (replica id `index`) with a fresh validator certificate, and
+    /// its identity.
+    pub fn validator(&self, index: u16, name: &str) -> (pactum_governance::Validator, Identity) {
+        let identity = self.identity(Role::Validator, name, 365);
+        let validator = pactum_governance::Validator {
+            index,
+            name: name.into(),
+            organisation: self.name.clone(),
+            public_key: identity.info.public_key,
+            certificate_der: identity.der.clone(),
+            chain_der: Vec::new(),
+            address: format!("127.0.0.1:{}", 7000 + index),
+            api_address: format!("127.0.0.1:{}", 8000 + index),
+        };
+        (validator, identity)
+    }
+
     pub fn member(&self) -> Member {
         Member { name: self.name.clone(), ca_certificates_der: vec![self.ca_der.clone()] }
     }
@@ -74,8 +91,19 @@ pub fn consortium(organisations: &[&Organisation], approvals: u16) -> Consortium
 
 /// An executor in `directory` governed by `consortium` from genesis.
 pub fn open_governed(directory: &Path, consortium: &Consortium) -> Executor {
+    open_governed_with(directory, consortium, pactum_executor::EpochParameters::default())
+}
+
+/// An executor in `directory` governed by `consortium`, with PBFT's checkpoint interval
+/// and window as `epochs` says (where validator-set changes take effect).
+pub fn open_governed_with(
+    directory: &Path,
+    consortium: &Consortium,
+    epochs: pactum_executor::EpochParameters,
+) -> Executor {
     let store = Store::open(directory.join("db")).unwrap();
     let options = ExecutorOptions {
+        epochs,
         vm: VmOptions {
             artifact_directory: Some(directory.join("artifacts")),
             ..VmOptions::default()

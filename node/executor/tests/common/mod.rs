@@ -143,6 +143,10 @@ pub fn next_block_at(
         transactions_root: transactions_root(&transactions),
         previous_receipts_root: tip.receipts_root,
         previous_state_root: tip.state_root,
+        // The set in force, as every validator derives it (none without a consortium).
+        validators_hash: executor
+            .consortium()
+            .map_or(pactum_types::Hash::ZERO, |consortium| consortium.validator_set_hash()),
     };
     let header_hash = header.hash();
     let signatures = validators[..3]

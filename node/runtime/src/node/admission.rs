@@ -422,7 +422,7 @@ fn feed_consensus(shared: &Arc<Shared>, config: &pactum_consensus::Config) {
     };
     let mut requests: Vec<Vec<u8>> = ready.iter().map(|pooled| pooled.encoded().to_vec()).collect();
     if shared.byzantine_for_tests == Some(ByzantineMode::IncludeUnenrolled) {
-        requests.extend(unenrolled_request(shared, config));
+        requests.extend(unenrolled_request(shared));
     }
     if requests.is_empty() {
         return;
@@ -435,10 +435,11 @@ fn feed_consensus(shared: &Arc<Shared>, config: &pactum_consensus::Config) {
 /// Test-only ([`ByzantineMode::IncludeUnenrolled`]): while this node is primary, about once
 /// a second, a validly signed transaction from a fresh key the ledger never enrolled,
 /// handed straight to the replica past the mempool's rules.
-fn unenrolled_request(shared: &Shared, config: &pactum_consensus::Config) -> Option<Vec<u8>> {
+fn unenrolled_request(shared: &Shared) -> Option<Vec<u8>> {
     static LAST_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let view = shared.status.lock().expect("status lock is never poisoned").view;
-    if config.primary(pactum_consensus::View(view)) != shared.replica_id {
+    let epoch = shared.genesis.epoch_config(&shared.consortium(), Hash::ZERO);
+    if Some(epoch.primary(pactum_consensus::View(view))) != shared.own_replica() {
         return None;
     }
     let now = unix_millis();
@@ -497,10 +498,8 @@ fn gossip(shared: &Arc<Shared>) {
         let transactions: Vec<Vec<u8>> =
             pooled.iter().map(|transaction| transaction.encoded().to_vec()).collect();
         for frame in gossip_frames(transactions) {
-            for validator in &shared.genesis.validators {
-                if validator.public_key != shared.public_key
-                    && shared.transport.send(&validator.public_key, frame.clone()).is_err()
-                {
+            for peer in shared.peer_keys() {
+                if shared.transport.send(&peer, frame.clone()).is_err() {
                     shared.metrics.gossip_frames_dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }

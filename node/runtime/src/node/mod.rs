@@ -42,6 +42,7 @@ use pactum_consensus::{
 use pactum_executor::{
     ExecutedBlock, Executor, ExecutorError, ExecutorOptions, LedgerReader, QueryOutcome,
 };
+use pactum_governance::Consortium;
 use pactum_mempool::{
     Mempool, MempoolConfig, NonceState, OrganisationShare, Rejection, SignerRegistry, Source,
 };
@@ -217,8 +218,14 @@ pub struct NodeStatus {
     pub name: String,
     pub organisation: String,
     pub public_key: PublicKey,
-    pub replica_id: ReplicaId,
+    /// `None` while this node is an observer (not a validator of the current epoch).
+    pub replica_id: Option<ReplicaId>,
     pub chain_id: String,
+    /// The current epoch, its first height after genesis's 0 (ADR 0021), and where it
+    /// ends once a validator-set change scheduled that.
+    pub epoch: u64,
+    pub epoch_start: u64,
+    pub epoch_last: Option<u64>,
     pub view: u64,
     pub primary: String,
     pub in_view_change: bool,
@@ -270,10 +277,13 @@ struct Shared {
     /// Why the last certificate reload was refused, until one succeeds.
     reload_error: Mutex<Option<String>>,
     public_key: PublicKey,
-    replica_id: ReplicaId,
     genesis: Genesis,
-    /// The validators' keys in replica order (from the genesis), for certificates.
-    validator_keys: Vec<PublicKey>,
+    /// The consortium configuration after the last executed block: the current epoch's
+    /// validators (and a planned epoch's), which replica ids, keys and peers come from.
+    consortium: RwLock<Arc<Consortium>>,
+    /// Whether this node runs no replica now (a validator a planned epoch adds, catching
+    /// up; or one an epoch removed): it follows the ledger from its peers' blocks.
+    observer: std::sync::atomic::AtomicBool,
     ledger: RwLock<Executor>,
     /// Reads for the REST API and peers, beside the executor: they never take its lock.
     reader: LedgerReader,
@@ -300,7 +310,11 @@ struct Shared {
     /// Reports, requests and timers for the consensus stage (taken before peers' messages).
     consensus: mpsc::Sender<LocalEvent>,
     /// Peers' consensus messages.
-    consensus_peers: mpsc::Sender<SignedMessage>,
+    consensus_peers: mpsc::Sender<(u64, SignedMessage)>,
+    /// The execution stage's queue, for catch-up requests (dropped when it is full), and
+    /// when one was last asked for.
+    catch_up: std::sync::mpsc::SyncSender<ExecutionCommand>,
+    catch_up_asked: Mutex<Option<Stopwatch>>,
     transport: Transport,
     /// When each transaction was admitted here (bounded), for commit latency.
     admitted_at: Mutex<LatencyTracker>,
@@ -308,6 +322,54 @@ struct Shared {
     stopping: std::sync::atomic::AtomicBool,
     /// One block request served per peer; answers taken only from the peer asked.
     block_exchange: block_exchange::BlockExchange,
+}
+
+impl Shared {
+    /// The configuration in force for the next block.
+    fn consortium(&self) -> Arc<Consortium> {
+        Arc::clone(&self.consortium.read().expect("consortium lock is never poisoned"))
+    }
+
+    /// The replica id of `key` in the current or the planned epoch.
+    fn replica_of(&self, key: &PublicKey) -> Option<ReplicaId> {
+        let consortium = self.consortium();
+        consortium
+            .connected_validators()
+            .into_iter()
+            .find(|validator| validator.public_key == *key)
+            .map(|validator| validator.index)
+    }
+
+    /// This node's replica id, if it is (or will be) a validator.
+    fn own_replica(&self) -> Option<ReplicaId> {
+        self.replica_of(&self.public_key)
+    }
+
+    /// The keys of every other validator this node talks to (current and planned).
+    fn peer_keys(&self) -> Vec<PublicKey> {
+        self.consortium()
+            .connected_validators()
+            .into_iter()
+            .map(|validator| validator.public_key)
+            .filter(|key| *key != self.public_key)
+            .collect()
+    }
+
+    /// The executor left a new configuration: peers' TLS and admission trust its CAs and
+    /// revocations, and the transport dials exactly its validators (current and planned).
+    fn adopt(&self, consortium: Arc<Consortium>) {
+        consortium.fill(&self.trust);
+        let peers = consortium
+            .connected_validators()
+            .into_iter()
+            .map(|validator| Peer {
+                public_key: validator.public_key,
+                address: validator.address.clone(),
+            })
+            .collect();
+        self.transport.set_validators(peers);
+        *self.consortium.write().expect("consortium lock is never poisoned") = consortium;
+    }
 }
 
 #[derive(Default)]
@@ -341,16 +403,39 @@ struct Submission {
 enum LocalEvent {
     Requests(Vec<Vec<u8>>),
     Withdraw(Vec<Hash>),
-    Timeout(TimeoutKind),
-    Executed { sequence: u64, state_digest: Hash },
-    StateTransferred { sequence: u64, state_digest: Hash, requests: Vec<Hash> },
-    StateTransferFailed { sequence: u64 },
+    /// A timer of the replica of `epoch` fired.
+    Timeout {
+        epoch: u64,
+        kind: TimeoutKind,
+    },
+    /// The consortium configuration changed (an epoch was scheduled or began).
+    ConsortiumChanged,
+    Executed {
+        sequence: u64,
+        state_digest: Hash,
+    },
+    StateTransferred {
+        sequence: u64,
+        state_digest: Hash,
+        requests: Vec<Hash>,
+    },
+    StateTransferFailed {
+        sequence: u64,
+    },
     Shutdown,
 }
 
 enum ExecutionCommand {
     Deliver(Delivery),
-    Transfer { checkpoint: CheckpointCertificate },
+    Transfer {
+        checkpoint: CheckpointCertificate,
+    },
+    /// Fetch and execute every block peers have past this node's tip (from `peer` first):
+    /// how an observer follows the ledger and a replica left behind in an earlier epoch
+    /// catches up (ADR 0021).
+    CatchUp {
+        peer: Option<PublicKey>,
+    },
     Shutdown,
 }
 
@@ -389,6 +474,14 @@ impl SignerRegistry for LedgerView<'_> {
     }
 
     /// One read of the enrolment record for the fault and the organisation.
+    /// A validator the planned epoch adds may announce itself ready with its own key.
+    fn joiner_fault(&self, key: &PublicKey) -> Option<EnvelopeFault> {
+        let waiting = self.ledger.consortium().ok().flatten().is_some_and(|consortium| {
+            consortium.planned.as_ref().is_some_and(|planned| planned.waiting.contains(key))
+        });
+        (!waiting).then_some(EnvelopeFault::UnknownSigner { sender: *key })
+    }
+
     fn signer(&self, key: &PublicKey) -> (Option<EnvelopeFault>, Option<String>) {
         let unknown = Some(EnvelopeFault::UnknownSigner { sender: *key });
         let identity = pactum_executor::ledger::identity_key(key);
@@ -495,20 +588,7 @@ impl Node {
         let seed = identity.ed25519_seed()?;
         let own_certificate_der = identity.certificate.as_ref().to_vec();
         let public_key = identity.info.public_key;
-        let replica_id =
-            genesis.replica_id(&public_key).ok_or(NodeError::NotAValidator { key: public_key })?;
-        let validator = &genesis.validators[usize::from(replica_id)];
         let trust = Arc::new(genesis.trust_store());
-        // A node whose own certificate the consortium would refuse says so at once.
-        if !skip_own_certificate_check_for_tests {
-            trust.verify_chain(
-                identity.certificate.as_ref(),
-                &identity.chain_der(),
-                unix_seconds(),
-                Some(Role::Validator),
-            )?;
-        }
-
         claim_data_directory(&config.data_dir, &genesis)?;
         let ledger_store = Store::open(config.data_dir.join("ledger"))?;
         let consensus_store = Store::open(config.data_dir.join("consensus"))?;
@@ -520,45 +600,59 @@ impl Node {
         };
         executor_options.consortium = Some(Arc::new(genesis.consortium()));
         executor_options.budget = genesis.block_budget();
+        executor_options.epochs = genesis.epoch_parameters();
         let executor = Executor::open(ledger_store, executor_options)?;
         // Peers, admission and the executor trust the configuration governance left.
-        if let Some(consortium) = executor.consortium() {
-            consortium.fill(&trust);
+        let consortium = match executor.consortium() {
+            Some(consortium) => Arc::clone(consortium),
+            None => Arc::new(genesis.consortium()),
+        };
+        consortium.fill(&trust);
+        // A validator of the current epoch, or one a planned epoch adds, or a node that
+        // follows the ledger until a proposal makes it a validator (ADR 0021). A node whose
+        // own certificate the consortium would refuse says so at once.
+        let validator = consortium
+            .connected_validators()
+            .into_iter()
+            .find(|validator| validator.public_key == public_key)
+            .cloned();
+        if !skip_own_certificate_check_for_tests {
+            let verdict = trust.verify_chain(
+                identity.certificate.as_ref(),
+                &identity.chain_der(),
+                unix_seconds(),
+                Some(Role::Validator),
+            );
+            match (&validator, verdict) {
+                (_, Ok(_)) => {}
+                (Some(_), Err(error)) => return Err(error.into()),
+                (None, Err(error)) => warn!(
+                    %error,
+                    "this node's certificate is not trusted by the consortium as this node \
+                     knows it yet; it follows the ledger as an observer"
+                ),
+            }
         }
+        let (name, organisation) = match &validator {
+            Some(validator) => (validator.name.clone(), validator.organisation.clone()),
+            None => (identity.info.name.clone(), identity.info.organisation.clone()),
+        };
         let last_executed = executor.tip().height;
-        let (log, records) = ConsensusLog::open(&consensus_store)?;
+        let (log, records) = ConsensusLog::open(&consensus_store, consortium.epoch)?;
         info!(
-            name = %validator.name, replica = replica_id, height = last_executed,
-            records = records.len(), "opened the ledger and the consensus log"
+            %name, epoch = consortium.epoch, replica = ?validator.as_ref().map(|v| v.index),
+            height = last_executed, records = records.len(),
+            "opened the ledger and the consensus log"
         );
-
         let verified = Arc::new(VerifiedSet::new());
-        let keys = genesis.validator_keys();
-        let crypto = NodeCrypto::new(
-            Ed25519Crypto::new(Keypair::from_seed(&seed), keys.clone()),
-            genesis.file.chain_id.clone(),
-            Arc::clone(&verified),
-            byzantine_for_tests == Some(ByzantineMode::BadSignatures),
-        )
-        .with_organisations(executor.reader());
-        let replica = Replica::new(
-            replica_id,
-            genesis.consensus_config(),
-            crypto,
-            &records,
-            Sequence(last_executed),
-        )?;
-        // Test-only equivocation signs its forged PRE-PREPAREs with this node's own key.
-        let equivocation = (byzantine_for_tests == Some(ByzantineMode::Equivocate))
-            .then(|| Ed25519Crypto::new(Keypair::from_seed(&seed), keys.clone()));
 
         let listen: SocketAddr =
             config.listen.parse().map_err(|error: std::net::AddrParseError| {
                 NodeError::Address { address: config.listen.clone(), reason: error.to_string() }
             })?;
-        let peers: Vec<Peer> = genesis
-            .validators
-            .iter()
+        let peers: Vec<Peer> = consortium
+            .connected_validators()
+            .into_iter()
             .map(|validator| Peer {
                 public_key: validator.public_key,
                 address: validator.address.clone(),
@@ -599,22 +693,23 @@ impl Node {
         let (consensus_sender, consensus_receiver) =
             mpsc::channel(limits::CONSENSUS_LOCAL_QUEUE_MAX);
         let (peers_sender, peers_receiver) = mpsc::channel(limits::CONSENSUS_PEER_QUEUE_MAX);
+        let reader = executor.reader();
         let (events, _) = broadcast::channel(limits::EVENT_STREAM_BUFFER_BLOCKS_MAX);
         let (execution_sender, execution_receiver) =
             std::sync::mpsc::sync_channel(limits::EXECUTION_QUEUE_MAX);
         let (blocks_sender, blocks_receiver) = std::sync::mpsc::sync_channel(64);
 
         let shared = Arc::new(Shared {
-            name: validator.name.clone(),
-            organisation: validator.organisation.clone(),
+            name,
+            organisation,
             own_certificate_der: RwLock::new(own_certificate_der),
             certificate_path: config.certificate.clone(),
             private_key_path: config.private_key.clone(),
             reload_error: Mutex::new(None),
             public_key,
-            replica_id,
-            validator_keys: keys,
             genesis,
+            consortium: RwLock::new(consortium),
+            observer: std::sync::atomic::AtomicBool::new(false),
             reader: executor.reader(),
             api_reads: tokio::sync::Semaphore::new(limits::API_READS_MAX),
             ledger: RwLock::new(executor),
@@ -632,6 +727,8 @@ impl Node {
             admission: admission_sender,
             consensus: consensus_sender,
             consensus_peers: peers_sender,
+            catch_up: execution_sender.clone(),
+            catch_up_asked: Mutex::new(None),
             transport,
             admitted_at: Mutex::new(LatencyTracker::default()),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -645,6 +742,7 @@ impl Node {
         let consensus_shared = Arc::clone(&shared);
         let consensus_execution = execution_sender.clone();
         let consensus_runtime = runtime;
+        let consensus_verified = Arc::clone(&shared.verified);
         threads.push(spawn_thread("consensus", move || {
             let inputs = ConsensusInputs { local: consensus_receiver, peers: peers_receiver };
             let mut carrier = EffectCarrier {
@@ -653,9 +751,19 @@ impl Node {
                 store: &consensus_store,
                 execution: &consensus_execution,
                 runtime: &consensus_runtime,
-                equivocation,
+                epoch: 0,
+                peers: BTreeMap::new(),
+                equivocation_seed: (byzantine_for_tests == Some(ByzantineMode::Equivocate))
+                    .then_some(seed),
+                equivocation: None,
             };
-            run_consensus(&consensus_shared, replica, &mut carrier, inputs);
+            let keys = ReplicaKeys {
+                seed,
+                verified: consensus_verified,
+                reader,
+                byzantine: byzantine_for_tests,
+            };
+            run_consensus(&consensus_shared, &keys, &records, &mut carrier, inputs);
         }));
         let execution_shared = Arc::clone(&shared);
         threads.push(spawn_thread("execution", move || {
@@ -676,11 +784,10 @@ impl Node {
             admission::run_log_writer(&writer_shared, &promises);
         }));
         let inbound_task = tokio::spawn(run_inbound(Arc::clone(&shared), inbound, blocks_sender));
+        tokio::spawn(follow_as_observer(Arc::clone(&shared), execution_sender.clone(), seed));
         if byzantine_for_tests == Some(ByzantineMode::FloodUseless) {
-            let crypto =
-                Ed25519Crypto::new(Keypair::from_seed(&seed), shared.validator_keys.clone());
             let switch = config.data_dir.join(FLOOD_SWITCH_FILE);
-            tokio::spawn(flood_useless(Arc::clone(&shared), crypto, switch));
+            tokio::spawn(flood_useless(Arc::clone(&shared), seed, switch));
         }
         Ok(Node { handle, threads, execution: execution_sender, inbound_task })
     }
@@ -721,7 +828,7 @@ fn spawn_thread(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<
 /// The consensus stage's two input queues.
 struct ConsensusInputs {
     local: mpsc::Receiver<LocalEvent>,
-    peers: mpsc::Receiver<SignedMessage>,
+    peers: mpsc::Receiver<(u64, SignedMessage)>,
 }
 
 impl ConsensusInputs {
@@ -731,7 +838,9 @@ impl ConsensusInputs {
             tokio::select! {
                 biased;
                 Some(event) = self.local.recv() => Some(ConsensusInput::Local(event)),
-                Some(message) = self.peers.recv() => Some(ConsensusInput::Peer(message)),
+                Some((epoch, message)) = self.peers.recv() => {
+                    Some(ConsensusInput::Peer { epoch, message })
+                }
                 else => None,
             }
         })
@@ -742,42 +851,187 @@ impl ConsensusInputs {
         if let Ok(event) = self.local.try_recv() {
             return Some(ConsensusInput::Local(event));
         }
-        self.peers.try_recv().ok().map(ConsensusInput::Peer)
+        self.peers.try_recv().ok().map(|(epoch, message)| ConsensusInput::Peer { epoch, message })
     }
 }
 
 enum ConsensusInput {
     Local(LocalEvent),
-    Peer(SignedMessage),
+    Peer { epoch: u64, message: SignedMessage },
+}
+
+/// What the consensus stage builds each epoch's replica from.
+struct ReplicaKeys {
+    seed: [u8; 32],
+    verified: Arc<VerifiedSet>,
+    reader: LedgerReader,
+    byzantine: Option<ByzantineMode>,
+}
+
+/// The replica of the epoch `consortium` is in, for this node (if it is a member), from
+/// the records of that epoch's log, above `last_executed`.
+fn epoch_replica(
+    shared: &Shared,
+    keys: &ReplicaKeys,
+    consortium: &Consortium,
+    records: &[pactum_consensus::Record],
+    last_executed: u64,
+) -> Option<Replica<NodeCrypto>> {
+    let own = consortium.validator(&shared.public_key)?.index;
+    if last_executed < consortium.epoch_start {
+        return None;
+    }
+    let start_digest = match digest_at(shared, consortium.epoch_start) {
+        Ok(Some(digest)) => digest,
+        Ok(None) if consortium.epoch_start == 0 => Hash::ZERO,
+        Ok(None) | Err(_) => {
+            error!(start = consortium.epoch_start, "the epoch's first block is not stored");
+            return None;
+        }
+    };
+    let config = shared.genesis.epoch_config(consortium, start_digest);
+    let replica_keys = crate::proposal::replica_keys(&consortium.validators);
+    let crypto = NodeCrypto::new(
+        Ed25519Crypto::new(Keypair::from_seed(&keys.seed), replica_keys),
+        shared.genesis.file.chain_id.clone(),
+        Arc::clone(&keys.verified),
+        keys.byzantine == Some(ByzantineMode::BadSignatures),
+    )
+    .with_organisations(keys.reader.clone());
+    match Replica::new(own, config, crypto, records, Sequence(last_executed)) {
+        Ok(replica) => Some(replica),
+        Err(error) => {
+            error!(%error, epoch = consortium.epoch, "cannot start this epoch's replica");
+            None
+        }
+    }
+}
+
+/// The consensus stage's replica, if this node is a member of the epoch its ledger is in.
+struct Stage<'k> {
+    keys: &'k ReplicaKeys,
+    replica: Option<Replica<NodeCrypto>>,
+    view_entered: View,
+}
+
+impl Stage<'_> {
+    /// Brings the replica in line with the ledger (ADR 0021): tells it where its epoch
+    /// ends once the executor scheduled that; once the ledger is past it, replaces it with
+    /// the next epoch's replica on a fresh log (or none, if this node is not a member);
+    /// and starts one when an observer's ledger reaches an epoch it belongs to.
+    fn settle(
+        &mut self,
+        shared: &Arc<Shared>,
+        carrier: &mut EffectCarrier<'_>,
+    ) -> Result<(), Halt> {
+        let consortium = shared.consortium();
+        if let Some(replica) = self.replica.as_mut()
+            && replica.config().epoch == consortium.epoch
+        {
+            if let Some(last) = consortium.epoch_last()
+                && replica.epoch_last().is_none()
+            {
+                replica.observe_time(unix_millis());
+                let effects = replica.step(Input::EpochEnds { last: Sequence(last) });
+                carrier.carry(effects)?;
+            }
+            return Ok(());
+        }
+        let tip = shared.reader.tip().height;
+        if self.replica.is_some() {
+            info!(epoch = consortium.epoch, height = tip, "the epoch ended; its replica stops");
+            self.replica = None;
+            // What it held but did not order is the next epoch's to order.
+            shared.mempool.lock().expect("mempool lock is never poisoned").release_in_flight();
+        }
+        let Some(replica) = epoch_replica(shared, self.keys, &consortium, &[], tip) else {
+            if !shared.observer.swap(true, Ordering::Relaxed) {
+                info!(
+                    epoch = consortium.epoch,
+                    height = tip,
+                    "not a validator of this epoch: following the ledger as an observer"
+                );
+            }
+            return Ok(());
+        };
+        if let Err(error) = carrier.log.start_epoch(carrier.store, consortium.epoch) {
+            error!(%error, "cannot start the consensus log of the new epoch; this validator stops voting");
+            return Err(Halt);
+        }
+        info!(epoch = consortium.epoch, replica = replica.id(), height = tip, "joined the epoch");
+        shared.metrics.epoch.store(consortium.epoch, Ordering::Relaxed);
+        self.start(shared, replica, carrier)
+    }
+
+    /// Starts `replica`: its first effects, the last executed block reported again, and
+    /// the epoch's end if it is known already.
+    fn start(
+        &mut self,
+        shared: &Arc<Shared>,
+        mut replica: Replica<NodeCrypto>,
+        carrier: &mut EffectCarrier<'_>,
+    ) -> Result<(), Halt> {
+        shared.observer.store(false, Ordering::Relaxed);
+        carrier.enter_epoch(shared, &replica);
+        replica.observe_time(unix_millis());
+        let mut effects = replica.start();
+        // A crash after the executor committed an epoch's end leaves nothing to vote on:
+        // tell the replica where its epoch ends before anything else.
+        if let Some(last) = shared.consortium().epoch_last() {
+            effects.extend(replica.step(Input::EpochEnds { last: Sequence(last) }));
+        }
+        // The last executed block again: a crash after the executor committed a
+        // checkpoint's block but before the replica persisted its CHECKPOINT left that
+        // vote unsigned.
+        let tip = shared.reader.tip();
+        if tip.height > 0 {
+            effects.extend(replica.step(Input::Executed {
+                sequence: Sequence(tip.height),
+                state_digest: state_digest(&tip.block_hash, &tip.state_root),
+            }));
+        }
+        self.view_entered = replica.view();
+        self.replica = Some(replica);
+        carrier.carry(effects)
+    }
 }
 
 /// Runs the replica: takes what is waiting (up to [`limits::CONSENSUS_STEPS_PER_WRITE_MAX`]
 /// events), steps the replica through it, and has the carrier write every record of those
 /// steps in one synced write before it sends anything (persist before send, one write per
 /// group of steps). It never waits on another stage: deliveries go to execution through a
-/// queue the replica's backlog bound keeps from filling.
+/// queue the replica's backlog bound keeps from filling. Between groups it follows the
+/// ledger's epochs ([`Stage::settle`]).
 fn run_consensus(
     shared: &Arc<Shared>,
-    mut replica: Replica<NodeCrypto>,
+    keys: &ReplicaKeys,
+    records: &[pactum_consensus::Record],
     carrier: &mut EffectCarrier<'_>,
     mut inputs: ConsensusInputs,
 ) {
-    replica.observe_time(unix_millis());
-    let mut effects = replica.start();
-    // The last executed block again: a crash after the executor committed a checkpoint's
-    // block but before the replica persisted its CHECKPOINT left that vote unsigned.
-    let tip = shared.ledger.read().expect("ledger lock is never poisoned").tip().clone();
-    if tip.height > 0 {
-        effects.extend(replica.step(Input::Executed {
-            sequence: Sequence(tip.height),
-            state_digest: state_digest(&tip.block_hash, &tip.state_root),
-        }));
+    let mut stage = Stage { keys, replica: None, view_entered: View::ZERO };
+    let consortium = shared.consortium();
+    let tip = shared.reader.tip().height;
+    shared.metrics.epoch.store(consortium.epoch, Ordering::Relaxed);
+    match epoch_replica(shared, keys, &consortium, records, tip) {
+        Some(replica) => {
+            if stage.start(shared, replica, carrier).is_err() {
+                return;
+            }
+        }
+        None => {
+            info!(
+                epoch = consortium.epoch,
+                "not a validator of this epoch: following the ledger as an observer"
+            );
+            shared.observer.store(true, Ordering::Relaxed);
+        }
     }
-    if carrier.carry(effects).is_err() {
-        return;
+    if let Some(replica) = &stage.replica {
+        update_status(shared, replica);
     }
-    update_status(shared, &replica);
-    let mut view_entered = replica.view();
+    let mut behind_asked = Stopwatch::start();
+    let mut answered: HashMap<ReplicaId, Stopwatch> = HashMap::new();
     while let Some(first) = inputs.next(carrier.runtime) {
         let mut events = vec![first];
         while events.len() < limits::CONSENSUS_STEPS_PER_WRITE_MAX {
@@ -786,28 +1040,106 @@ fn run_consensus(
                 None => break,
             }
         }
-        replica.observe_time(unix_millis());
         let mut effects = Vec::new();
         let mut stopping = false;
+        let epoch = stage.replica.as_ref().map(|replica| replica.config().epoch);
+        if let Some(replica) = stage.replica.as_mut() {
+            replica.observe_time(unix_millis());
+        }
         for event in events {
-            for input in consensus_inputs(event, &mut stopping) {
-                effects.extend(replica.step(input));
+            if let ConsensusInput::Peer { epoch: theirs, message } = &event
+                && Some(*theirs) != epoch
+            {
+                let ours = epoch.unwrap_or_else(|| shared.consortium().epoch);
+                other_epoch(
+                    shared,
+                    ours,
+                    *theirs,
+                    message.sender,
+                    &mut behind_asked,
+                    &mut answered,
+                );
+                continue;
+            }
+            for input in consensus_inputs(event, epoch, &mut stopping) {
+                if let Some(replica) = stage.replica.as_mut() {
+                    effects.extend(replica.step(input));
+                }
             }
         }
         if carrier.carry(effects).is_err() || stopping {
             return;
         }
-        if replica.view() != view_entered {
-            view_entered = replica.view();
-            shared.metrics.view_changes.fetch_add(1, Ordering::Relaxed);
+        if stage.settle(shared, carrier).is_err() {
+            return;
         }
-        update_status(shared, &replica);
+        if let Some(replica) = &stage.replica {
+            if replica.view() != stage.view_entered {
+                stage.view_entered = replica.view();
+                shared.metrics.view_changes.fetch_add(1, Ordering::Relaxed);
+            }
+            update_status(shared, replica);
+        }
     }
 }
 
-fn consensus_inputs(event: ConsensusInput, stopping: &mut bool) -> Vec<Input> {
+/// A peer's consensus message of another epoch than this node's replica (or, with none,
+/// than its ledger). From a later epoch: this node is behind, and catches up from blocks
+/// (at most once a second). From an earlier one: the peer is behind, and is told this
+/// node's epoch and height (at most once a second each), so that it catches up.
+fn other_epoch(
+    shared: &Shared,
+    ours: u64,
+    theirs: u64,
+    sender: ReplicaId,
+    behind_asked: &mut Stopwatch,
+    answered: &mut HashMap<ReplicaId, Stopwatch>,
+) {
+    const HINT_INTERVAL: Duration = Duration::from_secs(1);
+    let Some(peer) = shared
+        .consortium()
+        .connected_validators()
+        .into_iter()
+        .find(|validator| validator.index == sender)
+        .map(|validator| validator.public_key)
+    else {
+        return;
+    };
+    if theirs > ours {
+        if behind_asked.elapsed() >= HINT_INTERVAL {
+            *behind_asked = Stopwatch::start();
+            request_catch_up(shared, Some(peer));
+        }
+        return;
+    }
+    if answered.get(&sender).is_none_or(|last| last.elapsed() >= HINT_INTERVAL) {
+        answered.insert(sender, Stopwatch::start());
+        let height = shared.reader.tip().height;
+        let _ = shared.transport.send(&peer, Wire::Epoch { epoch: ours, height }.to_bytes());
+    }
+}
+
+/// Asks the execution stage to fetch the blocks peers have past this node's tip, at most
+/// once a second whoever asks (a peer's claim that it is ahead cannot be checked before
+/// its blocks are, so a lying peer gets no more than that).
+fn request_catch_up(shared: &Shared, peer: Option<PublicKey>) {
+    const CATCH_UP_INTERVAL: Duration = Duration::from_secs(1);
+    {
+        let mut last = shared.catch_up_asked.lock().expect("catch-up lock is never poisoned");
+        if last.as_ref().is_some_and(|asked| asked.elapsed() < CATCH_UP_INTERVAL) {
+            shared.metrics.record_dropped("catch_up_too_soon");
+            return;
+        }
+        *last = Some(Stopwatch::start());
+    }
+    if shared.catch_up.try_send(ExecutionCommand::CatchUp { peer }).is_err() {
+        shared.metrics.record_dropped("catch_up_while_busy");
+    }
+}
+
+fn consensus_inputs(event: ConsensusInput, epoch: Option<u64>, stopping: &mut bool) -> Vec<Input> {
     match event {
-        ConsensusInput::Peer(message) => vec![Input::Message(message)],
+        ConsensusInput::Peer { message, .. } => vec![Input::Message(message)],
         ConsensusInput::Local(event) => match event {
             LocalEvent::Shutdown => {
                 *stopping = true;
@@ -817,7 +1149,15 @@ fn consensus_inputs(event: ConsensusInput, stopping: &mut bool) -> Vec<Input> {
                 requests.into_iter().map(|request| Input::Request { request }).collect()
             }
             LocalEvent::Withdraw(requests) => vec![Input::Withdraw { requests }],
-            LocalEvent::Timeout(kind) => vec![Input::Timeout(kind)],
+            // A timer of an earlier epoch's replica is not this one's.
+            LocalEvent::Timeout { epoch: armed, kind } => {
+                if Some(armed) == epoch {
+                    vec![Input::Timeout(kind)]
+                } else {
+                    Vec::new()
+                }
+            }
+            LocalEvent::ConsortiumChanged => Vec::new(),
             LocalEvent::Executed { sequence, state_digest } => {
                 vec![Input::Executed { sequence: Sequence(sequence), state_digest }]
             }
@@ -851,8 +1191,12 @@ struct EffectCarrier<'a> {
     store: &'a Store,
     execution: &'a std::sync::mpsc::SyncSender<ExecutionCommand>,
     runtime: &'a tokio::runtime::Handle,
+    /// The epoch of the replica whose effects these are, and its other members' keys.
+    epoch: u64,
+    peers: BTreeMap<ReplicaId, PublicKey>,
     /// Test-only ([`ByzantineMode::Equivocate`]): this node's key, to sign the different
     /// batches it sends each backup as primary.
+    equivocation_seed: Option<[u8; 32]>,
     equivocation: Option<Ed25519Crypto>,
 }
 
@@ -861,6 +1205,27 @@ struct EffectCarrier<'a> {
 struct Halt;
 
 impl EffectCarrier<'_> {
+    /// From now on the effects are `replica`'s: its epoch, its members.
+    fn enter_epoch(&mut self, shared: &Shared, replica: &Replica<NodeCrypto>) {
+        let config = replica.config();
+        let consortium = shared.consortium();
+        self.epoch = config.epoch;
+        self.peers = consortium
+            .validators
+            .iter()
+            .filter(|validator| {
+                config.is_member(validator.index) && validator.index != replica.id()
+            })
+            .map(|validator| (validator.index, validator.public_key))
+            .collect();
+        if let Some(seed) = &self.equivocation_seed {
+            self.equivocation = Some(Ed25519Crypto::new(
+                Keypair::from_seed(seed),
+                crate::proposal::replica_keys(&consortium.validators),
+            ));
+        }
+    }
+
     /// Carries out the effects of one or more steps: every record first, in one synced
     /// write, then the rest in order.
     fn carry(&mut self, effects: Vec<Effect>) -> Result<(), Halt> {
@@ -883,29 +1248,28 @@ impl EffectCarrier<'_> {
         match effect {
             Effect::Persist(_) => {}
             Effect::Broadcast(message) => {
-                let own_primary_pre_prepare = message.sender == shared.replica_id
-                    && matches!(message.message, Message::PrePrepare { .. });
-                let frame = Wire::Consensus(message.clone()).to_bytes();
-                for (index, validator) in shared.genesis.validators.iter().enumerate() {
-                    if validator.public_key == shared.public_key {
-                        continue;
-                    }
+                let own_primary_pre_prepare = matches!(message.message, Message::PrePrepare { .. });
+                let epoch = self.epoch;
+                let frame = Wire::Consensus { epoch, message: message.clone() }.to_bytes();
+                for (index, key) in &self.peers {
                     let frame = match &self.equivocation {
                         Some(crypto) if own_primary_pre_prepare && index % 2 == 1 => {
-                            equivocate(crypto, &shared.genesis.consensus_config().chain, &message)
-                                .map_or_else(
-                                    || frame.clone(),
-                                    |forged| Wire::Consensus(forged).to_bytes(),
-                                )
+                            let chain =
+                                pactum_consensus::epoch_identity(&shared.genesis.hash, epoch);
+                            equivocate(crypto, &chain, &message).map_or_else(
+                                || frame.clone(),
+                                |forged| Wire::Consensus { epoch, message: forged }.to_bytes(),
+                            )
                         }
                         _ => frame.clone(),
                     };
-                    self.send(&validator.public_key, frame);
+                    self.send(key, frame);
                 }
             }
             Effect::Send { to, message } => {
-                if let Some(validator) = shared.genesis.validators.get(usize::from(to)) {
-                    self.send(&validator.public_key, Wire::Consensus(message).to_bytes());
+                if let Some(key) = self.peers.get(&to) {
+                    let frame = Wire::Consensus { epoch: self.epoch, message }.to_bytes();
+                    self.send(key, frame);
                 }
             }
             Effect::Deliver(delivery) => {
@@ -921,9 +1285,10 @@ impl EffectCarrier<'_> {
             }
             Effect::ScheduleTimeout { kind, after_ms } => {
                 let consensus = shared.consensus.clone();
+                let epoch = self.epoch;
                 self.runtime.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(after_ms)).await;
-                    let _ = consensus.send(LocalEvent::Timeout(kind)).await;
+                    let _ = consensus.send(LocalEvent::Timeout { epoch, kind }).await;
                 });
             }
             Effect::RequestStateTransfer { checkpoint } => {
@@ -942,9 +1307,9 @@ impl EffectCarrier<'_> {
                 // A backup's timer found these transactions not executed: the primary may
                 // never have received them. They go as gossip, frame by frame.
                 shared.metrics.requests_relayed.fetch_add(requests.len() as u64, Ordering::Relaxed);
-                if let Some(primary) = shared.genesis.validators.get(usize::from(to)) {
+                if let Some(primary) = self.peers.get(&to) {
                     for frame in gossip_frames(requests) {
-                        self.send(&primary.public_key, frame);
+                        self.send(primary, frame);
                     }
                 }
             }
@@ -1004,9 +1369,8 @@ fn equivocate(
 /// of COMMITs this node signs for the current view and for sequence numbers far beyond
 /// every window, sent to every other validator while their send queues take them. Runs
 /// until the node stops.
-async fn flood_useless(shared: Arc<Shared>, crypto: Ed25519Crypto, switch: PathBuf) {
+async fn flood_useless(shared: Arc<Shared>, seed: [u8; 32], switch: PathBuf) {
     const BURSTS_PER_SECOND: u64 = 100;
-    let chain = shared.genesis.consensus_config().chain;
     let mut counter: u64 = 0;
     let mut ticks = tokio::time::interval(Duration::from_millis(1_000 / BURSTS_PER_SECOND));
     while !shared.stopping.load(Ordering::Relaxed) {
@@ -1018,6 +1382,17 @@ async fn flood_useless(shared: Arc<Shared>, crypto: Ed25519Crypto, switch: PathB
             let status = shared.status.lock().expect("status lock is never poisoned");
             (status.view, status.last_delivered)
         };
+        let consortium = shared.consortium();
+        let Some(own) = consortium.validator(&shared.public_key).map(|validator| validator.index)
+        else {
+            continue;
+        };
+        let epoch = consortium.epoch;
+        let chain = pactum_consensus::epoch_identity(&shared.genesis.hash, epoch);
+        let crypto = Ed25519Crypto::new(
+            Keypair::from_seed(&seed),
+            crate::proposal::replica_keys(&consortium.validators),
+        );
         for _ in 0..FLOOD_MESSAGES_PER_SECOND / BURSTS_PER_SECOND {
             counter += 1;
             let message = Message::Commit {
@@ -1025,15 +1400,76 @@ async fn flood_useless(shared: Arc<Shared>, crypto: Ed25519Crypto, switch: PathB
                 sequence: Sequence(delivered + 1_000_000 + counter % 1_000),
                 digest: pactum_types::hash::sha3_256(&counter.to_be_bytes()),
             };
-            let signature = crypto.sign(&message.signing_bytes(&chain, shared.replica_id));
-            let frame =
-                Wire::Consensus(SignedMessage { sender: shared.replica_id, message, signature })
-                    .to_bytes();
-            for validator in &shared.genesis.validators {
+            let signature = crypto.sign(&message.signing_bytes(&chain, own));
+            let message = SignedMessage { sender: own, message, signature };
+            let frame = Wire::Consensus { epoch, message }.to_bytes();
+            for validator in &consortium.validators {
                 if validator.public_key != shared.public_key {
                     let _ = shared.transport.send(&validator.public_key, frame.clone());
                 }
             }
+        }
+    }
+}
+
+/// An observer (a node that runs no replica now) follows the ledger: every second it has
+/// execution catch up from its peers' blocks. A validator that a planned epoch adds
+/// announces itself ready once a catch-up brought nothing new (it holds what its peers
+/// hold), and again every few seconds until the ledger has the announcement (ADR 0021).
+async fn follow_as_observer(
+    shared: Arc<Shared>,
+    execution: std::sync::mpsc::SyncSender<ExecutionCommand>,
+    seed: [u8; 32],
+) {
+    const ANNOUNCE_AGAIN: Duration = Duration::from_secs(5);
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let mut previous = u64::MAX;
+    let mut announced: Option<Stopwatch> = None;
+    while !shared.stopping.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        if !shared.observer.load(Ordering::Relaxed) {
+            continue;
+        }
+        let height = shared.reader.tip().height;
+        let caught_up = height == previous;
+        previous = height;
+        if execution.try_send(ExecutionCommand::CatchUp { peer: None }).is_err() {
+            continue;
+        }
+        let waiting = shared
+            .consortium()
+            .planned
+            .as_ref()
+            .is_some_and(|planned| planned.waiting.contains(&shared.public_key));
+        if waiting
+            && caught_up
+            && announced.as_ref().is_none_or(|last| last.elapsed() >= ANNOUNCE_AGAIN)
+        {
+            announced = Some(Stopwatch::start());
+            announce_ready(&shared, &seed, height);
+        }
+    }
+}
+
+/// Sends every validator this node's readiness announcement, signed with its validator
+/// key (which the executor accepts from a validator the planned epoch adds).
+fn announce_ready(shared: &Shared, seed: &[u8; 32], height: u64) {
+    let keypair = Keypair::from_seed(seed);
+    let nonce = shared.reader.snapshot().next_nonce(&shared.public_key).unwrap_or(0);
+    let unsigned = pactum_types::UnsignedTransaction {
+        chain_id: shared.genesis.file.chain_id.clone(),
+        sender: shared.public_key,
+        nonce,
+        gas_limit: limits::TRANSACTION_GAS_MAX.min(shared.genesis.file.consensus.block_gas_max),
+        payload: pactum_types::Payload::Governance {
+            action: pactum_types::GovernanceAction::Ready,
+        },
+    };
+    let transaction = unsigned.sign(&keypair).to_bytes();
+    info!(height, nonce, "caught up: announcing this validator ready to join the next epoch");
+    for frame in gossip_frames(vec![transaction]) {
+        for peer in shared.peer_keys() {
+            let _ = shared.transport.send(&peer, frame.clone());
         }
     }
 }
@@ -1047,7 +1483,7 @@ fn run_execution(
     pause_for_tests: Option<&Path>,
 ) {
     let mut early: BTreeMap<u64, Delivery> = BTreeMap::new();
-    let checker = shared.genesis.certificate_checker();
+    let mut checker = EpochChecker::default();
     while let Ok(command) = commands.recv() {
         if let Some(pause) = pause_for_tests
             && pause.exists()
@@ -1061,12 +1497,14 @@ fn run_execution(
             ExecutionCommand::Shutdown => break,
             ExecutionCommand::Deliver(delivery) => {
                 early.insert(delivery.sequence.0, delivery);
-                execute_ready(shared, &checker, &mut early)
+                execute_ready(shared, &mut checker, &mut early)
             }
             ExecutionCommand::Transfer { checkpoint } => {
-                transfer_state(shared, &checker, blocks, &checkpoint)
-                    .and_then(|()| execute_ready(shared, &checker, &mut early))
+                transfer_state(shared, &mut checker, blocks, &checkpoint)
+                    .and_then(|()| execute_ready(shared, &mut checker, &mut early))
             }
+            ExecutionCommand::CatchUp { peer } => catch_up(shared, &mut checker, blocks, peer)
+                .and_then(|()| execute_ready(shared, &mut checker, &mut early)),
         };
         if let Err(error) = result {
             error!(%error, "execution stopped; this validator no longer applies blocks");
@@ -1081,16 +1519,22 @@ fn run_execution(
 /// invariant and execution stops rather than store a block peers would refuse.
 fn execute_ready(
     shared: &Arc<Shared>,
-    checker: &CertificateChecker,
+    checker: &mut EpochChecker,
     early: &mut BTreeMap<u64, Delivery>,
 ) -> Result<(), ExecutorError> {
     loop {
         let tip = shared.ledger.read().expect("ledger lock is never poisoned").tip().clone();
         early.retain(|sequence, _| *sequence > tip.height);
         let Some(delivery) = early.remove(&(tip.height + 1)) else { return Ok(()) };
-        let keys = &shared.validator_keys;
-        let block = match block_from_delivery(&delivery, &tip, &shared.genesis.file.chain_id, keys)
-        {
+        let validators_hash = shared.consortium().validator_set_hash();
+        let checker = checker.current(shared);
+        let block = match block_from_delivery(
+            &delivery,
+            &tip,
+            &shared.genesis.file.chain_id,
+            checker,
+            validators_hash,
+        ) {
             Ok(block) => block,
             Err(error) => {
                 // Every backup validated the batch, so this is a broken invariant.
@@ -1107,22 +1551,50 @@ fn execute_ready(
     }
 }
 
-/// Executes a committed block; when it applied a governance proposal, the node's trust
-/// store (peers' TLS, admission) takes the new configuration's CAs and revocations from
-/// the next block on, as the executor does.
+/// The certificate check of the epoch in force for the next block: rebuilt when the
+/// ledger enters another epoch (ADR 0021).
+#[derive(Default)]
+struct EpochChecker {
+    checker: Option<(u64, CertificateChecker)>,
+}
+
+impl EpochChecker {
+    fn current(&mut self, shared: &Shared) -> &CertificateChecker {
+        let consortium = shared.consortium();
+        if self.checker.as_ref().is_some_and(|(epoch, _)| *epoch != consortium.epoch) {
+            self.checker = None;
+        }
+        &self
+            .checker
+            .get_or_insert_with(|| {
+                (consortium.epoch, CertificateChecker::for_epoch(&shared.genesis, &consortium))
+            })
+            .1
+    }
+}
+
+/// Executes a committed block; when it changed the consortium configuration (a proposal
+/// applied, a validator ready, an epoch began), the node takes it from the next block
+/// on, as the executor does: its trust store (peers' TLS, admission), the transport's
+/// peers, and the consensus stage's epoch.
 fn execute_block(shared: &Shared, block: &Block) -> Result<ExecutedBlock, ExecutorError> {
     let mut ledger = shared.ledger.write().expect("ledger lock is never poisoned");
     let before = ledger.consortium().map(|consortium| consortium.version);
     let executed = ledger.execute_block(block)?;
-    if let Some(consortium) = ledger.consortium()
+    let after = ledger.consortium().cloned();
+    drop(ledger);
+    if let Some(consortium) = after
         && Some(consortium.version) != before
     {
-        consortium.fill(&shared.trust);
         info!(
             height = executed.height,
             version = consortium.version,
-            "a governance proposal changed the consortium configuration"
+            epoch = consortium.epoch,
+            epoch_last = ?consortium.epoch_last(),
+            "the consortium configuration changed"
         );
+        shared.adopt(consortium);
+        let _ = shared.consensus.blocking_send(LocalEvent::ConsortiumChanged);
     }
     Ok(executed)
 }
@@ -1224,13 +1696,13 @@ fn digest_at(shared: &Shared, height: u64) -> Result<Option<Hash>, ExecutorError
 /// signers is an error.
 fn transfer_state(
     shared: &Arc<Shared>,
-    checker: &CertificateChecker,
+    checker: &mut EpochChecker,
     answers: &std::sync::mpsc::Receiver<(PublicKey, Vec<Vec<u8>>)>,
     checkpoint: &CheckpointCertificate,
 ) -> Result<(), ExecutorError> {
     let sequence = checkpoint.sequence.0;
     let expected = checkpoint.state_digest;
-    let requests = fetch_blocks(shared, checker, answers, sequence)?;
+    let requests = fetch_blocks(shared, checker, answers, sequence, None)?;
     let reached = shared.ledger.read().expect("ledger lock is never poisoned").tip().height;
     if reached < sequence {
         warn!(sequence, reached, "state transfer gave up for now; the replica will ask again");
@@ -1260,22 +1732,59 @@ fn transfer_state(
     Ok(())
 }
 
-/// Fetches and executes blocks up to `sequence` from peers in turn; returns the hashes of
-/// the transactions it executed. Stops after a bounded number of fruitless attempts.
+/// Brings an observer (or a replica left behind in an earlier epoch) up to what its
+/// peers hold: fetches and executes blocks past its tip until a round of peers has
+/// nothing more, `peer` (one that showed it is ahead) asked first.
+fn catch_up(
+    shared: &Arc<Shared>,
+    checker: &mut EpochChecker,
+    answers: &std::sync::mpsc::Receiver<(PublicKey, Vec<Vec<u8>>)>,
+    peer: Option<PublicKey>,
+) -> Result<(), ExecutorError> {
+    let before = shared.reader.tip().height;
+    let requests = fetch_blocks(shared, checker, answers, u64::MAX, peer)?;
+    let tip = shared.reader.tip();
+    if tip.height > before {
+        info!(from = before, to = tip.height, "caught up from peers' blocks");
+        // A replica of the epoch the ledger is still in learns what was executed without
+        // it, as after a state transfer (a replica of an earlier epoch is replaced).
+        let _ = shared.consensus.blocking_send(LocalEvent::StateTransferred {
+            sequence: tip.height,
+            state_digest: state_digest(&tip.block_hash, &tip.state_root),
+            requests,
+        });
+    }
+    Ok(())
+}
+
+/// Fetches and executes blocks up to `sequence` from peers in turn (`first` first), each
+/// checked against the epoch in force at its height; returns the hashes of the
+/// transactions it executed. Stops after a bounded number of fruitless attempts (at once
+/// when catching up without a target, once every peer answered nothing new).
 fn fetch_blocks(
     shared: &Arc<Shared>,
-    checker: &CertificateChecker,
+    checker: &mut EpochChecker,
     answers: &std::sync::mpsc::Receiver<(PublicKey, Vec<Vec<u8>>)>,
     sequence: u64,
+    first: Option<PublicKey>,
 ) -> Result<Vec<Hash>, ExecutorError> {
-    let peers: Vec<PublicKey> =
-        shared.validator_keys.iter().copied().filter(|key| *key != shared.public_key).collect();
+    let mut peers: Vec<PublicKey> = shared.peer_keys();
+    if let Some(first) = first
+        && let Some(position) = peers.iter().position(|key| *key == first)
+    {
+        peers.rotate_left(position);
+    }
+    if peers.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Without a target, a round of peers with nothing new ends it.
+    let patience = if sequence == u64::MAX { peers.len() } else { peers.len() * 8 };
     let mut requests = Vec::new();
     let mut attempt = 0usize;
     let mut failures = 0usize;
     loop {
         let tip = shared.ledger.read().expect("ledger lock is never poisoned").tip().clone();
-        if tip.height >= sequence || failures > peers.len() * 8 {
+        if tip.height >= sequence || failures >= patience {
             return Ok(requests);
         }
         let peer = peers[attempt % peers.len()];
@@ -1311,7 +1820,7 @@ fn fetch_blocks(
                 if block.header.height != tip.height + 1 || block.header.height > sequence {
                     break;
                 }
-                if let Err(error) = checker.check(&block) {
+                if let Err(error) = checker.current(shared).check(&block) {
                     warn!(%error, "a peer sent a block that fails its certificate");
                     shared.metrics.record_evidence("bad_transferred_block");
                     break;
@@ -1333,7 +1842,9 @@ fn fetch_blocks(
             break;
         }
         shared.block_exchange.await_from(None);
-        if !progressed {
+        if progressed {
+            failures = 0;
+        } else {
             failures += 1;
         }
     }
@@ -1347,7 +1858,7 @@ async fn run_inbound(
     blocks: std::sync::mpsc::SyncSender<(PublicKey, Vec<Vec<u8>>)>,
 ) {
     while let Some(frame) = inbound.recv().await {
-        let Some(sender) = shared.genesis.replica_id(&frame.from) else { continue };
+        let Some(sender) = shared.replica_of(&frame.from) else { continue };
         let message = match Wire::from_bytes(&frame.payload) {
             Ok(message) => message,
             Err(error) => {
@@ -1357,14 +1868,21 @@ async fn run_inbound(
             }
         };
         match message {
-            Wire::Consensus(message) => {
+            Wire::Consensus { epoch, message } => {
                 // The transport authenticated the peer; it may only speak for itself.
                 if message.sender != sender {
                     shared.metrics.record_evidence("impersonation");
                     continue;
                 }
-                if shared.consensus_peers.send(message).await.is_err() {
+                if shared.consensus_peers.send((epoch, message)).await.is_err() {
                     return;
+                }
+            }
+            Wire::Epoch { epoch, height } => {
+                // A peer in a later epoch, or far ahead: catch up from its blocks.
+                let consortium = shared.consortium();
+                if epoch > consortium.epoch && height > shared.reader.tip().height {
+                    request_catch_up(&shared, Some(frame.from));
                 }
             }
             Wire::Transactions(transactions) => {
@@ -1554,10 +2072,7 @@ impl NodeHandle {
 
     /// The consortium configuration in force for block `height`, or after the last
     /// committed block when `height` is `None`; with the height it was read at.
-    pub fn consortium(
-        &self,
-        height: Option<u64>,
-    ) -> Result<(u64, Arc<pactum_governance::Consortium>), ExecutorError> {
+    pub fn consortium(&self, height: Option<u64>) -> Result<(u64, Arc<Consortium>), ExecutorError> {
         let snapshot = self.shared.reader.snapshot();
         let tip = snapshot.tip().height;
         let consortium = match height {
@@ -1576,8 +2091,7 @@ impl NodeHandle {
         &self,
         after: Option<&Hash>,
         limit: usize,
-    ) -> Result<(Vec<pactum_governance::Proposal>, Arc<pactum_governance::Consortium>), ExecutorError>
-    {
+    ) -> Result<(Vec<pactum_governance::Proposal>, Arc<Consortium>), ExecutorError> {
         let snapshot = self.shared.reader.snapshot();
         let proposals = snapshot.proposals(after, limit)?;
         let consortium = snapshot.consortium()?.ok_or_else(|| ExecutorError::Missing {
@@ -1589,10 +2103,7 @@ impl NodeHandle {
     pub fn proposal(
         &self,
         id: &Hash,
-    ) -> Result<
-        Option<(pactum_governance::Proposal, Arc<pactum_governance::Consortium>)>,
-        ExecutorError,
-    > {
+    ) -> Result<Option<(pactum_governance::Proposal, Arc<Consortium>)>, ExecutorError> {
         let snapshot = self.shared.reader.snapshot();
         let Some(proposal) = snapshot.proposal(id)? else { return Ok(None) };
         let consortium = snapshot.consortium()?.ok_or_else(|| ExecutorError::Missing {
@@ -1706,10 +2217,10 @@ impl NodeHandle {
             let status = shared.status.lock().expect("status lock is never poisoned");
             (status.view, status.in_view_change, status.stable_checkpoint)
         };
-        let config = shared.genesis.consensus_config();
+        let epoch = shared.consortium();
+        let config = shared.genesis.epoch_config(&epoch, Hash::ZERO);
         let connected = shared.transport.connected_peers();
-        let validators = shared
-            .genesis
+        let validators = epoch
             .validators
             .iter()
             .map(|validator| {
@@ -1725,7 +2236,12 @@ impl NodeHandle {
                 }
             })
             .collect();
-        let primary = usize::from(config.primary(View(consensus.0)));
+        let primary = config.primary(View(consensus.0));
+        let primary = epoch
+            .validators
+            .iter()
+            .find(|validator| validator.index == primary)
+            .map_or_else(String::new, |validator| validator.name.clone());
         let now = unix_seconds();
         // The configuration in force; a read failure watches only this node's own.
         let consortium = shared.reader.snapshot().consortium().ok().flatten();
@@ -1746,10 +2262,13 @@ impl NodeHandle {
             name: shared.name.clone(),
             organisation: shared.organisation.clone(),
             public_key: shared.public_key,
-            replica_id: shared.replica_id,
+            replica_id: epoch.validator(&shared.public_key).map(|validator| validator.index),
             chain_id: shared.genesis.file.chain_id.to_string(),
+            epoch: epoch.epoch,
+            epoch_start: epoch.epoch_start,
+            epoch_last: epoch.epoch_last(),
             view: consensus.0,
-            primary: shared.genesis.validators[primary].name.clone(),
+            primary,
             in_view_change: consensus.1,
             height: tip.height,
             last_block_hash: tip.block_hash,
