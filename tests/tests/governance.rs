@@ -746,6 +746,20 @@ fn a_removed_validator_stops_at_the_boundary_and_the_four_left_keep_committing()
         .map(|validator| validator["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["validator-1", "validator-2", "validator-3", "validator-5"]);
+    // The epochs, newest first: five validators in epoch 1, four in 0 and 2.
+    let epochs = node.get("/v1/epochs").unwrap().into_success("epochs").unwrap();
+    let listed: Vec<(u64, u64)> = epochs["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|epoch| (epoch["epoch"].as_u64().unwrap(), epoch["n"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(listed, [(2, 4), (1, 5), (0, 4)], "{epochs}");
+    assert_eq!(epochs["epochs"][1]["last"], boundary, "{epochs}");
+    assert_eq!(epochs["epochs"][0]["last"], Value::Null, "{epochs}");
+    let page = node.get("/v1/epochs?limit=1&before=2").unwrap().into_success("epochs").unwrap();
+    assert_eq!(page["epochs"][0]["epoch"], 1, "{page}");
+    assert_eq!(page["next"], 1, "{page}");
     let stalled = devnet.height(4);
     for _ in 0..3 {
         commit_through(&devnet, node, &client);
@@ -761,5 +775,136 @@ fn a_removed_validator_stops_at_the_boundary_and_the_four_left_keep_committing()
         assert!(output.contains("chain verified"), "{output}");
     }
     let audit = pactum(&["chain", "verify", "--data-dir", fifth.validator.data.to_str().unwrap()]);
+    assert!(audit.contains("chain verified"), "{audit}");
+}
+
+/// How many connections validator `validator` refused for `reason` (its metrics).
+fn peer_rejections(devnet: &TestDevnet, validator: usize, reason: &str) -> u64 {
+    let text = devnet.node(validator).get_text("/metrics").unwrap();
+    let prefix = format!("pactum_peer_rejections_total{{reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |count| count.trim().parse().unwrap())
+}
+
+/// Issue 14, acceptance 3 (the validator half): one bundle removes validator-4, adds it
+/// again with a new key and revokes its old certificate. From the next block the old
+/// certificate is refused: the live connections resting on it are closed and its next
+/// handshakes refused. Validator-4 restarts with its new key, catches up, announces
+/// itself ready and votes from the epoch boundary on; the chain audits clean.
+#[test]
+fn a_validator_key_is_rotated_and_its_old_certificate_revoked_in_one_bundle() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 26_400, None);
+    let node = devnet.node(1);
+    let admins: Vec<std::path::PathBuf> = (1..=3)
+        .map(|organisation| {
+            devnet
+                .enrolled_identities(organisation, 1, Role::Admin)
+                .remove(0)
+                .1
+                .join("private-key.pem")
+        })
+        .collect();
+    let (client, _) = devnet.enrolled_identities(2, 1, Role::Client).remove(0);
+    let old_key = consortium(node)["validators"][3]["public_key"].as_str().unwrap().to_string();
+    let old_certificate = devnet.validator_directory(4).join("certificate.pem");
+
+    // The new key, from member 4's CA, for the same name and addresses.
+    let rotated = devnet.directory().join("validator-4-rotated");
+    let authority = devnet.directory().join("organisations/member-4");
+    pactum(&[
+        "certs",
+        "issue",
+        "--ca",
+        authority.to_str().unwrap(),
+        "--role",
+        "validator",
+        "--name",
+        "validator-4",
+        "--san",
+        "127.0.0.1",
+        "--out",
+        rotated.to_str().unwrap(),
+    ]);
+    let (p2p, api) = (devnet.peer_address(4).port(), devnet.api_address(4).port());
+    let join = rotated.join("join.json");
+    pactum(&[
+        "certs",
+        "join-request",
+        "--validator",
+        rotated.to_str().unwrap(),
+        "--name",
+        "validator-4",
+        "--address",
+        &format!("127.0.0.1:{p2p}"),
+        "--api-address",
+        &format!("127.0.0.1:{api}"),
+        "--chain-id",
+        "pactum-devnet",
+        "--out",
+        join.to_str().unwrap(),
+    ]);
+    let revoked_before = peer_rejections(&devnet, 1, "revoked");
+    let proposed = gov(
+        node,
+        &admins[0],
+        &[
+            "propose",
+            "--title",
+            "Rotate validator-4's key",
+            "--remove-validator",
+            &old_key,
+            "--add-validator",
+            join.to_str().unwrap(),
+            "--revoke-certificate",
+            old_certificate.to_str().unwrap(),
+        ],
+    );
+    let id = proposal_id_in(&proposed);
+    gov(devnet.node(2), &admins[1], &["approve", &id]);
+    gov(devnet.node(3), &admins[2], &["approve", &id]);
+    assert_eq!(proposal(node, &id)["status"], "applied");
+
+    // The old certificate is refused at once: its connections are closed, and validator-4,
+    // still running with it, is turned away when it connects again.
+    wait_until("the old certificate refused by TLS", TIMEOUT, || {
+        peer_rejections(&devnet, 1, "revoked") > revoked_before
+    });
+    // Three validators still make a quorum of the four.
+    commit_through(&devnet, node, &client);
+
+    // Validator-4 comes back with its new key (and a fresh data directory).
+    devnet.stop(&[4]);
+    let mut restarted = ExtraValidator::start(&devnet, &rotated, p2p, api);
+    wait_until("the epoch with validator-4's new key", Duration::from_secs(120), || {
+        commit_through(&devnet, node, &client);
+        devnet.status(1)["epoch"] == 1
+    });
+    let after = consortium(node);
+    let keys: Vec<&str> = after["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|validator| validator["public_key"].as_str().unwrap())
+        .collect();
+    assert!(!keys.contains(&old_key.as_str()), "{after}");
+    assert_eq!(after["validators"][3]["name"], "validator-4", "{after}");
+    assert_eq!(after["validators"][3]["index"], 4, "a new key is a new replica id: {after}");
+    let height = commit_through(&devnet, node, &client);
+    let rotated_node = NodeClient::new(&format!("http://127.0.0.1:{api}"));
+    wait_until("validator-4 voting with its new key", TIMEOUT, || {
+        let status = rotated_node.status().unwrap();
+        status["epoch"] == 1
+            && status["replica_id"] == 4
+            && status["height"].as_u64() >= Some(height)
+    });
+
+    devnet.stop(&[1, 2, 3]);
+    restarted.stop();
+    for output in devnet.verify_chains(&[1, 2, 3, 4]) {
+        assert!(output.contains("chain verified"), "{output}");
+    }
+    let audit = pactum(&["chain", "verify", "--data-dir", restarted.data.to_str().unwrap()]);
     assert!(audit.contains("chain verified"), "{audit}");
 }

@@ -157,6 +157,71 @@ pub(crate) async fn consortium(
     Ok(Json(consortium_json(tip, &consortium)))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EpochsQuery {
+    /// Only epochs numbered below this one (the next page).
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct EpochJson {
+    epoch: u64,
+    /// The height the epoch started after (its first block is the next one).
+    start: u64,
+    /// Its last height: once a change scheduled it (the current epoch), or when it ended.
+    last: Option<u64>,
+    validators: Vec<ValidatorJson>,
+    n: usize,
+    f: usize,
+    quorum: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct EpochsJson {
+    read_at_height: u64,
+    epochs: Vec<EpochJson>,
+    /// The `before` of the next page, if there are older epochs.
+    next: Option<u64>,
+}
+
+/// `GET /v1/epochs`: the validator-set epochs, newest first (ADR 0021).
+pub(crate) async fn epochs(
+    State(node): State<NodeHandle>,
+    query: Result<Query<EpochsQuery>, QueryRejection>,
+) -> Result<Json<EpochsJson>, ApiError> {
+    let Query(query) = query.map_err(|error| query_error(&error))?;
+    let max = limits::API_PROPOSALS_PAGE_MAX;
+    let limit = query.limit.unwrap_or(max);
+    if limit == 0 || limit > max {
+        return Err(ApiError::bad_request("bad_parameter", format!("limit must be 1 to {max}")));
+    }
+    let before = query.before;
+    let (tip, found) = read(&node, move |node| node.epochs(before, limit)).await?;
+    let next = found
+        .last()
+        .map(|(consortium, _)| consortium.epoch)
+        .filter(|epoch| *epoch > 0 && found.len() == limit);
+    let epochs = found
+        .iter()
+        .map(|(consortium, last)| {
+            let n = consortium.validators.len();
+            let f = n.saturating_sub(1) / 3;
+            EpochJson {
+                epoch: consortium.epoch,
+                start: consortium.epoch_start,
+                last: *last,
+                validators: validators_json(&consortium.validators),
+                n,
+                f,
+                quorum: n - f,
+            }
+        })
+        .collect();
+    Ok(Json(EpochsJson { read_at_height: tip, epochs, next }))
+}
+
 #[derive(Debug, Serialize)]
 pub(crate) struct VoteJson {
     organisation: String,

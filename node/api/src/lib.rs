@@ -64,6 +64,7 @@ pub fn router(node: NodeHandle) -> Router {
         .route("/v1/contracts", get(contracts))
         .route("/v1/contracts/{address}", get(contract))
         .route("/v1/consortium", get(governance::consortium))
+        .route("/v1/epochs", get(governance::epochs))
         .route("/v1/proposals", get(governance::proposals))
         .route("/v1/proposals/{id}", get(governance::proposal))
         .route("/v1/proposals/dry-run", post(governance::dry_run))

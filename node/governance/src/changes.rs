@@ -248,14 +248,19 @@ pub(crate) fn apply_each(
                         limits::REVOCATIONS_MAX
                     )));
                 }
-                if let Some(validator) = next.validators.iter().find(|validator| {
+                // A validator's certificate is revoked only with the validator removed
+                // earlier in the bundle (and, to rotate its key, added again with a new
+                // one): from the next block its handshakes are refused, and it votes until
+                // the epoch boundary no more.
+                let staying = planned.as_ref().unwrap_or(&next.validators);
+                if let Some(validator) = staying.iter().find(|validator| {
                     validator.organisation == *organisation
                         && CertificateInfo::from_der(&validator.certificate_der)
                             .is_ok_and(|info| info.serial == *serial)
                 }) {
                     return Err(refused(format!(
-                        "it is the certificate of validator {}; remove the validator (and add \
-                         it again with a new key) in the same proposal, or first",
+                        "it is the certificate of validator {}; remove the validator earlier in \
+                         the same proposal (and add it again with a new key to rotate it)",
                         validator.name
                     )));
                 }
@@ -354,11 +359,15 @@ fn check_new_validator(
          and address with the validator's key (`pactum certs join-request`)"
             .to_string()
     })?;
-    let everyone = set.iter().chain(consortium.validators.iter());
-    for known in everyone {
-        if known.public_key == key {
-            return Err(format!("key {key} is already a validator's ({})", known.name));
-        }
+    // A key is never a second validator's, nor one the bundle removes; a name and the
+    // addresses are free once the bundle removed their validator (a key rotation: the same
+    // validator, its new key).
+    if let Some(known) =
+        set.iter().chain(consortium.validators.iter()).find(|known| known.public_key == key)
+    {
+        return Err(format!("key {key} is already a validator's ({})", known.name));
+    }
+    for known in set {
         if known.name == *name {
             return Err(format!("a validator is already named {name:?}"));
         }

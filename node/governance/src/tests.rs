@@ -522,3 +522,40 @@ fn a_validator_that_does_not_check_out_is_refused_with_its_reason() {
     assert!(report.outcome.is_ok());
     assert_eq!(report.after.unwrap().validators, 5);
 }
+
+#[test]
+fn a_validator_key_is_rotated_by_one_bundle_that_also_revokes_the_old_certificate() {
+    let (consortium, authorities) = consortium();
+    let old = consortium.validators[1].clone();
+    let old_serial = CertificateInfo::from_der(&old.certificate_der).unwrap().serial;
+    // The same name and addresses, a new key from the same organisation.
+    let (mut add, keypair) = new_validator(&authorities[1], "v1", 7001);
+    if let GovernanceChange::AddValidator { validator } = &mut add {
+        validator.api_address = old.api_address.clone();
+    }
+    let remove = GovernanceChange::RemoveValidator { validator: old.public_key };
+    let revoke =
+        GovernanceChange::RevokeCertificate { organisation: "Org B".into(), serial: old_serial };
+    // Revoking a validator's certificate while it stays is refused; after its removal, not.
+    let error = apply(&consortium, &[revoke.clone(), remove.clone(), add.clone()], &context())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("remove the validator earlier"), "{error}");
+    let next = apply(&consortium, &[remove, add, revoke], &context()).unwrap();
+    let planned = next.planned.clone().unwrap();
+    assert_eq!(planned.validators.len(), 4);
+    let rotated = planned.validators.iter().find(|validator| validator.name == "v1").unwrap();
+    assert_eq!(rotated.public_key, keypair.public_key());
+    assert_eq!(rotated.index, 4, "a new key is a new replica id");
+    assert_eq!(
+        (rotated.address.as_str(), rotated.api_address.as_str()),
+        ("127.0.0.1:7001", old.api_address.as_str())
+    );
+    assert_eq!(planned.waiting.iter().copied().collect::<Vec<_>>(), vec![keypair.public_key()]);
+    // The old certificate is refused from the next block, though the epoch still counts it.
+    assert!(
+        next.is_revoked("Org B", &CertificateInfo::from_der(&old.certificate_der).unwrap().serial)
+    );
+    assert!(next.trust_store().verify(&old.certificate_der, AT, None).is_err());
+    assert_eq!(next.validators[1].public_key, old.public_key);
+}

@@ -145,8 +145,9 @@ struct Shared {
     connected: RwLock<HashMap<PublicKey, bool>>,
     /// Frames received, per peer, taken in turn by the node.
     inbound: Arc<FairQueue>,
-    /// Per validator key, its live inbound connection (a number and how to close it).
-    inbound_live: Mutex<HashMap<PublicKey, (u64, Arc<tokio::sync::Notify>)>>,
+    /// Per validator key, its live inbound connection: a number, how to close it, and the
+    /// certificate chain it presented (leaf first), checked again when trust changes.
+    inbound_live: Mutex<HashMap<PublicKey, LiveEntry>>,
     inbound_numbers: AtomicU64,
     /// Inbound connections in their handshake, per address.
     pending: Mutex<HashMap<IpAddr, usize>>,
@@ -177,6 +178,13 @@ fn addresses_of(address: &str) -> Vec<IpAddr> {
     }
 }
 
+/// One live inbound connection (see `Shared::inbound_live`).
+struct LiveEntry {
+    number: u64,
+    close: Arc<tokio::sync::Notify>,
+    chain: Vec<Vec<u8>>,
+}
+
 /// A running transport. Dropping it (or calling [`Transport::shutdown`]) stops every task.
 pub struct Transport {
     shared: Arc<Shared>,
@@ -190,6 +198,8 @@ pub struct Transport {
     /// The runtime the transport's tasks run on, so that the validator set can be replaced
     /// from any thread.
     runtime: tokio::runtime::Handle,
+    /// The trust store the TLS verifiers share.
+    trust: Arc<TrustStore>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -248,6 +258,7 @@ impl Transport {
             shutdown,
             presented,
             runtime: tokio::runtime::Handle::current(),
+            trust: Arc::clone(&config.trust),
         };
         transport.set_validators(config.validators);
         info!(address = %local_address, key = %local_key, "transport listening");
@@ -301,13 +312,37 @@ impl Transport {
             let live = self.shared.inbound_live.lock().expect("inbound lock is never poisoned");
             live.iter()
                 .filter(|(key, _)| !set.contains_key(key))
-                .map(|(_, (_, close))| Arc::clone(close))
+                .map(|(_, entry)| Arc::clone(&entry.close))
                 .collect()
         };
         *self.shared.validators.write().expect("validator lock is never poisoned") = set;
         for close in removed {
             close.notify_one();
         }
+    }
+
+    /// Checks the certificate of every live inbound connection again against the trust
+    /// store as it is now, at Unix time `at` (after a revocation, a CA removed or
+    /// rotated): a connection whose certificate no longer passes is closed, and a new
+    /// handshake with it is refused. Returns the keys whose connection it closed.
+    pub fn recheck_connections(&self, at: i64) -> Vec<PublicKey> {
+        let mut closed = Vec::new();
+        let live = self.shared.inbound_live.lock().expect("inbound lock is never poisoned");
+        for (key, entry) in live.iter() {
+            let Some((leaf, intermediates)) = entry.chain.split_first() else { continue };
+            let intermediates: Vec<&[u8]> = intermediates.iter().map(Vec::as_slice).collect();
+            if let Err(error) = self.trust.verify_chain(
+                leaf,
+                &intermediates,
+                at,
+                Some(pactum_certs::Role::Validator),
+            ) {
+                warn!(key = %key, %error, "closing a connection whose certificate is no longer trusted");
+                entry.close.notify_one();
+                closed.push(*key);
+            }
+        }
+        closed
     }
 
     fn queue_to(&self, to: &PublicKey, payload: &[u8]) -> Result<QueueHandle, SendError> {
@@ -496,17 +531,16 @@ struct LiveInbound<'a> {
 }
 
 impl<'a> LiveInbound<'a> {
-    /// Registers this connection as `key`'s only one, closing the one it had before.
-    fn register(shared: &'a Shared, key: PublicKey) -> Self {
+    /// Registers this connection (which presented `chain`) as `key`'s only one, closing
+    /// the one it had before.
+    fn register(shared: &'a Shared, key: PublicKey, chain: Vec<Vec<u8>>) -> Self {
         let number = shared.inbound_numbers.fetch_add(1, Ordering::Relaxed);
         let replaced = Arc::new(tokio::sync::Notify::new());
-        let previous = shared
-            .inbound_live
-            .lock()
-            .expect("inbound lock is never poisoned")
-            .insert(key, (number, Arc::clone(&replaced)));
-        if let Some((_, previous)) = previous {
-            previous.notify_one();
+        let entry = LiveEntry { number, close: Arc::clone(&replaced), chain };
+        let previous =
+            shared.inbound_live.lock().expect("inbound lock is never poisoned").insert(key, entry);
+        if let Some(previous) = previous {
+            previous.close.notify_one();
         }
         Self { shared, key, number, replaced }
     }
@@ -515,7 +549,7 @@ impl<'a> LiveInbound<'a> {
 impl Drop for LiveInbound<'_> {
     fn drop(&mut self) {
         let mut live = self.shared.inbound_live.lock().expect("inbound lock is never poisoned");
-        if live.get(&self.key).is_some_and(|(number, _)| *number == self.number) {
+        if live.get(&self.key).is_some_and(|entry| entry.number == self.number) {
             live.remove(&self.key);
         }
     }
@@ -557,7 +591,15 @@ async fn serve_inbound(
     }
     // Authenticated: from here the connection is the validator's own, not a pending one.
     drop(handshaking);
-    let live = LiveInbound::register(shared, peer_key);
+    let chain: Vec<Vec<u8>> = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|certificate| certificate.as_ref().to_vec())
+        .collect();
+    let live = LiveInbound::register(shared, peer_key, chain);
     debug!(peer = %address, key = %peer_key, "inbound connection authenticated");
     shared.stats.established();
     loop {

@@ -709,3 +709,43 @@ async fn the_set_is_replaced_from_any_thread_and_a_removed_validators_connection
         .expect("the removed validator's connection is closed at once");
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
 }
+
+/// Issue 14: a revocation closes the live connection that rests on the revoked
+/// certificate (the node rechecks its connections whenever the consortium's CAs or
+/// revocations change), and the validator's next handshake is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_connection_whose_certificate_is_revoked_is_closed_on_recheck() {
+    let pki = Pki::new();
+    let mut pair = Pair::new(&pki).await;
+    let c = pki.issue(Role::Validator, "validator-c");
+    let address = pair.a.local_address();
+    let a_peer = Peer { public_key: pair.a_key, address: address.to_string() };
+    let b_peer = Peer { public_key: pair.b_key, address: pair.b.local_address().to_string() };
+    let c_peer = Peer { public_key: key_of(&c), address: "127.0.0.1:1".into() };
+    pair.a.set_validators(vec![a_peer, b_peer, c_peer]);
+    let mut from_c = connect_as(&c, &pki.trust, address).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(pair.a.recheck_connections(now()).is_empty(), "nothing to close yet");
+    let serial = CertificateInfo::from_der(
+        &CertificateDer::from_pem_slice(c.certificate_pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+    .serial;
+    pki.trust.revoke("Member Org", &serial);
+    assert_eq!(pair.a.recheck_connections(now()), vec![key_of(&c)]);
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_millis(1_500), from_c.read(&mut buffer))
+        .await
+        .expect("the revoked validator's connection is closed at once");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let before = pair.count(RejectReason::Revoked);
+    let stream = TcpStream::connect(address).await.unwrap();
+    let connector = TlsConnector::from(Arc::new(client_config_with(
+        Some(&c.certificate_pem),
+        Some(&c.private_key_pem),
+        &pki.trust,
+    )));
+    let _ = connector.connect(ServerName::try_from("pactum-validator").unwrap(), stream).await;
+    pair.wait_for_rejection_after(RejectReason::Revoked, before).await;
+    pair.assert_honest_traffic_flows().await;
+}

@@ -264,7 +264,10 @@ fn read_wasm(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     Ok(code)
 }
 
-/// The changes of a proposal: those of the JSON file, then one per flag.
+/// The changes of a proposal: those of the JSON file, then one per flag: members added,
+/// validators removed, validators added, certificates revoked (so a bundle can remove a
+/// validator, add it again with a new key and revoke its old certificate), code approved,
+/// contracts upgraded.
 fn collect_changes(
     file: Option<PathBuf>,
     flags: &ChangeFlags,
@@ -286,6 +289,17 @@ fn collect_changes(
             ca_certificates_der: vec![der],
         });
     }
+    for key in &flags.remove_validator {
+        let validator = pactum_types::PublicKey(parse_hex_array(key, "the validator's key")?);
+        changes.push(GovernanceChange::RemoveValidator { validator });
+    }
+    for path in &flags.add_validator {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let validator: pactum_types::NewValidator = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a join request", path.display()))?;
+        changes.push(GovernanceChange::AddValidator { validator });
+    }
     for path in &flags.revoke_certificate {
         let info = CertificateInfo::from_der(&first_certificate(path)?)?;
         changes.push(GovernanceChange::RevokeCertificate {
@@ -304,17 +318,6 @@ fn collect_changes(
         let contract = pactum_types::Address(parse_hex_array(address, "the contract address")?);
         let code = read_wasm(&PathBuf::from(path))?;
         changes.push(GovernanceChange::UpgradeContract { contract, code });
-    }
-    for path in &flags.add_validator {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let validator: pactum_types::NewValidator = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a join request", path.display()))?;
-        changes.push(GovernanceChange::AddValidator { validator });
-    }
-    for key in &flags.remove_validator {
-        let validator = pactum_types::PublicKey(parse_hex_array(key, "the validator's key")?);
-        changes.push(GovernanceChange::RemoveValidator { validator });
     }
     if changes.is_empty() {
         bail!(

@@ -254,6 +254,10 @@ struct ConsensusStatus {
     last_delivered: u64,
 }
 
+/// One validator-set epoch: the configuration in force during it, and its last height
+/// (once scheduled, for the current one).
+pub type EpochRecord = (Arc<Consortium>, Option<u64>);
+
 /// What the REST API (and tests) may ask of a running node. Cheap to clone.
 #[derive(Clone)]
 pub struct NodeHandle {
@@ -368,6 +372,14 @@ impl Shared {
             })
             .collect();
         self.transport.set_validators(peers);
+        // A revocation (or a CA taken away) ends the live connections resting on it.
+        let closed = self.transport.recheck_connections(unix_seconds());
+        if !closed.is_empty() {
+            warn!(
+                count = closed.len(),
+                "closed connections whose certificates are no longer trusted"
+            );
+        }
         *self.consortium.write().expect("consortium lock is never poisoned") = consortium;
     }
 }
@@ -2083,6 +2095,40 @@ impl NodeHandle {
             what: "the consortium configuration".into(),
         })?;
         Ok((tip, consortium))
+    }
+
+    /// The validator-set epochs, newest first: the current one, then each before it (at
+    /// most `limit`, from epoch `before` down when given), each with the configuration
+    /// in force during it and the height it ended at (ADR 0021).
+    pub fn epochs(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<(u64, Vec<EpochRecord>), ExecutorError> {
+        let snapshot = self.shared.reader.snapshot();
+        let tip = snapshot.tip().height;
+        let mut current = snapshot.consortium()?.ok_or_else(|| ExecutorError::Missing {
+            what: "the consortium configuration".into(),
+        })?;
+        let mut ended = current.epoch_last();
+        let mut epochs = Vec::new();
+        while epochs.len() < limit {
+            let epoch = current.epoch;
+            let start = current.epoch_start;
+            if before.is_none_or(|before| epoch < before) {
+                epochs.push((Arc::clone(&current), ended));
+            }
+            if epoch == 0 {
+                break;
+            }
+            // The configuration in force for the epoch's first block's predecessor: the
+            // previous epoch, which ended at `start`.
+            current = snapshot.consortium_at(start)?.ok_or_else(|| ExecutorError::Missing {
+                what: format!("the configuration in force at height {start}"),
+            })?;
+            ended = Some(start);
+        }
+        Ok((tip, epochs))
     }
 
     /// Proposals in id order after `after` (exclusive), with the configuration they are
