@@ -523,6 +523,22 @@ fn signers(node: &NodeClient, height: u64) -> Vec<String> {
         .collect()
 }
 
+/// The admin keys of organisations 1 to 3 (the genesis policy needs three) and a client of
+/// organisation 2, enrolled.
+fn admins_and_client(devnet: &TestDevnet) -> (Vec<std::path::PathBuf>, pactum_types::Keypair) {
+    let admins = (1..=3)
+        .map(|organisation| {
+            devnet
+                .enrolled_identities(organisation, 1, Role::Admin)
+                .remove(0)
+                .1
+                .join("private-key.pem")
+        })
+        .collect();
+    let (client, _) = devnet.enrolled_identities(2, 1, Role::Client).remove(0);
+    (admins, client)
+}
+
 /// "Member 5" onboarded: its CA, validator certificate and join request (3 commands), a
 /// proposal by `admins[0]` approved by `admins[1]` and `admins[2]` (3 commands), and its
 /// validator started from the genesis (1 command), peers on `p2p`, REST API on `api`.
@@ -638,16 +654,7 @@ fn a_fifth_organisation_is_onboarded_with_one_proposal_and_its_validator_votes()
     let _serial = serial();
     let devnet = TestDevnet::up(4, 25_800, None);
     let node = devnet.node(1);
-    let admins: Vec<std::path::PathBuf> = (1..=3)
-        .map(|organisation| {
-            devnet
-                .enrolled_identities(organisation, 1, Role::Admin)
-                .remove(0)
-                .1
-                .join("private-key.pem")
-        })
-        .collect();
-    let (client, _) = devnet.enrolled_identities(2, 1, Role::Client).remove(0);
+    let (admins, client) = admins_and_client(&devnet);
     let mut fifth = onboard_member_5(&devnet, &admins, 25_804, 25_904);
     // It votes: its signature is in a commit certificate of the new epoch.
     let first = consortium(node)["epoch_start"].as_u64().unwrap() + 1;
@@ -693,16 +700,7 @@ fn a_removed_validator_stops_at_the_boundary_and_the_four_left_keep_committing()
     let _serial = serial();
     let devnet = TestDevnet::up(4, 26_000, None);
     let node = devnet.node(1);
-    let admins: Vec<std::path::PathBuf> = (1..=3)
-        .map(|organisation| {
-            devnet
-                .enrolled_identities(organisation, 1, Role::Admin)
-                .remove(0)
-                .1
-                .join("private-key.pem")
-        })
-        .collect();
-    let (client, _) = devnet.enrolled_identities(2, 1, Role::Client).remove(0);
+    let (admins, client) = admins_and_client(&devnet);
     let mut fifth = onboard_member_5(&devnet, &admins, 26_004, 26_104);
     let removed = consortium(node)["validators"][3]["public_key"].as_str().unwrap().to_string();
     assert_eq!(consortium(node)["validators"][3]["name"], "validator-4");
@@ -797,16 +795,7 @@ fn a_validator_key_is_rotated_and_its_old_certificate_revoked_in_one_bundle() {
     let _serial = serial();
     let devnet = TestDevnet::up(4, 26_400, None);
     let node = devnet.node(1);
-    let admins: Vec<std::path::PathBuf> = (1..=3)
-        .map(|organisation| {
-            devnet
-                .enrolled_identities(organisation, 1, Role::Admin)
-                .remove(0)
-                .1
-                .join("private-key.pem")
-        })
-        .collect();
-    let (client, _) = devnet.enrolled_identities(2, 1, Role::Client).remove(0);
+    let (admins, client) = admins_and_client(&devnet);
     let old_key = consortium(node)["validators"][3]["public_key"].as_str().unwrap().to_string();
     let old_certificate = devnet.validator_directory(4).join("certificate.pem");
 

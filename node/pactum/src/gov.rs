@@ -40,26 +40,8 @@ enum GovCommand {
         /// A JSON file holding an array of changes (docs/governance.md).
         #[arg(long)]
         changes: Option<PathBuf>,
-        /// Add the organisation of this PEM CA certificate as a member (repeatable).
-        #[arg(long)]
-        add_member: Vec<PathBuf>,
-        /// Revoke this PEM certificate (repeatable).
-        #[arg(long)]
-        revoke_certificate: Vec<PathBuf>,
-        /// Approve this WebAssembly file's code for deployment (repeatable).
-        #[arg(long)]
-        approve_code: Vec<PathBuf>,
-        /// Replace a contract's code: ADDRESS=FILE.wasm (repeatable).
-        #[arg(long)]
-        upgrade_contract: Vec<String>,
-        /// Add the validator of this join request (`pactum certs join-request`); it votes
-        /// from the epoch after it announced itself ready (repeatable).
-        #[arg(long)]
-        add_validator: Vec<PathBuf>,
-        /// Remove the validator with this public key (hex) from the next epoch on
-        /// (repeatable).
-        #[arg(long)]
-        remove_validator: Vec<String>,
+        #[command(flatten)]
+        flags: ChangeFlags,
         /// Only check the changes against the configuration in force (each check's
         /// result, n/f/quorum before and after); nothing is signed or sent.
         #[arg(long)]
@@ -106,22 +88,9 @@ pub fn gov(arguments: GovArgs) -> anyhow::Result<ExitCode> {
             description,
             expires_in,
             changes,
-            add_member,
-            revoke_certificate,
-            approve_code,
-            upgrade_contract,
-            add_validator,
-            remove_validator,
+            flags,
             dry_run,
         } => {
-            let flags = ChangeFlags {
-                add_member,
-                revoke_certificate,
-                approve_code,
-                upgrade_contract,
-                add_validator,
-                remove_validator,
-            };
             let changes = collect_changes(changes, &flags)?;
             let node = NodeClient::connect(&signing.node)?;
             if dry_run {
@@ -211,12 +180,27 @@ fn first_certificate(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The changes given by flags rather than a JSON file.
+#[derive(Debug, Args)]
 struct ChangeFlags {
+    /// Add the organisation of this PEM CA certificate as a member (repeatable).
+    #[arg(long)]
     add_member: Vec<PathBuf>,
+    /// Revoke this PEM certificate (repeatable).
+    #[arg(long)]
     revoke_certificate: Vec<PathBuf>,
+    /// Approve this WebAssembly file's code for deployment (repeatable).
+    #[arg(long)]
     approve_code: Vec<PathBuf>,
+    /// Replace a contract's code: ADDRESS=FILE.wasm (repeatable).
+    #[arg(long)]
     upgrade_contract: Vec<String>,
+    /// Add the validator of this join request (`pactum certs join-request`); it votes
+    /// from the epoch after it announced itself ready (repeatable).
+    #[arg(long)]
     add_validator: Vec<PathBuf>,
+    /// Remove the validator with this public key (hex) from the next epoch on
+    /// (repeatable).
+    #[arg(long)]
     remove_validator: Vec<String>,
 }
 

@@ -489,24 +489,15 @@ impl Genesis {
         }
     }
 
-    /// The consensus parameters the epoch rule needs.
-    pub fn epoch_parameters(&self) -> pactum_executor::EpochParameters {
-        pactum_executor::EpochParameters {
-            checkpoint_interval: self.file.consensus.checkpoint_interval,
-            watermark_window: self.file.consensus.watermark_window,
-        }
-    }
-
     /// What governance checks a bundle of changes against, for a block at `height` and
     /// Unix time `at` of this chain.
     pub fn governance_context(&self, height: u64, at: i64) -> pactum_governance::Context {
-        let epochs = self.epoch_parameters();
         pactum_governance::Context {
             at,
             height,
             chain: self.file.chain_id.clone(),
-            checkpoint_interval: epochs.checkpoint_interval,
-            watermark_window: epochs.watermark_window,
+            checkpoint_interval: self.file.consensus.checkpoint_interval,
+            watermark_window: self.file.consensus.watermark_window,
         }
     }
 

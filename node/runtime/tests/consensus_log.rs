@@ -190,6 +190,24 @@ fn records_survive_a_restart_in_order_and_compaction_keeps_the_log_bounded() {
     );
 }
 
+/// Replica 1's VIEW-CHANGE for `view` and the NEW-VIEW that starts it, as records.
+fn view_change_and_new_view(view: u64) -> (Record, Record) {
+    let view_change = signed(
+        1,
+        Message::ViewChange {
+            new_view: View(view),
+            checkpoint: CheckpointCertificate::genesis(),
+            prepared: Vec::new(),
+        },
+    );
+    let primary = (view % u64::from(N)) as u16;
+    let new_view = signed(
+        primary,
+        Message::NewView { view: View(view), view_changes: Vec::new(), pre_prepares: Vec::new() },
+    );
+    (Record::Sent(view_change), Record::Accepted(new_view))
+}
+
 /// Issue 7, finding 8: records of the views a replica has left do not accumulate.
 #[test]
 fn view_change_records_are_compacted_away() {
@@ -197,25 +215,9 @@ fn view_change_records_are_compacted_away() {
     let store = Store::open(directory.path().join("store")).unwrap();
     let (mut log, _) = ConsensusLog::open(&store, 0).unwrap();
     for view in 1..=30u64 {
-        let view_change = signed(
-            1,
-            Message::ViewChange {
-                new_view: View(view),
-                checkpoint: CheckpointCertificate::genesis(),
-                prepared: Vec::new(),
-            },
-        );
-        let primary = (view % u64::from(N)) as u16;
-        let new_view = signed(
-            primary,
-            Message::NewView {
-                view: View(view),
-                view_changes: Vec::new(),
-                pre_prepares: Vec::new(),
-            },
-        );
-        log.persist(&store, &[Record::Sent(view_change)]).unwrap();
-        log.persist(&store, &[Record::Accepted(new_view)]).unwrap();
+        let (view_change, new_view) = view_change_and_new_view(view);
+        log.persist(&store, &[view_change]).unwrap();
+        log.persist(&store, &[new_view]).unwrap();
     }
     assert_eq!(log.len(), 1, "only the NEW-VIEW of the current view is kept");
     let (reopened, replay) = ConsensusLog::open(&store, 0).unwrap();
@@ -242,18 +244,8 @@ fn a_damaged_record_is_a_clear_error() {
 fn a_log_belongs_to_one_epoch_and_keeps_it_through_compaction() {
     let directory = tempfile::tempdir().unwrap();
     let store = Store::open(directory.path().join("store")).unwrap();
-    let view_change = |view: u64| {
-        Record::Sent(signed(
-            1,
-            Message::ViewChange {
-                new_view: View(view),
-                checkpoint: CheckpointCertificate::genesis(),
-                prepared: Vec::new(),
-            },
-        ))
-    };
     let (mut log, _) = ConsensusLog::open(&store, 0).unwrap();
-    log.persist(&store, &[view_change(1)]).unwrap();
+    log.persist(&store, &[view_change_and_new_view(1).0]).unwrap();
     assert_eq!(ConsensusLog::open(&store, 0).unwrap().1.len(), 1, "the same epoch replays");
     // Epoch 1's replica: the genesis epoch's record is gone, for good.
     let (mut log, replay) = ConsensusLog::open(&store, 1).unwrap();
@@ -263,17 +255,9 @@ fn a_log_belongs_to_one_epoch_and_keeps_it_through_compaction() {
     // Compaction (every NEW-VIEW raises the floor) keeps the epoch mark.
     let (mut log5, _) = ConsensusLog::open(&store, 5).unwrap();
     for view in 1..=10u64 {
-        let primary = (view % u64::from(N)) as u16;
-        let new_view = signed(
-            primary,
-            Message::NewView {
-                view: View(view),
-                view_changes: Vec::new(),
-                pre_prepares: Vec::new(),
-            },
-        );
-        log5.persist(&store, &[view_change(view)]).unwrap();
-        log5.persist(&store, &[Record::Accepted(new_view)]).unwrap();
+        let (view_change, new_view) = view_change_and_new_view(view);
+        log5.persist(&store, &[view_change]).unwrap();
+        log5.persist(&store, &[new_view]).unwrap();
     }
     assert_eq!(ConsensusLog::open(&store, 5).unwrap().1.len(), 1, "epoch 5's log survived");
     // Starting the next epoch empties the log in one write.

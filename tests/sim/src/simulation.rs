@@ -963,38 +963,19 @@ impl Simulation {
             (false, None) => return Ok(()),
         };
         let have = self.nodes[node].executed;
-        let mut sources: Vec<usize> = (0..self.nodes.len())
-            .filter(|other| {
-                *other != node
-                    && !self.nodes[*other].down
-                    && !self.nodes[*other].stopped
-                    && self.nodes[*other].executed >= wanted
-            })
-            .collect();
-        for index in (1..sources.len()).rev() {
-            let swap = self.rng.random_range(0..=index);
-            sources.swap(index, swap);
-        }
+        let sources = self.shuffled(
+            (0..self.nodes.len())
+                .filter(|other| {
+                    *other != node
+                        && !self.nodes[*other].down
+                        && !self.nodes[*other].stopped
+                        && self.nodes[*other].executed >= wanted
+                })
+                .collect(),
+        );
         for source in sources {
             let until = self.nodes[source].executed as usize;
-            let mut blocks: Vec<Block> = self.nodes[source].ledger[have as usize..until].to_vec();
-            if self.scenario.strategy(self.nodes[source].id) == Some(Strategy::Corrupt)
-                && !blocks.is_empty()
-                && self.rng.random_bool(0.5)
-            {
-                let index = self.rng.random_range(0..blocks.len());
-                blocks[index].batch.push(0xff);
-            }
-            let valid = blocks.iter().enumerate().all(|(offset, block)| {
-                let sequence = have + offset as u64 + 1;
-                block.certificate.sequence.0 == sequence
-                    && block.certificate.verify(self.honest_for(sequence), &self.verifier).is_ok()
-                    && self.verifier.digest(&block.batch) == block.certificate.digest
-            });
-            if !valid {
-                self.report.evidence += 1;
-                continue;
-            }
+            let Some(blocks) = self.fetch_blocks(source, have, until as u64) else { continue };
             // The old epoch's replica and what it delivered unexecuted are left behind.
             self.nodes[node].replica = None;
             self.nodes[node].incarnation += 1;
@@ -1523,35 +1504,14 @@ impl Simulation {
             };
             return self.input(node, input);
         }
-        let mut sources: Vec<usize> =
-            (0..self.nodes.len()).filter(|other| *other != node && self.alive(*other)).collect();
-        // Shuffle deterministically.
-        for index in (1..sources.len()).rev() {
-            let swap = self.rng.random_range(0..=index);
-            sources.swap(index, swap);
-        }
+        let sources = self.shuffled(
+            (0..self.nodes.len()).filter(|other| *other != node && self.alive(*other)).collect(),
+        );
         for source in sources {
             if (self.nodes[source].ledger.len() as u64) < target {
                 continue;
             }
-            let mut blocks: Vec<Block> =
-                self.nodes[source].ledger[have as usize..target as usize].to_vec();
-            if self.scenario.strategy(self.nodes[source].id) == Some(Strategy::Corrupt)
-                && self.rng.random_bool(0.5)
-            {
-                let index = self.rng.random_range(0..blocks.len());
-                blocks[index].batch.push(0xff);
-            }
-            let valid = blocks.iter().enumerate().all(|(offset, block)| {
-                let sequence = have + offset as u64 + 1;
-                block.certificate.sequence.0 == sequence
-                    && block.certificate.verify(self.honest_for(sequence), &self.verifier).is_ok()
-                    && self.verifier.digest(&block.batch) == block.certificate.digest
-            });
-            if !valid {
-                self.report.evidence += 1;
-                continue;
-            }
+            let Some(blocks) = self.fetch_blocks(source, have, target) else { continue };
             let mut covered = Vec::new();
             let (requests_max, bytes_max) = self.batch_limits();
             for block in blocks {
@@ -1573,6 +1533,43 @@ impl Simulation {
         }
         self.report.failed_transfers += 1;
         self.input(node, Input::StateTransferFailed { sequence: checkpoint.sequence })
+    }
+}
+
+impl Simulation {
+    /// `nodes` in an order drawn from the run's RNG.
+    fn shuffled(&mut self, mut nodes: Vec<usize>) -> Vec<usize> {
+        for index in (1..nodes.len()).rev() {
+            let swap = self.rng.random_range(0..=index);
+            nodes.swap(index, swap);
+        }
+        nodes
+    }
+
+    /// Blocks `have + 1..=until` as `source` serves them (a corrupting replica may damage
+    /// one), if every one's commit certificate verifies against the set in force at its
+    /// height and its batch against the certificate's digest; a bad answer is evidence.
+    fn fetch_blocks(&mut self, source: usize, have: u64, until: u64) -> Option<Vec<Block>> {
+        let mut blocks: Vec<Block> =
+            self.nodes[source].ledger[have as usize..until as usize].to_vec();
+        if self.scenario.strategy(self.nodes[source].id) == Some(Strategy::Corrupt)
+            && !blocks.is_empty()
+            && self.rng.random_bool(0.5)
+        {
+            let index = self.rng.random_range(0..blocks.len());
+            blocks[index].batch.push(0xff);
+        }
+        let valid = blocks.iter().enumerate().all(|(offset, block)| {
+            let sequence = have + offset as u64 + 1;
+            block.certificate.sequence.0 == sequence
+                && block.certificate.verify(self.honest_for(sequence), &self.verifier).is_ok()
+                && self.verifier.digest(&block.batch) == block.certificate.digest
+        });
+        if !valid {
+            self.report.evidence += 1;
+            return None;
+        }
+        Some(blocks)
     }
 }
 

@@ -363,15 +363,7 @@ impl Shared {
     /// revocations, and the transport dials exactly its validators (current and planned).
     fn adopt(&self, consortium: Arc<Consortium>) {
         consortium.fill(&self.trust);
-        let peers = consortium
-            .connected_validators()
-            .into_iter()
-            .map(|validator| Peer {
-                public_key: validator.public_key,
-                address: validator.address.clone(),
-            })
-            .collect();
-        self.transport.set_validators(peers);
+        self.transport.set_validators(transport_peers(&consortium));
         // A revocation (or a CA taken away) ends the live connections resting on it.
         let closed = self.transport.recheck_connections(unix_seconds());
         if !closed.is_empty() {
@@ -382,6 +374,18 @@ impl Shared {
         }
         *self.consortium.write().expect("consortium lock is never poisoned") = consortium;
     }
+}
+
+/// The validators the transport connects to: the current epoch's and the planned one's.
+fn transport_peers(consortium: &Consortium) -> Vec<Peer> {
+    consortium
+        .connected_validators()
+        .into_iter()
+        .map(|validator| Peer {
+            public_key: validator.public_key,
+            address: validator.address.clone(),
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -612,7 +616,10 @@ impl Node {
         };
         executor_options.consortium = Some(Arc::new(genesis.consortium()));
         executor_options.budget = genesis.block_budget();
-        executor_options.epochs = genesis.epoch_parameters();
+        executor_options.epochs = pactum_executor::EpochParameters {
+            checkpoint_interval: genesis.file.consensus.checkpoint_interval,
+            watermark_window: genesis.file.consensus.watermark_window,
+        };
         let executor = Executor::open(ledger_store, executor_options)?;
         // Peers, admission and the executor trust the configuration governance left.
         let consortium = match executor.consortium() {
@@ -662,14 +669,7 @@ impl Node {
             config.listen.parse().map_err(|error: std::net::AddrParseError| {
                 NodeError::Address { address: config.listen.clone(), reason: error.to_string() }
             })?;
-        let peers: Vec<Peer> = consortium
-            .connected_validators()
-            .into_iter()
-            .map(|validator| Peer {
-                public_key: validator.public_key,
-                address: validator.address.clone(),
-            })
-            .collect();
+        let peers = transport_peers(&consortium);
         let settings = TransportSettings {
             frame_payload_bytes_max: limits::NETWORK_FRAME_BYTES_MAX,
             ..TransportSettings::default()
