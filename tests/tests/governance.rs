@@ -523,6 +523,64 @@ fn signers(node: &NodeClient, height: u64) -> Vec<String> {
         .collect()
 }
 
+/// Issues a validator certificate `name` under the CA in `authority` into `directory`,
+/// and writes its join request for peers on `p2p` and the REST API on `api`; the request's
+/// path.
+fn validator_join_request(
+    authority: &Path,
+    directory: &Path,
+    name: &str,
+    p2p: u16,
+    api: u16,
+) -> std::path::PathBuf {
+    let (authority, out) = (authority.to_str().unwrap(), directory.to_str().unwrap());
+    pactum(&[
+        "certs",
+        "issue",
+        "--ca",
+        authority,
+        "--role",
+        "validator",
+        "--name",
+        name,
+        "--san",
+        "127.0.0.1",
+        "--out",
+        out,
+    ]);
+    let join = directory.join("join.json");
+    pactum(&[
+        "certs",
+        "join-request",
+        "--validator",
+        out,
+        "--name",
+        name,
+        "--address",
+        &format!("127.0.0.1:{p2p}"),
+        "--api-address",
+        &format!("127.0.0.1:{api}"),
+        "--chain-id",
+        "pactum-devnet",
+        "--out",
+        join.to_str().unwrap(),
+    ]);
+    join
+}
+
+/// `pactum gov propose ARGUMENTS` by organisation 1's admin, approved by organisations 2
+/// and 3 from their own keys and nodes; the proposal's id.
+fn propose_and_approve(
+    devnet: &TestDevnet,
+    admins: &[std::path::PathBuf],
+    arguments: &[&str],
+) -> String {
+    let id = proposal_id_in(&gov(devnet.node(1), &admins[0], arguments));
+    gov(devnet.node(2), &admins[1], &["approve", &id]);
+    gov(devnet.node(3), &admins[2], &["approve", &id]);
+    id
+}
+
 /// The admin keys of organisations 1 to 3 (the genesis policy needs three) and a client of
 /// organisation 2, enrolled.
 fn admins_and_client(devnet: &TestDevnet) -> (Vec<std::path::PathBuf>, pactum_types::Keypair) {
@@ -560,41 +618,11 @@ fn onboard_member_5(
     let joining = devnet.directory().join("member-5");
     let (ca, validator) = (joining.join("ca"), joining.join("validator-5"));
     pactum(&["certs", "init-ca", "--org", "Member 5", "--out", ca.to_str().unwrap()]);
-    pactum(&[
-        "certs",
-        "issue",
-        "--ca",
-        ca.to_str().unwrap(),
-        "--role",
-        "validator",
-        "--name",
-        "validator-5",
-        "--san",
-        "127.0.0.1",
-        "--out",
-        validator.to_str().unwrap(),
-    ]);
-    let join = joining.join("join.json");
-    pactum(&[
-        "certs",
-        "join-request",
-        "--validator",
-        validator.to_str().unwrap(),
-        "--name",
-        "validator-5",
-        "--address",
-        &format!("127.0.0.1:{p2p}"),
-        "--api-address",
-        &format!("127.0.0.1:{api}"),
-        "--chain-id",
-        "pactum-devnet",
-        "--out",
-        join.to_str().unwrap(),
-    ]);
+    let join = validator_join_request(&ca, &validator, "validator-5", p2p, api);
     let started = std::time::Instant::now();
-    let proposed = gov(
-        node,
-        &admins[0],
+    let id = propose_and_approve(
+        devnet,
+        admins,
         &[
             "propose",
             "--title",
@@ -605,9 +633,6 @@ fn onboard_member_5(
             join.to_str().unwrap(),
         ],
     );
-    let id = proposal_id_in(&proposed);
-    gov(devnet.node(2), &admins[1], &["approve", &id]);
-    gov(devnet.node(3), &admins[2], &["approve", &id]);
     assert_eq!(proposal(node, &id)["status"], "applied");
     let planned = consortium(node);
     assert_eq!(planned["epoch"], 0, "{planned}");
@@ -701,14 +726,11 @@ fn a_removed_validator_stops_at_the_boundary_and_the_four_left_keep_committing()
     let removed = consortium(node)["validators"][3]["public_key"].as_str().unwrap().to_string();
     assert_eq!(consortium(node)["validators"][3]["name"], "validator-4");
 
-    let proposed = gov(
-        node,
-        &admins[0],
+    propose_and_approve(
+        &devnet,
+        &admins,
         &["propose", "--title", "Retire validator-4", "--remove-validator", &removed],
     );
-    let id = proposal_id_in(&proposed);
-    gov(devnet.node(2), &admins[1], &["approve", &id]);
-    gov(devnet.node(3), &admins[2], &["approve", &id]);
     let planned = consortium(node);
     assert!(planned["planned_epoch"]["last"].is_u64(), "a removal needs no readiness: {planned}");
     wait_until("the epoch without validator-4", Duration::from_secs(120), || {
@@ -804,42 +826,12 @@ fn a_validator_key_is_rotated_and_its_old_certificate_revoked_in_one_bundle() {
     // The new key, from member 4's CA, for the same name and addresses.
     let rotated = devnet.directory().join("validator-4-rotated");
     let authority = devnet.directory().join("organisations/member-4");
-    pactum(&[
-        "certs",
-        "issue",
-        "--ca",
-        authority.to_str().unwrap(),
-        "--role",
-        "validator",
-        "--name",
-        "validator-4",
-        "--san",
-        "127.0.0.1",
-        "--out",
-        rotated.to_str().unwrap(),
-    ]);
     let (p2p, api) = (devnet.peer_address(4).port(), devnet.api_address(4).port());
-    let join = rotated.join("join.json");
-    pactum(&[
-        "certs",
-        "join-request",
-        "--validator",
-        rotated.to_str().unwrap(),
-        "--name",
-        "validator-4",
-        "--address",
-        &format!("127.0.0.1:{p2p}"),
-        "--api-address",
-        &format!("127.0.0.1:{api}"),
-        "--chain-id",
-        "pactum-devnet",
-        "--out",
-        join.to_str().unwrap(),
-    ]);
+    let join = validator_join_request(&authority, &rotated, "validator-4", p2p, api);
     let revoked_before = peer_rejections(&devnet, 1, "revoked");
-    let proposed = gov(
-        node,
-        &admins[0],
+    let id = propose_and_approve(
+        &devnet,
+        &admins,
         &[
             "propose",
             "--title",
@@ -852,9 +844,6 @@ fn a_validator_key_is_rotated_and_its_old_certificate_revoked_in_one_bundle() {
             old_certificate.to_str().unwrap(),
         ],
     );
-    let id = proposal_id_in(&proposed);
-    gov(devnet.node(2), &admins[1], &["approve", &id]);
-    gov(devnet.node(3), &admins[2], &["approve", &id]);
     assert_eq!(proposal(node, &id)["status"], "applied");
 
     // The old certificate is refused at once: its connections are closed, and validator-4,

@@ -206,16 +206,15 @@ pub(crate) async fn epochs(
     let epochs = found
         .iter()
         .map(|(consortium, last)| {
-            let n = consortium.validators.len();
-            let f = n.saturating_sub(1) / 3;
+            let size = Size::current(consortium);
             EpochJson {
                 epoch: consortium.epoch,
                 start: consortium.epoch_start,
                 last: *last,
                 validators: validators_json(&consortium.validators),
-                n,
-                f,
-                quorum: n - f,
+                n: size.validators,
+                f: size.faults_tolerated,
+                quorum: size.quorum,
             }
         })
         .collect();

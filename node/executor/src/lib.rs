@@ -297,12 +297,15 @@ struct Governed {
     consortium: Arc<Consortium>,
     /// Its CAs and revocations.
     trust: Arc<TrustStore>,
+    /// The hash of its validator set, which every block header names (ADR 0021).
+    validators_hash: Hash,
 }
 
 impl Governed {
     fn new(genesis: Arc<Consortium>, consortium: Arc<Consortium>) -> Self {
         let trust = Arc::new(consortium.trust_store());
-        Self { genesis, consortium, trust }
+        let validators_hash = consortium.validator_set_hash();
+        Self { genesis, consortium, trust, validators_hash }
     }
 }
 
@@ -579,7 +582,7 @@ impl Executor {
         let validators = self
             .governed
             .as_ref()
-            .map_or(header.validators_hash, |governed| governed.consortium.validator_set_hash());
+            .map_or(header.validators_hash, |governed| governed.validators_hash);
         for (field, expected, found) in [
             ("previous block hash", self.tip.block_hash, header.previous_hash),
             ("previous receipts root", self.tip.receipts_root, header.previous_receipts_root),

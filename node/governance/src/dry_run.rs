@@ -27,13 +27,17 @@ impl Size {
             .planned
             .as_ref()
             .map_or(consortium.validators.len(), |planned| planned.validators.len());
+        Self::with(consortium.members.len(), validators)
+    }
+
+    /// The size of the epoch `consortium` is in (its current validators).
+    pub fn current(consortium: &Consortium) -> Self {
+        Self::with(consortium.members.len(), consortium.validators.len())
+    }
+
+    fn with(members: usize, validators: usize) -> Self {
         let faults_tolerated = pactum_consensus::faults_tolerated(validators);
-        Self {
-            members: consortium.members.len(),
-            validators,
-            faults_tolerated,
-            quorum: validators - faults_tolerated,
-        }
+        Self { members, validators, faults_tolerated, quorum: validators - faults_tolerated }
     }
 }
 

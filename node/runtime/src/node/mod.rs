@@ -282,9 +282,9 @@ struct Shared {
     reload_error: Mutex<Option<String>>,
     public_key: PublicKey,
     genesis: Genesis,
-    /// The consortium configuration after the last executed block: the current epoch's
-    /// validators (and a planned epoch's), which replica ids, keys and peers come from.
-    consortium: RwLock<Arc<Consortium>>,
+    /// The consortium configuration after the last executed block, and what the hot
+    /// paths look up in it, derived once per change.
+    membership: RwLock<Arc<Membership>>,
     /// Whether this node runs no replica now (a validator a planned epoch adds, catching
     /// up; or one an epoch removed): it follows the ledger from its peers' blocks.
     observer: std::sync::atomic::AtomicBool,
@@ -328,20 +328,62 @@ struct Shared {
     block_exchange: block_exchange::BlockExchange,
 }
 
+/// A consortium configuration with what the node looks up in it on every frame and block:
+/// the validators it talks to (the current epoch's and a planned one's) by key and by
+/// replica id, and the hash of the set in force, which block headers name.
+struct Membership {
+    consortium: Arc<Consortium>,
+    replicas: HashMap<PublicKey, ReplicaId>,
+    keys: BTreeMap<ReplicaId, PublicKey>,
+    validators_hash: Hash,
+}
+
+impl Membership {
+    fn new(consortium: Arc<Consortium>) -> Self {
+        let connected = consortium.connected_validators();
+        Self {
+            replicas: connected
+                .iter()
+                .map(|validator| (validator.public_key, validator.index))
+                .collect(),
+            keys: connected
+                .iter()
+                .map(|validator| (validator.index, validator.public_key))
+                .collect(),
+            validators_hash: consortium.validator_set_hash(),
+            consortium,
+        }
+    }
+}
+
 impl Shared {
+    fn membership(&self) -> Arc<Membership> {
+        Arc::clone(&self.membership.read().expect("membership lock is never poisoned"))
+    }
+
     /// The configuration in force for the next block.
     fn consortium(&self) -> Arc<Consortium> {
-        Arc::clone(&self.consortium.read().expect("consortium lock is never poisoned"))
+        Arc::clone(&self.membership().consortium)
     }
 
     /// The replica id of `key` in the current or the planned epoch.
     fn replica_of(&self, key: &PublicKey) -> Option<ReplicaId> {
-        let consortium = self.consortium();
-        consortium
-            .connected_validators()
-            .into_iter()
-            .find(|validator| validator.public_key == *key)
-            .map(|validator| validator.index)
+        self.membership
+            .read()
+            .expect("membership lock is never poisoned")
+            .replicas
+            .get(key)
+            .copied()
+    }
+
+    /// The key of replica `replica` in the current or the planned epoch.
+    fn key_of(&self, replica: ReplicaId) -> Option<PublicKey> {
+        self.membership
+            .read()
+            .expect("membership lock is never poisoned")
+            .keys
+            .get(&replica)
+            .copied()
     }
 
     /// This node's replica id, if it is (or will be) a validator.
@@ -351,12 +393,8 @@ impl Shared {
 
     /// The keys of every other validator this node talks to (current and planned).
     fn peer_keys(&self) -> Vec<PublicKey> {
-        self.consortium()
-            .connected_validators()
-            .into_iter()
-            .map(|validator| validator.public_key)
-            .filter(|key| *key != self.public_key)
-            .collect()
+        let membership = self.membership();
+        membership.replicas.keys().copied().filter(|key| *key != self.public_key).collect()
     }
 
     /// The executor left a new configuration: peers' TLS and admission trust its CAs and
@@ -372,7 +410,8 @@ impl Shared {
                 "closed connections whose certificates are no longer trusted"
             );
         }
-        *self.consortium.write().expect("consortium lock is never poisoned") = consortium;
+        *self.membership.write().expect("membership lock is never poisoned") =
+            Arc::new(Membership::new(consortium));
     }
 }
 
@@ -720,7 +759,7 @@ impl Node {
             reload_error: Mutex::new(None),
             public_key,
             genesis,
-            consortium: RwLock::new(consortium),
+            membership: RwLock::new(Arc::new(Membership::new(consortium))),
             observer: std::sync::atomic::AtomicBool::new(false),
             reader: executor.reader(),
             api_reads: tokio::sync::Semaphore::new(limits::API_READS_MAX),
@@ -957,13 +996,7 @@ impl Stage<'_> {
             shared.mempool.lock().expect("mempool lock is never poisoned").release_in_flight();
         }
         let Some(replica) = epoch_replica(shared, self.keys, &consortium, &[], tip) else {
-            if !shared.observer.swap(true, Ordering::Relaxed) {
-                info!(
-                    epoch = consortium.epoch,
-                    height = tip,
-                    "not a validator of this epoch: following the ledger as an observer"
-                );
-            }
+            become_observer(shared, &consortium, tip);
             return Ok(());
         };
         if let Err(error) = carrier.log.start_epoch(carrier.store, consortium.epoch) {
@@ -1008,6 +1041,17 @@ impl Stage<'_> {
     }
 }
 
+/// This node runs no replica of the epoch its ledger is in: it follows the ledger from its
+/// peers' blocks ([`follow_as_observer`]).
+fn become_observer(shared: &Shared, consortium: &Consortium, height: u64) {
+    if !shared.observer.swap(true, Ordering::Relaxed) {
+        info!(
+            epoch = consortium.epoch,
+            height, "not a validator of this epoch: following the ledger as an observer"
+        );
+    }
+}
+
 /// Runs the replica: takes what is waiting (up to [`limits::CONSENSUS_STEPS_PER_WRITE_MAX`]
 /// events), steps the replica through it, and has the carrier write every record of those
 /// steps in one synced write before it sends anything (persist before send, one write per
@@ -1031,18 +1075,11 @@ fn run_consensus(
                 return;
             }
         }
-        None => {
-            info!(
-                epoch = consortium.epoch,
-                "not a validator of this epoch: following the ledger as an observer"
-            );
-            shared.observer.store(true, Ordering::Relaxed);
-        }
+        None => become_observer(shared, &consortium, tip),
     }
     if let Some(replica) = &stage.replica {
         update_status(shared, replica);
     }
-    let mut behind_asked = Stopwatch::start();
     let mut answered: HashMap<ReplicaId, Stopwatch> = HashMap::new();
     while let Some(first) = inputs.next(carrier.runtime) {
         let mut events = vec![first];
@@ -1063,14 +1100,7 @@ fn run_consensus(
                 && Some(*theirs) != epoch
             {
                 let ours = epoch.unwrap_or_else(|| shared.consortium().epoch);
-                other_epoch(
-                    shared,
-                    ours,
-                    *theirs,
-                    message.sender,
-                    &mut behind_asked,
-                    &mut answered,
-                );
+                other_epoch(shared, ours, *theirs, message.sender, &mut answered);
                 continue;
             }
             for input in consensus_inputs(event, epoch, &mut stopping) {
@@ -1097,31 +1127,19 @@ fn run_consensus(
 
 /// A peer's consensus message of another epoch than this node's replica (or, with none,
 /// than its ledger). From a later epoch: this node is behind, and catches up from blocks
-/// (at most once a second). From an earlier one: the peer is behind, and is told this
+/// (`request_catch_up` asks at most once a second). From an earlier one: the peer is behind, and is told this
 /// node's epoch and height (at most once a second each), so that it catches up.
 fn other_epoch(
     shared: &Shared,
     ours: u64,
     theirs: u64,
     sender: ReplicaId,
-    behind_asked: &mut Stopwatch,
     answered: &mut HashMap<ReplicaId, Stopwatch>,
 ) {
     const HINT_INTERVAL: Duration = Duration::from_secs(1);
-    let Some(peer) = shared
-        .consortium()
-        .connected_validators()
-        .into_iter()
-        .find(|validator| validator.index == sender)
-        .map(|validator| validator.public_key)
-    else {
-        return;
-    };
+    let Some(peer) = shared.key_of(sender) else { return };
     if theirs > ours {
-        if behind_asked.elapsed() >= HINT_INTERVAL {
-            *behind_asked = Stopwatch::start();
-            request_catch_up(shared, Some(peer));
-        }
+        request_catch_up(shared, Some(peer));
         return;
     }
     if answered.get(&sender).is_none_or(|last| last.elapsed() >= HINT_INTERVAL) {
@@ -1538,7 +1556,7 @@ fn execute_ready(
         let tip = shared.ledger.read().expect("ledger lock is never poisoned").tip().clone();
         early.retain(|sequence, _| *sequence > tip.height);
         let Some(delivery) = early.remove(&(tip.height + 1)) else { return Ok(()) };
-        let validators_hash = shared.consortium().validator_set_hash();
+        let validators_hash = shared.membership().validators_hash;
         let checker = checker.current(shared);
         let block = match block_from_delivery(
             &delivery,
