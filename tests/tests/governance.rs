@@ -884,3 +884,112 @@ fn a_validator_key_is_rotated_and_its_old_certificate_revoked_in_one_bundle() {
     restarted.stop();
     audit_every_data_directory(&devnet, &restarted.data);
 }
+
+/// The gas a committed transaction used, from `node`'s answer about it.
+fn gas_used(node: &NodeClient, hash: &pactum_types::Hash) -> u64 {
+    let answer = node.wait_committed(hash, TIMEOUT).unwrap();
+    answer["receipt"]["gas_used"].as_u64().unwrap_or_else(|| panic!("no gas used in {answer}"))
+}
+
+/// Issue 14, build point 3 (parameters and the gas schedule): one proposal sets a lower
+/// block gas limit and a smaller checkpoint interval and window for the next epoch, and a
+/// dearer `call_base` from the next block. The schedule applies at once (the same
+/// transfer costs 1,000 gas more), the parameters at the epoch boundary: the new epoch's
+/// replicas checkpoint every 8 blocks, and a transaction over the new block gas limit is
+/// refused at the door with the limit. Proposals that break a rule are refused with
+/// their reason. Every data directory audits clean across the change.
+#[test]
+fn parameters_and_the_gas_schedule_change_by_proposal_without_a_restart() {
+    let _serial = serial();
+    let devnet = TestDevnet::up(4, 26_400, None);
+    let node = devnet.node(1);
+    let (admins, client) = admins_and_client(&devnet);
+    let before = consortium(node);
+    assert_eq!(before["parameters"]["checkpoint_interval"], 16, "{before}");
+    assert_eq!(before["gas_schedule"]["version"], 1, "{before}");
+    // Refused with a clear reason, nothing proposed: a limit out of range, an interval
+    // that neither divides nor is a multiple of the current one, a name that is not one.
+    for (flags, reason) in [
+        (vec!["--set-parameter", "block_gas_max=10"], "block_gas_max must be"),
+        (
+            vec![
+                "--set-parameter",
+                "checkpoint_interval=24",
+                "--set-parameter",
+                "watermark_window=96",
+            ],
+            "multiple or a divisor of the current 16",
+        ),
+        (vec!["--set-parameter", "block_gas_limit=1"], "there is no \"block_gas_limit\""),
+        (vec!["--set-gas", "storage_write_base=1"], "storage writes must cost more than reads"),
+    ] {
+        let mut arguments = vec!["propose", "--title", "bad", "--dry-run"];
+        arguments.extend(flags);
+        let (success, output) = run_gov(node, Some(&admins[0]), &arguments);
+        assert!(!success && output.contains(reason), "{arguments:?}:\n{output}");
+    }
+    assert_eq!(consortium(node)["version"], before["version"], "nothing changed");
+
+    // The same transfer twice before, to know what it costs by schedule version 1.
+    commit_through(&devnet, node, &client);
+    let cost_v1 = gas_used(node, &node.submit(&transfer(&devnet, &client)).unwrap());
+    let id = propose_and_approve(
+        &devnet,
+        &admins,
+        &[
+            "propose",
+            "--title",
+            "Smaller blocks, tighter checkpoints, dearer calls",
+            "--set-parameter",
+            "block_gas_max=20000000",
+            "--set-parameter",
+            "checkpoint_interval=8",
+            "--set-parameter",
+            "watermark_window=32",
+            "--set-gas",
+            "call_base=3000",
+        ],
+    );
+    assert_eq!(proposal(node, &id)["status"], "applied");
+    let planned = consortium(node);
+    assert_eq!(planned["gas_schedule"]["version"], 2, "{planned}");
+    assert_eq!(planned["gas_schedule"]["call_base"], 3000, "{planned}");
+    assert_eq!(planned["parameters"]["block_gas_max"], before["parameters"]["block_gas_max"]);
+    assert_eq!(planned["planned_epoch"]["parameters"]["block_gas_max"], 20_000_000);
+    assert!(planned["planned_epoch"]["last"].is_u64(), "nobody to wait for: {planned}");
+    // From the next block, contracts are charged by version 2.
+    let cost_v2 = gas_used(node, &node.submit(&transfer(&devnet, &client)).unwrap());
+    assert_eq!(cost_v2, cost_v1 + 1_000, "call_base went from 2,000 to 3,000");
+
+    wait_until("the epoch with the new parameters", Duration::from_secs(120), || {
+        commit_through(&devnet, node, &client);
+        devnet.status(1)["epoch"] == 1
+    });
+    let entered = consortium(node);
+    assert_eq!(entered["parameters"]["block_gas_max"], 20_000_000, "{entered}");
+    assert_eq!(entered["parameters"]["checkpoint_interval"], 8, "{entered}");
+    assert_eq!(entered["planned_epoch"], Value::Null, "{entered}");
+    // The new epoch's replicas checkpoint every 8 blocks: a stable checkpoint that the old
+    // interval of 16 would never have taken.
+    wait_until("a checkpoint at an odd multiple of 8", Duration::from_secs(120), || {
+        commit_through(&devnet, node, &client);
+        (1..=4).all(|validator| devnet.status(validator)["epoch"] == 1)
+            && devnet.status(1)["stable_checkpoint"].as_u64().is_some_and(|c| c % 16 == 8)
+    });
+    // A transaction over the new block gas limit is refused at the door, with the limit.
+    let call = Payload::CallContract {
+        contract: devnet.contract("token"),
+        method: "transfer".into(),
+        input: encode_arguments(&[format!("account:{}", client.public_key()), "u128:0".into()])
+            .unwrap(),
+    };
+    let heavy = sign_payload(node, &client, call, 30_000_000, None).unwrap();
+    let error = node.submit(&heavy).unwrap_err().to_string();
+    assert!(error.contains("exceeds the maximum 20000000"), "{error}");
+    commit_through(&devnet, node, &client);
+
+    devnet.stop(&[]);
+    for output in devnet.verify_chains(&[1, 2, 3, 4]) {
+        assert!(output.contains("chain verified"), "{output}");
+    }
+}

@@ -27,7 +27,8 @@ fn setup(metering: bool, instance_pool_slots: u32) -> (Vm, Arc<MemoryState>, Add
     let vm = Vm::new(VmOptions { metering, instance_pool_slots, ..VmOptions::default() })
         .expect("engine builds");
     let mut state = MemoryState::new();
-    let block = BlockContext { height: 1, timestamp_ms: 1_767_225_600_000 };
+    let block =
+        BlockContext { height: 1, timestamp_ms: 1_767_225_600_000, ..BlockContext::default() };
     let init = (String::from("Bench Dollar"),).encode();
     let request = DeployRequest {
         deployer: issuer(),
@@ -55,7 +56,8 @@ fn setup(metering: bool, instance_pool_slots: u32) -> (Vm, Arc<MemoryState>, Add
 }
 
 fn transfers(criterion: &mut Criterion) {
-    let block = BlockContext { height: 2, timestamp_ms: 1_767_225_601_000 };
+    let block =
+        BlockContext { height: 2, timestamp_ms: 1_767_225_601_000, ..BlockContext::default() };
     let transfer = (pactum_sdk::Address([2; 32]), 1u128).encode();
     let mut group = criterion.benchmark_group("token_transfer");
     group.throughput(Throughput::Elements(1));
@@ -89,7 +91,8 @@ fn transfers(criterion: &mut Criterion) {
 }
 
 fn instantiation(criterion: &mut Criterion) {
-    let block = BlockContext { height: 2, timestamp_ms: 1_767_225_601_000 };
+    let block =
+        BlockContext { height: 2, timestamp_ms: 1_767_225_601_000, ..BlockContext::default() };
     let (vm, state, token) = setup(true, INSTANCE_POOL_SLOTS_DEFAULT);
     let mut group = criterion.benchmark_group("instantiation");
     // The cheapest call of the token: instantiate, dispatch to an unknown method, revert.

@@ -158,7 +158,7 @@ fn charge(caller: &mut Caller<'_, HostState>, gas: u64) -> HostResult<()> {
 }
 
 fn schedule(caller: &Caller<'_, HostState>) -> GasSchedule {
-    caller.data().shared.schedule
+    caller.data().block.gas_schedule
 }
 
 fn memory(caller: &Caller<'_, HostState>) -> HostResult<Memory> {

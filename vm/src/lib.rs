@@ -62,11 +62,14 @@ pub fn account_address(public_key: &PublicKey) -> Address {
 pub struct BlockContext {
     pub height: u64,
     pub timestamp_ms: u64,
+    /// The gas schedule in force at this block (the consortium's; version 1 at genesis).
+    pub gas_schedule: GasSchedule,
 }
 
-impl From<&BlockHeader> for BlockContext {
-    fn from(header: &BlockHeader) -> Self {
-        Self { height: header.height, timestamp_ms: header.timestamp_ms }
+impl BlockContext {
+    /// The block `header`, charged by `gas_schedule`.
+    pub fn new(header: &BlockHeader, gas_schedule: GasSchedule) -> Self {
+        Self { height: header.height, timestamp_ms: header.timestamp_ms, gas_schedule }
     }
 }
 
@@ -201,7 +204,6 @@ pub struct VmOptions {
     /// at once); 0 allocates each instance on demand instead, about 3x slower (see
     /// `docs/benchmarks.md`). A run that finds the pool empty is a `VmError::Engine`.
     pub instance_pool_slots: u32,
-    pub gas_schedule: GasSchedule,
 }
 
 impl Default for VmOptions {
@@ -211,7 +213,6 @@ impl Default for VmOptions {
             artifact_directory: None,
             module_cache_entries: limits::CONTRACT_MODULE_CACHE_ENTRIES_MAX,
             instance_pool_slots: INSTANCE_POOL_SLOTS_DEFAULT,
-            gas_schedule: GasSchedule::V1,
         }
     }
 }
@@ -222,7 +223,6 @@ pub(crate) struct Shared {
     linker: Linker<HostState>,
     cache: Mutex<ModuleCache>,
     artifacts: Option<ArtifactStore>,
-    pub(crate) schedule: GasSchedule,
     pub(crate) metering: bool,
 }
 
@@ -293,7 +293,6 @@ impl std::fmt::Debug for Vm {
         formatter
             .debug_struct("Vm")
             .field("metering", &self.shared.metering)
-            .field("gas_schedule_version", &self.shared.schedule.version)
             .field("cache", &self.cache_stats())
             .finish()
     }
@@ -301,13 +300,8 @@ impl std::fmt::Debug for Vm {
 
 impl Vm {
     pub fn new(options: VmOptions) -> Result<Self, VmError> {
-        let VmOptions {
-            metering,
-            artifact_directory,
-            module_cache_entries,
-            instance_pool_slots,
-            gas_schedule,
-        } = options;
+        let VmOptions { metering, artifact_directory, module_cache_entries, instance_pool_slots } =
+            options;
         let engine = engine::engine(metering, instance_pool_slots)?;
         let linker = host::linker(&engine)
             .map_err(|error| VmError::Engine { reason: format!("{error:#}") })?;
@@ -321,7 +315,6 @@ impl Vm {
                 linker,
                 cache: Mutex::new(ModuleCache::new(module_cache_entries.max(1))),
                 artifacts,
-                schedule: gas_schedule,
                 metering,
             }),
         })
@@ -355,7 +348,7 @@ impl Vm {
             return Err(VmError::ContractExists { address });
         }
         let code_hash = sha3_256(request.code);
-        let schedule = &self.shared.schedule;
+        let schedule = &block.gas_schedule;
         let deploy_cost = if self.shared.metering {
             GasSchedule::cost(schedule.deploy_base, schedule.deploy_per_byte, request.code.len())
         } else {
@@ -453,7 +446,7 @@ impl Vm {
         let contract = frame.contract;
         // Entering a contract costs `call_base`, like a nested call, so that even a run
         // that traps in its first instruction is charged for its instantiation.
-        let entry_cost = if self.shared.metering { self.shared.schedule.call_base } else { 0 };
+        let entry_cost = if self.shared.metering { block.gas_schedule.call_base } else { 0 };
         if entry_cost > gas_limit {
             return Ok(Execution {
                 status: Status::OutOfGas,

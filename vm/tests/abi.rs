@@ -20,7 +20,8 @@ fn caller_own_address_and_block_context_come_from_the_call_and_the_header() {
         "",
     );
     let contract = chain.deploy_code(alice(), &code, &[]).contract;
-    chain.block = BlockContext { height: 77, timestamp_ms: 1_767_225_600_123 };
+    chain.block =
+        BlockContext { height: 77, timestamp_ms: 1_767_225_600_123, ..BlockContext::default() };
     let execution = chain.call_contract(bob(), contract, "whoami", b"", GAS);
     let data = &execution.return_data;
     assert_eq!(&data[..32], &bob().0);

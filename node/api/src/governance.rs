@@ -9,7 +9,11 @@ use pactum_certs::identity::CertificateInfo;
 use pactum_governance::{Consortium, DryRun, Proposal, Size, Status, Tally};
 use pactum_runtime::NodeHandle;
 use pactum_runtime::clock::unix_seconds;
-use pactum_types::{ChangeClass, DeployPolicy, GovernanceChange, Hash, Policy, PublicKey, limits};
+use pactum_types::gas::GasSchedule;
+use pactum_types::{
+    ChangeClass, ConsensusParameters, DeployPolicy, GovernanceChange, Hash, Policy, PublicKey,
+    limits,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, body_error, json_body, page_limit, parse_fixed, query_error, read};
@@ -59,6 +63,8 @@ pub(crate) struct PlannedEpochJson {
     validators: Vec<ValidatorJson>,
     /// Added validators that have not announced themselves ready yet.
     waiting: Vec<PublicKey>,
+    /// The next epoch's consensus and block parameters.
+    parameters: ConsensusParameters,
     /// The current epoch's last height, once nobody waits.
     last: Option<u64>,
 }
@@ -79,8 +85,12 @@ pub(crate) struct ConsortiumJson {
     epoch: u64,
     epoch_start: u64,
     validators: Vec<ValidatorJson>,
-    /// A validator-set change waiting for its boundary, if any.
+    /// A validator-set or parameter change waiting for its boundary, if any.
     planned_epoch: Option<PlannedEpochJson>,
+    /// The current epoch's consensus and block parameters (ADR 0022).
+    parameters: ConsensusParameters,
+    /// The gas schedule in force.
+    gas_schedule: GasSchedule,
     policies: std::collections::BTreeMap<ChangeClass, Policy>,
     revoked: Vec<RevokedJson>,
     deploy_policy: DeployPolicy,
@@ -124,8 +134,11 @@ fn consortium_json(read_at_height: u64, consortium: &Consortium) -> ConsortiumJs
         planned_epoch: consortium.planned.as_ref().map(|planned| PlannedEpochJson {
             validators: validators_json(&planned.validators),
             waiting: planned.waiting.iter().copied().collect(),
+            parameters: planned.parameters.clone(),
             last: planned.last,
         }),
+        parameters: consortium.parameters.clone(),
+        gas_schedule: consortium.gas_schedule,
         policies: consortium.policies.clone(),
         revoked: consortium
             .revoked

@@ -27,8 +27,6 @@ use pactum_types::{
     Address, ChainId, Event, GovernanceAction, GovernanceChange, Hash, PublicKey, limits,
 };
 
-use crate::EpochParameters;
-
 use crate::state::BlockState;
 use crate::state::ledger::Enrolment;
 
@@ -157,22 +155,15 @@ fn open_entries(store: &dyn StoreRead) -> Result<Vec<OpenEntry>, StorageError> {
 }
 
 /// What the governance rules need from the chain: its identity (a new validator's proof
-/// of possession names it) and the epoch rule's parameters.
+/// of possession names it).
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
     pub chain: ChainId,
-    pub epochs: EpochParameters,
 }
 
 impl Rules {
     fn context(&self, height: u64, at: i64) -> Context {
-        Context {
-            at,
-            height,
-            chain: self.chain.clone(),
-            checkpoint_interval: self.epochs.checkpoint_interval,
-            watermark_window: self.epochs.watermark_window,
-        }
+        Context { at, height, chain: self.chain.clone() }
     }
 }
 
@@ -223,10 +214,9 @@ impl BlockGovernance {
         sender: PublicKey,
         height: u64,
     ) -> Result<Vec<Event>, GovernanceError> {
-        let epochs = self.rules.epochs;
         let next = self
             .consortium
-            .ready(&sender, height, epochs.checkpoint_interval, epochs.watermark_window)
+            .ready(&sender, height)
             .map_err(|reason| GovernanceError::NotReady { reason })?;
         self.consortium = Arc::new(next);
         self.changed = true;

@@ -30,8 +30,8 @@ use pactum_storage::{
 use pactum_types::gas::GasSchedule;
 use pactum_types::receipt::receipts_root;
 use pactum_types::{
-    Address, Block, BlockHeader, ChainId, Encode, EnvelopeFault, Event, Hash, Payload, PublicKey,
-    Receipt, ReceiptStatus, Transaction, limits,
+    Address, Block, BlockHeader, ChainId, ConsensusParameters, Encode, EnvelopeFault, Event, Hash,
+    Payload, PublicKey, Receipt, ReceiptStatus, Transaction, limits,
 };
 use pactum_vm::{
     BlockContext, CallRequest, DeployRequest, Execution, StateView, Vm, VmError, VmOptions,
@@ -144,24 +144,9 @@ pub struct ExecutorOptions {
     /// enrolments and signers until governance changes them. Without it every enrolment
     /// and governance transaction is refused and signers are not checked.
     pub consortium: Option<Arc<Consortium>>,
-    /// What one block may use (the genesis `consensus.block_*` parameters).
+    /// What one block may use, for an executor without a consortium; with one, each
+    /// block's budget comes from the consortium's parameters in force at it (ADR 0022).
     pub budget: BlockBudget,
-    /// PBFT's checkpoint interval and watermark window (the genesis `consensus`
-    /// parameters): where a validator-set change puts the epoch boundary (ADR 0021).
-    pub epochs: EpochParameters,
-}
-
-/// The consensus parameters the epoch rule needs (ADR 0021).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EpochParameters {
-    pub checkpoint_interval: u64,
-    pub watermark_window: u64,
-}
-
-impl Default for EpochParameters {
-    fn default() -> Self {
-        Self { checkpoint_interval: 16, watermark_window: 64 }
-    }
 }
 
 impl ExecutorOptions {
@@ -171,7 +156,6 @@ impl ExecutorOptions {
             vm: VmOptions::default(),
             consortium: None,
             budget: BlockBudget::default(),
-            epochs: EpochParameters::default(),
         }
     }
 }
@@ -191,6 +175,17 @@ pub struct BlockBudget {
     pub receipt_bytes_max: u64,
 }
 
+impl BlockBudget {
+    /// The budget `parameters` set.
+    pub fn of(parameters: &ConsensusParameters) -> Self {
+        Self {
+            gas_max: parameters.block_gas_max,
+            state_bytes_max: parameters.block_state_bytes_max,
+            receipt_bytes_max: parameters.block_receipt_bytes_max,
+        }
+    }
+}
+
 impl Default for BlockBudget {
     fn default() -> Self {
         Self {
@@ -204,6 +199,8 @@ impl Default for BlockBudget {
 /// What a block has used of its [`BlockBudget`] so far.
 #[derive(Debug, Default)]
 struct BlockUsage {
+    /// The block's budget.
+    budget: BlockBudget,
     /// The gas limits of the transactions that passed the envelope checks.
     gas_reserved: u64,
     state_bytes: u64,
@@ -266,12 +263,12 @@ pub struct Executor {
     store: Arc<Store>,
     vm: Vm,
     chain_id: ChainId,
-    schedule: GasSchedule,
+    /// The gas schedule queries run by: the one in force after the last executed block.
+    query_schedule: Arc<Mutex<GasSchedule>>,
     metering: bool,
     /// The genesis consortium, and the configuration in force now with its trust store.
     governed: Option<Governed>,
     budget: BlockBudget,
-    epochs: EpochParameters,
     tip: ChainTip,
     /// The tip readers see: set under this lock in the same critical section as the
     /// block's write, so a reader that takes a snapshot under it gets the matching tip.
@@ -378,8 +375,7 @@ fn receipt_from(transaction_hash: Hash, execution: &mut Execution) -> Receipt {
 impl Executor {
     /// Opens an executor over `store`, continuing after its last committed block.
     pub fn open(store: Store, options: ExecutorOptions) -> Result<Self, ExecutorError> {
-        let ExecutorOptions { chain_id, vm, consortium, budget, epochs } = options;
-        let schedule = vm.gas_schedule;
+        let ExecutorOptions { chain_id, vm, consortium, budget } = options;
         let metering = vm.metering;
         let vm = Vm::new(vm).map_err(|source| ExecutorError::VmSetup { source })?;
         let tip = load_tip(&store)?;
@@ -401,18 +397,31 @@ impl Executor {
             None => None,
         };
         let published = Arc::new(Mutex::new(tip.clone()));
+        let schedule = governed.as_ref().map_or(GasSchedule::V1, |g| g.consortium.gas_schedule);
+        let query_schedule = Arc::new(Mutex::new(schedule));
         Ok(Self {
             store: Arc::new(store),
             vm,
             chain_id,
-            schedule,
+            query_schedule,
             metering,
             governed,
             budget,
-            epochs,
             tip,
             published,
         })
+    }
+
+    /// What the next block may use and the gas schedule it is charged by: the
+    /// consortium's in force after the last executed block, or, without a consortium, the
+    /// options' budget and schedule version 1.
+    fn block_rules(&self) -> (BlockBudget, GasSchedule) {
+        match &self.governed {
+            Some(governed) => {
+                (BlockBudget::of(&governed.consortium.parameters), governed.consortium.gas_schedule)
+            }
+            None => (self.budget, GasSchedule::V1),
+        }
     }
 
     /// The store, for reads (blocks, receipts, state, the consensus log).
@@ -456,7 +465,8 @@ impl Executor {
     pub fn execute_block(&mut self, block: &Block) -> Result<ExecutedBlock, ExecutorError> {
         self.check_header(&block.header)?;
         let height = block.header.height;
-        let mut context = BlockContext::from(&block.header);
+        let (budget, schedule) = self.block_rules();
+        let mut context = BlockContext::new(&block.header, schedule);
         // Block time moves forward: a block stamped at or before its parent (a primary
         // whose clock is behind the previous one's, within the allowed skew) runs 1 ms
         // after its parent.
@@ -468,10 +478,10 @@ impl Executor {
         let mut state = Arc::new(state);
         let mut receipts = Vec::with_capacity(block.transactions.len());
         let mut gas_used = 0u64;
-        let mut usage = BlockUsage::default();
+        let mut usage = BlockUsage { budget, ..BlockUsage::default() };
         let mut governance = self.governed.as_ref().map(|governed| {
             let store = Arc::clone(&self.store) as Arc<dyn StoreRead>;
-            let rules = governance::Rules { chain: self.chain_id.clone(), epochs: self.epochs };
+            let rules = governance::Rules { chain: self.chain_id.clone() };
             BlockGovernance::new(store, Arc::clone(&governed.consortium), rules)
         });
         for (position, transaction) in block.transactions.iter().enumerate() {
@@ -500,7 +510,7 @@ impl Executor {
             .expect("the executor hands out no clone of its store outside a call");
         // Readers take a snapshot and the tip together under this lock; it is held here
         // only for the write, never for a read.
-        let mut published = lock_tip(&self.published);
+        let mut published = lock_whole(&self.published);
         let state_root = store.commit_block(BlockCommit {
             block,
             receipts: &receipts,
@@ -518,6 +528,7 @@ impl Executor {
         *published = self.tip.clone();
         drop(published);
         if let (Some(consortium), Some(current)) = (governed, self.governed.as_mut()) {
+            *lock_whole(&self.query_schedule) = consortium.gas_schedule;
             *current = Governed::new(Arc::clone(&current.genesis), consortium);
         }
         Ok(ExecutedBlock {
@@ -561,7 +572,8 @@ impl Executor {
     fn queries(&self) -> Queries {
         Queries {
             vm: self.vm.clone(),
-            refusal_gas: if self.metering { self.schedule.call_base } else { 0 },
+            schedule: Arc::clone(&self.query_schedule),
+            metering: self.metering,
         }
     }
 
@@ -644,11 +656,15 @@ impl Executor {
 
     /// The gas charged when the VM refuses a transaction before running it: the deploy
     /// charge for a deploy (validation is its work), `call_base` for a call.
-    fn refusal_gas(&self, deployed_code_bytes: Option<usize>, gas_limit: u64) -> u64 {
+    fn refusal_gas(
+        &self,
+        schedule: &GasSchedule,
+        deployed_code_bytes: Option<usize>,
+        gas_limit: u64,
+    ) -> u64 {
         if !self.metering {
             return 0;
         }
-        let schedule = &self.schedule;
         let charge = match deployed_code_bytes {
             Some(bytes) => GasSchedule::cost(schedule.deploy_base, schedule.deploy_per_byte, bytes),
             None => schedule.call_base,
@@ -685,11 +701,11 @@ impl Executor {
                 max: limits::TRANSACTION_GAS_MAX,
             }));
         }
-        if usage.gas_reserved.saturating_add(gas_limit) > self.budget.gas_max {
+        if usage.gas_reserved.saturating_add(gas_limit) > usage.budget.gas_max {
             return Ok(Some(EnvelopeFault::BlockGasFull {
                 gas_limit,
                 reserved: usage.gas_reserved,
-                max: self.budget.gas_max,
+                max: usage.budget.gas_max,
             }));
         }
         let next_nonce = state.next_nonce(&sender)?;
@@ -759,7 +775,7 @@ impl Executor {
                     return Ok(receipt_without_run(
                         transaction_hash,
                         ReceiptStatus::Reverted { reason: bounded_reason(reason) },
-                        self.refusal_gas(Some(code.len()), gas_limit),
+                        self.refusal_gas(&context.gas_schedule, Some(code.len()), gas_limit),
                     ));
                 }
                 let request = DeployRequest {
@@ -793,7 +809,7 @@ impl Executor {
                 state.set_identity(unsigned.sender, record);
                 state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
                 let gas_used =
-                    if self.metering { self.schedule.call_base.min(gas_limit) } else { 0 };
+                    if self.metering { context.gas_schedule.call_base.min(gas_limit) } else { 0 };
                 return Ok(receipt_without_run(transaction_hash, ReceiptStatus::Success, gas_used));
             }
         };
@@ -827,7 +843,7 @@ impl Executor {
                 Refusal::Transaction { reason } => receipt_without_run(
                     transaction_hash,
                     ReceiptStatus::Reverted { reason: bounded_reason(reason) },
-                    self.refusal_gas(deployed_code_bytes, gas_limit),
+                    self.refusal_gas(&context.gas_schedule, deployed_code_bytes, gas_limit),
                 ),
                 Refusal::Node(source) => {
                     return Err(ExecutorError::Vm {
@@ -894,7 +910,7 @@ impl Executor {
         };
         state.set_next_nonce(unsigned.sender, unsigned.nonce + 1);
         let gas_used =
-            if self.metering { self.schedule.call_base.min(unsigned.gas_limit) } else { 0 };
+            if self.metering { context.gas_schedule.call_base.min(unsigned.gas_limit) } else { 0 };
         let receipt = match outcome {
             Ok(events) => {
                 let mut receipt =
@@ -957,7 +973,7 @@ impl Executor {
         state_writes: usize,
         receipt_bytes: u64,
     ) -> Option<String> {
-        let budget = &self.budget;
+        let budget = &usage.budget;
         if usage.state_bytes.saturating_add(state_bytes) > budget.state_bytes_max {
             return Some(format!(
                 "the block's state budget is used up: this transaction writes {state_bytes} bytes, {} of {} are taken; send it again",
@@ -1018,8 +1034,11 @@ struct QueryCall<'a> {
 #[derive(Debug, Clone)]
 struct Queries {
     vm: Vm,
-    /// Gas charged when the VM refuses to run a call (0 without metering).
-    refusal_gas: u64,
+    /// The gas schedule in force after the last executed block: what a query is charged,
+    /// and `call_base` when the VM refuses to run it. Updated just after the tip, so a
+    /// query racing a block that changes it may run by either schedule.
+    schedule: Arc<Mutex<GasSchedule>>,
+    metering: bool,
 }
 
 impl Queries {
@@ -1047,7 +1066,9 @@ impl Queries {
             );
             return Ok(finish(ReceiptStatus::Invalid { reason }, 0, Vec::new(), Vec::new()));
         }
-        let context = BlockContext { height, timestamp_ms: tip.timestamp_ms };
+        let gas_schedule = *lock_whole(&self.schedule);
+        let context = BlockContext { height, timestamp_ms: tip.timestamp_ms, gas_schedule };
+        let refusal_gas = if self.metering { gas_schedule.call_base } else { 0 };
         let view: Arc<dyn StateView> = Arc::new(BlockState::new(store));
         let request = CallRequest {
             caller: call.caller,
@@ -1064,7 +1085,7 @@ impl Queries {
             Err(error) => match classify(error, false) {
                 Refusal::Transaction { reason } => Ok(finish(
                     ReceiptStatus::Reverted { reason: bounded_reason(reason) },
-                    self.refusal_gas.min(gas_limit),
+                    refusal_gas.min(gas_limit),
                     Vec::new(),
                     Vec::new(),
                 )),
@@ -1094,7 +1115,7 @@ impl LedgerReader {
     /// The ledger exactly as it stands after its last committed block, however many blocks
     /// commit while the snapshot is read.
     pub fn snapshot(&self) -> LedgerSnapshot {
-        let published = lock_tip(&self.published);
+        let published = lock_whole(&self.published);
         let store = Arc::new(self.store.snapshot());
         let tip = published.clone();
         drop(published);
@@ -1103,7 +1124,7 @@ impl LedgerReader {
 
     /// The last committed block.
     pub fn tip(&self) -> ChainTip {
-        lock_tip(&self.published).clone()
+        lock_whole(&self.published).clone()
     }
 }
 
@@ -1178,9 +1199,10 @@ impl LedgerSnapshot {
     }
 }
 
-fn lock_tip(tip: &Mutex<ChainTip>) -> std::sync::MutexGuard<'_, ChainTip> {
-    // A tip is replaced whole; a panicking holder cannot leave half of one.
-    tip.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Locks a value that is only ever replaced whole (the tip, the gas schedule): a panicking
+/// holder cannot leave half of one.
+fn lock_whole<T>(value: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    value.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The bytes of a receipt's events and return data.

@@ -11,9 +11,10 @@ use pactum_certs::Role;
 use pactum_executor::Executor;
 use pactum_governance::{Consortium, Status};
 use pactum_storage::StoreRead;
+use pactum_types::gas::GasSchedule;
 use pactum_types::{
-    Address, ChangeClass, GovernanceAction, GovernanceChange, Hash, Payload, Policy, Receipt,
-    Transaction,
+    Address, ChangeClass, ConsensusParameters, GovernanceAction, GovernanceChange, Hash, Payload,
+    Policy, Receipt, Transaction,
 };
 
 struct Fixture {
@@ -39,6 +40,30 @@ fn fixture() -> Fixture {
     let enrolments = admins.iter_mut().map(Identity::enrol).collect();
     let receipts = run(&mut executor, enrolments);
     assert!(receipts.iter().all(|receipt| status_name(&receipt.status) == "success"));
+    Fixture { _directory: directory, executor, organisations, admins, genesis }
+}
+
+/// Four members with one validator each, every class needing three approvals, an admin
+/// of each enrolled; PBFT checkpoints every 2 blocks, window 4.
+fn fixture_with_validators() -> Fixture {
+    let directory = tempfile::tempdir().unwrap();
+    let organisations: Vec<Organisation> =
+        ["Org A", "Org B", "Org C", "Org D"].iter().map(|name| Organisation::new(name)).collect();
+    let validators = organisations
+        .iter()
+        .enumerate()
+        .map(|(index, organisation)| organisation.validator(index as u16, &format!("v{index}")).0)
+        .collect();
+    let members = organisations.iter().map(Organisation::member).collect();
+    let parameters =
+        ConsensusParameters { checkpoint_interval: 2, watermark_window: 4, ..Default::default() };
+    let genesis = Consortium::genesis(members, validators, 3, [], parameters);
+    let mut executor = open_governed(directory.path(), &genesis);
+    let mut admins: Vec<Identity> = organisations
+        .iter()
+        .map(|organisation| organisation.identity(Role::Admin, "admin", 365))
+        .collect();
+    run(&mut executor, admins.iter_mut().map(Identity::enrol).collect());
     Fixture { _directory: directory, executor, organisations, admins, genesis }
 }
 
@@ -349,24 +374,7 @@ fn an_upgrade_keeps_the_contracts_address_and_storage_and_runs_the_new_code() {
 
 #[test]
 fn a_new_validator_joins_at_the_epoch_boundary_after_announcing_itself_ready() {
-    // Four members with one validator each; PBFT checkpoints every 2 blocks, window 4.
-    let directory = tempfile::tempdir().unwrap();
-    let organisations: Vec<Organisation> =
-        ["Org A", "Org B", "Org C", "Org D"].iter().map(|name| Organisation::new(name)).collect();
-    let validators = organisations
-        .iter()
-        .enumerate()
-        .map(|(index, organisation)| organisation.validator(index as u16, &format!("v{index}")).0)
-        .collect();
-    let members = organisations.iter().map(Organisation::member).collect();
-    let genesis = Consortium::genesis(members, validators, 3, []);
-    let epochs = pactum_executor::EpochParameters { checkpoint_interval: 2, watermark_window: 4 };
-    let mut executor = common::members::open_governed_with(directory.path(), &genesis, epochs);
-    let mut admins: Vec<Identity> = organisations
-        .iter()
-        .map(|organisation| organisation.identity(Role::Admin, "admin", 365))
-        .collect();
-    run(&mut executor, admins.iter_mut().map(Identity::enrol).collect());
+    let Fixture { _directory, mut executor, mut admins, genesis, .. } = fixture_with_validators();
 
     // Org E and its validator, in one proposal; the join request proves the key.
     let org_e = Organisation::new("Org E");
@@ -445,4 +453,61 @@ fn a_new_validator_joins_at_the_epoch_boundary_after_announcing_itself_ready() {
     let snapshot = executor.reader().snapshot();
     assert_eq!(snapshot.consortium_at(last).unwrap().unwrap().epoch, 0);
     assert_eq!(snapshot.consortium_at(last + 1).unwrap().unwrap().epoch, 1);
+}
+
+#[test]
+fn a_gas_schedule_applies_from_the_next_block_and_a_block_gas_limit_from_the_next_epoch() {
+    let mut f = fixture_with_validators();
+    let mut client = f.organisations[0].identity(Role::Client, "client", 365);
+    run(&mut f.executor, vec![client.enrol()]);
+    let parameters =
+        ConsensusParameters { block_gas_max: 2_000_000, ..f.genesis.parameters.clone() };
+    let schedule = GasSchedule { version: 2, call_base: 5_000, ..GasSchedule::V1 };
+    let changes = vec![
+        GovernanceChange::SetParameters { parameters },
+        GovernanceChange::SetGasSchedule { schedule },
+    ];
+    let open = f.admins[0].govern(propose(changes, 100));
+    let id = open.hash();
+    run(&mut f.executor, vec![open]);
+    let approvals = vec![
+        f.admins[1].govern(GovernanceAction::Approve { proposal: id }),
+        f.admins[2].govern(GovernanceAction::Approve { proposal: id }),
+        call_nowhere(&mut client),
+    ];
+    let receipts = run(&mut f.executor, approvals);
+    let applied_at = f.executor.tip().height;
+    assert_eq!(proposal_status(&f.executor, &id), Status::Applied { height: applied_at });
+    assert_eq!(receipts[2].gas_used, GasSchedule::V1.call_base, "the old schedule in its block");
+    // From the next block contracts are charged by version 2...
+    let receipts = run(&mut f.executor, vec![call_nowhere(&mut client)]);
+    assert_eq!(receipts[0].gas_used, 5_000, "{receipts:?}");
+    assert_eq!(f.executor.consortium().unwrap().gas_schedule, schedule);
+    // ...while the block gas limit waits for the epoch boundary: two transactions of 1.5
+    // million gas still fit in one block.
+    let last = f.executor.consortium().unwrap().epoch_last().unwrap();
+    assert_eq!(last, (applied_at + 4).div_ceil(2) * 2);
+    let heavy = |client: &mut Identity| {
+        let payload = Payload::CallContract {
+            contract: Address([0x55; 32]),
+            method: "m".into(),
+            input: vec![],
+        };
+        client.account.sign(1_500_000, payload)
+    };
+    let mut other = f.organisations[1].identity(Role::Client, "other", 365);
+    run(&mut f.executor, vec![other.enrol()]);
+    let receipts = run(&mut f.executor, vec![heavy(&mut client), heavy(&mut other)]);
+    assert!(receipts.iter().all(|receipt| status_name(&receipt.status) == "reverted"));
+    while f.executor.tip().height < last {
+        run(&mut f.executor, Vec::new());
+    }
+    let entered = f.executor.consortium().unwrap().clone();
+    assert_eq!((entered.epoch, entered.parameters.block_gas_max), (1, 2_000_000));
+    assert_eq!(entered.validators, f.genesis.validators, "the same validators");
+    // After it the second no longer fits: invalid, its nonce unused.
+    let receipts = run(&mut f.executor, vec![heavy(&mut client), heavy(&mut other)]);
+    assert_eq!(status_name(&receipts[0].status), "reverted");
+    assert_eq!(status_name(&receipts[1].status), "invalid", "{receipts:?}");
+    assert!(reason(&receipts[1].status).contains("2000000"), "{receipts:?}");
 }

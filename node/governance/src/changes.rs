@@ -7,12 +7,13 @@ use std::collections::BTreeSet;
 use pactum_certs::identity::{CertificateInfo, Role};
 use pactum_types::crypto::domain;
 use pactum_types::{
-    ChainId, ChangeClass, DeployPolicy, GovernanceChange, NewValidator, Policy, PublicKey,
-    join_message,
+    ChainId, ChangeClass, ConsensusParameters, DeployPolicy, GovernanceChange, NewValidator,
+    Policy, PublicKey, join_message,
 };
 use thiserror::Error;
 
 use crate::consortium::{Consortium, Member, PlannedEpoch, Validator, schedule};
+use crate::parameters::check_parameters;
 use crate::policy::{PolicyError, required_approvals};
 use pactum_types::limits;
 
@@ -24,10 +25,6 @@ pub enum ChangeError {
     ChangeCount { count: usize, max: usize },
     #[error("change {index} ({change}): {reason}")]
     Refused { index: usize, change: &'static str, reason: String },
-    #[error(
-        "change {index} ({change}) is not supported by this version: {reason}; nothing was changed"
-    )]
-    NotSupported { index: usize, change: &'static str, reason: &'static str },
     #[error("after these changes, the {class} policy could not be met: {source}")]
     PolicyUnreachable {
         class: ChangeClass,
@@ -36,23 +33,27 @@ pub enum ChangeError {
     },
 }
 
-/// What the checks depend on besides the configuration: the block's time and height, the
-/// chain (a new validator's proof of possession names it), and the parameters of the
-/// epoch rule (ADR 0021).
+/// What the checks depend on besides the configuration: the block's time and height, and
+/// the chain (a new validator's proof of possession names it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Context {
     /// Unix seconds: the block's time.
     pub at: i64,
     pub height: u64,
     pub chain: ChainId,
-    pub checkpoint_interval: u64,
-    pub watermark_window: u64,
+}
+
+/// What a bundle changes in the next epoch, if anything: its validators, its parameters.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NextEpoch {
+    validators: Option<Vec<Validator>>,
+    parameters: Option<ConsensusParameters>,
 }
 
 /// Applies `changes`, in order, to a copy of `consortium` in the block `context`
 /// describes, checking each; the result is the next version. Nothing is applied unless
-/// all pass. Validator changes make the next epoch's set ([`PlannedEpoch`]): it starts
-/// once every added validator announced itself ready, a whole window later.
+/// all pass. Validator and parameter changes make the next epoch ([`PlannedEpoch`]): it
+/// starts once every added validator announced itself ready, a whole window later.
 pub fn apply(
     consortium: &Consortium,
     changes: &[GovernanceChange],
@@ -63,13 +64,13 @@ pub fn apply(
 }
 
 /// Applies and checks each change in turn: the configuration after them, and the next
-/// epoch's validators if they change. The checks of the bundle as a whole are
+/// epoch's validators and parameters if they change. The checks of the bundle as a whole are
 /// [`finish`]'s.
 pub(crate) fn apply_each(
     consortium: &Consortium,
     changes: &[GovernanceChange],
     context: &Context,
-) -> Result<(Consortium, Option<Vec<Validator>>), ChangeError> {
+) -> Result<(Consortium, NextEpoch), ChangeError> {
     let at = context.at;
     if changes.is_empty() || changes.len() > limits::PROPOSAL_CHANGES_MAX {
         return Err(ChangeError::ChangeCount {
@@ -78,8 +79,8 @@ pub(crate) fn apply_each(
         });
     }
     let mut next = consortium.clone();
-    // The next epoch's validators, if the bundle changes them.
-    let mut planned: Option<Vec<Validator>> = None;
+    // The next epoch's validators and parameters, if the bundle changes them.
+    let mut planned = NextEpoch::default();
     for (index, change) in changes.iter().enumerate() {
         let refused =
             |reason: String| ChangeError::Refused { index, change: change.name(), reason };
@@ -108,7 +109,7 @@ pub(crate) fn apply_each(
                 if !next.is_member(organisation) {
                     return Err(refused(format!("{organisation:?} is not a member")));
                 }
-                let set = planned.as_ref().unwrap_or(&next.validators);
+                let set = planned.validators.as_ref().unwrap_or(&next.validators);
                 let validators =
                     set.iter().filter(|validator| validator.organisation == *organisation).count();
                 if validators > 0 {
@@ -164,7 +165,7 @@ pub(crate) fn apply_each(
                 if let Some(reason) = pending_change(&next) {
                     return Err(refused(reason));
                 }
-                let set = planned.get_or_insert_with(|| next.validators.clone());
+                let set = planned.validators.get_or_insert_with(|| next.validators.clone());
                 let added = check_new_validator(&next, set, validator, context).map_err(refused)?;
                 next.next_validator_index =
                     next.next_validator_index.checked_add(1).ok_or_else(|| {
@@ -176,7 +177,7 @@ pub(crate) fn apply_each(
                 if let Some(reason) = pending_change(&next) {
                     return Err(refused(reason));
                 }
-                let set = planned.get_or_insert_with(|| next.validators.clone());
+                let set = planned.validators.get_or_insert_with(|| next.validators.clone());
                 let Some(position) = set.iter().position(|known| known.public_key == *validator)
                 else {
                     return Err(refused(format!("no validator has key {validator}")));
@@ -222,6 +223,22 @@ pub(crate) fn apply_each(
                 }
                 next.approved_code.insert(*code_hash);
             }
+            GovernanceChange::SetParameters { parameters } => {
+                if planned.parameters.is_some() {
+                    return Err(refused("the bundle sets the parameters twice".into()));
+                }
+                if let Some(reason) = pending_change(&next) {
+                    return Err(refused(reason));
+                }
+                if *parameters == next.parameters {
+                    return Err(refused("these are the parameters in force".into()));
+                }
+                planned.parameters = Some(parameters.clone());
+            }
+            GovernanceChange::SetGasSchedule { schedule } => {
+                schedule.check_successor(&next.gas_schedule).map_err(refused)?;
+                next.gas_schedule = *schedule;
+            }
             GovernanceChange::SetPolicy { class, policy } => {
                 check_policy_shape(*policy).map_err(|error| refused(error.to_string()))?;
                 if next.policy(*class) == *policy {
@@ -252,7 +269,7 @@ pub(crate) fn apply_each(
                 // earlier in the bundle (and, to rotate its key, added again with a new
                 // one): from the next block its handshakes are refused, and it votes until
                 // the epoch boundary no more.
-                let staying = planned.as_ref().unwrap_or(&next.validators);
+                let staying = planned.validators.as_ref().unwrap_or(&next.validators);
                 if let Some(validator) = staying.iter().find(|validator| {
                     validator.organisation == *organisation
                         && CertificateInfo::from_der(&validator.certificate_der)
@@ -276,24 +293,29 @@ pub(crate) fn apply_each(
 fn finish(
     consortium: &Consortium,
     mut next: Consortium,
-    planned: Option<Vec<Validator>>,
+    planned: NextEpoch,
     changes: &[GovernanceChange],
     context: &Context,
 ) -> Result<Consortium, ChangeError> {
-    if let Some(validators) = planned {
+    if planned.validators.is_some() || planned.parameters.is_some() {
         let index = changes.len() - 1;
         let refused =
             |reason: String| ChangeError::Refused { index, change: changes[index].name(), reason };
+        let validators = planned.validators.unwrap_or_else(|| next.validators.clone());
         check_validator_set(&next, &validators).map_err(refused)?;
+        let parameters = planned.parameters.unwrap_or_else(|| next.parameters.clone());
+        let mut members: Vec<u16> = validators.iter().map(|validator| validator.index).collect();
+        members.sort_unstable();
+        check_parameters(&parameters, Some(&next.parameters), &members)
+            .map_err(|reason| refused(format!("the next epoch's parameters: {reason}")))?;
         let waiting: BTreeSet<PublicKey> = validators
             .iter()
             .filter(|validator| next.validator(&validator.public_key).is_none())
             .map(|validator| validator.public_key)
             .collect();
-        let last = waiting.is_empty().then(|| {
-            schedule(context.height, context.checkpoint_interval, context.watermark_window)
-        });
-        next.planned = Some(PlannedEpoch { validators, waiting, last });
+        let last =
+            waiting.is_empty().then(|| schedule(context.height, &next.parameters, &parameters));
+        next.planned = Some(PlannedEpoch { validators, parameters, waiting, last });
     }
     for class in ChangeClass::ALL {
         required_approvals(next.policy(class), next.members.len())
@@ -303,18 +325,19 @@ fn finish(
     Ok(next)
 }
 
-/// Why another validator-set change must wait, if one is planned already: the epoch
-/// boundary of a plan is fixed once scheduled, and two plans would not be ordered.
+/// Why another validator-set or parameter change must wait, if one is planned already:
+/// the epoch boundary of a plan is fixed once scheduled, and two plans would not be
+/// ordered.
 fn pending_change(consortium: &Consortium) -> Option<String> {
     let planned = consortium.planned.as_ref()?;
     Some(match planned.last {
         Some(last) => format!(
-            "a validator-set change already takes effect after height {last}; propose this one \
-             after it"
+            "a change of the validator set or parameters already takes effect after height \
+             {last}; propose this one after it"
         ),
         None => format!(
-            "a validator-set change is waiting for {} new validators to announce themselves \
-             ready; propose this one after it takes effect",
+            "a change of the validator set is waiting for {} new validators to announce \
+             themselves ready; propose this one after it takes effect",
             planned.waiting.len()
         ),
     })

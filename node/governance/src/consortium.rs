@@ -9,8 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pactum_certs::verify::TrustStore;
 use pactum_types::codec::{Decode, DecodeError, Encode, Reader, write};
+use pactum_types::gas::GasSchedule;
 use pactum_types::hash::sha3_256;
-use pactum_types::{ChangeClass, DeployPolicy, Hash, Policy, PublicKey, limits};
+use pactum_types::{
+    ChangeClass, ConsensusParameters, DeployPolicy, Hash, Policy, PublicKey, limits,
+};
+
+use crate::parameters::boundary_interval;
 
 /// A member organisation and the CA certificates (DER) its certificates chain to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +44,14 @@ pub struct Validator {
     pub api_address: String,
 }
 
-/// The validator set of the next epoch, between the proposal that changed it and the
-/// boundary (ADR 0021).
+/// The validator set and parameters of the next epoch, between the proposal that changed
+/// them and the boundary (ADR 0021, ADR 0022).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedEpoch {
     /// The next epoch's validators, by index.
     pub validators: Vec<Validator>,
+    /// The next epoch's consensus and block parameters.
+    pub parameters: ConsensusParameters,
     /// Validators the change adds that have not announced themselves ready yet.
     pub waiting: BTreeSet<PublicKey>,
     /// The current epoch's last sequence number (height), set once nobody is waiting:
@@ -75,8 +82,12 @@ pub struct Consortium {
     pub epoch_start: u64,
     /// The index the next added validator takes.
     pub next_validator_index: u16,
-    /// A validator-set change waiting for its boundary.
+    /// A validator-set or parameter change waiting for its boundary.
     pub planned: Option<PlannedEpoch>,
+    /// The current epoch's consensus and block parameters.
+    pub parameters: ConsensusParameters,
+    /// The gas schedule contracts are charged by.
+    pub gas_schedule: GasSchedule,
     /// The approval policy of every class of change.
     pub policies: BTreeMap<ChangeClass, Policy>,
     /// `(organisation, certificate serial)`.
@@ -89,12 +100,13 @@ pub struct Consortium {
 
 impl Consortium {
     /// The first version, from a genesis whose every class of change needs
-    /// `approvals_required` organisations.
+    /// `approvals_required` organisations, and which charges gas by version 1.
     pub fn genesis(
         members: Vec<Member>,
         validators: Vec<Validator>,
         approvals_required: u16,
         revoked: impl IntoIterator<Item = (String, Vec<u8>)>,
+        parameters: ConsensusParameters,
     ) -> Self {
         let policy = Policy::AtLeast { count: approvals_required };
         let next_validator_index = u16::try_from(validators.len()).unwrap_or(u16::MAX);
@@ -106,6 +118,8 @@ impl Consortium {
             epoch_start: 0,
             next_validator_index,
             planned: None,
+            parameters,
+            gas_schedule: GasSchedule::V1,
             policies: ChangeClass::ALL.into_iter().map(|class| (class, policy)).collect(),
             revoked: revoked.into_iter().collect(),
             deploy_policy: DeployPolicy::Open,
@@ -175,13 +189,7 @@ impl Consortium {
     /// The validator `key`, added by the planned epoch and waiting, announced itself ready
     /// in the block at `height`: once nobody waits, the current epoch ends a whole window
     /// later (ADR 0021). The next version, or why the announcement is refused.
-    pub fn ready(
-        &self,
-        key: &PublicKey,
-        height: u64,
-        checkpoint_interval: u64,
-        watermark_window: u64,
-    ) -> Result<Consortium, String> {
+    pub fn ready(&self, key: &PublicKey, height: u64) -> Result<Consortium, String> {
         let mut next = self.clone();
         let Some(planned) = next.planned.as_mut() else {
             return Err("no validator-set change is waiting for its validators".into());
@@ -190,7 +198,7 @@ impl Consortium {
             return Err(format!("{key} is not a validator waiting to join"));
         }
         if planned.waiting.is_empty() {
-            planned.last = Some(schedule(height, checkpoint_interval, watermark_window));
+            planned.last = Some(schedule(height, &self.parameters, &planned.parameters));
         }
         next.version += 1;
         Ok(next)
@@ -202,6 +210,7 @@ impl Consortium {
         let planned = self.planned.as_ref().filter(|planned| planned.last == Some(height))?;
         let mut next = self.clone();
         next.validators = planned.validators.clone();
+        next.parameters = planned.parameters.clone();
         next.epoch += 1;
         next.epoch_start = height;
         next.planned = None;
@@ -261,12 +270,17 @@ impl Decode for Member {
     }
 }
 
-/// The last height of an epoch whose change was settled in the block at `height`.
-pub(crate) fn schedule(height: u64, checkpoint_interval: u64, watermark_window: u64) -> u64 {
+/// The last height of an epoch whose change was settled in the block at `height`: the
+/// first checkpoint of both epochs a whole window of the current one past it.
+pub(crate) fn schedule(
+    height: u64,
+    current: &ConsensusParameters,
+    next: &ConsensusParameters,
+) -> u64 {
     pactum_consensus::epoch_last_sequence(
         pactum_consensus::Sequence(height),
-        checkpoint_interval,
-        watermark_window,
+        boundary_interval(current, next),
+        current.watermark_window,
     )
     .0
 }
@@ -285,6 +299,7 @@ pub fn validator_set_hash(validators: &[Validator]) -> Hash {
 impl Encode for PlannedEpoch {
     fn encode_to(&self, out: &mut Vec<u8>) {
         write::sequence(out, &self.validators);
+        self.parameters.encode_to(out);
         let waiting: Vec<PublicKey> = self.waiting.iter().copied().collect();
         write::sequence(out, &waiting);
         match self.last {
@@ -300,13 +315,14 @@ impl Encode for PlannedEpoch {
 impl Decode for PlannedEpoch {
     fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let validators = reader.sequence(limits::VALIDATORS_MAX, "planned validators")?;
+        let parameters = ConsensusParameters::decode_from(reader)?;
         let waiting: Vec<PublicKey> = reader.sequence(limits::VALIDATORS_MAX, "waiting")?;
         let last = match reader.u8("planned epoch end")? {
             0 => None,
             1 => Some(reader.u64("planned epoch end")?),
             tag => return Err(DecodeError::UnknownTag { what: "planned epoch end", tag }),
         };
-        Ok(Self { validators, waiting: waiting.into_iter().collect(), last })
+        Ok(Self { validators, parameters, waiting: waiting.into_iter().collect(), last })
     }
 }
 
@@ -347,7 +363,7 @@ impl Decode for Validator {
 }
 
 /// Format version of the stored record.
-const CONSORTIUM_FORMAT_VERSION: u8 = 2;
+const CONSORTIUM_FORMAT_VERSION: u8 = 3;
 
 impl Encode for Consortium {
     fn encode_to(&self, out: &mut Vec<u8>) {
@@ -366,6 +382,8 @@ impl Encode for Consortium {
             }
             None => write::u8(out, 0),
         }
+        self.parameters.encode_to(out);
+        self.gas_schedule.encode_to(out);
         write::length(out, self.policies.len());
         for (class, policy) in &self.policies {
             class.encode_to(out);
@@ -403,6 +421,8 @@ impl Decode for Consortium {
             1 => Some(PlannedEpoch::decode_from(reader)?),
             tag => return Err(DecodeError::UnknownTag { what: "planned epoch", tag }),
         };
+        let parameters = ConsensusParameters::decode_from(reader)?;
+        let gas_schedule = GasSchedule::decode_from(reader)?;
         let policy_count = reader.length(ChangeClass::ALL.len(), "policies")?;
         let mut policies = BTreeMap::new();
         for _ in 0..policy_count {
@@ -429,6 +449,8 @@ impl Decode for Consortium {
             epoch_start,
             next_validator_index,
             planned,
+            parameters,
+            gas_schedule,
             policies,
             revoked,
             deploy_policy,

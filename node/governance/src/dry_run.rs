@@ -96,9 +96,6 @@ fn renumber(error: ChangeError, index: usize) -> ChangeError {
         ChangeError::Refused { change, reason, .. } => {
             ChangeError::Refused { index, change, reason }
         }
-        ChangeError::NotSupported { change, reason, .. } => {
-            ChangeError::NotSupported { index, change, reason }
-        }
         other => other,
     }
 }

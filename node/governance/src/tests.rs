@@ -3,7 +3,10 @@
 use pactum_certs::authority::{IssueRequest, create_authority, issue};
 use pactum_certs::identity::{CertificateInfo, Role, certificates_from_pem};
 use pactum_types::codec::Decode;
-use pactum_types::{ChainId, ChangeClass, Encode, GovernanceChange, Hash, Keypair, Policy};
+use pactum_types::gas::GasSchedule;
+use pactum_types::{
+    ChainId, ChangeClass, ConsensusParameters, Encode, GovernanceChange, Hash, Keypair, Policy,
+};
 
 use super::*;
 
@@ -58,7 +61,7 @@ fn consortium() -> (Consortium, Vec<Authority>) {
             }
         })
         .collect();
-    (Consortium::genesis(members, validators, 3, []), authorities)
+    (Consortium::genesis(members, validators, 3, [], ConsensusParameters::default()), authorities)
 }
 
 fn admin(seed: u8) -> pactum_types::PublicKey {
@@ -83,19 +86,13 @@ fn open(
     )
 }
 
-/// A block at height 10, time `AT`, of chain "test", with the node's epoch parameters.
+/// A block at height 10, time `AT`, of chain "test".
 fn context() -> Context {
     context_at(AT)
 }
 
 fn context_at(at: i64) -> Context {
-    Context {
-        at,
-        height: 10,
-        chain: ChainId::new("test").unwrap(),
-        checkpoint_interval: 16,
-        watermark_window: 64,
-    }
+    Context { at, height: 10, chain: ChainId::new("test").unwrap() }
 }
 
 fn vote(organisation: &str, approve: bool) -> Vote {
@@ -451,10 +448,10 @@ fn onboarding_an_organisation_with_its_validator_takes_one_proposal_and_a_readin
     let error = apply(&next, &[again], &context()).unwrap_err().to_string();
     assert!(error.contains("waiting for 1 new validators"), "{error}");
     // Only the waiting validator announces itself ready; then the epoch ends a window on.
-    assert!(next.ready(&admin(9), 20, 16, 64).is_err());
-    let ready = next.ready(&keypair.public_key(), 20, 16, 64).unwrap();
+    assert!(next.ready(&admin(9), 20).is_err());
+    let ready = next.ready(&keypair.public_key(), 20).unwrap();
     assert_eq!(ready.epoch_last(), Some(96), "the first checkpoint at or after 20 + 64");
-    assert!(ready.ready(&keypair.public_key(), 21, 16, 64).is_err(), "once");
+    assert!(ready.ready(&keypair.public_key(), 21).is_err(), "once");
     assert!(ready.enter_next_epoch(95).is_none());
     let entered = ready.enter_next_epoch(96).unwrap();
     assert_eq!((entered.epoch, entered.epoch_start), (1, 96));
@@ -478,8 +475,7 @@ fn a_removal_needs_no_readiness_and_is_scheduled_at_once() {
     );
     let (add, keypair) = new_validator(&org_e, "v4", 7004);
     let planned = apply(&with_five, &[add], &context()).unwrap();
-    let five =
-        planned.ready(&keypair.public_key(), 10, 16, 64).unwrap().enter_next_epoch(80).unwrap();
+    let five = planned.ready(&keypair.public_key(), 10).unwrap().enter_next_epoch(80).unwrap();
     let remove = GovernanceChange::RemoveValidator { validator: five.validators[0].public_key };
     let next = apply(&five, &[remove], &context()).unwrap();
     let planned = next.planned.unwrap();
@@ -558,4 +554,80 @@ fn a_validator_key_is_rotated_by_one_bundle_that_also_revokes_the_old_certificat
     );
     assert!(next.trust_store().verify(&old.certificate_der, AT, None).is_err());
     assert_eq!(next.validators[1].public_key, old.public_key);
+}
+
+#[test]
+fn new_parameters_take_effect_at_the_next_epoch_boundary() {
+    let (consortium, _) = consortium();
+    let mut parameters = ConsensusParameters { block_gas_max: 5_000_000, ..Default::default() };
+    let set = |parameters: &ConsensusParameters| GovernanceChange::SetParameters {
+        parameters: parameters.clone(),
+    };
+    let next = apply(&consortium, &[set(&parameters)], &context()).unwrap();
+    assert_eq!(next.parameters, consortium.parameters, "in force only from the boundary");
+    let planned = next.planned.clone().unwrap();
+    assert_eq!(planned.parameters.block_gas_max, 5_000_000);
+    assert_eq!(planned.validators, consortium.validators, "the same validators");
+    assert_eq!(planned.last, Some(80), "nobody to wait for: scheduled at once");
+    let entered = next.enter_next_epoch(80).unwrap();
+    assert_eq!((entered.epoch, entered.parameters.block_gas_max), (1, 5_000_000));
+    assert_eq!(Consortium::from_bytes(&entered.to_bytes()).unwrap(), entered);
+    // A second change waits for the first.
+    parameters.block_gas_max = 6_000_000;
+    let error = apply(&next, &[set(&parameters)], &context()).unwrap_err().to_string();
+    assert!(error.contains("already takes effect after height 80"), "{error}");
+    // What is in force already, or out of range, or a window the interval does not
+    // divide, is refused with its reason.
+    let refusal = |parameters: ConsensusParameters| {
+        apply(&consortium, &[set(&parameters)], &context()).unwrap_err().to_string()
+    };
+    assert!(refusal(ConsensusParameters::default()).contains("the parameters in force"));
+    let error = refusal(ConsensusParameters { block_gas_max: 10, ..Default::default() });
+    assert!(error.contains("block_gas_max must be"), "{error}");
+    let error = refusal(ConsensusParameters { watermark_window: 72, ..Default::default() });
+    assert!(error.contains("window"), "{error}");
+    let error = refusal(ConsensusParameters {
+        checkpoint_interval: 24,
+        watermark_window: 96,
+        ..Default::default()
+    });
+    assert!(error.contains("multiple or a divisor of the current 16"), "{error}");
+}
+
+#[test]
+fn a_larger_checkpoint_interval_puts_the_boundary_on_a_checkpoint_of_both_epochs() {
+    let (consortium, _) = consortium();
+    let parameters = ConsensusParameters {
+        checkpoint_interval: 32,
+        watermark_window: 128,
+        ..Default::default()
+    };
+    let next =
+        apply(&consortium, &[GovernanceChange::SetParameters { parameters }], &context()).unwrap();
+    // Decided at 10 with the current window 64: the first multiple of 32 at or after 74.
+    assert_eq!(next.epoch_last(), Some(96));
+    let entered = next.enter_next_epoch(96).unwrap();
+    let members: Vec<u16> = entered.validators.iter().map(|v| v.index).collect();
+    let config = consensus_config(
+        &entered.parameters,
+        members,
+        entered.epoch,
+        Hash::ZERO,
+        entered.epoch_start,
+        Hash::ZERO,
+    );
+    assert_eq!(config.validate(), Ok(()), "the boundary is a valid start for the new interval");
+}
+
+#[test]
+fn a_gas_schedule_is_the_next_version_and_applies_with_the_proposal() {
+    let (consortium, _) = consortium();
+    let schedule = GasSchedule { version: 2, call_base: 3_000, ..GasSchedule::V1 };
+    let change = GovernanceChange::SetGasSchedule { schedule };
+    let next = apply(&consortium, std::slice::from_ref(&change), &context()).unwrap();
+    assert_eq!(next.gas_schedule, schedule);
+    assert_eq!(next.planned, None, "no epoch change for a schedule");
+    let error = apply(&next, &[change], &context()).unwrap_err().to_string();
+    assert!(error.contains("must be version 3"), "{error}");
+    assert_eq!(Consortium::from_bytes(&next.to_bytes()).unwrap(), next);
 }

@@ -260,6 +260,13 @@ impl Mempool {
         &self.config
     }
 
+    /// Sets the largest gas limit a transaction may set from now on (the block gas limit
+    /// changed at an epoch boundary). Transactions already pooled stay: one that no longer
+    /// fits in a block gets an `Invalid` receipt, and its sender hears why.
+    pub fn set_gas_limit_max(&mut self, gas_limit_max: u64) {
+        self.config.gas_limit_max = gas_limit_max;
+    }
+
     /// Admits a batch of encoded transactions, answering for each in order.
     ///
     /// Every rule that needs no signature is checked first (size, canonical decoding, gas

@@ -115,7 +115,8 @@ fn vm(gas: u64, calls: u32) -> anyhow::Result<ExitCode> {
     )?;
     let vm = Vm::new(VmOptions::default())?;
     let mut state = std::sync::Arc::new(MemoryState::new());
-    let block = BlockContext { height: 1, timestamp_ms: 1_767_225_600_000 };
+    let block =
+        BlockContext { height: 1, timestamp_ms: 1_767_225_600_000, ..BlockContext::default() };
     let deployer = pactum_types::Address([0xa1; 32]);
     let deploy =
         DeployRequest { deployer, nonce: 0, code: &code, init_input: &[], gas_limit: 10_000_000 };

@@ -91,8 +91,8 @@ pub fn gov(arguments: GovArgs) -> anyhow::Result<ExitCode> {
             flags,
             dry_run,
         } => {
-            let changes = collect_changes(changes, &flags)?;
             let node = NodeClient::connect(&signing.node)?;
+            let changes = collect_changes(&node, changes, &flags)?;
             if dry_run {
                 return report_dry_run(&node, &changes);
             }
@@ -202,6 +202,15 @@ struct ChangeFlags {
     /// (repeatable).
     #[arg(long)]
     remove_validator: Vec<String>,
+    /// Change one consensus or block parameter from the next epoch on, the others staying
+    /// as they are: NAME=VALUE, for example block_gas_max=500000000 (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    set_parameter: Vec<String>,
+    /// Change one cost of the gas schedule from the block after the proposal is applied,
+    /// the others staying as they are (the schedule's version goes up by one):
+    /// NAME=VALUE, for example call_base=3000 (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    set_gas: Vec<String>,
 }
 
 /// Asks the node to check `changes` and prints its report; success only if a proposal of
@@ -253,6 +262,7 @@ fn read_wasm(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
 /// validator, add it again with a new key and revoke its old certificate), code approved,
 /// contracts upgraded.
 fn collect_changes(
+    node: &NodeClient,
     file: Option<PathBuf>,
     flags: &ChangeFlags,
 ) -> anyhow::Result<Vec<GovernanceChange>> {
@@ -303,12 +313,57 @@ fn collect_changes(
         let code = read_wasm(&PathBuf::from(path))?;
         changes.push(GovernanceChange::UpgradeContract { contract, code });
     }
+    if !flags.set_parameter.is_empty() || !flags.set_gas.is_empty() {
+        let consortium = node.get("/v1/consortium")?.into_success("the consortium")?;
+        if !flags.set_parameter.is_empty() {
+            let parameters =
+                with_fields(&consortium["parameters"], &flags.set_parameter, "--set-parameter")?;
+            changes.push(GovernanceChange::SetParameters { parameters });
+        }
+        if !flags.set_gas.is_empty() {
+            let mut current = consortium["gas_schedule"].clone();
+            let version = current["version"].as_u64().unwrap_or(0);
+            current["version"] = Value::from(version + 1);
+            let schedule = with_fields(&current, &flags.set_gas, "--set-gas")?;
+            changes.push(GovernanceChange::SetGasSchedule { schedule });
+        }
+    }
     if changes.is_empty() {
         bail!(
             "a proposal needs at least one change: --changes FILE, --add-member, \
-             --add-validator, --remove-validator, --revoke-certificate, --approve-code or \
-             --upgrade-contract"
+             --add-validator, --remove-validator, --revoke-certificate, --approve-code, \
+             --upgrade-contract, --set-parameter or --set-gas"
         );
     }
     Ok(changes)
+}
+
+/// `current` (a JSON object of numbers, as the node serves it) with each NAME=VALUE of
+/// `settings` set, read as `T`.
+fn with_fields<T: serde::de::DeserializeOwned>(
+    current: &Value,
+    settings: &[String],
+    flag: &str,
+) -> anyhow::Result<T> {
+    let mut object = current.clone();
+    let Some(fields) = object.as_object_mut() else {
+        bail!("the node did not serve the values in force; is it a Pactum node of this version?");
+    };
+    for setting in settings {
+        let (name, value) = setting
+            .split_once('=')
+            .ok_or_else(|| anyhow!("{flag} takes NAME=VALUE, not {setting:?}"))?;
+        let value: u64 = value
+            .trim()
+            .replace('_', "")
+            .parse()
+            .with_context(|| format!("{flag} {name}: {value:?} is not a whole number"))?;
+        let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+        let known = known.join(", ");
+        let field = fields
+            .get_mut(name.trim())
+            .ok_or_else(|| anyhow!("{flag}: there is no {name:?}; the names are {known}"))?;
+        *field = Value::from(value);
+    }
+    serde_json::from_value(object).with_context(|| format!("{flag}: the values are not valid"))
 }

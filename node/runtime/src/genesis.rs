@@ -27,7 +27,8 @@ use std::path::Path;
 
 use pactum_certs::identity::{CertificateInfo, Role, certificates_from_pem};
 use pactum_certs::verify::{CHAIN_INTERMEDIATES_MAX, CertError, TrustStore};
-use pactum_consensus::{Config, ConfigError, Sequence};
+use pactum_consensus::Config;
+pub use pactum_types::ConsensusParameters;
 use pactum_types::codec::write;
 use pactum_types::hash::sha3_256;
 use pactum_types::{ChainId, Hash, PublicKey, limits};
@@ -90,75 +91,6 @@ pub struct ValidatorEntry {
 #[serde(deny_unknown_fields)]
 pub struct GovernancePolicy {
     pub approvals_required: usize,
-}
-
-/// PBFT and batching parameters, the same on every validator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsensusParameters {
-    /// The primary cuts a batch at this many transactions...
-    pub batch_transactions_max: usize,
-    /// ...or this many bytes of transactions...
-    pub batch_bytes_max: usize,
-    /// ...or when the oldest pending transaction has waited this long.
-    pub batch_timeout_ms: u64,
-    pub checkpoint_interval: u64,
-    pub watermark_window: u64,
-    pub retransmit_interval_ms: u64,
-    pub request_timeout_ms: u64,
-    pub view_change_timeout_ms: u64,
-    pub view_change_timeout_max_ms: u64,
-    /// The block gas limit: a block's transactions' gas limits add up to at most this.
-    #[serde(default = "default_block_gas_max")]
-    pub block_gas_max: u64,
-    /// Bytes of state (keys, values, contract code) one block may write.
-    #[serde(default = "default_block_state_bytes_max")]
-    pub block_state_bytes_max: u64,
-    /// Bytes of events and return data one block's receipts may hold.
-    #[serde(default = "default_block_receipt_bytes_max")]
-    pub block_receipt_bytes_max: u64,
-    /// How far a block's timestamp may be from a backup's clock.
-    #[serde(default = "default_timestamp_skew_max_ms")]
-    pub timestamp_skew_max_ms: u64,
-}
-
-fn default_block_gas_max() -> u64 {
-    limits::BLOCK_GAS_DEFAULT
-}
-
-fn default_block_state_bytes_max() -> u64 {
-    limits::BLOCK_STATE_BYTES_DEFAULT
-}
-
-fn default_block_receipt_bytes_max() -> u64 {
-    limits::BLOCK_RECEIPT_BYTES_DEFAULT
-}
-
-fn default_timestamp_skew_max_ms() -> u64 {
-    limits::TIMESTAMP_SKEW_DEFAULT_MS
-}
-
-impl Default for ConsensusParameters {
-    fn default() -> Self {
-        Self {
-            batch_transactions_max: 2_000,
-            batch_bytes_max: 1024 * 1024,
-            batch_timeout_ms: 50,
-            // Small checkpoint intervals keep few unstable slots, and a replica
-            // retransmits its messages for every unstable slot each interval: over TCP a
-            // slower retransmission costs little and saves re-verifying whole batches.
-            checkpoint_interval: 16,
-            watermark_window: 64,
-            retransmit_interval_ms: 2_000,
-            request_timeout_ms: 2_000,
-            view_change_timeout_ms: 2_000,
-            view_change_timeout_max_ms: 30_000,
-            block_gas_max: limits::BLOCK_GAS_DEFAULT,
-            block_state_bytes_max: limits::BLOCK_STATE_BYTES_DEFAULT,
-            block_receipt_bytes_max: limits::BLOCK_RECEIPT_BYTES_DEFAULT,
-            timestamp_skew_max_ms: limits::TIMESTAMP_SKEW_DEFAULT_MS,
-        }
-    }
 }
 
 /// A member organisation, checked.
@@ -365,72 +297,10 @@ impl Genesis {
         if !GAS_SCHEDULE_VERSIONS.contains(&file.gas_schedule_version) {
             return Err(GenesisError::GasSchedule(file.gas_schedule_version));
         }
-        let parameters = &file.consensus;
-        for (name, value, min, max) in [
-            (
-                "block_gas_max",
-                parameters.block_gas_max,
-                limits::BLOCK_GAS_MIN,
-                limits::BLOCK_GAS_MAX,
-            ),
-            (
-                "block_state_bytes_max",
-                parameters.block_state_bytes_max,
-                limits::BLOCK_STATE_BYTES_MIN,
-                limits::BLOCK_STATE_BYTES_MAX,
-            ),
-            (
-                "block_receipt_bytes_max",
-                parameters.block_receipt_bytes_max,
-                limits::BLOCK_RECEIPT_BYTES_MIN,
-                limits::BLOCK_RECEIPT_BYTES_MAX,
-            ),
-            (
-                "timestamp_skew_max_ms",
-                parameters.timestamp_skew_max_ms,
-                limits::TIMESTAMP_SKEW_MIN_MS,
-                limits::TIMESTAMP_SKEW_MAX_MS,
-            ),
-        ] {
-            if !(min..=max).contains(&value) {
-                return Err(GenesisError::Consensus(format!("{name} must be {min} to {max}")));
-            }
-        }
-        consensus_config(parameters, count, Hash::ZERO)
-            .validate()
-            .map_err(|error: ConfigError| GenesisError::Consensus(error.to_string()))?;
-        if parameters.batch_transactions_max == 0
-            || parameters.batch_transactions_max > limits::BLOCK_TRANSACTIONS_MAX
-        {
-            return Err(GenesisError::Consensus(format!(
-                "batch_transactions_max must be 1 to {}",
-                limits::BLOCK_TRANSACTIONS_MAX
-            )));
-        }
-        if parameters.batch_bytes_max < limits::TRANSACTION_BYTES_MAX
-            || parameters.batch_bytes_max > limits::BLOCK_BODY_BYTES_MAX
-        {
-            return Err(GenesisError::Consensus(format!(
-                "batch_bytes_max must be {} to {} (a batch must hold the largest transaction and fit in a block)",
-                limits::TRANSACTION_BYTES_MAX,
-                limits::BLOCK_BODY_BYTES_MAX
-            )));
-        }
-        for (name, value) in [
-            ("batch_timeout_ms", parameters.batch_timeout_ms),
-            ("retransmit_interval_ms", parameters.retransmit_interval_ms),
-            ("request_timeout_ms", parameters.request_timeout_ms),
-            ("view_change_timeout_ms", parameters.view_change_timeout_ms),
-        ] {
-            if value == 0 {
-                return Err(GenesisError::Consensus(format!("{name} must be positive")));
-            }
-        }
-        if parameters.view_change_timeout_max_ms < parameters.view_change_timeout_ms {
-            return Err(GenesisError::Consensus(
-                "view_change_timeout_max_ms must be at least view_change_timeout_ms".into(),
-            ));
-        }
+        let members: Vec<u16> =
+            (0..validators.len()).filter_map(|i| u16::try_from(i).ok()).collect();
+        pactum_governance::check_parameters(&file.consensus, None, &members)
+            .map_err(GenesisError::Consensus)?;
 
         let hash = genesis_hash(&file, &organisations, &validators, &revoked);
         Ok(Self { file, organisations, validators, revoked, hash })
@@ -439,7 +309,15 @@ impl Genesis {
     /// The PBFT configuration: the genesis parameters, the validator count, and the genesis
     /// hash as the chain identity every consensus signature covers.
     pub fn consensus_config(&self) -> Config {
-        consensus_config(&self.file.consensus, self.validators.len(), self.hash)
+        let members = (0..u16::try_from(self.validators.len()).unwrap_or(u16::MAX)).collect();
+        pactum_governance::consensus_config(
+            &self.file.consensus,
+            members,
+            0,
+            self.hash,
+            0,
+            Hash::ZERO,
+        )
     }
 
     /// A trust store holding the member CAs and the revocations.
@@ -460,7 +338,13 @@ impl Genesis {
         let validators = self.validators.clone();
         // Checked when the genesis was read: between 1 and the organisations' count.
         let approvals = u16::try_from(self.file.governance.approvals_required).unwrap_or(u16::MAX);
-        pactum_governance::Consortium::genesis(members, validators, approvals, self.revoked.clone())
+        pactum_governance::Consortium::genesis(
+            members,
+            validators,
+            approvals,
+            self.revoked.clone(),
+            self.file.consensus.clone(),
+        )
     }
 
     /// A trust store holding the genesis members' CAs and revocations.
@@ -470,7 +354,8 @@ impl Genesis {
 
     /// The replica id of the validator holding `key`, if it is one.
     /// The PBFT configuration of the epoch `consortium` is in: its validators (by index),
-    /// its identity, and its start, whose state digest is `start_digest` (ADR 0021).
+    /// its parameters, its identity, and its start, whose state digest is `start_digest`
+    /// (ADR 0021, ADR 0022).
     pub fn epoch_config(
         &self,
         consortium: &pactum_governance::Consortium,
@@ -479,26 +364,20 @@ impl Genesis {
         let mut members: Vec<u16> =
             consortium.validators.iter().map(|validator| validator.index).collect();
         members.sort_unstable();
-        Config {
+        pactum_governance::consensus_config(
+            &consortium.parameters,
             members,
-            epoch: consortium.epoch,
-            chain: pactum_consensus::epoch_identity(&self.hash, consortium.epoch),
-            start: Sequence(consortium.epoch_start),
+            consortium.epoch,
+            pactum_consensus::epoch_identity(&self.hash, consortium.epoch),
+            consortium.epoch_start,
             start_digest,
-            ..self.consensus_config()
-        }
+        )
     }
 
     /// What governance checks a bundle of changes against, for a block at `height` and
     /// Unix time `at` of this chain.
     pub fn governance_context(&self, height: u64, at: i64) -> pactum_governance::Context {
-        pactum_governance::Context {
-            at,
-            height,
-            chain: self.file.chain_id.clone(),
-            checkpoint_interval: self.file.consensus.checkpoint_interval,
-            watermark_window: self.file.consensus.watermark_window,
-        }
+        pactum_governance::Context { at, height, chain: self.file.chain_id.clone() }
     }
 
     pub fn replica_id(&self, key: &PublicKey) -> Option<u16> {
@@ -510,30 +389,6 @@ impl Genesis {
 
     pub fn validator_keys(&self) -> Vec<PublicKey> {
         self.validators.iter().map(|validator| validator.public_key).collect()
-    }
-}
-
-fn consensus_config(parameters: &ConsensusParameters, validators: usize, chain: Hash) -> Config {
-    Config {
-        members: (0..u16::try_from(validators).unwrap_or(u16::MAX)).collect(),
-        epoch: 0,
-        chain,
-        start: Sequence::ZERO,
-        start_digest: Hash::ZERO,
-        checkpoint_interval: parameters.checkpoint_interval,
-        watermark_window: parameters.watermark_window,
-        retransmit_interval_ms: parameters.retransmit_interval_ms,
-        request_timeout_ms: parameters.request_timeout_ms,
-        view_change_timeout_ms: parameters.view_change_timeout_ms,
-        view_change_timeout_max_ms: parameters.view_change_timeout_max_ms,
-        batch_requests_max: parameters.batch_transactions_max,
-        batch_bytes_max: parameters.batch_bytes_max,
-        batch_timeout_ms: parameters.batch_timeout_ms,
-        batch_weight_max: parameters.block_gas_max,
-        weight_ahead_max: parameters.block_gas_max,
-        timestamp_skew_max_ms: parameters.timestamp_skew_max_ms,
-        delivery_backlog_max: limits::EXECUTION_BACKLOG_BLOCKS_MAX,
-        mutation: None,
     }
 }
 

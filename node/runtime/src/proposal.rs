@@ -379,22 +379,3 @@ impl Crypto for NodeCrypto {
         })
     }
 }
-
-/// What the executor and state transfer take from the genesis. Kept here, not in
-/// `genesis.rs`, which depends on no storage, so the genesis fuzz target builds it alone.
-impl crate::genesis::Genesis {
-    /// What one block may use, as the executor enforces it.
-    pub fn block_budget(&self) -> pactum_executor::BlockBudget {
-        let parameters = &self.file.consensus;
-        pactum_executor::BlockBudget {
-            gas_max: parameters.block_gas_max,
-            state_bytes_max: parameters.block_state_bytes_max,
-            receipt_bytes_max: parameters.block_receipt_bytes_max,
-        }
-    }
-
-    /// The check every stored block's commit certificate must pass.
-    pub fn certificate_checker(&self) -> CertificateChecker {
-        CertificateChecker::new(self.consensus_config(), self.validator_keys())
-    }
-}

@@ -1,16 +1,22 @@
 //! The gas schedule: what each contract host call costs, on top of the WebAssembly fuel the
 //! contract's own instructions consume (about one unit per instruction).
 //!
-//! The schedule is versioned. Every validator must charge by the same version, so a new
-//! schedule is a new constant with a new `version`, activated by governance at a block
-//! height; the old one stays so that old blocks replay to the same receipts.
-//! `docs/contract-abi.md` lists the figures and explains them.
+//! The schedule is part of the consortium configuration on the ledger: every validator
+//! charges by the one in force at the block it executes, so old blocks replay to the same
+//! receipts. Version 1 is the genesis schedule; a `set_gas_schedule` proposal installs the
+//! next version from the block after it is applied. `docs/contract-abi.md` lists the
+//! figures and explains them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{Decode, DecodeError, Encode, Reader, write};
 
 /// The costs of the host calls, in gas units. A cost "per byte" multiplies the number of
 /// bytes the host call reads from or writes to contract memory (keys, values, data).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GasSchedule {
-    /// The schedule's version; receipts and blocks are only comparable under one version.
+    /// The schedule's version: 1 at genesis, and each schedule governance sets the next.
     pub version: u32,
     /// Every host call, charged before anything else it costs.
     pub host_call_base: u64,
@@ -64,11 +70,111 @@ impl GasSchedule {
         deploy_per_byte: 20,
     };
 
+    /// The costs by name, in encoding order (the version is not one of them).
+    pub fn costs(&self) -> [(&'static str, u64); 18] {
+        [
+            ("host_call_base", self.host_call_base),
+            ("memory_copy_per_byte", self.memory_copy_per_byte),
+            ("storage_read_base", self.storage_read_base),
+            ("storage_read_per_byte", self.storage_read_per_byte),
+            ("storage_write_base", self.storage_write_base),
+            ("storage_write_per_byte", self.storage_write_per_byte),
+            ("storage_remove_base", self.storage_remove_base),
+            ("storage_remove_per_byte", self.storage_remove_per_byte),
+            ("event_base", self.event_base),
+            ("event_per_byte", self.event_per_byte),
+            ("sha3_base", self.sha3_base),
+            ("sha3_per_byte", self.sha3_per_byte),
+            ("ed25519_verify_base", self.ed25519_verify_base),
+            ("ed25519_verify_per_byte", self.ed25519_verify_per_byte),
+            ("call_base", self.call_base),
+            ("deploy_base", self.deploy_base),
+            ("deploy_per_byte", self.deploy_per_byte),
+            ("version", u64::from(self.version)),
+        ]
+    }
+
+    /// Why this schedule cannot replace `current`, if it cannot: it must be the next
+    /// version, every base cost must be positive and at most [`GAS_COST_MAX`], and storage
+    /// writes must cost more than reads (they grow every validator's state forever).
+    pub fn check_successor(&self, current: &GasSchedule) -> Result<(), String> {
+        if u64::from(self.version) != u64::from(current.version) + 1 {
+            return Err(format!(
+                "the schedule in force is version {}; the next one must be version {}, not {}",
+                current.version,
+                u64::from(current.version) + 1,
+                self.version
+            ));
+        }
+        for (name, value) in self.costs() {
+            if name == "version" {
+                continue;
+            }
+            if value > GAS_COST_MAX {
+                return Err(format!("{name} is {value}; a cost is at most {GAS_COST_MAX}"));
+            }
+            if name.ends_with("_base") && value == 0 {
+                return Err(format!("{name} must be positive: every host call costs something"));
+            }
+        }
+        if self.storage_write_base <= self.storage_read_base
+            || self.storage_write_per_byte <= self.storage_read_per_byte
+        {
+            return Err("storage writes must cost more than reads, base and per byte".into());
+        }
+        Ok(())
+    }
+
     /// `base + per_byte * bytes`, saturating: a saturated cost exceeds any gas limit and
     /// so ends the transaction as out of gas.
     pub fn cost(base: u64, per_byte: u64, bytes: usize) -> u64 {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
         base.saturating_add(per_byte.saturating_mul(bytes))
+    }
+}
+
+/// The largest single cost a schedule may set.
+pub const GAS_COST_MAX: u64 = 100_000_000;
+
+impl Default for GasSchedule {
+    fn default() -> Self {
+        GasSchedule::V1
+    }
+}
+
+impl Encode for GasSchedule {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        write::u32(out, self.version);
+        for (name, value) in self.costs() {
+            if name != "version" {
+                write::u64(out, value);
+            }
+        }
+    }
+}
+
+impl Decode for GasSchedule {
+    fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            version: reader.u32("gas schedule version")?,
+            host_call_base: reader.u64("host_call_base")?,
+            memory_copy_per_byte: reader.u64("memory_copy_per_byte")?,
+            storage_read_base: reader.u64("storage_read_base")?,
+            storage_read_per_byte: reader.u64("storage_read_per_byte")?,
+            storage_write_base: reader.u64("storage_write_base")?,
+            storage_write_per_byte: reader.u64("storage_write_per_byte")?,
+            storage_remove_base: reader.u64("storage_remove_base")?,
+            storage_remove_per_byte: reader.u64("storage_remove_per_byte")?,
+            event_base: reader.u64("event_base")?,
+            event_per_byte: reader.u64("event_per_byte")?,
+            sha3_base: reader.u64("sha3_base")?,
+            sha3_per_byte: reader.u64("sha3_per_byte")?,
+            ed25519_verify_base: reader.u64("ed25519_verify_base")?,
+            ed25519_verify_per_byte: reader.u64("ed25519_verify_per_byte")?,
+            call_base: reader.u64("call_base")?,
+            deploy_base: reader.u64("deploy_base")?,
+            deploy_per_byte: reader.u64("deploy_per_byte")?,
+        })
     }
 }
 
@@ -86,5 +192,19 @@ mod tests {
         assert_eq!(GasSchedule::cost(200, 2, 10), 220);
         assert_eq!(GasSchedule::cost(u64::MAX - 1, 2, 10), u64::MAX);
         assert_eq!(GasSchedule::cost(1, u64::MAX, 2), u64::MAX);
+    }
+
+    #[test]
+    fn a_schedule_round_trips_and_only_a_sound_next_version_succeeds() {
+        let mut next = GasSchedule { version: 2, call_base: 3_000, ..GasSchedule::V1 };
+        assert_eq!(GasSchedule::from_bytes(&next.to_bytes()).unwrap(), next);
+        assert_eq!(next.check_successor(&GasSchedule::V1), Ok(()));
+        assert!(next.check_successor(&next).unwrap_err().contains("version 3"));
+        next.storage_write_base = next.storage_read_base;
+        assert!(next.check_successor(&GasSchedule::V1).unwrap_err().contains("more than reads"));
+        next = GasSchedule { version: 2, sha3_base: 0, ..GasSchedule::V1 };
+        assert!(next.check_successor(&GasSchedule::V1).unwrap_err().contains("sha3_base"));
+        next = GasSchedule { version: 2, event_per_byte: GAS_COST_MAX + 1, ..GasSchedule::V1 };
+        assert!(next.check_successor(&GasSchedule::V1).unwrap_err().contains("event_per_byte"));
     }
 }

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::block::Address;
 use crate::codec::{Decode, DecodeError, Encode, Reader, write};
 use crate::crypto::{PublicKey, Signature};
+use crate::gas::GasSchedule;
 use crate::hash::Hash;
 use crate::limits;
+use crate::parameters::ConsensusParameters;
 use crate::transaction::ChainId;
 
 /// A governance step, signed by a key enrolled with an `admin` certificate of a member.
@@ -82,15 +84,18 @@ pub enum ChangeClass {
     Policies,
     /// Deploying or upgrading contracts by proposal.
     Contracts,
+    /// The consensus and block parameters and the gas schedule.
+    Parameters,
 }
 
 impl ChangeClass {
-    pub const ALL: [ChangeClass; 5] = [
+    pub const ALL: [ChangeClass; 6] = [
         ChangeClass::Membership,
         ChangeClass::Validators,
         ChangeClass::Certificates,
         ChangeClass::Policies,
         ChangeClass::Contracts,
+        ChangeClass::Parameters,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +105,7 @@ impl ChangeClass {
             ChangeClass::Certificates => "certificates",
             ChangeClass::Policies => "policies",
             ChangeClass::Contracts => "contracts",
+            ChangeClass::Parameters => "parameters",
         }
     }
 
@@ -110,6 +116,7 @@ impl ChangeClass {
             ChangeClass::Certificates => 3,
             ChangeClass::Policies => 4,
             ChangeClass::Contracts => 5,
+            ChangeClass::Parameters => 6,
         }
     }
 }
@@ -212,6 +219,11 @@ pub enum GovernanceChange {
     SetDeployPolicy { policy: DeployPolicy },
     /// Approves code (by its SHA3-256 hash) for deployment under the `by_proposal` policy.
     ApproveCode { code_hash: Hash },
+    /// Replaces the consensus and block parameters from the next epoch on (ADR 0022).
+    SetParameters { parameters: ConsensusParameters },
+    /// Replaces the gas schedule from the block after the proposal is applied; the new
+    /// schedule's version is the current one's plus one.
+    SetGasSchedule { schedule: GasSchedule },
 }
 
 impl GovernanceChange {
@@ -229,6 +241,9 @@ impl GovernanceChange {
             GovernanceChange::UpgradeContract { .. }
             | GovernanceChange::SetDeployPolicy { .. }
             | GovernanceChange::ApproveCode { .. } => ChangeClass::Contracts,
+            GovernanceChange::SetParameters { .. } | GovernanceChange::SetGasSchedule { .. } => {
+                ChangeClass::Parameters
+            }
         }
     }
 
@@ -245,6 +260,8 @@ impl GovernanceChange {
             GovernanceChange::UpgradeContract { .. } => "upgrade_contract",
             GovernanceChange::SetDeployPolicy { .. } => "set_deploy_policy",
             GovernanceChange::ApproveCode { .. } => "approve_code",
+            GovernanceChange::SetParameters { .. } => "set_parameters",
+            GovernanceChange::SetGasSchedule { .. } => "set_gas_schedule",
         }
     }
 }
@@ -460,6 +477,14 @@ impl Encode for GovernanceChange {
                 write::u8(out, 10);
                 code_hash.encode_to(out);
             }
+            GovernanceChange::SetParameters { parameters } => {
+                write::u8(out, 11);
+                parameters.encode_to(out);
+            }
+            GovernanceChange::SetGasSchedule { schedule } => {
+                write::u8(out, 12);
+                schedule.encode_to(out);
+            }
         }
     }
 }
@@ -501,6 +526,12 @@ impl Decode for GovernanceChange {
                 Ok(GovernanceChange::SetDeployPolicy { policy: DeployPolicy::decode_from(reader)? })
             }
             10 => Ok(GovernanceChange::ApproveCode { code_hash: Hash::decode_from(reader)? }),
+            11 => Ok(GovernanceChange::SetParameters {
+                parameters: ConsensusParameters::decode_from(reader)?,
+            }),
+            12 => {
+                Ok(GovernanceChange::SetGasSchedule { schedule: GasSchedule::decode_from(reader)? })
+            }
             tag => Err(DecodeError::UnknownTag { what: "governance change", tag }),
         }
     }

@@ -20,6 +20,7 @@ pub mod hash;
 pub mod json;
 pub mod limits;
 pub mod merkle;
+pub mod parameters;
 pub mod query;
 pub mod receipt;
 pub mod transaction;
@@ -33,5 +34,6 @@ pub use governance::{
     join_message,
 };
 pub use hash::Hash;
+pub use parameters::ConsensusParameters;
 pub use receipt::{Event, Receipt, ReceiptStatus};
 pub use transaction::{ChainId, Payload, Transaction, UnsignedTransaction};

@@ -74,6 +74,9 @@ pub struct Reconfiguration {
     /// the first replica delivers the change (with the primary among them, a view change
     /// across the boundary; a partition that heals after the change was decided).
     pub isolate_at_decision: Option<(Vec<ReplicaId>, u64)>,
+    /// The new epoch's checkpoint interval and watermark window, when the change sets new
+    /// parameters too (ADR 0022): the boundary is then a checkpoint of both epochs.
+    pub window: Option<(u64, u64)>,
 }
 
 impl Reconfiguration {
@@ -181,6 +184,7 @@ impl Scenario {
                 leaving,
                 crash_at_boundary: None,
                 isolate_at_decision: None,
+                window: None,
             };
             let members = change.members_after(self.replicas);
             let faulty_members = members.iter().filter(|id| faulty.contains(id)).count();
@@ -264,6 +268,7 @@ impl Scenario {
                 leaving,
                 crash_at_boundary,
                 isolate_at_decision,
+                window: new_window(seed),
             }),
         }
     }
@@ -545,4 +550,12 @@ impl Scenario {
     pub fn strategy(&self, id: ReplicaId) -> Option<Strategy> {
         self.byzantine.iter().find(|(byzantine, _)| *byzantine == id).map(|(_, strategy)| *strategy)
     }
+}
+
+/// Half the epoch-change scenarios also change the checkpoint interval and window at the
+/// boundary (drawn from their own stream, so the rest of a scenario is as before).
+fn new_window(seed: u64) -> Option<(u64, u64)> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x71d0_3a55);
+    let windows = [(2u64, 4u64), (2, 8), (4, 8), (4, 16), (8, 16), (8, 32)];
+    rng.random_bool(0.5).then(|| windows[rng.random_range(0..windows.len())])
 }

@@ -1624,14 +1624,18 @@ impl Simulation {
     }
 
     /// The validator-set change was ordered at `sequence`: the genesis epoch ends at the
-    /// first checkpoint a whole window later (ADR 0021; the planted bug
+    /// first checkpoint of both epochs a whole window later (ADR 0021, ADR 0022; the planted bug
     /// `EpochBoundaryInsideWindow` ends it at the next checkpoint instead), and the new
     /// set orders everything after. Every replica learns this when it executes
     /// `sequence`; the moment one of them does, the scenario's isolation starts.
     fn schedule_epoch(&mut self, sequence: u64) {
         let Some(change) = self.scenario.reconfiguration.clone() else { return };
         let genesis = self.epochs[0].clone();
-        let (interval, window) = (genesis.checkpoint_interval, genesis.watermark_window);
+        let (next_interval, next_window) =
+            change.window.unwrap_or((genesis.checkpoint_interval, genesis.watermark_window));
+        // A checkpoint of both epochs (ADR 0022): one interval divides the other.
+        let interval = genesis.checkpoint_interval.max(next_interval);
+        let window = genesis.watermark_window;
         let last = if self.scenario.mutation == Some(Mutation::EpochBoundaryInsideWindow) {
             Sequence((sequence + 1).div_ceil(interval) * interval)
         } else {
@@ -1644,6 +1648,8 @@ impl Simulation {
             chain: epoch_identity(&genesis.chain, 1),
             start: last,
             start_digest: Hash::ZERO,
+            checkpoint_interval: next_interval,
+            watermark_window: next_window,
             ..genesis
         });
         if let Some((side, for_ms)) = change.isolate_at_decision {

@@ -1,4 +1,5 @@
-//! Validator-set changes (ADR 0021) under faults: every epoch-change scenario keeps safety
+//! Validator-set changes (ADR 0021), half of them with a new checkpoint interval and
+//! window (ADR 0022), under faults: every epoch-change scenario keeps safety
 //! and liveness, each situation the ADR names is exercised, and the replicas really cross
 //! the boundary (enter the new epoch, or catch up to it from their peers' blocks).
 //!
@@ -39,6 +40,7 @@ fn epoch_changes_under_faults_keep_safety_and_liveness() {
         ("a joiner", count(&|s| change(s).joining > 0), 300),
         ("a crash at the boundary", count(&|s| change(s).crash_at_boundary.is_some()), 150),
         ("an isolation at the decision", count(&|s| change(s).isolate_at_decision.is_some()), 450),
+        ("a new checkpoint interval and window", count(&|s| change(s).window.is_some()), 400),
     ];
     for (what, seen, at_least) in figures {
         assert!(seen >= at_least, "only {seen} scenarios with {what}");

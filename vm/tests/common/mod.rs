@@ -34,7 +34,11 @@ impl VmChain {
         Self {
             vm,
             state: Arc::new(MemoryState::new()),
-            block: BlockContext { height: 1, timestamp_ms: 1_767_225_600_000 },
+            block: BlockContext {
+                height: 1,
+                timestamp_ms: 1_767_225_600_000,
+                ..BlockContext::default()
+            },
             nonces: BTreeMap::new(),
             executions: Vec::new(),
         }
@@ -129,7 +133,7 @@ impl Chain for VmChain {
     }
 
     fn set_block(&mut self, height: u64, timestamp_ms: u64) {
-        self.block = BlockContext { height, timestamp_ms };
+        self.block = BlockContext { height, timestamp_ms, ..BlockContext::default() };
     }
 }
 

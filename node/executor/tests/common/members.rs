@@ -9,7 +9,7 @@ use pactum_certs::{Role, tls::ed25519_seed_of_pem};
 use pactum_executor::{Executor, ExecutorOptions};
 use pactum_governance::{Consortium, Member};
 use pactum_storage::Store;
-use pactum_types::{GovernanceAction, Keypair, Payload, Transaction};
+use pactum_types::{ConsensusParameters, GovernanceAction, Keypair, Payload, Transaction};
 use pactum_vm::VmOptions;
 
 use super::{Account, GENESIS_TIME_MS, chain_id};
@@ -86,24 +86,13 @@ impl Organisation {
 /// where every class of change needs `approvals` organisations.
 pub fn consortium(organisations: &[&Organisation], approvals: u16) -> Consortium {
     let members = organisations.iter().map(|organisation| organisation.member()).collect();
-    Consortium::genesis(members, Vec::new(), approvals, [])
+    Consortium::genesis(members, Vec::new(), approvals, [], ConsensusParameters::default())
 }
 
 /// An executor in `directory` governed by `consortium` from genesis.
 pub fn open_governed(directory: &Path, consortium: &Consortium) -> Executor {
-    open_governed_with(directory, consortium, pactum_executor::EpochParameters::default())
-}
-
-/// An executor in `directory` governed by `consortium`, with PBFT's checkpoint interval
-/// and window as `epochs` says (where validator-set changes take effect).
-pub fn open_governed_with(
-    directory: &Path,
-    consortium: &Consortium,
-    epochs: pactum_executor::EpochParameters,
-) -> Executor {
     let store = Store::open(directory.join("db")).unwrap();
     let options = ExecutorOptions {
-        epochs,
         vm: VmOptions {
             artifact_directory: Some(directory.join("artifacts")),
             ..VmOptions::default()

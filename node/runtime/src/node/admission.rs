@@ -87,7 +87,6 @@ pub(super) fn run_admission(
     log_writer: &SyncSender<Promise>,
 ) {
     recover(shared);
-    let config = shared.genesis.consensus_config();
     let mut since_sweep = Stopwatch::start();
     while !shared.stopping.load(Ordering::Relaxed) {
         if since_sweep.elapsed() >= EXPIRY_SWEEP {
@@ -98,7 +97,7 @@ pub(super) fn run_admission(
             Ok(submission) => submission,
             Err(RecvTimeoutError::Timeout) => {
                 // Idle: hand on transactions that became ready since.
-                feed_consensus(shared, &config);
+                feed_consensus(shared);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => return,
@@ -111,7 +110,7 @@ pub(super) fn run_admission(
             }
         }
         admit(shared, batch, log_writer);
-        feed_consensus(shared, &config);
+        feed_consensus(shared);
         gossip(shared);
     }
 }
@@ -415,10 +414,14 @@ fn expire(shared: &Arc<Shared>) {
 }
 
 /// Hands the mempool's ready transactions (nonce order per sender) to the replica.
-fn feed_consensus(shared: &Arc<Shared>, config: &pactum_consensus::Config) {
+fn feed_consensus(shared: &Arc<Shared>) {
+    let parameters = &shared.consortium().parameters;
     let ready = {
         let mut mempool = shared.mempool.lock().expect("mempool lock is never poisoned");
-        mempool.ready_batch(config.batch_requests_max.max(1) * 4, config.batch_bytes_max.max(1) * 4)
+        mempool.ready_batch(
+            parameters.batch_transactions_max.max(1) * 4,
+            parameters.batch_bytes_max.max(1) * 4,
+        )
     };
     let mut requests: Vec<Vec<u8>> = ready.iter().map(|pooled| pooled.encoded().to_vec()).collect();
     if shared.byzantine_for_tests == Some(ByzantineMode::IncludeUnenrolled) {

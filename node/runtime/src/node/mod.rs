@@ -410,9 +410,20 @@ impl Shared {
                 "closed connections whose certificates are no longer trusted"
             );
         }
+        // A transaction must fit in a block of the epoch in force (ADR 0022).
+        self.mempool
+            .lock()
+            .expect("mempool lock is never poisoned")
+            .set_gas_limit_max(gas_limit_max(&consortium));
         *self.membership.write().expect("membership lock is never poisoned") =
             Arc::new(Membership::new(consortium));
     }
+}
+
+/// The largest gas limit a transaction may set: what one block of the current epoch may
+/// use, and never more than any transaction may.
+fn gas_limit_max(consortium: &Consortium) -> u64 {
+    consortium.parameters.block_gas_max.min(limits::TRANSACTION_GAS_MAX)
 }
 
 /// The validators the transport connects to: the current epoch's and the planned one's.
@@ -654,11 +665,6 @@ impl Node {
             ..VmOptions::default()
         };
         executor_options.consortium = Some(Arc::new(genesis.consortium()));
-        executor_options.budget = genesis.block_budget();
-        executor_options.epochs = pactum_executor::EpochParameters {
-            checkpoint_interval: genesis.file.consensus.checkpoint_interval,
-            watermark_window: genesis.file.consensus.watermark_window,
-        };
         let executor = Executor::open(ledger_store, executor_options)?;
         // Peers, admission and the executor trust the configuration governance left.
         let consortium = match executor.consortium() {
@@ -726,8 +732,7 @@ impl Node {
         // Each member organisation's clients get an equal share of the pool.
         mempool_config.organisation_share =
             Some(OrganisationShare::equal(&mempool_config, genesis.organisations.len()));
-        mempool_config.gas_limit_max =
-            genesis.file.consensus.block_gas_max.min(limits::TRANSACTION_GAS_MAX);
+        mempool_config.gas_limit_max = gas_limit_max(&consortium);
         let mempool = Mempool::new(mempool_config)?;
         let gap_wait_ms = config.mempool_gap_wait_ms.unwrap_or(limits::MEMPOOL_GAP_WAIT_MS_MAX);
         if !(limits::MEMPOOL_GAP_WAIT_MS_MIN..=limits::MEMPOOL_GAP_WAIT_MS_MAX)
@@ -1490,7 +1495,7 @@ fn announce_ready(shared: &Shared, seed: &[u8; 32], height: u64) {
         chain_id: shared.genesis.file.chain_id.clone(),
         sender: shared.public_key,
         nonce,
-        gas_limit: limits::TRANSACTION_GAS_MAX.min(shared.genesis.file.consensus.block_gas_max),
+        gas_limit: gas_limit_max(&shared.consortium()),
         payload: pactum_types::Payload::Governance {
             action: pactum_types::GovernanceAction::Ready,
         },
