@@ -148,7 +148,9 @@ struct Shared {
     /// Per validator key, its live inbound connection: a number, how to close it, and the
     /// certificate chain it presented (leaf first), checked again when trust changes.
     inbound_live: Mutex<HashMap<PublicKey, LiveEntry>>,
-    inbound_numbers: AtomicU64,
+    /// Per validator key, the live connection this node dialled, likewise.
+    outbound_live: Mutex<HashMap<PublicKey, LiveEntry>>,
+    connection_numbers: AtomicU64,
     /// Inbound connections in their handshake, per address.
     pending: Mutex<HashMap<IpAddr, usize>>,
     /// The addresses the validators are dialled at: connections from them may take the
@@ -178,7 +180,7 @@ fn addresses_of(address: &str) -> Vec<IpAddr> {
     }
 }
 
-/// One live inbound connection (see `Shared::inbound_live`).
+/// One live connection (see `Shared::inbound_live` and `Shared::outbound_live`).
 struct LiveEntry {
     number: u64,
     close: Arc<tokio::sync::Notify>,
@@ -239,7 +241,8 @@ impl Transport {
             connected: RwLock::new(HashMap::new()),
             inbound: queue,
             inbound_live: Mutex::new(HashMap::new()),
-            inbound_numbers: AtomicU64::new(0),
+            outbound_live: Mutex::new(HashMap::new()),
+            connection_numbers: AtomicU64::new(0),
             pending: Mutex::new(HashMap::new()),
             validator_addresses: RwLock::new(HashSet::new()),
         });
@@ -321,14 +324,28 @@ impl Transport {
         }
     }
 
-    /// Checks the certificate of every live inbound connection again against the trust
-    /// store as it is now, at Unix time `at` (after a revocation, a CA removed or
-    /// rotated): a connection whose certificate no longer passes is closed, and a new
-    /// handshake with it is refused. Returns the keys whose connection it closed.
+    /// Checks the certificate of every live connection, inbound and outbound, again
+    /// against the trust store as it is now, at Unix time `at` (after a revocation, a CA
+    /// removed or rotated): a connection whose certificate no longer passes is closed, and
+    /// a new handshake with it is refused (an outbound one keeps being retried, and
+    /// refused, until the peer presents a certificate that passes). Returns the keys whose
+    /// connections it closed, each once.
     pub fn recheck_connections(&self, at: i64) -> Vec<PublicKey> {
         let mut closed = Vec::new();
-        let live = self.shared.inbound_live.lock().expect("inbound lock is never poisoned");
-        for (key, entry) in live.iter() {
+        for live in [&self.shared.inbound_live, &self.shared.outbound_live] {
+            self.recheck(
+                &live.lock().expect("live connection lock is never poisoned"),
+                at,
+                &mut closed,
+            );
+        }
+        closed.sort_unstable();
+        closed.dedup();
+        closed
+    }
+
+    fn recheck(&self, live: &HashMap<PublicKey, LiveEntry>, at: i64, closed: &mut Vec<PublicKey>) {
+        for (key, entry) in live {
             let Some((leaf, intermediates)) = entry.chain.split_first() else { continue };
             let intermediates: Vec<&[u8]> = intermediates.iter().map(Vec::as_slice).collect();
             if let Err(error) = self.trust.verify_chain(
@@ -342,7 +359,6 @@ impl Transport {
                 closed.push(*key);
             }
         }
-        closed
     }
 
     fn queue_to(&self, to: &PublicKey, payload: &[u8]) -> Result<QueueHandle, SendError> {
@@ -521,38 +537,54 @@ impl Drop for PendingFromAddress {
     }
 }
 
-/// A validator's live inbound connection, unregistered when dropped (unless a newer one
-/// from the same key has replaced it).
-struct LiveInbound<'a> {
-    shared: &'a Shared,
+/// A validator's live connection in one direction, unregistered when dropped (unless a
+/// newer one with the same key has replaced it). `replaced` fires when it must close: a
+/// newer connection replaced it, its validator left the set, or its certificate is no
+/// longer trusted.
+struct LiveConnection<'a> {
+    live: &'a Mutex<HashMap<PublicKey, LiveEntry>>,
     key: PublicKey,
     number: u64,
     replaced: Arc<tokio::sync::Notify>,
 }
 
-impl<'a> LiveInbound<'a> {
-    /// Registers this connection (which presented `chain`) as `key`'s only one, closing
-    /// the one it had before.
-    fn register(shared: &'a Shared, key: PublicKey, chain: Vec<Vec<u8>>) -> Self {
-        let number = shared.inbound_numbers.fetch_add(1, Ordering::Relaxed);
+impl<'a> LiveConnection<'a> {
+    /// Registers this connection (which presented `chain`) in `live` as `key`'s only one,
+    /// closing the one it had before.
+    fn register(
+        shared: &Shared,
+        live: &'a Mutex<HashMap<PublicKey, LiveEntry>>,
+        key: PublicKey,
+        chain: Vec<Vec<u8>>,
+    ) -> Self {
+        let number = shared.connection_numbers.fetch_add(1, Ordering::Relaxed);
         let replaced = Arc::new(tokio::sync::Notify::new());
         let entry = LiveEntry { number, close: Arc::clone(&replaced), chain };
         let previous =
-            shared.inbound_live.lock().expect("inbound lock is never poisoned").insert(key, entry);
+            live.lock().expect("live connection lock is never poisoned").insert(key, entry);
         if let Some(previous) = previous {
             previous.close.notify_one();
         }
-        Self { shared, key, number, replaced }
+        Self { live, key, number, replaced }
     }
 }
 
-impl Drop for LiveInbound<'_> {
+impl Drop for LiveConnection<'_> {
     fn drop(&mut self) {
-        let mut live = self.shared.inbound_live.lock().expect("inbound lock is never poisoned");
+        let mut live = self.live.lock().expect("live connection lock is never poisoned");
         if live.get(&self.key).is_some_and(|entry| entry.number == self.number) {
             live.remove(&self.key);
         }
     }
+}
+
+/// The certificate chain a TLS peer presented, leaf first.
+fn presented_chain(certificates: Option<&[rustls::pki_types::CertificateDer<'_>]>) -> Vec<Vec<u8>> {
+    certificates
+        .unwrap_or_default()
+        .iter()
+        .map(|certificate| certificate.as_ref().to_vec())
+        .collect()
 }
 
 /// Handshakes with and then reads from one inbound connection. Returns the reason if this
@@ -591,15 +623,8 @@ async fn serve_inbound(
     }
     // Authenticated: from here the connection is the validator's own, not a pending one.
     drop(handshaking);
-    let chain: Vec<Vec<u8>> = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .unwrap_or_default()
-        .iter()
-        .map(|certificate| certificate.as_ref().to_vec())
-        .collect();
-    let live = LiveInbound::register(shared, peer_key, chain);
+    let chain = presented_chain(tls.get_ref().1.peer_certificates());
+    let live = LiveConnection::register(shared, &shared.inbound_live, peer_key, chain);
     debug!(peer = %address, key = %peer_key, "inbound connection authenticated");
     shared.stats.established();
     loop {
@@ -666,10 +691,18 @@ async fn dial_loop(
         match connect(&peer, &connector, server_name.clone(), &shared).await {
             Ok(tls) => {
                 backoff = shared.settings.reconnect_backoff_initial;
+                let chain = presented_chain(tls.get_ref().1.peer_certificates());
+                let live = LiveConnection::register(
+                    &shared,
+                    &shared.outbound_live,
+                    peer.public_key,
+                    chain,
+                );
                 set_connected(&shared, peer.public_key, true);
                 shared.stats.established();
-                let outcome = pump(tls, &mut frames, &shared, &mut shutdown).await;
+                let outcome = pump(tls, &mut frames, &shared, &mut shutdown, &live.replaced).await;
                 set_connected(&shared, peer.public_key, false);
+                drop(live);
                 match outcome {
                     Pump::Shutdown => return,
                     Pump::Failed(error) => {
@@ -738,6 +771,7 @@ async fn pump(
     outgoing: &mut Outgoing,
     shared: &Shared,
     shutdown: &mut watch::Receiver<bool>,
+    close: &tokio::sync::Notify,
 ) -> Pump {
     let mut writer = BufWriter::with_capacity(64 * 1024, tls);
     let mut keepalive = tokio::time::interval(shared.settings.keepalive_interval);
@@ -772,6 +806,11 @@ async fn pump(
                 within(write_timeout, beat).await
             }
             _ = shutdown.changed() => return Pump::Shutdown,
+            () = close.notified() => {
+                return Pump::Failed(std::io::Error::other(
+                    "closed: the peer's certificate is no longer trusted",
+                ));
+            }
         };
         if let Err(error) = result {
             return Pump::Failed(error);

@@ -104,6 +104,8 @@ struct Pair {
     a_inbound: Inbound,
     b: Transport,
     b_key: pactum_types::PublicKey,
+    /// `b`'s certificate serial.
+    b_serial: Vec<u8>,
     a_key: pactum_types::PublicKey,
     sequence: u64,
 }
@@ -122,7 +124,8 @@ impl Pair {
         let b_peer = Peer { public_key: b_key, address: b.local_address().to_string() };
         a.set_validators(vec![a_peer.clone(), b_peer.clone()]);
         b.set_validators(vec![a_peer, b_peer]);
-        Self { a, a_inbound, b, b_key, a_key, sequence: 0 }
+        let b_serial = identity(&b_cert).info.serial;
+        Self { a, a_inbound, b, b_key, b_serial, a_key, sequence: 0 }
     }
 
     /// The listener still serves honest peers: a fresh frame from `b` arrives at `a`.
@@ -748,4 +751,35 @@ async fn a_live_connection_whose_certificate_is_revoked_is_closed_on_recheck() {
     let _ = connector.connect(ServerName::try_from("pactum-validator").unwrap(), stream).await;
     pair.wait_for_rejection_after(RejectReason::Revoked, before).await;
     pair.assert_honest_traffic_flows().await;
+}
+
+/// Issue 14: the connection a validator dialled is checked again too. Once `b`'s
+/// certificate is revoked, `a` closes both its connection from `b` and the one it opened
+/// to `b`, and its next dials to `b` are refused by its own verifier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_a_validator_dialled_is_closed_when_its_peers_certificate_is_revoked() {
+    let pki = Pki::new();
+    let mut pair = Pair::new(&pki).await;
+    pair.assert_honest_traffic_flows().await;
+    for _ in 0..100 {
+        if pair.a.connected_peers().contains(&pair.b_key) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pair.a.connected_peers().contains(&pair.b_key), "a dialled b");
+    assert!(pair.a.recheck_connections(now()).is_empty(), "nothing to close yet");
+    let before = pair.count(RejectReason::Revoked);
+    pki.trust.revoke("Member Org", &pair.b_serial);
+    assert_eq!(pair.a.recheck_connections(now()), vec![pair.b_key], "each key once");
+    for _ in 0..100 {
+        if !pair.a.connected_peers().contains(&pair.b_key) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!pair.a.connected_peers().contains(&pair.b_key), "a's connection to b is closed");
+    // `a` keeps dialling `b`, and its verifier refuses `b`'s certificate each time.
+    pair.wait_for_rejection_after(RejectReason::Revoked, before).await;
+    assert!(!pair.a.connected_peers().contains(&pair.b_key));
 }
