@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$pactum" devnet up --dir "$directory" --p2p-base-port 18601 --api-base-port 18701 >/dev/null
+"$pactum" devnet up --dir "$directory" --p2p-base-port 18601 --api-base-port 18701 --console-base-port 0 >/dev/null
 echo "api-fuzz: devnet up in $directory; fuzzing http://127.0.0.1:18701 ($examples examples per operation)"
 # The event stream never ends by design; it has its own tests.
 "$schemathesis" run docs/api/openapi.json \

@@ -82,6 +82,19 @@ impl TestDevnet {
         Self::up_with(validators, base_port, byzantine.map(|index| (index, "bad-signatures")), edit)
     }
 
+    /// [`TestDevnet::up`], with each member's admin console on ports from
+    /// `base_port + 200` (`pactum devnet up --console-base-port`).
+    pub fn up_with_consoles(validators: usize, base_port: u16) -> Self {
+        let devnet = Self::up_with(validators, base_port, None, |_| {});
+        devnet.devnet(&[
+            "devnet".into(),
+            "up".into(),
+            "--console-base-port".into(),
+            (base_port + 200).to_string(),
+        ]);
+        devnet
+    }
+
     fn up_with(
         validators: usize,
         base_port: u16,
@@ -134,6 +147,10 @@ impl TestDevnet {
             command
                 .args(["--p2p-base-port", &self.p2p_base_port.to_string()])
                 .args(["--api-base-port", &self.api_base_port.to_string()]);
+            // Consoles only when a test asks for them (it names their ports).
+            if !arguments.iter().any(|argument| argument == "--console-base-port") {
+                command.args(["--console-base-port", "0"]);
+            }
         }
         let output = command.output().expect("pactum runs");
         assert!(

@@ -920,7 +920,7 @@ fn parameters_and_the_gas_schedule_change_by_proposal_without_a_restart() {
             ],
             "multiple or a divisor of the current 16",
         ),
-        (vec!["--set-parameter", "block_gas_limit=1"], "there is no \"block_gas_limit\""),
+        (vec!["--set-parameter", "block_gas_limit=1"], "have no \"block_gas_limit\""),
         (vec!["--set-gas", "storage_write_base=1"], "storage writes must cost more than reads"),
     ] {
         let mut arguments = vec!["propose", "--title", "bad", "--dry-run"];

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use pactum_types::gas::GasSchedule;
-use pactum_types::hash::{sha3_256, sha3_256_parts};
-use pactum_types::{Address, BlockHeader, Event, Hash, PublicKey, Receipt, ReceiptStatus, limits};
+use pactum_types::hash::sha3_256;
+use pactum_types::{Address, BlockHeader, Event, Hash, Receipt, ReceiptStatus, limits};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 
 pub use abi::{
@@ -38,23 +38,7 @@ use engine::{ArtifactStore, Limiter, ModuleCache};
 use host::{Frame, HostState};
 use state::Overlay;
 
-/// The domain tag of contract address derivation.
-pub const CONTRACT_ADDRESS_DOMAIN: &[u8] = b"pactum.contract.v1\0";
-
-/// The address of the contract that `deployer` deploys with transaction nonce `nonce`:
-/// `sha3_256(CONTRACT_ADDRESS_DOMAIN || deployer || nonce as 8 big-endian bytes)`.
-///
-/// A deployer never reuses a nonce, so two deploys never collide, and anyone can compute
-/// the address before the deploy commits.
-pub fn contract_address(deployer: &Address, nonce: u64) -> Address {
-    Address(sha3_256_parts(&[CONTRACT_ADDRESS_DOMAIN, &deployer.0, &nonce.to_be_bytes()]).0)
-}
-
-/// The address of an account: the 32 bytes of its Ed25519 public key. This is what a
-/// contract sees as its caller when a transaction calls it.
-pub fn account_address(public_key: &PublicKey) -> Address {
-    Address(public_key.0)
-}
+pub use pactum_types::block::{CONTRACT_ADDRESS_DOMAIN, account_address, contract_address};
 
 /// What a contract may know of the block it runs in. Time comes from the block header,
 /// never from a clock.

@@ -40,9 +40,7 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, broadcast};
 use tower::ServiceBuilder;
 
-pub mod server;
-
-pub use server::{ServeOptions, TlsSetupError, tls_config};
+pub use pactum_http::{ServeOptions, TlsSetupError, tls_config};
 
 /// The OpenAPI 3 document, kept in `docs/api/openapi.json`.
 pub const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/api/openapi.json");
@@ -117,43 +115,12 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    server::serve_router(listener, router(node), options, shutdown).await
+    pactum_http::serve_router(listener, router(node), options, shutdown).await
 }
 
 // ---- Errors ----
 
-/// An error answer: `{code, message}` with an HTTP status.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
-    }
-
-    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "an API request failed inside the node");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
-    }
-}
+pub use pactum_http::ApiError;
 
 /// The HTTP status of each admission rule.
 pub fn rejection_status(code: RejectionCode) -> StatusCode {

@@ -7,10 +7,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod changes;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pactum_runtime::clock::Stopwatch;
+use pactum_clock::Stopwatch;
 use pactum_sdk::Encode as _;
 use pactum_types::crypto::Keypair;
 use pactum_types::query::QuerySigning;
@@ -187,6 +189,12 @@ impl NodeClient {
         &self.base
     }
 
+    /// The HTTP agent, with the TLS trust this client was built with: for requests this
+    /// client does not make itself (other services of the same host, custom headers).
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
     fn answer(
         &self,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
@@ -266,7 +274,7 @@ impl NodeClient {
             input,
             gas_limit,
             caller,
-            pactum_runtime::clock::unix_millis(),
+            pactum_clock::unix_millis(),
         );
         self.post_json("/v1/query", &body)?.into_success("POST /v1/query")
     }
@@ -656,7 +664,8 @@ pub fn encode_arguments(arguments: &[String]) -> Result<Vec<u8>, ClientError> {
             }
             "account" => {
                 let key = PublicKey(parse_hex_array(value, "a public key")?);
-                pactum_sdk::Address(pactum_vm::account_address(&key).0).encode_to(&mut out);
+                pactum_sdk::Address(pactum_types::block::account_address(&key).0)
+                    .encode_to(&mut out);
             }
             other => {
                 return Err(invalid(format!(
@@ -687,5 +696,5 @@ pub fn decode_return(kind: &str, data: &[u8]) -> Result<String, ClientError> {
 
 /// The contract address a deployment by `deployer` with `nonce` creates.
 pub fn deployed_address(deployer: &PublicKey, nonce: u64) -> Address {
-    pactum_vm::contract_address(&pactum_vm::account_address(deployer), nonce)
+    pactum_types::block::contract_address(&pactum_types::block::account_address(deployer), nonce)
 }

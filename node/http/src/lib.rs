@@ -1,11 +1,14 @@
-//! Serving the API: a bound on open connections (in all and per client address), a
-//! deadline for the TLS handshake and for each request's headers (hyper's header-read
-//! timeout), optional TLS with optional client certificates, and a graceful shutdown.
+//! Serving an axum router over HTTP or HTTPS, as the node's REST API and the admin
+//! service both do: a bound on open connections (in all and per client address), a
+//! per-address request rate, a deadline for the TLS handshake and for each request's
+//! headers (hyper's header-read timeout), optional TLS with optional client certificates,
+//! and a graceful shutdown.
 //!
 //! Past the connection bounds a new connection is closed at once, before any TLS or HTTP
-//! work, so idle and slow-loris connections cost the node a file descriptor and nothing
-//! else. The request-level limits (concurrency, bodies, timeouts, event streams) are the
-//! router's ([`crate::router`]).
+//! work, so idle and slow-loris connections cost a file descriptor and nothing else. The
+//! request-level limits (concurrency, bodies, timeouts, event streams) are each router's.
+
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -24,7 +27,55 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-/// How the API is served.
+/// An error answer: `{"code", "message"}` with an HTTP status, as the REST API and the
+/// admin API give them.
+#[derive(Debug)]
+pub struct ApiError {
+    status: axum::http::StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(
+        status: axum::http::StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(axum::http::StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(axum::http::StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// A failure inside the server, logged.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "a request failed inside the server");
+        Self::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+    }
+
+    pub fn status(&self) -> axum::http::StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        let body = serde_json::json!({ "code": self.code, "message": self.message });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// How a router is served.
 #[derive(Clone)]
 pub struct ServeOptions {
     /// Serve HTTPS with this configuration (built by [`tls_config`]); plain HTTP if `None`.

@@ -1,6 +1,6 @@
-//! The REST API's connection handling (issue 9, finding 5): bounded connections per
-//! client address, a deadline for a request's headers, and TLS with optional client
-//! certificates. Served over a real socket with a trivial router: these rules are the
+//! The HTTP server's connection handling, the REST API's and the admin service's (issue
+//! 9, finding 5): bounded connections per client address, a deadline for a request's
+//! headers, and TLS with optional client certificates. Served over a real socket with a trivial router: these rules are the
 //! server's, not any route's.
 
 use std::io::Write as _;
@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use pactum_api::{ServeOptions, server::serve_router, tls_config};
 use pactum_certs::Role;
 use pactum_certs::authority::{IssueRequest, KeyType, create_authority, issue, issue_with_key};
+use pactum_http::{ServeOptions, serve_router, tls_config};
 use pactum_types::limits;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -97,7 +97,7 @@ struct Pki {
 
 impl Pki {
     fn new() -> Self {
-        let at = pactum_runtime::clock::unix_seconds() - 60;
+        let at = pactum_clock::unix_seconds() - 60;
         let authority = create_authority("Member 1", at, 30).unwrap();
         let (ca, ca_key) = (&authority.certificate_pem, &authority.private_key_pem);
         let loopback = ["127.0.0.1".to_string()];

@@ -63,6 +63,10 @@ enum DevnetCommand {
         /// Validator i (1-based) serves its REST API on 127.0.0.1:(api-base-port + i - 1).
         #[arg(long, default_value_t = 8701)]
         api_base_port: u16,
+        /// Member i's (1-based) admin console listens on
+        /// https://127.0.0.1:(console-base-port + i - 1); 0 starts no consoles.
+        #[arg(long, default_value_t = 8801)]
+        console_base_port: u16,
         /// Start only these validators (1-based; repeatable), if they are not running.
         #[arg(long)]
         only: Vec<usize>,
@@ -107,6 +111,7 @@ pub fn run(arguments: DevnetArgs) -> anyhow::Result<ExitCode> {
             dir,
             p2p_base_port,
             api_base_port,
+            console_base_port,
             only,
             byzantine_for_tests,
             byzantine_mode_for_tests,
@@ -119,7 +124,8 @@ pub fn run(arguments: DevnetArgs) -> anyhow::Result<ExitCode> {
                 api_base_port,
                 now: clock::unix_seconds(),
             };
-            up(&plan, &only, byzantine_for_tests.map(|index| (index, byzantine_mode_for_tests)))
+            let byzantine = byzantine_for_tests.map(|index| (index, byzantine_mode_for_tests));
+            up(&plan, &only, console_base_port, byzantine)
         }
         DevnetCommand::Down { dir, only } => down(&dir, &only),
         DevnetCommand::Status { dir } => status(&dir),
@@ -136,10 +142,16 @@ fn pid_file(directory: &Path, index: usize) -> PathBuf {
 
 /// The validator's process id, if it is running.
 pub(crate) fn running_pid(directory: &Path, index: usize) -> Option<u32> {
-    let text = std::fs::read_to_string(pid_file(directory, index)).ok()?;
+    running_pid_in(&pid_file(directory, index), "node.json")
+}
+
+/// The process id in `pid_file`, if that process is running and its command line holds
+/// `marker` (so a reused process id is not mistaken for ours).
+pub(crate) fn running_pid_in(pid_file: &Path, marker: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
     let pid: u32 = text.trim().parse().ok()?;
     let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let ours = String::from_utf8_lossy(&command_line).contains("node.json");
+    let ours = String::from_utf8_lossy(&command_line).contains(marker);
     // A killed validator's cmdline can be read until it is reaped, so only its threads
     // tell whether it still holds its data directory.
     (ours && process_alive(pid)).then_some(pid)
@@ -169,6 +181,7 @@ fn selected(only: &[usize], index: usize) -> bool {
 fn up(
     plan: &DevnetPlan,
     only: &[usize],
+    console_base_port: u16,
     byzantine: Option<(usize, crate::node::ByzantineArgument)>,
 ) -> anyhow::Result<ExitCode> {
     let devnet = prepare(plan).context("laying out the devnet")?;
@@ -281,7 +294,13 @@ fn up(
         &std::fs::read_to_string(&contracts_path)
             .with_context(|| format!("reading {}", contracts_path.display()))?,
     )?;
+    let consoles = if console_base_port == 0 {
+        Vec::new()
+    } else {
+        crate::devnet_consoles::start(directory, &executable, &deployed, &apis, console_base_port)?
+    };
     print_summary(directory, &apis, &deployed);
+    crate::devnet_consoles::print(&consoles);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -456,6 +475,9 @@ fn print_summary(directory: &Path, apis: &[String], deployed: &DeployedContracts
 }
 
 fn down(directory: &Path, only: &[usize]) -> anyhow::Result<ExitCode> {
+    if only.is_empty() {
+        crate::devnet_consoles::stop(directory);
+    }
     let validators = count_validators(directory)?;
     let mut stopping = Vec::new();
     for index in 0..validators {
@@ -489,7 +511,7 @@ fn down(directory: &Path, only: &[usize]) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn signal(pid: u32, name: &str) {
+pub(crate) fn signal(pid: u32, name: &str) {
     let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
 }
 

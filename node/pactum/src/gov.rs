@@ -7,15 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
-use pactum_certs::identity::{CertificateInfo, certificates_from_pem};
+use pactum_client::changes::{self, GOVERNANCE_GAS};
 use pactum_client::{NodeClient, load_key, parse_hex_array, sign_payload};
 use pactum_types::{GovernanceAction, GovernanceChange, Hash, Payload};
 use serde_json::Value;
 
 use crate::commands::{Signing, submit_and_report};
-
-/// Gas a governance transaction is given (it is charged the call base).
-const GOVERNANCE_GAS: u64 = 1_000_000;
 
 #[derive(Debug, Args)]
 pub struct GovArgs {
@@ -171,12 +168,8 @@ fn vote(signing: &Signing, action: GovernanceAction) -> anyhow::Result<ExitCode>
     submit_and_report(&node, &transaction, signing.no_wait)
 }
 
-fn first_certificate(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    certificates_from_pem(&pem)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("{} holds no PEM certificate", path.display()))
+fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// The changes given by flags rather than a JSON file.
@@ -276,30 +269,20 @@ fn collect_changes(
         None => Vec::new(),
     };
     for path in &flags.add_member {
-        let der = first_certificate(path)?;
-        let info = CertificateInfo::from_der(&der)?;
-        changes.push(GovernanceChange::AddMember {
-            organisation: info.organisation,
-            ca_certificates_der: vec![der],
-        });
+        changes.push(changes::add_member(&read(path)?)?);
     }
     for key in &flags.remove_validator {
         let validator = pactum_types::PublicKey(parse_hex_array(key, "the validator's key")?);
         changes.push(GovernanceChange::RemoveValidator { validator });
     }
     for path in &flags.add_validator {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let validator: pactum_types::NewValidator = serde_json::from_str(&text)
+        let text = String::from_utf8_lossy(&read(path)?).into_owned();
+        let change = changes::add_validator(&text)
             .with_context(|| format!("{} is not a join request", path.display()))?;
-        changes.push(GovernanceChange::AddValidator { validator });
+        changes.push(change);
     }
     for path in &flags.revoke_certificate {
-        let info = CertificateInfo::from_der(&first_certificate(path)?)?;
-        changes.push(GovernanceChange::RevokeCertificate {
-            organisation: info.organisation,
-            serial: info.serial,
-        });
+        changes.push(changes::revoke_certificate(&read(path)?)?);
     }
     for path in &flags.approve_code {
         let code_hash = pactum_types::hash::sha3_256(&read_wasm(path)?);
@@ -315,17 +298,20 @@ fn collect_changes(
     }
     if !flags.set_parameter.is_empty() || !flags.set_gas.is_empty() {
         let consortium = node.get("/v1/consortium")?.into_success("the consortium")?;
+        let settings = |texts: &[String], flag: &str| -> anyhow::Result<Vec<(String, u64)>> {
+            texts
+                .iter()
+                .map(|text| changes::parse_setting(text).with_context(|| flag.to_owned()))
+                .collect()
+        };
         if !flags.set_parameter.is_empty() {
-            let parameters =
-                with_fields(&consortium["parameters"], &flags.set_parameter, "--set-parameter")?;
-            changes.push(GovernanceChange::SetParameters { parameters });
+            let settings = settings(&flags.set_parameter, "--set-parameter")?;
+            changes
+                .push(changes::set_parameters(&consortium, &settings).context("--set-parameter")?);
         }
         if !flags.set_gas.is_empty() {
-            let mut current = consortium["gas_schedule"].clone();
-            let version = current["version"].as_u64().unwrap_or(0);
-            current["version"] = Value::from(version + 1);
-            let schedule = with_fields(&current, &flags.set_gas, "--set-gas")?;
-            changes.push(GovernanceChange::SetGasSchedule { schedule });
+            let settings = settings(&flags.set_gas, "--set-gas")?;
+            changes.push(changes::set_gas_schedule(&consortium, &settings).context("--set-gas")?);
         }
     }
     if changes.is_empty() {
@@ -336,34 +322,4 @@ fn collect_changes(
         );
     }
     Ok(changes)
-}
-
-/// `current` (a JSON object of numbers, as the node serves it) with each NAME=VALUE of
-/// `settings` set, read as `T`.
-fn with_fields<T: serde::de::DeserializeOwned>(
-    current: &Value,
-    settings: &[String],
-    flag: &str,
-) -> anyhow::Result<T> {
-    let mut object = current.clone();
-    let Some(fields) = object.as_object_mut() else {
-        bail!("the node did not serve the values in force; is it a Pactum node of this version?");
-    };
-    for setting in settings {
-        let (name, value) = setting
-            .split_once('=')
-            .ok_or_else(|| anyhow!("{flag} takes NAME=VALUE, not {setting:?}"))?;
-        let value: u64 = value
-            .trim()
-            .replace('_', "")
-            .parse()
-            .with_context(|| format!("{flag} {name}: {value:?} is not a whole number"))?;
-        let known: Vec<&str> = fields.keys().map(String::as_str).collect();
-        let known = known.join(", ");
-        let field = fields
-            .get_mut(name.trim())
-            .ok_or_else(|| anyhow!("{flag}: there is no {name:?}; the names are {known}"))?;
-        *field = Value::from(value);
-    }
-    serde_json::from_value(object).with_context(|| format!("{flag}: the values are not valid"))
 }

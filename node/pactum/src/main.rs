@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod bench;
 mod bench_chaos;
 mod bench_devnet;
@@ -13,6 +14,7 @@ mod chain;
 mod clock;
 mod commands;
 mod devnet;
+mod devnet_consoles;
 mod gov;
 mod node;
 
@@ -44,24 +46,8 @@ enum Command {
     Chain(chain::ChainArgs),
     /// Measure Pactum's building blocks and print the figures.
     Bench(bench::BenchArgs),
-    /// Run the admin service and web console (not built yet).
-    Admin(NotBuilt),
-}
-
-/// Arguments of a subcommand that is not built yet: accepted and ignored, so that the
-/// answer is always the plain "not built yet" message.
-#[derive(Debug, clap::Args)]
-struct NotBuilt {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    arguments: Vec<String>,
-}
-
-fn not_built(name: &str, arrives_with: &str) -> ExitCode {
-    eprintln!(
-        "pactum {name}: not built yet. This subcommand arrives with {arrives_with}; \
-         nothing was done."
-    );
-    ExitCode::from(2)
+    /// Run the admin service and web console of one member organisation.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,7 +60,7 @@ fn main() -> ExitCode {
         Command::Tx(arguments) => report(commands::tx(arguments)),
         Command::Contract(arguments) => report(commands::contract(arguments)),
         Command::Gov(arguments) => report(gov::gov(arguments)),
-        Command::Admin(_) => not_built("admin", "the admin service"),
+        Command::Admin(arguments) => report(admin::run(arguments)),
         Command::Chain(arguments) => report(chain::run(arguments)),
         Command::Bench(arguments) => report(bench::run(arguments)),
     }

@@ -363,3 +363,24 @@ impl Decode for Block {
         Ok(Self { header, transactions, certificate })
     }
 }
+
+/// The domain tag of contract address derivation.
+pub const CONTRACT_ADDRESS_DOMAIN: &[u8] = b"pactum.contract.v1\0";
+
+/// The address of the contract that `deployer` deploys with transaction nonce `nonce`:
+/// `sha3_256(CONTRACT_ADDRESS_DOMAIN || deployer || nonce as 8 big-endian bytes)`.
+///
+/// A deployer never reuses a nonce, so two deploys never collide, and anyone can compute
+/// the address before the deploy commits.
+pub fn contract_address(deployer: &Address, nonce: u64) -> Address {
+    Address(
+        crate::hash::sha3_256_parts(&[CONTRACT_ADDRESS_DOMAIN, &deployer.0, &nonce.to_be_bytes()])
+            .0,
+    )
+}
+
+/// The address of an account: the 32 bytes of its Ed25519 public key. This is what a
+/// contract sees as its caller when a transaction calls it.
+pub fn account_address(public_key: &PublicKey) -> Address {
+    Address(public_key.0)
+}

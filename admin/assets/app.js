@@ -1,0 +1,635 @@
+// The Pactum console (docs/console.md). Plain JavaScript, no dependencies, no build.
+//
+// Every element is built with createElement and text nodes: no string from the ledger
+// (a proposal title, an organisation, an error) is ever parsed as HTML (ADR 0023). The
+// admin service signs; this script only asks it to, with the session's CSRF token.
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+let session = null;
+let pollTimer = null;
+
+// ---- building blocks ----------------------------------------------------------------
+
+function h(tag, attributes, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
+    else if (name === 'class') element.className = value;
+    else element.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+// Replaces `element`'s children; null, undefined and false stand for nothing.
+function fill(element, ...children) {
+  element.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+}
+
+function show(...children) {
+  fill(main, ...children);
+  main.focus({ preventScroll: true });
+}
+
+function message(kind, text) {
+  return h('p', { class: `message ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+}
+
+function short(hex) {
+  const text = String(hex ?? '');
+  return text.length > 16 ? `${text.slice(0, 8)}…${text.slice(-6)}` : text;
+}
+
+function when(seconds) {
+  if (seconds === null || seconds === undefined) return '';
+  return new Date(Number(seconds) * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+}
+
+function days(seconds) {
+  return Math.floor(Number(seconds) / 86400);
+}
+
+function table(headings, rows) {
+  return h('div', { class: 'scroll' },
+    h('table', {},
+      h('thead', {}, h('tr', {}, headings.map((heading) => h('th', { scope: 'col' }, heading)))),
+      h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((cell) => h('td', {}, cell)))))));
+}
+
+function card(label, value) {
+  return h('div', { class: 'card' }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
+}
+
+class ApiFailure extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `the service answered ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && session) headers['X-CSRF-Token'] = session.csrf;
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await response.json(); } catch (_) { data = null; }
+  if (response.status === 401 && path !== '/admin/api/login') {
+    session = null;
+    showLogin();
+    throw new ApiFailure(401, data);
+  }
+  if (!response.ok) throw new ApiFailure(response.status, data);
+  return data;
+}
+
+const node = (path) => api('GET', `/admin/api/node/v1/${path}`);
+
+// ---- login and chrome ---------------------------------------------------------------
+
+function showLogin(problem) {
+  nav.hidden = true;
+  document.getElementById('who').textContent = '';
+  const token = h('input', { id: 'token', name: 'token', autocomplete: 'off', required: true, spellcheck: 'false' });
+  const form = h('form', { class: 'panel login', onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      await api('POST', '/admin/api/login', { token: token.value.trim() });
+      await start();
+    } catch (error) {
+      showLogin(error.message);
+    }
+  } },
+  h('h1', {}, 'Log in'),
+  h('label', { for: 'token' }, 'Login token', h('span', { class: 'hint' }, 'printed by pactum admin serve (and pactum devnet up), or in the service\'s login-token file; each token logs in once')),
+  token,
+  h('button', { type: 'submit' }, 'Log in'),
+  problem ? message('error', problem) : null);
+  show(form);
+  token.focus();
+}
+
+async function start() {
+  session = await api('GET', '/admin/api/session');
+  nav.hidden = false;
+  const who = session.organisation
+    ? `${session.organisation} · admin ${short(session.admin_key)}`
+    : `admin key ${short(session.admin_key)} is not enrolled`;
+  document.getElementById('who').textContent = who;
+  refreshBadge();
+  route();
+}
+
+document.getElementById('logout').addEventListener('click', async () => {
+  try { await api('POST', '/admin/api/logout', {}); } catch (_) { /* logged out anyway */ }
+  session = null;
+  showLogin();
+});
+
+const menu = document.getElementById('menu');
+menu.addEventListener('click', () => {
+  const open = nav.classList.toggle('closed') === false;
+  menu.setAttribute('aria-expanded', String(open));
+});
+
+async function waitingProposals() {
+  const open = await node('proposals?status=open');
+  return (open.proposals || []).filter((proposal) =>
+    !(proposal.votes || []).some((vote) => vote.organisation === session.organisation));
+}
+
+async function refreshBadge() {
+  if (!session) return;
+  try {
+    const waiting = await waitingProposals();
+    const badge = document.getElementById('badge');
+    badge.hidden = waiting.length === 0;
+    badge.textContent = String(waiting.length);
+    badge.setAttribute('aria-label', `${waiting.length} waiting for ${session.organisation}`);
+  } catch (_) { /* the next refresh tries again */ }
+}
+setInterval(refreshBadge, 3000);
+
+// ---- routing ------------------------------------------------------------------------
+
+const routes = [
+  [/^#\/overview$/, overview],
+  [/^#\/proposals$/, proposals],
+  [/^#\/proposals\/([0-9a-f]{64})$/, proposal],
+  [/^#\/new$/, newProposal],
+  [/^#\/new\/([a-z_]+)$/, wizard],
+  [/^#\/members$/, members],
+  [/^#\/audit$/, audit],
+];
+
+async function route() {
+  if (!session) return;
+  clearInterval(pollTimer);
+  const hash = location.hash || '#/overview';
+  for (const link of nav.querySelectorAll('a')) {
+    const target = link.getAttribute('href');
+    const exact = [...nav.querySelectorAll('a')].some((other) => other.getAttribute('href') === hash);
+    const current = exact ? hash === target : hash.startsWith(`${target}/`);
+    if (current) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
+  }
+  for (const [pattern, page] of routes) {
+    const match = hash.match(pattern);
+    if (match) {
+      try {
+        await page(...match.slice(1));
+      } catch (error) {
+        if (!(error instanceof ApiFailure && error.status === 401)) show(h('h1', {}, 'Something went wrong'), message('error', error.message));
+      }
+      return;
+    }
+  }
+  show(h('h1', {}, 'Not found'), h('p', {}, 'No such page. ', h('a', { href: '#/overview' }, 'Overview')));
+}
+window.addEventListener('hashchange', route);
+
+// ---- overview -----------------------------------------------------------------------
+
+const history = [];
+
+function chart(canvas, points, label) {
+  const context = canvas.getContext('2d');
+  const width = canvas.width = canvas.clientWidth * devicePixelRatio;
+  const height = canvas.height = canvas.clientHeight * devicePixelRatio;
+  context.clearRect(0, 0, width, height);
+  context.fillStyle = '#5b6475';
+  context.font = `${12 * devicePixelRatio}px system-ui`;
+  const values = points.filter((value) => Number.isFinite(value));
+  const top = Math.max(1e-9, ...values);
+  context.fillText(`${label} (max ${values.length ? top.toFixed(2) : '–'})`, 8 * devicePixelRatio, 16 * devicePixelRatio);
+  context.strokeStyle = '#1f5fbf';
+  context.lineWidth = 2 * devicePixelRatio;
+  context.beginPath();
+  points.forEach((value, index) => {
+    if (!Number.isFinite(value)) return;
+    const x = (index / Math.max(1, points.length - 1)) * (width - 16 * devicePixelRatio) + 8 * devicePixelRatio;
+    const y = height - 8 * devicePixelRatio - (value / top) * (height - 32 * devicePixelRatio);
+    if (index === 0) context.moveTo(x, y); else context.lineTo(x, y);
+  });
+  context.stroke();
+}
+
+async function overview() {
+  const rate = h('canvas', { role: 'img', 'aria-label': 'Blocks committed per second' });
+  const latency = h('canvas', { role: 'img', 'aria-label': 'Mean commit latency in seconds' });
+  const body = h('div', {}, message('ok', 'Loading…'));
+  show(h('h1', {}, 'Overview'), body, h('h2', {}, 'Commit rate and latency'), h('div', { class: 'charts' }, rate, latency));
+  const draw = async () => {
+    const data = await api('GET', '/admin/api/overview');
+    const status = data.node;
+    const now = Date.now() / 1000;
+    history.push({ now, height: status.height, sum: data.commit_latency.sum_seconds, count: data.commit_latency.count });
+    while (history.length > 60) history.shift();
+    const rates = history.slice(1).map((point, index) => (point.height - history[index].height) / Math.max(0.001, point.now - history[index].now));
+    const latencies = history.slice(1).map((point, index) => {
+      const count = point.count - history[index].count;
+      return count > 0 ? (point.sum - history[index].sum) / count : NaN;
+    });
+    const expiring = (status.certificates || []).filter((certificate) => certificate.seconds_left < 30 * 86400);
+    const waiting = data.waiting_for_us || [];
+    fill(body, 
+      h('div', { class: 'cards' },
+        card('Height', status.height),
+        card('Epoch', status.epoch),
+        card('View', status.view),
+        card('Primary', status.primary ?? '–'),
+        card('n / f / quorum', `${status.n} / ${status.f} / ${status.quorum}`),
+        card('Waiting for you', waiting.length)),
+      waiting.length ? h('div', { class: 'panel' }, h('h2', {}, 'Proposals waiting for your vote'),
+        h('ul', {}, waiting.map((proposal) => h('li', {}, h('a', { href: `#/proposals/${proposal.id}` }, proposal.title))))) : null,
+      (status.warnings || []).map((warning) => message('error', warning)),
+      h('h2', {}, 'Validators'),
+      table(['Validator', 'Organisation', 'Replica', 'Votes', 'Reachable', 'Height', 'Lag', 'Epoch', 'View'],
+        data.validators.map((validator) => [
+          validator.name + (validator.primary ? ' (primary)' : ''),
+          validator.organisation,
+          String(validator.index),
+          validator.voting ? 'yes' : 'joining',
+          validator.reachable ? h('span', { class: 'good' }, 'yes') : h('span', { class: 'bad', title: validator.error || '' }, 'no'),
+          validator.height ?? '–',
+          validator.lag ?? '–',
+          validator.epoch ?? '–',
+          validator.view ?? '–',
+        ])),
+      data.planned_epoch ? h('p', { class: 'message' }, `An epoch change is planned: ${data.planned_epoch.validators.length} validators`,
+        data.planned_epoch.last !== null ? `, from height ${data.planned_epoch.last + 1}` : `, waiting for ${data.planned_epoch.waiting.length} new validators to be ready`) : null,
+      h('h2', {}, 'Certificates expiring within 30 days'),
+      expiring.length ? table(['Kind', 'Name', 'Organisation', 'Expires', 'Days left'],
+        expiring.map((certificate) => [certificate.kind, certificate.name, certificate.organisation, when(certificate.not_after), days(certificate.seconds_left)]))
+        : h('p', { class: 'muted' }, 'None.'));
+    chart(rate, rates, 'Blocks per second');
+    chart(latency, latencies, 'Mean commit latency, s');
+  };
+  await draw();
+  pollTimer = setInterval(() => { draw().catch(() => {}); }, 2000);
+}
+
+// ---- proposals ----------------------------------------------------------------------
+
+function statusBadge(status) {
+  return h('span', { class: `status ${status}` }, status);
+}
+
+async function proposals() {
+  const list = h('div', {}, message('ok', 'Loading…'));
+  const filter = h('select', { id: 'status-filter', onchange: () => load() },
+    ['all', 'open', 'applied', 'rejected', 'expired', 'withdrawn', 'failed'].map((status) => h('option', { value: status }, status)));
+  show(h('h1', {}, 'Proposals'),
+    h('div', { class: 'row' }, h('label', { for: 'status-filter' }, 'Status'), filter, h('a', { href: '#/new' }, 'New proposal')),
+    list);
+  const load = async () => {
+    const query = filter.value === 'all' ? 'proposals' : `proposals?status=${filter.value}`;
+    const data = await node(query);
+    const rows = (data.proposals || []).map((item) => [
+      h('a', { href: `#/proposals/${item.id}` }, item.title),
+      item.organisation,
+      statusBadge(item.status),
+      (item.votes || []).map((vote) => `${vote.organisation}: ${vote.approve ? 'approve' : 'reject'}`).join(', '),
+      (item.votes || []).some((vote) => vote.organisation === session.organisation) || item.status !== 'open' ? '' : h('strong', {}, 'your vote'),
+    ]);
+    fill(list, rows.length ? table(['Title', 'Proposed by', 'Status', 'Votes', ''], rows) : h('p', { class: 'muted' }, 'No proposals.'));
+  };
+  await load();
+}
+
+function describeChange(change) {
+  switch (change.change) {
+    case 'add_member': return `Add member ${change.organisation}`;
+    case 'remove_member': return `Remove member ${change.organisation}`;
+    case 'update_member': return `Replace the CA certificates of ${change.organisation}`;
+    case 'add_validator': return `Add validator ${change.validator.name} (${change.validator.network_address})`;
+    case 'remove_validator': return `Remove validator ${short(change.validator)}`;
+    case 'revoke_certificate': return `Revoke certificate ${change.serial} of ${change.organisation}`;
+    case 'set_policy': return `Set the ${change.class} policy to ${describePolicy(change.policy)}`;
+    case 'set_parameters': return 'Set the consensus and block parameters (next epoch)';
+    case 'set_gas_schedule': return `Set the gas schedule to version ${change.schedule.version}`;
+    case 'upgrade_contract': return `Upgrade contract ${short(change.contract)}`;
+    case 'set_deploy_policy': return `Set the deploy policy to ${change.policy.rule}`;
+    case 'approve_code': return `Approve code ${short(change.code_hash)}`;
+    default: return change.change;
+  }
+}
+
+function describePolicy(policy) {
+  if (!policy) return '';
+  if (policy.rule === 'at_least') return `at least ${policy.count} organisations`;
+  if (policy.rule === 'more_than') return `more than ${policy.numerator}/${policy.denominator} of the organisations`;
+  return 'every organisation';
+}
+
+// What differs between two versions of the configuration, one line each.
+function differences(before, after) {
+  const lines = [];
+  const names = (list, key) => new Set((list || []).map((item) => item[key]));
+  const compare = (what, a, b) => {
+    for (const item of b) if (!a.has(item)) lines.push(`${what} added: ${item}`);
+    for (const item of a) if (!b.has(item)) lines.push(`${what} removed: ${item}`);
+  };
+  compare('Member', names(before.members, 'name'), names(after.members, 'name'));
+  const validators = (config) => names(config.planned_epoch ? config.planned_epoch.validators : config.validators, 'name');
+  compare('Validator (next epoch)', validators(before), validators(after));
+  for (const [klass, policy] of Object.entries(after.policies || {})) {
+    if (JSON.stringify(policy) !== JSON.stringify((before.policies || {})[klass])) lines.push(`Policy ${klass}: ${describePolicy(policy)}`);
+  }
+  if ((after.revoked || []).length !== (before.revoked || []).length) lines.push(`Revoked certificates: ${(before.revoked || []).length} → ${(after.revoked || []).length}`);
+  const parameters = (config) => (config.planned_epoch ? config.planned_epoch.parameters : config.parameters) || {};
+  for (const [name, value] of Object.entries(parameters(after))) {
+    if (parameters(before)[name] !== value) lines.push(`Parameter ${name}: ${parameters(before)[name]} → ${value}`);
+  }
+  if ((after.gas_schedule || {}).version !== (before.gas_schedule || {}).version) lines.push(`Gas schedule: version ${(before.gas_schedule || {}).version} → ${(after.gas_schedule || {}).version}`);
+  if (after.epoch !== before.epoch) lines.push(`Epoch: ${before.epoch} → ${after.epoch}`);
+  return lines;
+}
+
+async function proposal(id) {
+  const item = await node(`proposals/${id}`);
+  const voted = (item.votes || []).some((vote) => vote.organisation === session.organisation);
+  const outcome = h('div', {});
+  const act = (vote) => async (event) => {
+    event.target.disabled = true;
+    try {
+      const result = await api('POST', `/admin/api/proposals/${id}/${vote}`, {});
+      refreshBadge();
+      // The page again, with the vote in it, and what became of it.
+      await proposal(id);
+      main.querySelector('h1').after(message(result.outcome === 'ok' ? 'ok' : 'error', `${vote}: ${result.outcome} (transaction ${short(result.transaction)})`));
+    } catch (error) {
+      event.target.disabled = false;
+      fill(outcome, message('error', error.message));
+    }
+  };
+  const actions = item.status === 'open' ? h('div', { class: 'row' },
+    voted ? null : h('button', { type: 'button', onclick: act('approve') }, 'Approve'),
+    voted ? null : h('button', { type: 'button', class: 'danger', onclick: act('reject') }, 'Reject'),
+    item.organisation === session.organisation ? h('button', { type: 'button', class: 'secondary', onclick: act('withdraw') }, 'Withdraw') : null) : null;
+  const timeline = [h('li', {}, `Proposed by ${item.organisation} at height ${item.opened_at_height}`)];
+  for (const vote of item.votes || []) timeline.push(h('li', {}, `${vote.organisation} ${vote.approve ? 'approved' : 'rejected'} at height ${vote.height} (transaction ${short(vote.transaction)})`));
+  if (item.status !== 'open') timeline.push(h('li', {}, `${item.status} at height ${item.status_height ?? '?'}`));
+  const diff = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  show(
+    h('h1', {}, item.title),
+    h('dl', { class: 'pairs panel' },
+      h('dt', {}, 'Status'), h('dd', {}, statusBadge(item.status)),
+      h('dt', {}, 'Proposed by'), h('dd', {}, item.organisation),
+      h('dt', {}, 'Id'), h('dd', { class: 'mono' }, item.id),
+      h('dt', {}, 'Expires at height'), h('dd', {}, item.expires_at_height),
+      item.description ? [h('dt', {}, 'Description'), h('dd', {}, item.description)] : null,
+      item.failure_reason ? [h('dt', {}, 'Failure reason'), h('dd', { class: 'bad' }, item.failure_reason)] : null),
+    actions, outcome,
+    h('h2', {}, 'Changes'), h('ol', {}, (item.changes || []).map((change) => h('li', {}, describeChange(change)))),
+    h('h2', {}, 'Votes'),
+    table(['Organisation', 'Vote', 'Height', 'Transaction'], (item.votes || []).map((vote) => [vote.organisation, vote.approve ? 'approve' : 'reject', vote.height, h('span', { class: 'mono', title: vote.transaction }, short(vote.transaction))])),
+    h('h2', {}, 'Timeline'), h('ul', { class: 'timeline' }, timeline),
+    h('h2', {}, 'Before and after'), diff);
+  if (item.status === 'applied' && item.status_height) {
+    const before = await node(`consortium?height=${item.status_height}`);
+    const after = await node(`consortium?height=${item.status_height + 1}`).catch(() => node('consortium'));
+    const lines = differences(before, after);
+    fill(diff, h('p', {}, `Applied at the end of block ${item.status_height}; in force from block ${item.status_height + 1}.`),
+      lines.length ? h('ul', {}, lines.map((line) => h('li', {}, line))) : h('p', { class: 'muted' }, 'No difference in members, validators, policies or parameters.'));
+  } else if (item.status === 'open') {
+    const check = await api('POST', '/admin/api/wizard', { kind: 'changes', changes: item.changes });
+    fill(diff, dryRunView(check.dry_run));
+  } else {
+    fill(diff, h('p', { class: 'muted' }, 'Nothing changed.'));
+  }
+}
+
+// ---- new proposals: wizards with a dry run -----------------------------------------
+
+const wizards = {
+  onboard: {
+    title: 'Onboard an organisation',
+    help: 'Choose the files the new organisation sent: its CA certificate (PEM) and the join request of each of its validators (pactum certs join-request). The dry run runs as soon as they are read.',
+    fields: [{ name: 'files', label: 'Files', type: 'files' }],
+    build: (values) => ({ kind: 'onboard', ca_certificate_pem: values.pem, join_requests: values.json }),
+    defaultTitle: (changes) => `Onboard ${changes[0].organisation}`,
+  },
+  add_validator: {
+    title: 'Add a validator',
+    help: 'The validator\'s join request (pactum certs join-request), of a member organisation.',
+    fields: [{ name: 'join_request', label: 'Join request (JSON)', type: 'textarea' }],
+    build: (values) => ({ kind: 'add_validator', join_request: values.join_request }),
+  },
+  remove_validator: {
+    title: 'Remove a validator',
+    fields: [{ name: 'public_key', label: 'Validator', type: 'validator' }],
+    build: (values) => ({ kind: 'remove_validator', public_key: values.public_key }),
+  },
+  rotate_key: {
+    title: 'Rotate a validator\'s key',
+    help: 'Removes the validator, adds it again with the new key of the join request, and revokes its old certificate.',
+    fields: [{ name: 'public_key', label: 'Validator', type: 'validator' }, { name: 'join_request', label: 'Join request with the new key (JSON)', type: 'textarea' }],
+    build: (values) => ({ kind: 'rotate_key', public_key: values.public_key, join_request: values.join_request, revoke_old: true }),
+  },
+  revoke_certificate: {
+    title: 'Revoke a certificate',
+    fields: [{ name: 'certificate_pem', label: 'Certificate (PEM)', type: 'textarea' }],
+    build: (values) => ({ kind: 'revoke_certificate', certificate_pem: values.certificate_pem }),
+  },
+  set_policy: {
+    title: 'Change an approval policy',
+    fields: [
+      { name: 'class', label: 'Class of change', type: 'select', options: ['membership', 'validators', 'certificates', 'policies', 'contracts', 'parameters'] },
+      { name: 'rule', label: 'Rule', type: 'select', options: ['at_least', 'more_than', 'all'] },
+      { name: 'count', label: 'At least (count)', type: 'number', value: '3' },
+      { name: 'fraction', label: 'More than (numerator/denominator)', type: 'text', value: '1/2' },
+    ],
+    build: (values) => {
+      const [numerator, denominator] = values.fraction.split('/').map(Number);
+      const policy = values.rule === 'at_least' ? { rule: 'at_least', count: Number(values.count) }
+        : values.rule === 'more_than' ? { rule: 'more_than', numerator, denominator } : { rule: 'all' };
+      return { kind: 'set_policy', class: values.class, policy };
+    },
+  },
+  set_parameters: {
+    title: 'Change consensus or block parameters',
+    help: 'One NAME=VALUE per line, for example block_gas_max=500000000; the others stay as they are. They take effect at the next epoch boundary.',
+    fields: [{ name: 'settings', label: 'Settings', type: 'textarea' }],
+    build: (values) => ({ kind: 'set_parameters', settings: settings(values.settings) }),
+  },
+  set_gas_schedule: {
+    title: 'Change the gas schedule',
+    help: 'One NAME=VALUE per line, for example call_base=3000; the version goes up by one. It applies from the block after the proposal.',
+    fields: [{ name: 'settings', label: 'Settings', type: 'textarea' }],
+    build: (values) => ({ kind: 'set_gas_schedule', settings: settings(values.settings) }),
+  },
+  changes: {
+    title: 'Changes as JSON',
+    help: 'A JSON array of changes, as pactum gov propose --changes takes them (docs/governance.md).',
+    fields: [{ name: 'changes', label: 'Changes (JSON)', type: 'textarea' }],
+    build: (values) => ({ kind: 'changes', changes: JSON.parse(values.changes) }),
+  },
+};
+
+function settings(text) {
+  return text.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => {
+    const [name, value] = line.split('=');
+    if (value === undefined || !/^[0-9_]+$/.test(value.trim())) throw new Error(`${line}: write NAME=VALUE with a whole number`);
+    return [name.trim(), Number(value.trim().replaceAll('_', ''))];
+  });
+}
+
+function newProposal() {
+  show(h('h1', {}, 'New proposal'), h('p', {}, 'Choose what to change. Each wizard checks the proposal against the configuration in force (a dry run) before you sign it.'),
+    h('ul', {}, Object.entries(wizards).map(([kind, spec]) => h('li', {}, h('a', { href: `#/new/${kind}` }, spec.title)))));
+}
+
+function dryRunView(dry) {
+  if (!dry) return message('error', 'No dry run.');
+  const size = (side) => side ? `${side.members} members, n = ${side.n}, f = ${side.f}, quorum ${side.quorum}` : '–';
+  return h('div', { class: 'panel', id: 'dry-run' },
+    dry.valid ? message('ok', `Valid: it needs ${dry.approvals_needed} of ${dry.voters} organisations' approvals.`) : message('error', `Refused: ${dry.reason}`),
+    h('dl', { class: 'pairs' }, h('dt', {}, 'Before'), h('dd', {}, size(dry.before)), h('dt', {}, 'After'), h('dd', {}, size(dry.after))),
+    h('ol', {}, (dry.checks || []).map((check) => h('li', {}, `${check.change}: `, check.reason ? h('span', { class: 'bad' }, check.reason) : h('span', { class: 'good' }, 'ok')))));
+}
+
+async function wizard(kind) {
+  const spec = wizards[kind];
+  if (!spec) { show(h('h1', {}, 'No such wizard'), h('a', { href: '#/new' }, 'New proposal')); return; }
+  const values = {};
+  const inputs = [];
+  const title = h('input', { id: 'title', name: 'title', required: true, maxlength: 200 });
+  const description = h('textarea', { id: 'description', name: 'description' });
+  const check = h('div', { 'aria-live': 'polite' });
+  const outcome = h('div', { 'aria-live': 'polite' });
+  const sign = h('button', { type: 'submit', id: 'sign', disabled: true }, 'Sign and propose');
+  let checked = null;
+  const consortium = await node('consortium');
+
+  const runCheck = async () => {
+    checked = null;
+    sign.disabled = true;
+    try {
+      for (const input of inputs) if (input.name !== 'files') values[input.name] = input.value;
+      const result = await api('POST', '/admin/api/wizard', spec.build(values));
+      checked = result.changes;
+      if (!title.value && spec.defaultTitle) title.value = spec.defaultTitle(result.changes);
+      fill(check, h('h2', {}, 'Dry run'), h('ol', {}, result.changes.map((change) => h('li', {}, describeChange(change)))), dryRunView(result.dry_run));
+      sign.disabled = !(result.dry_run && result.dry_run.valid);
+    } catch (error) {
+      fill(check, message('error', error.message));
+    }
+  };
+
+  const fields = spec.fields.map((field) => {
+    const id = `field-${field.name}`;
+    let input;
+    if (field.type === 'files') {
+      input = h('input', { id, name: 'files', type: 'file', multiple: true, accept: '.pem,.crt,.json,application/json' });
+      input.addEventListener('change', async () => {
+        values.pem = null; values.json = [];
+        for (const file of input.files) {
+          const text = await file.text();
+          if (text.includes('-----BEGIN CERTIFICATE-----')) values.pem = text;
+          else values.json.push(text);
+        }
+        if (!values.pem) { fill(check, message('error', 'None of the files is a PEM CA certificate.')); return; }
+        if (!values.json.length) { fill(check, message('error', 'None of the files is a join request.')); return; }
+        await runCheck();
+      });
+    } else if (field.type === 'textarea') {
+      input = h('textarea', { id, name: field.name });
+    } else if (field.type === 'select') {
+      input = h('select', { id, name: field.name }, field.options.map((option) => h('option', { value: option }, option)));
+    } else if (field.type === 'validator') {
+      input = h('select', { id, name: field.name }, (consortium.validators || []).map((validator) =>
+        h('option', { value: validator.public_key }, `${validator.name} (${validator.organisation}, replica ${validator.index})`)));
+    } else {
+      input = h('input', { id, name: field.name, type: field.type, value: field.value || '' });
+    }
+    inputs.push(input);
+    return h('label', { for: id }, field.label, input);
+  });
+  const checkButton = spec.fields.some((field) => field.type === 'files') ? null
+    : h('button', { type: 'button', class: 'secondary', id: 'check', onclick: runCheck }, 'Check (dry run)');
+  const form = h('form', { onsubmit: async (event) => {
+    event.preventDefault();
+    if (!checked) return;
+    sign.disabled = true;
+    try {
+      const result = await api('POST', '/admin/api/proposals', { title: title.value, description: description.value, changes: checked });
+      fill(outcome, message(result.outcome === 'ok' ? 'ok' : 'error', `Proposed: ${result.outcome}. `),
+        h('a', { href: `#/proposals/${result.transaction}`, id: 'proposal-link' }, 'Open the proposal'));
+      refreshBadge();
+    } catch (error) {
+      sign.disabled = false;
+      fill(outcome, message('error', error.message));
+    }
+  } },
+  spec.help ? h('p', {}, spec.help) : null,
+  fields,
+  checkButton,
+  check,
+  h('label', { for: 'title' }, 'Title', title),
+  h('label', { for: 'description' }, 'Description', h('span', { class: 'hint' }, 'optional'), description),
+  h('div', { class: 'row' }, sign),
+  outcome);
+  show(h('h1', {}, spec.title), form);
+}
+
+// ---- members, validators, certificates ---------------------------------------------
+
+async function members() {
+  const config = await node('consortium');
+  const status = await node('status');
+  const now = Date.now() / 1000;
+  const certificates = [];
+  for (const member of config.members || []) for (const certificate of member.ca_certificates || []) certificates.push({ kind: 'CA', name: member.name, organisation: member.name, not_after: certificate.not_after });
+  for (const validator of config.validators || []) certificates.push({ kind: 'validator', name: validator.name, organisation: validator.organisation, not_after: validator.certificate.not_after });
+  certificates.sort((a, b) => a.not_after - b.not_after);
+  const horizon = Math.max(...certificates.map((certificate) => certificate.not_after - now), 1);
+  show(h('h1', {}, 'Members and certificates'),
+    h('div', { class: 'cards' }, card('Version', config.version), card('Epoch', config.epoch), card('Members', (config.members || []).length), card('Validators', `${status.n} (f ${status.f})`)),
+    h('h2', {}, 'Members'),
+    table(['Organisation', 'CA certificates'], (config.members || []).map((member) => [member.name,
+      (member.ca_certificates || []).map((certificate) => h('div', { class: 'mono' }, `serial ${certificate.serial}, until ${when(certificate.not_after)}`))])),
+    h('h2', {}, 'Validators'),
+    table(['Replica', 'Validator', 'Organisation', 'Peer address', 'API', 'Key'], (config.validators || []).map((validator) => [String(validator.index), validator.name, validator.organisation, validator.address, validator.api_address, h('span', { class: 'mono' }, short(validator.public_key))])),
+    h('h2', {}, 'Policies'),
+    table(['Class', 'Policy'], Object.entries(config.policies || {}).map(([klass, policy]) => [klass, describePolicy(policy)])),
+    h('h2', {}, 'Certificate expiry'),
+    table(['Certificate', 'Organisation', 'Expires', 'Days left', ''], certificates.map((certificate) => {
+      const left = certificate.not_after - now;
+      const kind = left < 7 * 86400 ? 'bad' : left < 30 * 86400 ? 'warn' : '';
+      return [`${certificate.kind} ${certificate.name}`, certificate.organisation, when(certificate.not_after), days(left),
+        h('div', { class: 'track', role: 'presentation' }, h('div', { class: `bar ${kind}`, 'data-width': Math.round((left / horizon) * 100) }))];
+    })),
+    h('h2', {}, 'Revoked certificates'),
+    (config.revoked || []).length ? table(['Organisation', 'Serial'], config.revoked.map((entry) => [entry.organisation, h('span', { class: 'mono' }, entry.serial)])) : h('p', { class: 'muted' }, 'None.'));
+  // Widths set through the CSSOM, which the Content-Security-Policy allows (no inline style attribute).
+  for (const bar of main.querySelectorAll('.bar')) bar.style.width = `${Math.max(2, Number(bar.dataset.width))}%`;
+}
+
+// ---- audit log ----------------------------------------------------------------------
+
+async function audit() {
+  const data = await api('GET', '/admin/api/audit');
+  const entries = (data.entries || []).slice().reverse();
+  show(h('h1', {}, 'Audit log'),
+    h('p', { class: 'row' }, 'Every action taken in this console, newest first. Export: ',
+      h('a', { href: '/admin/api/audit?format=csv', download: 'pactum-audit.csv' }, 'CSV'),
+      h('a', { href: '/admin/api/audit?format=json', download: 'pactum-audit.json' }, 'JSON')),
+    table(['Time', 'Session', 'Action', 'Subject', 'Outcome', 'Transaction'], entries.map((entry) => [
+      new Date(entry.time_ms).toISOString().replace('T', ' ').slice(0, 19), String(entry.session), entry.action, entry.subject, entry.outcome, h('span', { class: 'mono' }, short(entry.transaction || ''))])));
+}
+
+// ---- start --------------------------------------------------------------------------
+
+if (window.matchMedia('(max-width: 700px)').matches) nav.classList.add('closed');
+start().catch(() => showLogin());
