@@ -170,6 +170,13 @@ const routes = [
   [/^#\/new$/, newProposal],
   [/^#\/new\/([a-z_]+)$/, wizard],
   [/^#\/members$/, members],
+  [/^#\/identities$/, identitiesPage],
+  [/^#\/contracts$/, contractsPage],
+  [/^#\/explorer$/, explorer],
+  [/^#\/explorer\/block\/([0-9]+)$/, block],
+  [/^#\/explorer\/transaction\/([0-9a-f]{64})$/, transaction],
+  [/^#\/explorer\/account\/([0-9a-f]{64})$/, account],
+  [/^#\/explorer\/contract\/([0-9a-f]{64})$/, contract],
   [/^#\/audit$/, audit],
 ];
 
@@ -614,6 +621,226 @@ async function members() {
     (config.revoked || []).length ? table(['Organisation', 'Serial'], config.revoked.map((entry) => [entry.organisation, h('span', { class: 'mono' }, entry.serial)])) : h('p', { class: 'muted' }, 'None.'));
   // Widths set through the CSSOM, which the Content-Security-Policy allows (no inline style attribute).
   for (const bar of main.querySelectorAll('.bar')) bar.style.width = `${Math.max(2, Number(bar.dataset.width))}%`;
+}
+
+// ---- identities ---------------------------------------------------------------------
+
+async function identitiesPage() {
+  const data = await api('GET', '/admin/api/identities');
+  const name = h('input', { id: 'identity-name', name: 'name', required: true, pattern: '[a-z0-9\\-]{1,32}' });
+  const certificate = h('textarea', { id: 'identity-certificate', name: 'certificate' });
+  const key = h('textarea', { id: 'identity-key', name: 'key' });
+  const outcome = h('div', { 'aria-live': 'polite' });
+  const form = h('form', { onsubmit: async (event) => {
+    event.preventDefault();
+    const button = form.querySelector('button');
+    button.disabled = true;
+    try {
+      const result = await api('POST', '/admin/api/identities', { name: name.value.trim(), certificate_pem: certificate.value, private_key_pem: key.value });
+      fill(outcome, message(result.outcome === 'ok' ? 'ok' : 'error', `Enrolled ${name.value}: ${result.outcome}`));
+      setTimeout(route, 800);
+    } catch (error) {
+      fill(outcome, message('error', error.message));
+    } finally {
+      button.disabled = false;
+    }
+  } },
+  h('p', {}, 'A client certificate of this organisation (pactum certs issue --role client) and its private key. The console keeps the key (readable by its service only), enrols the identity on the ledger, and can then act as it on the Contracts page.'),
+  h('label', { for: 'identity-name' }, 'Name', h('span', { class: 'hint' }, 'lower-case letters, digits and dashes'), name),
+  h('label', { for: 'identity-certificate' }, 'Certificate (PEM)', certificate),
+  h('label', { for: 'identity-key' }, 'Private key (PEM)', key),
+  h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Enrol')),
+  outcome);
+  show(h('h1', {}, 'Identities'),
+    table(['Name', 'Key', 'Enrolled', 'Organisation', 'Role', 'Certificate expires'], (data.identities || []).map((identity) => [
+      identity.name, h('a', { class: 'mono', href: `#/explorer/account/${identity.public_key}` }, short(identity.public_key)),
+      identity.enrolled ? 'yes' : 'no', identity.organisation ?? '', identity.role ?? '', identity.not_after ? when(identity.not_after) : '']),
+    ),
+    h('h2', {}, 'Enrol a client certificate'), form);
+}
+
+// ---- contracts ----------------------------------------------------------------------
+
+const RETURN_TYPES = ['', 'string', 'bool', 'u8', 'u32', 'u64', 'u128', 'address', 'bytes'];
+
+function lines(text) {
+  return text.split('\n').map((line) => line.trim()).filter(Boolean);
+}
+
+async function identityOptions(id) {
+  const data = await api('GET', '/admin/api/identities');
+  return h('select', { id, name: 'identity' }, (data.identities || []).map((identity) => h('option', { value: identity.name }, identity.name)));
+}
+
+async function contractsPage() {
+  const list = await node('contracts?limit=100');
+  const contracts = list.contracts || [];
+  const actAs = await identityOptions('call-identity');
+  const contract = h('select', { id: 'call-contract', name: 'contract' }, contracts.map((item) => h('option', { value: item.address }, short(item.address))));
+  const method = h('input', { id: 'call-method', name: 'method', required: true, spellcheck: 'false' });
+  const args = h('textarea', { id: 'call-arguments', name: 'arguments', placeholder: 'one per line: type:value, e.g. string:hello, u128:5, account:<public key hex>' });
+  const returns = h('select', { id: 'call-returns', name: 'returns' }, RETURN_TYPES.map((kind) => h('option', { value: kind }, kind || '(raw hex)')));
+  const result = h('div', { 'aria-live': 'polite', id: 'call-result' });
+  const run = (kind) => async () => {
+    try {
+      const body = { identity: actAs.value, contract: contract.value, method: method.value.trim(), arguments: lines(args.value), returns: returns.value || null };
+      const answer = await api('POST', `/admin/api/contracts/${kind}`, body);
+      const receipt = kind === 'call' ? answer.receipt : answer;
+      fill(result, h('div', { class: 'panel' },
+        message(receipt.status === 'success' ? 'ok' : 'error', `${kind}: ${receipt.status}${receipt.reason ? ` — ${receipt.reason}` : ''}`),
+        h('dl', { class: 'pairs' },
+          answer.returned !== undefined ? [h('dt', {}, 'Returned'), h('dd', { id: 'returned' }, answer.returned)] : null,
+          h('dt', {}, 'Return data'), h('dd', { class: 'mono' }, hexText(receipt.return_data) || '(none)'),
+          h('dt', {}, 'Gas used'), h('dd', {}, String(receipt.gas_used ?? '')),
+          answer.transaction ? [h('dt', {}, 'Transaction'), h('dd', {}, h('a', { class: 'mono', href: `#/explorer/transaction/${answer.transaction}` }, short(answer.transaction)))] : null),
+        (receipt.events || []).length ? table(['Topic', 'Data'], receipt.events.map((event) => [event.topic, h('span', { class: 'mono' }, hexText(event.data))])) : null));
+    } catch (error) {
+      fill(result, message('error', error.message));
+    }
+  };
+  const code = h('input', { id: 'deploy-code', name: 'code', type: 'file', accept: '.wasm,application/wasm' });
+  const deployAs = await identityOptions('deploy-identity');
+  const initArgs = h('textarea', { id: 'deploy-arguments', name: 'init', placeholder: 'init arguments, one per line: type:value' });
+  const deployed = h('div', { 'aria-live': 'polite' });
+  const deploy = async () => {
+    try {
+      const file = code.files[0];
+      if (!file) throw new Error('Choose a .wasm file.');
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+      const answer = await api('POST', '/admin/api/contracts/deploy', { identity: deployAs.value, code: hex, init_arguments: lines(initArgs.value) });
+      fill(deployed, message(answer.outcome === 'ok' ? 'ok' : 'error', `Deployed: ${answer.outcome}; address ${answer.address}`));
+    } catch (error) {
+      fill(deployed, message('error', error.message));
+    }
+  };
+  show(h('h1', {}, 'Contracts'),
+    h('h2', {}, 'Deployed contracts'),
+    table(['Address', 'Code hash'], contracts.map((item) => [h('a', { class: 'mono', href: `#/explorer/contract/${item.address}` }, item.address), h('span', { class: 'mono' }, short(item.code_hash))])),
+    h('h2', {}, 'Call or query a method'),
+    h('p', { class: 'muted' }, 'A call is a signed transaction; a query reads the committed state and changes nothing. Arguments use the types of pactum contract call.'),
+    h('div', { class: 'form' },
+      h('label', { for: 'call-identity' }, 'Act as', actAs),
+      h('label', { for: 'call-contract' }, 'Contract', contract),
+      h('label', { for: 'call-method' }, 'Method', method),
+      h('label', { for: 'call-arguments' }, 'Arguments', args),
+      h('label', { for: 'call-returns' }, 'Show the return data as', returns),
+      h('div', { class: 'row' }, h('button', { type: 'button', id: 'call', onclick: run('call') }, 'Call (sign)'), h('button', { type: 'button', class: 'secondary', id: 'query', onclick: run('query') }, 'Query')),
+      result),
+    h('h2', {}, 'Deploy a contract'),
+    h('div', { class: 'form' },
+      h('label', { for: 'deploy-code' }, 'WebAssembly module', code),
+      h('label', { for: 'deploy-identity' }, 'Deploy as', deployAs),
+      h('label', { for: 'deploy-arguments' }, 'Init arguments', initArgs),
+      h('div', { class: 'row' }, h('button', { type: 'button', id: 'deploy', onclick: deploy }, 'Deploy (sign)')),
+      deployed));
+}
+
+// ---- explorer -----------------------------------------------------------------------
+
+function hexText(hex, limit = 96) {
+  const text = String(hex || '');
+  return text.length > limit ? `${text.slice(0, limit)}… (${text.length / 2} bytes)` : text;
+}
+
+function payloadKind(payload) {
+  if (!payload) return '';
+  if (payload.type) return payload.type + (payload.method ? ` ${payload.method}` : '');
+  return Object.keys(payload)[0] || '';
+}
+
+function searchForm() {
+  const query = h('input', { id: 'search', name: 'search', placeholder: 'block height, transaction hash, account key or contract address', spellcheck: 'false' });
+  const problem = h('div', { 'aria-live': 'polite' });
+  return h('form', { role: 'search', onsubmit: async (event) => {
+    event.preventDefault();
+    const text = query.value.trim().toLowerCase();
+    if (/^[0-9]+$/.test(text)) { location.hash = `#/explorer/block/${text}`; return; }
+    if (!/^[0-9a-f]{64}$/.test(text)) { fill(problem, message('error', 'Enter a block height or 64 hex digits.')); return; }
+    for (const [path, page] of [['transactions', 'transaction'], ['contracts', 'contract']]) {
+      try {
+        const found = await node(`${path}/${text}`);
+        if (page !== 'transaction' || found.status !== 'unknown') { location.hash = `#/explorer/${page}/${text}`; return; }
+      } catch (_) { /* not that kind */ }
+    }
+    location.hash = `#/explorer/account/${text}`;
+  } }, h('label', { for: 'search' }, 'Search'), h('div', { class: 'row' }, query, h('button', { type: 'submit' }, 'Search')), problem);
+}
+
+async function explorer() {
+  const list = h('div', {}, message('ok', 'Loading…'));
+  show(h('h1', {}, 'Explorer'), searchForm(), h('h2', {}, 'Latest blocks'), h('p', { class: 'muted' }, 'Refreshed every 2 s.'), list);
+  const load = async () => {
+    const status = await node('status');
+    const from = Math.max(1, status.height - 19);
+    const page = await node(`chain?from=${from}&limit=20`);
+    const blocks = (page.blocks || []).slice().reverse();
+    fill(list, blocks.length ? table(['Height', 'Hash', 'Time', 'View', 'Transactions', 'Signatures'], blocks.map((summary) => [
+      h('a', { href: `#/explorer/block/${summary.height}` }, String(summary.height)),
+      h('span', { class: 'mono' }, short(summary.hash)),
+      new Date(summary.timestamp_ms).toISOString().replace('T', ' ').slice(0, 19),
+      String(summary.view), String(summary.transactions), String(summary.certificate_signatures)])) : h('p', { class: 'muted' }, 'No blocks yet.'));
+  };
+  await load();
+  pollTimer = setInterval(() => { load().catch(() => {}); }, 2000);
+}
+
+async function block(height) {
+  const data = await node(`blocks/${height}`);
+  const header = data.block.header || {};
+  const hashes = data.transaction_hashes || [];
+  const signatures = ((data.block.certificate || {}).signatures || []);
+  show(h('h1', {}, `Block ${height}`), searchForm(),
+    h('dl', { class: 'pairs panel' },
+      h('dt', {}, 'Hash'), h('dd', { class: 'mono' }, data.hash),
+      Object.entries(header).filter(([, value]) => typeof value !== 'object').map(([name, value]) => [h('dt', {}, name), h('dd', { class: 'mono' }, String(value))])),
+    h('div', { class: 'row' },
+      Number(height) > 1 ? h('a', { href: `#/explorer/block/${Number(height) - 1}` }, '← previous') : null,
+      h('a', { href: `#/explorer/block/${Number(height) + 1}` }, 'next →')),
+    h('h2', {}, 'Transactions'),
+    (data.block.transactions || []).length ? table(['#', 'Hash', 'Sender', 'Nonce', 'Payload'], data.block.transactions.map((tx, index) => [
+      String(index),
+      hashes[index] ? h('a', { href: `#/explorer/transaction/${hashes[index]}`, class: 'mono' }, short(hashes[index])) : '',
+      h('a', { href: `#/explorer/account/${tx.sender}`, class: 'mono' }, short(tx.sender)),
+      String(tx.nonce), payloadKind(tx.payload)])) : h('p', { class: 'muted' }, 'None (an empty block).'),
+    h('h2', {}, 'Commit certificate'),
+    table(['Validator', 'Signature'], signatures.map((signature) => [h('span', { class: 'mono' }, short(signature.validator)), h('span', { class: 'mono' }, short(signature.signature))])));
+}
+
+async function transaction(hash) {
+  const data = await node(`transactions/${hash}`);
+  const receipt = data.receipt || {};
+  show(h('h1', {}, 'Transaction'), searchForm(),
+    h('dl', { class: 'pairs panel' },
+      h('dt', {}, 'Hash'), h('dd', { class: 'mono' }, hash),
+      h('dt', {}, 'Status'), h('dd', {}, data.status),
+      data.height ? [h('dt', {}, 'Block'), h('dd', {}, h('a', { href: `#/explorer/block/${data.height}` }, String(data.height)), ` (position ${data.position})`)] : null,
+      receipt.status ? [h('dt', {}, 'Receipt'), h('dd', {}, h('span', { class: receipt.status === 'success' ? 'good' : 'bad' }, receipt.status), receipt.reason ? ` — ${receipt.reason}` : '')] : null,
+      receipt.gas_used !== undefined ? [h('dt', {}, 'Gas used'), h('dd', {}, String(receipt.gas_used))] : null,
+      data.reason ? [h('dt', {}, 'Reason'), h('dd', {}, data.reason)] : null,
+      receipt.return_data ? [h('dt', {}, 'Return data'), h('dd', { class: 'mono' }, hexText(receipt.return_data))] : null),
+    h('h2', {}, 'Events'),
+    (receipt.events || []).length ? table(['Contract', 'Topic', 'Data'], receipt.events.map((event) => [
+      h('a', { href: `#/explorer/contract/${event.contract}`, class: 'mono' }, short(event.contract)), event.topic, h('span', { class: 'mono' }, hexText(event.data))])) : h('p', { class: 'muted' }, 'None.'));
+}
+
+async function account(key) {
+  const data = await node(`accounts/${key}`);
+  show(h('h1', {}, 'Account'), searchForm(),
+    h('dl', { class: 'pairs panel' },
+      h('dt', {}, 'Public key'), h('dd', { class: 'mono' }, data.public_key),
+      h('dt', {}, 'Enrolled'), h('dd', {}, data.enrolled ? `yes: ${data.organisation}, ${data.role}` : 'no'),
+      h('dt', {}, 'Next nonce'), h('dd', {}, String(data.next_nonce)),
+      h('dt', {}, 'Pending here'), h('dd', {}, JSON.stringify(data.pending_nonces ?? []))));
+}
+
+async function contract(address) {
+  const data = await node(`contracts/${address}`);
+  show(h('h1', {}, 'Contract'), searchForm(),
+    h('dl', { class: 'pairs panel' },
+      h('dt', {}, 'Address'), h('dd', { class: 'mono' }, data.address),
+      h('dt', {}, 'Code hash'), h('dd', { class: 'mono' }, data.code_hash),
+      h('dt', {}, 'Code size'), h('dd', {}, `${data.code_bytes} bytes`)));
 }
 
 // ---- audit log ----------------------------------------------------------------------

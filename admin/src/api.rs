@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use pactum_client::changes::{self, GOVERNANCE_GAS};
 use pactum_client::{ClientError, NodeClient, parse_hex_array, sign_payload};
+use pactum_types::crypto::Keypair;
 use pactum_types::{GovernanceAction, GovernanceChange, Hash, Payload, PublicKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,8 +35,11 @@ const APP_CSS: &str = include_str!("../assets/app.css");
 /// The admin API's OpenAPI document.
 pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi.json");
 
-/// The largest request body: a wizard's certificates and join requests.
-const BODY_BYTES_MAX: usize = 1024 * 1024;
+/// The largest request body: a contract's code in hex, or a wizard's certificates and
+/// join requests.
+const BODY_BYTES_MAX: usize = 2 * pactum_types::limits::CONTRACT_CODE_BYTES_MAX + 64 * 1024;
+/// The gas limit of the console's contract calls and deploys unless the operator sets one.
+const CONTRACT_GAS_DEFAULT: u64 = 100_000_000;
 /// How long a signed action waits for its transaction to commit.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
 /// How long the overview waits for each validator's status.
@@ -67,6 +71,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/admin/api/proposals", post(propose))
         .route("/admin/api/proposals/{id}/{vote}", post(vote))
         .route("/admin/api/audit", get(audit))
+        .route("/admin/api/identities", get(identities).post(add_identity))
+        .route("/admin/api/contracts/deploy", post(deploy))
+        .route("/admin/api/contracts/call", post(call))
+        .route("/admin/api/contracts/query", post(query))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&console), require_session));
     Router::new()
         .merge(protected)
@@ -208,11 +216,29 @@ impl Console {
     /// Signs `action` with the admin key, submits it and waits for its commit: the
     /// transaction and the node's answer about it.
     fn govern(&self, action: GovernanceAction) -> Result<(Hash, Value), ClientError> {
-        let payload = Payload::Governance { action };
-        let transaction = sign_payload(&self.node, &self.keypair, payload, GOVERNANCE_GAS, None)?;
+        self.transact(&self.keypair, Payload::Governance { action }, GOVERNANCE_GAS)
+    }
+
+    /// Signs `payload` with `keypair` (its next nonce), submits it and waits for its commit.
+    fn transact(
+        &self,
+        keypair: &Keypair,
+        payload: Payload,
+        gas_limit: u64,
+    ) -> Result<(Hash, Value), ClientError> {
+        let transaction = sign_payload(&self.node, keypair, payload, gas_limit, None)?;
         let hash = self.node.submit(&transaction)?;
         let answer = self.node.wait_committed(&hash, COMMIT_WAIT)?;
         Ok((hash, answer))
+    }
+
+    /// The key of identity `name`: the admin key for `admin`, else one the console keeps.
+    fn actor(&self, name: &str) -> Result<Arc<Keypair>, ClientError> {
+        if name == crate::identities::ADMIN {
+            return Ok(Arc::clone(&self.keypair));
+        }
+        let identity = self.identities.load(name).map_err(ClientError::Invalid)?;
+        Ok(Arc::new(identity.keypair))
     }
 }
 
@@ -679,6 +705,205 @@ async fn audit(
     })
 }
 
+/// The identities the console acts as: the admin key and every client identity it
+/// keeps, each as the ledger knows it.
+async fn identities(State(console): State<Arc<Console>>) -> Result<Json<Value>, ApiError> {
+    blocking(&console, |console| {
+        let mut rows =
+            vec![(crate::identities::ADMIN.to_owned(), console.keypair.public_key(), None)];
+        for identity in console.identities.list() {
+            rows.push((identity.name, identity.info.public_key, Some(identity.info.not_after)));
+        }
+        let mut out = Vec::new();
+        for (name, key, not_after) in rows {
+            let account =
+                console.node.get(&format!("/v1/accounts/{key}"))?.into_success("an account")?;
+            out.push(json!({
+                "name": name,
+                "public_key": key,
+                "not_after": not_after,
+                "enrolled": account["enrolled"],
+                "organisation": account["organisation"],
+                "role": account["role"],
+            }));
+        }
+        Ok(json!({ "identities": out }))
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewIdentity {
+    name: String,
+    certificate_pem: String,
+    private_key_pem: String,
+}
+
+/// Keeps a client certificate and its key as an identity, and enrols it on the ledger.
+async fn add_identity(
+    State(console): State<Arc<Console>>,
+    axum::Extension(session): axum::Extension<Session>,
+    Json(body): Json<NewIdentity>,
+) -> Result<Json<Value>, ApiError> {
+    let identity = crate::identities::Identities::check(
+        &body.name,
+        &body.certificate_pem,
+        &body.private_key_pem,
+    )
+    .map_err(bad_request)?;
+    console.record(&session, "enrol", &body.name, "asked", None)?;
+    console
+        .identities
+        .save(&identity, &body.certificate_pem, &body.private_key_pem)
+        .map_err(bad_request)?;
+    let outcome = blocking(&console, move |console| {
+        let payload = Payload::EnrolIdentity { certificate_der: identity.certificate_der.clone() };
+        console.transact(&identity.keypair, payload, GOVERNANCE_GAS)
+    })
+    .await;
+    finish(&console, &session, "enrol", &body.name, outcome)
+}
+
+/// Contract arguments written `type:value` (`pactum contract call`'s syntax).
+fn arguments(arguments: &[String]) -> Result<Vec<u8>, ApiError> {
+    pactum_client::encode_arguments(arguments).map_err(|error| client_error(&error))
+}
+
+/// `answer` with its return data decoded as `returns`, when asked.
+fn decoded(mut answer: Value, return_data: &Value, returns: Option<&str>) -> Value {
+    if let Some(kind) = returns.filter(|kind| !kind.is_empty()) {
+        let bytes = hex::decode(return_data.as_str().unwrap_or("")).unwrap_or_default();
+        answer["returned"] = match pactum_client::decode_return(kind, &bytes) {
+            Ok(value) => json!(value),
+            Err(error) => json!(format!("cannot decode: {error}")),
+        };
+    }
+    answer
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deploy {
+    identity: String,
+    /// The WebAssembly module, hex.
+    code: String,
+    #[serde(default)]
+    init_arguments: Vec<String>,
+    gas_limit: Option<u64>,
+}
+
+/// Deploys a contract as `identity`; the answer names its address.
+async fn deploy(
+    State(console): State<Arc<Console>>,
+    axum::Extension(session): axum::Extension<Session>,
+    Json(body): Json<Deploy>,
+) -> Result<Json<Value>, ApiError> {
+    let code = hex::decode(body.code.trim()).map_err(|_| bad_request("the code is not hex"))?;
+    if !code.starts_with(b"\0asm") {
+        return Err(bad_request("the code is not a WebAssembly module"));
+    }
+    let init_input = arguments(&body.init_arguments)?;
+    let subject = format!("{} bytes of code as {}", code.len(), body.identity);
+    console.record(&session, "deploy", &subject, "asked", None)?;
+    let gas_limit = body.gas_limit.unwrap_or(CONTRACT_GAS_DEFAULT);
+    let identity = body.identity.clone();
+    let outcome = blocking(&console, move |console| {
+        let keypair = console.actor(&identity)?;
+        let nonce = console.node.next_nonce(&keypair.public_key())?;
+        let address = pactum_client::deployed_address(&keypair.public_key(), nonce);
+        let (hash, mut answer) =
+            console.transact(&keypair, Payload::DeployContract { code, init_input }, gas_limit)?;
+        answer["address"] = json!(address);
+        Ok((hash, answer))
+    })
+    .await;
+    let address = outcome.as_ref().ok().map(|(_, answer)| answer["address"].clone());
+    let mut reply = finish(&console, &session, "deploy", &subject, outcome)?;
+    reply.0["address"] = address.unwrap_or(Value::Null);
+    Ok(reply)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Call {
+    /// Who signs (a call) or is the caller (a query): `admin` or a kept identity. A query
+    /// without one runs as the zero address.
+    identity: Option<String>,
+    contract: String,
+    method: String,
+    #[serde(default)]
+    arguments: Vec<String>,
+    /// How to show the return data: a type name of `pactum contract`, or none.
+    returns: Option<String>,
+    gas_limit: Option<u64>,
+}
+
+fn contract_address(text: &str) -> Result<pactum_types::Address, ApiError> {
+    Ok(pactum_types::Address(
+        parse_hex_array(text.trim(), "the contract address")
+            .map_err(|error| client_error(&error))?,
+    ))
+}
+
+/// Calls a contract method in a signed transaction and waits for its receipt.
+async fn call(
+    State(console): State<Arc<Console>>,
+    axum::Extension(session): axum::Extension<Session>,
+    Json(body): Json<Call>,
+) -> Result<Json<Value>, ApiError> {
+    let contract = contract_address(&body.contract)?;
+    let input = arguments(&body.arguments)?;
+    let identity = body.identity.clone().unwrap_or_else(|| crate::identities::ADMIN.to_owned());
+    let subject = format!("{}.{} as {identity}", short_hex(&body.contract), body.method);
+    console.record(&session, "call", &subject, "asked", None)?;
+    let method = body.method.clone();
+    let gas_limit = body.gas_limit.unwrap_or(CONTRACT_GAS_DEFAULT);
+    let outcome = blocking(&console, move |console| {
+        let keypair = console.actor(&identity)?;
+        console.transact(&keypair, Payload::CallContract { contract, method, input }, gas_limit)
+    })
+    .await;
+    let mut reply = finish(&console, &session, "call", &subject, outcome)?;
+    let return_data = reply.0["receipt"]["return_data"].clone();
+    reply.0 = decoded(reply.0, &return_data, body.returns.as_deref());
+    Ok(reply)
+}
+
+/// Runs a read-only call against the committed state (the node's `/v1/query`), signed
+/// as the identity when one is named.
+async fn query(
+    State(console): State<Arc<Console>>,
+    Json(body): Json<Call>,
+) -> Result<Json<Value>, ApiError> {
+    let contract = contract_address(&body.contract)?;
+    let input = arguments(&body.arguments)?;
+    let gas_limit = body.gas_limit.unwrap_or(10_000_000);
+    let answer = blocking(&console, move |console| {
+        let caller = body.identity.as_deref().map(|name| console.actor(name)).transpose()?;
+        let chain = console.node.chain_id()?;
+        let request = pactum_client::query_body(
+            Some(&chain),
+            contract,
+            &body.method,
+            &input,
+            gas_limit,
+            caller.as_deref(),
+            pactum_clock::unix_millis(),
+        );
+        let answer = console.node.post_json("/v1/query", &request)?.into_success("the query")?;
+        let return_data = answer["return_data"].clone();
+        Ok(decoded(answer, &return_data, body.returns.as_deref()))
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+fn short_hex(text: &str) -> String {
+    text.chars().take(12).collect()
+}
+
 async fn openapi() -> Response {
     asset("application/json", OPENAPI_DOCUMENT)
 }
@@ -718,6 +943,10 @@ mod tests {
             "/admin/api/proposals",
             "/admin/api/proposals/{id}/{vote}",
             "/admin/api/audit",
+            "/admin/api/identities",
+            "/admin/api/contracts/call",
+            "/admin/api/contracts/query",
+            "/admin/api/contracts/deploy",
         ] {
             assert!(document["paths"][path].is_object(), "{path} is not in openapi.json");
         }

@@ -8,6 +8,7 @@
 //!
 //! - [`session`]: the one-time login token, session cookies and CSRF tokens;
 //! - [`audit`]: the audit log and its CSV export;
+//! - [`identities`]: the client identities the console acts as besides the admin key;
 //! - [`api`]: the admin REST API (`admin/openapi.json`);
 //! - `assets/`: the console (HTML, CSS and one script, embedded in the binary).
 
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod identities;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -68,6 +70,7 @@ pub struct Console {
     pub(crate) keypair: Arc<Keypair>,
     pub(crate) sessions: session::Sessions,
     pub(crate) audit: audit::AuditLog,
+    pub(crate) identities: identities::Identities,
 }
 
 impl std::fmt::Debug for Console {
@@ -99,10 +102,13 @@ pub async fn start(options: AdminOptions) -> Result<Started, AdminError> {
     let (sessions, token) =
         session::Sessions::new(data_dir.join("login-token")).map_err(data_error)?;
     let audit = audit::AuditLog::open(data_dir.join("audit.jsonl")).map_err(data_error)?;
+    let identities =
+        identities::Identities::open(data_dir.join("identities")).map_err(data_error)?;
     let tls = pactum_http::tls_config(&options.tls_certificate, &options.tls_key, None)?;
     let node = NodeClient::connect(&options.node)
         .map_err(|error| AdminError::Node { reason: error.to_string() })?;
-    let console = Arc::new(Console { node, keypair: Arc::new(keypair), sessions, audit });
+    let console =
+        Arc::new(Console { node, keypair: Arc::new(keypair), sessions, audit, identities });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| AdminError::Listen { address: options.listen, source })?;

@@ -284,6 +284,75 @@ def test_markup_is_text(browser, devnet, screenshots):
     a.close()
 
 
+def test_explorer(browser, devnet, screenshots):
+    """Blocks, a block's transactions, a receipt with its events, and search."""
+    operator = Operator(browser, devnet, 2, screenshots)
+    operator.login()
+    page = operator.page
+    page.click("nav >> text=Explorer")
+    expect(page.locator("main table")).to_contain_text("1")
+    operator.shoot("explorer")
+    # Block 6 deploys the token (pactum devnet up deploys the samples in blocks 6 to 9).
+    page.fill("#search", "6")
+    page.click("main button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Block 6")
+    page.click("main table a.mono >> nth=0")
+    expect(page.locator("h1")).to_have_text("Transaction")
+    expect(page.locator("main")).to_contain_text("success")
+    operator.shoot("transaction")
+    transaction_hash = page.url.split("/")[-1]
+    # Search by hash finds the same transaction; by key, the sender's account.
+    page.goto(devnet.console(2) + "#/explorer")
+    page.fill("#search", transaction_hash)
+    page.click("main button[type=submit]")
+    expect(page.locator("main")).to_contain_text(transaction_hash)
+    page.click("main a[href^='#/explorer/block/']")
+    page.click("main a[href^='#/explorer/account/'] >> nth=0")
+    expect(page.locator("h1")).to_have_text("Account")
+    expect(page.locator("main")).to_contain_text("Enrolled")
+    operator.close()
+
+
+def test_identities_and_contracts(browser, devnet, pactum, work, screenshots):
+    """Enrol a client certificate as an identity, then query and call a contract as it."""
+    client = os.path.join(work, "alice")
+    run(pactum, "certs", "issue", "--ca", os.path.join(devnet.directory, "organisations", "member-2"),
+        "--role", "client", "--name", "alice", "--out", client)
+    operator = Operator(browser, devnet, 2, screenshots)
+    operator.login()
+    page = operator.page
+    page.click("nav >> text=Identities")
+    page.fill("#identity-name", "alice")
+    with open(os.path.join(client, "certificate.pem")) as file:
+        page.fill("#identity-certificate", file.read())
+    with open(os.path.join(client, "private-key.pem")) as file:
+        page.fill("#identity-key", file.read())
+    page.click("main button[type=submit]")
+    expect(page.locator("main")).to_contain_text("Enrolled alice: ok")
+    row = page.locator("main tr", has_text="alice")
+    expect(row).to_contain_text("yes")
+    expect(row).to_contain_text("client")
+    operator.shoot("identities")
+    with open(os.path.join(devnet.directory, "contracts.json")) as file:
+        token = json.load(file)["contracts"]["token"]
+    page.click("nav >> text=Contracts")
+    page.select_option("#call-identity", "alice")
+    page.select_option("#call-contract", token)
+    page.fill("#call-method", "name")
+    page.select_option("#call-returns", "string")
+    page.click("#query")
+    expect(page.locator("#returned")).to_have_text("Devnet Token")
+    # A signed call that the contract refuses: alice is not the token's issuer.
+    page.fill("#call-method", "mint")
+    public = run(pactum, "keys", "show", "--key", os.path.join(client, "private-key.pem"), "--public").strip()
+    page.fill("#call-arguments", f"account:{public}\nu128:5")
+    page.select_option("#call-returns", "")
+    page.click("#call")
+    expect(page.locator("#call-result")).to_contain_text("call: reverted")
+    operator.shoot("contracts")
+    operator.close()
+
+
 def test_keyboard(browser, devnet, screenshots):
     """Log in and reach a page by keyboard alone."""
     operator = Operator(browser, devnet, 4, screenshots)
@@ -337,6 +406,8 @@ def main():
             for name, test in [
                 ("onboarding", lambda: test_onboarding(browser, devnet, arguments.pactum, work, screenshots)),
                 ("markup is text", lambda: test_markup_is_text(browser, devnet, screenshots)),
+                ("explorer", lambda: test_explorer(browser, devnet, screenshots)),
+                ("identities and contracts", lambda: test_identities_and_contracts(browser, devnet, arguments.pactum, work, screenshots)),
                 ("keyboard", lambda: test_keyboard(browser, devnet, screenshots)),
             ]:
                 test_started = time.monotonic()

@@ -341,7 +341,8 @@ where
 }
 
 fn block_json(block: &Block) -> Value {
-    json!({ "hash": block.hash(), "block": block })
+    let transaction_hashes: Vec<Hash> = block.transactions.iter().map(Transaction::hash).collect();
+    json!({ "hash": block.hash(), "block": block, "transaction_hashes": transaction_hashes })
 }
 
 async fn latest_block(State(node): State<NodeHandle>) -> Result<Json<Value>, ApiError> {

@@ -36,11 +36,32 @@ fn help_lists_every_subcommand() {
 }
 
 #[test]
-fn unbuilt_subcommands_say_so_and_fail() {
-    let output = pactum(&["admin", "--anything", "x"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("not built yet"), "{}", text(&output.stderr));
-    assert!(output.stdout.is_empty(), "pactum admin printed to stdout");
+fn admin_serve_refuses_an_admin_key_others_can_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = tempfile::tempdir().unwrap();
+    let key = directory.path().join("admin.pem");
+    std::fs::write(&key, "not checked: the mode is refused first").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let data = directory.path().join("console");
+    let output = pactum(&[
+        "admin",
+        "serve",
+        "--admin-key",
+        key.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--tls-certificate",
+        "missing.pem",
+        "--tls-key",
+        "missing.pem",
+    ]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("can be read by other users") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing was written before the key was refused");
 }
 
 #[test]

@@ -1,0 +1,128 @@
+//! The identities the console acts as besides the admin key: client certificates of this
+//! organisation with their keys, kept in `DATA_DIR/identities/NAME/` (the key readable by
+//! its owner only), enrolled on the ledger when added.
+
+use std::path::PathBuf;
+
+use pactum_certs::identity::{CertificateInfo, Role, certificates_from_pem};
+use pactum_types::crypto::Keypair;
+
+/// The name the admin key goes by.
+pub const ADMIN: &str = "admin";
+const CERTIFICATE_FILE: &str = "certificate.pem";
+const PRIVATE_KEY_FILE: &str = "private-key.pem";
+
+/// One identity: its name, certificate and key.
+pub struct Identity {
+    pub name: String,
+    pub info: CertificateInfo,
+    pub certificate_der: Vec<u8>,
+    pub keypair: Keypair,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Identity")
+            .field("name", &self.name)
+            .field("public_key", &self.info.public_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identities directory.
+#[derive(Debug)]
+pub struct Identities {
+    directory: PathBuf,
+}
+
+impl Identities {
+    pub fn open(directory: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&directory)?;
+        Ok(Self { directory })
+    }
+
+    /// Checks a certificate and its key, as an operator hands them over: a name of 1 to 32
+    /// lower-case letters, digits and dashes (not `admin`), a client certificate (PEM)
+    /// and the PKCS#8 Ed25519 key (PEM) of its public key.
+    pub fn check(
+        name: &str,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> Result<Identity, String> {
+        let well_formed = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+        if !well_formed || name == ADMIN {
+            return Err(format!(
+                "{name:?} is not an identity name: 1 to 32 lower-case letters, digits and dashes, not \"admin\""
+            ));
+        }
+        let der = certificates_from_pem(certificate_pem.as_bytes())
+            .map_err(|error| format!("the certificate: {error}"))?
+            .into_iter()
+            .next()
+            .ok_or("the certificate field holds no PEM certificate")?;
+        let info =
+            CertificateInfo::from_der(&der).map_err(|error| format!("the certificate: {error}"))?;
+        if info.role != Some(Role::Client) {
+            return Err("that is not a client certificate (its role must be client)".into());
+        }
+        let keypair = pactum_client::keypair_from_pem(private_key_pem)
+            .map_err(|error| format!("the private key: {error}"))?;
+        if keypair.public_key() != info.public_key {
+            return Err("the private key is not the key of the certificate".into());
+        }
+        Ok(Identity { name: name.to_owned(), info, certificate_der: der, keypair })
+    }
+
+    /// Keeps `identity` (refusing a name in use); the key file is mode 0600.
+    pub fn save(
+        &self,
+        identity: &Identity,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> Result<(), String> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let directory = self.directory.join(&identity.name);
+        std::fs::create_dir(&directory)
+            .map_err(|_| format!("an identity named {:?} exists already", identity.name))?;
+        let write = |file: &str, contents: &str, mode: u32| -> std::io::Result<()> {
+            let mut handle = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(directory.join(file))?;
+            handle.write_all(contents.as_bytes())?;
+            handle.sync_all()
+        };
+        write(PRIVATE_KEY_FILE, private_key_pem, 0o600)
+            .and_then(|()| write(CERTIFICATE_FILE, certificate_pem, 0o644))
+            .map_err(|error| format!("cannot keep the identity: {error}"))
+    }
+
+    /// Every identity kept, by name.
+    pub fn list(&self) -> Vec<Identity> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.directory)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names.into_iter().filter_map(|name| self.load(&name).ok()).collect()
+    }
+
+    /// The identity `name`.
+    pub fn load(&self, name: &str) -> Result<Identity, String> {
+        let directory = self.directory.join(name);
+        let read = |file: &str| {
+            std::fs::read_to_string(directory.join(file))
+                .map_err(|_| format!("there is no identity named {name:?}"))
+        };
+        Self::check(name, &read(CERTIFICATE_FILE)?, &read(PRIVATE_KEY_FILE)?)
+    }
+}
