@@ -85,22 +85,13 @@ impl Identities {
         certificate_pem: &str,
         private_key_pem: &str,
     ) -> Result<(), String> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
         let directory = self.directory.join(&identity.name);
         std::fs::create_dir(&directory)
             .map_err(|_| format!("an identity named {:?} exists already", identity.name))?;
-        let write = |file: &str, contents: &str, mode: u32| -> std::io::Result<()> {
-            let mut handle = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(directory.join(file))?;
-            handle.write_all(contents.as_bytes())?;
-            handle.sync_all()
-        };
-        write(PRIVATE_KEY_FILE, private_key_pem, 0o600)
-            .and_then(|()| write(CERTIFICATE_FILE, certificate_pem, 0o644))
+        crate::write_file(&directory.join(PRIVATE_KEY_FILE), private_key_pem, 0o600)
+            .and_then(|()| {
+                crate::write_file(&directory.join(CERTIFICATE_FILE), certificate_pem, 0o644)
+            })
             .map_err(|error| format!("cannot keep the identity: {error}"))
     }
 
@@ -124,5 +115,53 @@ impl Identities {
                 .map_err(|_| format!("there is no identity named {name:?}"))
         };
         Self::check(name, &read(CERTIFICATE_FILE)?, &read(PRIVATE_KEY_FILE)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pactum_certs::authority::{IssueRequest, create_authority, issue};
+
+    fn issued(role: Role, name: &str) -> pactum_certs::authority::Issued {
+        let at = pactum_clock::unix_seconds();
+        let ca = create_authority("Member 2", at - 60, 30).unwrap();
+        let request = IssueRequest { role, name, subject_alt_names: &[], at: at - 60, days: 30 };
+        issue(&ca.certificate_pem, &ca.private_key_pem, &request).unwrap()
+    }
+
+    #[test]
+    fn only_a_client_certificate_with_its_own_key_is_kept_once() {
+        let directory = tempfile::tempdir().unwrap();
+        let identities = Identities::open(directory.path().join("identities")).unwrap();
+        let alice = issued(Role::Client, "alice");
+        let other = issued(Role::Client, "bob");
+        let admin = issued(Role::Admin, "carol");
+        let refuse = |name: &str, certificate: &str, key: &str| {
+            Identities::check(name, certificate, key).unwrap_err()
+        };
+        assert!(
+            refuse("Alice", &alice.certificate_pem, &alice.private_key_pem)
+                .contains("not an identity name")
+        );
+        assert!(
+            refuse("admin", &alice.certificate_pem, &alice.private_key_pem)
+                .contains("not an identity name")
+        );
+        assert!(
+            refuse("alice", &alice.certificate_pem, &other.private_key_pem).contains("not the key")
+        );
+        assert!(refuse("carol", &admin.certificate_pem, &admin.private_key_pem).contains("client"));
+        let identity =
+            Identities::check("alice", &alice.certificate_pem, &alice.private_key_pem).unwrap();
+        identities.save(&identity, &alice.certificate_pem, &alice.private_key_pem).unwrap();
+        let again = identities.save(&identity, &alice.certificate_pem, &alice.private_key_pem);
+        assert!(again.unwrap_err().contains("exists already"));
+        let kept = identities.list();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].keypair.public_key(), identity.info.public_key);
+        use std::os::unix::fs::PermissionsExt as _;
+        let key_file = directory.path().join("identities").join("alice").join(PRIVATE_KEY_FILE);
+        assert_eq!(std::fs::metadata(key_file).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

@@ -135,6 +135,23 @@ impl Started {
     }
 }
 
+/// Writes `contents` to `path` with `mode` (0600 for a secret), synced, through a
+/// temporary file renamed over it, so a reader never sees half of it.
+pub(crate) fn write_file(path: &Path, contents: &str, mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temporary)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
 /// The admin key, refused if others may read its file.
 fn load_admin_key(path: &Path) -> Result<Keypair, AdminError> {
     use std::os::unix::fs::PermissionsExt as _;

@@ -77,7 +77,7 @@ impl Sessions {
     /// operator to see.
     pub fn new(token_file: PathBuf) -> std::io::Result<(Self, String)> {
         let token = random_hex(16);
-        write_secret(&token_file, &token)?;
+        crate::write_file(&token_file, &format!("{token}\n"), 0o600)?;
         let state = State { token: token.clone(), sessions: HashMap::new(), logins: 0 };
         Ok((Self { token_file, state: Mutex::new(state) }, token))
     }
@@ -95,7 +95,7 @@ impl Sessions {
             return None;
         }
         let next = random_hex(16);
-        if let Err(error) = write_secret(&self.token_file, &next) {
+        if let Err(error) = crate::write_file(&self.token_file, &format!("{next}\n"), 0o600) {
             tracing::error!(%error, file = %self.token_file.display(), "cannot write the next login token");
         }
         state.token = next.clone();
@@ -141,23 +141,6 @@ impl Sessions {
 /// Compares two secrets in time that depends on their length only.
 pub fn constant_time_equal(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Writes `secret` to `path`, readable by its owner only.
-fn write_secret(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(secret.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
 }
 
 /// The value of cookie `name` in a `Cookie` header.
