@@ -840,7 +840,7 @@ struct Call {
     gas_limit: Option<u64>,
 }
 
-fn contract_address(text: &str) -> Result<pactum_types::Address, ApiError> {
+fn parse_contract(text: &str) -> Result<pactum_types::Address, ApiError> {
     Ok(pactum_types::Address(
         parse_hex_array(text.trim(), "the contract address")
             .map_err(|error| client_error(&error))?,
@@ -853,7 +853,7 @@ async fn call(
     axum::Extension(session): axum::Extension<Session>,
     Json(body): Json<Call>,
 ) -> Result<Json<Value>, ApiError> {
-    let contract = contract_address(&body.contract)?;
+    let contract = parse_contract(&body.contract)?;
     let input = arguments(&body.arguments)?;
     let identity = body.identity.clone().unwrap_or_else(|| crate::identities::ADMIN.to_owned());
     let subject = format!("{}.{} as {identity}", short_hex(&body.contract), body.method);
@@ -877,7 +877,7 @@ async fn query(
     State(console): State<Arc<Console>>,
     Json(body): Json<Call>,
 ) -> Result<Json<Value>, ApiError> {
-    let contract = contract_address(&body.contract)?;
+    let contract = parse_contract(&body.contract)?;
     let input = arguments(&body.arguments)?;
     let gas_limit = body.gas_limit.unwrap_or(10_000_000);
     let answer = blocking(&console, move |console| {

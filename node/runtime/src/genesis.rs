@@ -297,8 +297,7 @@ impl Genesis {
         if !GAS_SCHEDULE_VERSIONS.contains(&file.gas_schedule_version) {
             return Err(GenesisError::GasSchedule(file.gas_schedule_version));
         }
-        let members: Vec<u16> =
-            (0..validators.len()).filter_map(|i| u16::try_from(i).ok()).collect();
+        let members: Vec<u16> = validators.iter().map(|validator| validator.index).collect();
         pactum_governance::check_parameters(&file.consensus, None, &members)
             .map_err(GenesisError::Consensus)?;
 
@@ -309,15 +308,7 @@ impl Genesis {
     /// The PBFT configuration: the genesis parameters, the validator count, and the genesis
     /// hash as the chain identity every consensus signature covers.
     pub fn consensus_config(&self) -> Config {
-        let members = (0..u16::try_from(self.validators.len()).unwrap_or(u16::MAX)).collect();
-        pactum_governance::consensus_config(
-            &self.file.consensus,
-            members,
-            0,
-            self.hash,
-            0,
-            Hash::ZERO,
-        )
+        self.epoch_config(&self.consortium(), Hash::ZERO)
     }
 
     /// A trust store holding the member CAs and the revocations.

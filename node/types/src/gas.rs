@@ -70,8 +70,8 @@ impl GasSchedule {
         deploy_per_byte: 20,
     };
 
-    /// The costs by name, in encoding order (the version is not one of them).
-    pub fn costs(&self) -> [(&'static str, u64); 18] {
+    /// The costs by name, in encoding order (after the version).
+    pub fn costs(&self) -> [(&'static str, u64); 17] {
         [
             ("host_call_base", self.host_call_base),
             ("memory_copy_per_byte", self.memory_copy_per_byte),
@@ -90,7 +90,6 @@ impl GasSchedule {
             ("call_base", self.call_base),
             ("deploy_base", self.deploy_base),
             ("deploy_per_byte", self.deploy_per_byte),
-            ("version", u64::from(self.version)),
         ]
     }
 
@@ -107,9 +106,6 @@ impl GasSchedule {
             ));
         }
         for (name, value) in self.costs() {
-            if name == "version" {
-                continue;
-            }
             if value > GAS_COST_MAX {
                 return Err(format!("{name} is {value}; a cost is at most {GAS_COST_MAX}"));
             }
@@ -145,10 +141,8 @@ impl Default for GasSchedule {
 impl Encode for GasSchedule {
     fn encode_to(&self, out: &mut Vec<u8>) {
         write::u32(out, self.version);
-        for (name, value) in self.costs() {
-            if name != "version" {
-                write::u64(out, value);
-            }
+        for (_, value) in self.costs() {
+            write::u64(out, value);
         }
     }
 }

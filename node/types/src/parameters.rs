@@ -77,8 +77,7 @@ impl Default for ConsensusParameters {
 }
 
 impl ConsensusParameters {
-    /// The fields by name, in encoding order, as `(name, value)`: what the CLI sets one
-    /// at a time and the API compares before and after a change.
+    /// The fields by name, in encoding order, as `(name, value)`.
     pub fn fields(&self) -> [(&'static str, u64); 13] {
         [
             ("batch_transactions_max", self.batch_transactions_max as u64),
