@@ -39,6 +39,7 @@ fn main() {
         "contracts/token",
         "contracts/supply-chain",
         "contracts/healthcare",
+        "contracts/escrow",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());

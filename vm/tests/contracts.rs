@@ -74,3 +74,61 @@ fn token_gas_figures_are_reported() {
         assert!(execution.gas_used > 0);
     }
 }
+
+/// Each sample's wasm build carries the interface its `contract!` and `record!`
+/// declarations describe (the section survives the size-optimised, stripped build), and
+/// it is the interface the crate's native `INTERFACE` constants give.
+#[test]
+fn every_sample_module_declares_the_interface_of_its_source() {
+    use pactum_types::interface::{Interface, Type, of_module};
+    let samples = [
+        ("token", pactum_contract_token::INTERFACE, String::new()),
+        (
+            "supply-chain",
+            pactum_contract_supply_chain::INTERFACE,
+            [
+                pactum_contract_supply_chain::Party::INTERFACE,
+                pactum_contract_supply_chain::Product::INTERFACE,
+                pactum_contract_supply_chain::Step::INTERFACE,
+            ]
+            .concat(),
+        ),
+        (
+            "healthcare",
+            pactum_contract_healthcare::INTERFACE,
+            [
+                pactum_contract_healthcare::RecordReference::INTERFACE,
+                pactum_contract_healthcare::Access::INTERFACE,
+                pactum_contract_healthcare::AuditEntry::INTERFACE,
+            ]
+            .concat(),
+        ),
+        (
+            "escrow",
+            pactum_contract_escrow::INTERFACE,
+            pactum_contract_escrow::Deal::INTERFACE.into(),
+        ),
+    ];
+    for (name, methods, records) in samples {
+        let module = pactum_contract_wasm::by_name(name).unwrap();
+        let declared = of_module(module)
+            .unwrap_or_else(|error| panic!("{name}: {error}"))
+            .unwrap_or_else(|| panic!("{name}'s module has no interface section"));
+        let mut source = Interface::parse(&format!("{methods}{records}")).unwrap();
+        let mut from_module = declared.clone();
+        for interface in [&mut source, &mut from_module] {
+            interface.records.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        assert_eq!(from_module, source, "{name}");
+    }
+    let token = of_module(pactum_contract_wasm::TOKEN).unwrap().unwrap();
+    assert_eq!(token.methods.len(), 9);
+    assert_eq!(token.method("balance").unwrap().returns, Type::U128);
+    assert_eq!(token.init[0].kind, Type::String);
+    let health = of_module(pactum_contract_wasm::HEALTHCARE).unwrap().unwrap();
+    assert_eq!(
+        health.method("read_records").unwrap().returns,
+        Type::Record { name: "Access".into() }
+    );
+    assert_eq!(health.method("register_patient").unwrap().returns, Type::Unit);
+}

@@ -45,10 +45,10 @@ const DEALS: Map<u64, Deal> = Map::new(b"deal");
 pactum_sdk::contract! {
     init() => init;
     methods {
-        open(seller: Address, arbiter: Address, token: Address, amount: u128);
+        open(seller: Address, arbiter: Address, token: Address, amount: u128) -> u64;
         release(id: u64);
         refund(id: u64);
-        deal(id: u64);
+        deal(id: u64) -> Deal;
     }
 }
 

@@ -8,8 +8,11 @@
 //! reading records, and consent changes) is appended to the patient's audit trail, which
 //! only the patient can read. Every step emits an event.
 //!
-//! A refused access reverts, so it leaves no audit entry; the reverted transaction and
-//! its reason stay visible in the ledger's receipts.
+//! A registered provider's read without consent is refused and is itself recorded
+//! (`read_refused`): the patient sees every attempt, allowed or not. The call does not
+//! revert (a revert would discard the entry); it returns `Access { granted: false }`.
+//! Other refusals (an unregistered caller or patient, a write without consent) revert, and
+//! the reverted transaction and its reason stay visible in the ledger's receipts.
 
 #![no_std]
 #![allow(
@@ -41,8 +44,18 @@ record! {
 }
 
 record! {
+    /// What a provider's read gave: the records when the patient consents, none (and
+    /// `granted: false`) when not.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Access {
+        pub granted: bool,
+        pub records: Vec<RecordReference>,
+    }
+}
+
+record! {
     /// One entry of a patient's audit trail. `action` is `consent_granted`,
-    /// `consent_revoked`, `record_added` or `records_read`.
+    /// `consent_revoked`, `record_added`, `records_read` or `read_refused`.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct AuditEntry {
         pub actor: Address,
@@ -71,11 +84,11 @@ pactum_sdk::contract! {
         register_patient();
         grant_consent(provider: Address);
         revoke_consent(provider: Address);
-        has_consent(patient: Address, provider: Address);
-        add_record(patient: Address, content_hash: [u8; 32], pointer: String);
-        read_records(patient: Address);
-        my_records();
-        audit_trail();
+        has_consent(patient: Address, provider: Address) -> bool;
+        add_record(patient: Address, content_hash: [u8; 32], pointer: String) -> u32;
+        read_records(patient: Address) -> Access;
+        my_records() -> Vec<RecordReference>;
+        audit_trail() -> Vec<AuditEntry>;
     }
 }
 
@@ -180,12 +193,20 @@ fn records_of(patient: Address) -> Result<Vec<RecordReference>> {
     Ok(records)
 }
 
-/// A provider reads a patient's record references; the read is audited.
-pub fn read_records(patient: Address) -> Result<Vec<RecordReference>> {
-    let provider = consenting_provider(patient)?;
+/// A provider reads a patient's record references. The read is audited, and so is a
+/// read refused for want of consent.
+pub fn read_records(patient: Address) -> Result<Access> {
+    let provider = env::caller();
+    ensure!(PROVIDERS.contains(&provider), "the caller is not a registered provider");
+    registered_patient(patient)?;
+    if !CONSENT.get_or(&(patient, provider), false) {
+        audit(patient, provider, "read_refused")?;
+        env::emit("read_refused", &(patient, provider));
+        return Ok(Access { granted: false, records: Vec::new() });
+    }
     audit(patient, provider, "records_read")?;
     env::emit("records_read", &(patient, provider));
-    records_of(patient)
+    Ok(Access { granted: true, records: records_of(patient)? })
 }
 
 /// A patient reads their own record references.

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use pactum_sdk::Address;
 use pactum_sdk::testing::{Chain, account};
 
-use crate::{AuditEntry, RecordReference};
+use crate::{Access, AuditEntry, RecordReference};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Actors {
@@ -62,14 +62,17 @@ pub fn consent_governs_access_and_every_access_is_audited(chain: &mut impl Chain
     chain.set_block(21, 1_767_300_060_000);
     let read = chain.call(hospital, contract, "read_records", &(patient,));
     assert_eq!(read.topics(), ["records_read"]);
-    let records: Vec<RecordReference> = read.returned();
+    let access: Access = read.returned();
+    assert!(access.granted);
+    let records = access.records;
     assert_eq!(records.len(), 1);
     assert_eq!((records[0].provider, records[0].content_hash), (hospital, [1; 32]));
     assert_eq!(records[0].pointer, pointer);
 
-    // The lab never got consent.
+    // The lab never got consent: refused, and the attempt is on the patient's trail.
     let lab_read = chain.call(lab, contract, "read_records", &(patient,));
-    assert_eq!(lab_read.revert_reason(), Some("the patient has not granted this provider consent"));
+    assert_eq!(lab_read.topics(), ["read_refused"]);
+    assert_eq!(lab_read.returned::<Access>(), Access { granted: false, records: Vec::new() });
 
     chain.set_block(22, 1_767_300_120_000);
     assert_eq!(
@@ -77,7 +80,7 @@ pub fn consent_governs_access_and_every_access_is_audited(chain: &mut impl Chain
         ["consent_revoked"]
     );
     let after_revoke = chain.call(hospital, contract, "read_records", &(patient,));
-    assert!(after_revoke.revert_reason().is_some());
+    assert!(!after_revoke.returned::<Access>().granted);
     assert!(!chain.call(patient, contract, "has_consent", &(patient, hospital)).returned::<bool>());
 
     let own: Vec<RecordReference> = chain.call(patient, contract, "my_records", &()).returned();
@@ -92,7 +95,9 @@ pub fn consent_governs_access_and_every_access_is_audited(chain: &mut impl Chain
             ("consent_granted", patient, 20),
             ("record_added", hospital, 20),
             ("records_read", hospital, 21),
+            ("read_refused", lab, 21),
             ("consent_revoked", patient, 22),
+            ("read_refused", hospital, 22),
         ]
     );
 }
@@ -118,6 +123,8 @@ pub fn only_patients_read_their_audit_trail_and_only_admin_registers_providers(
         &(actors.patient, [2u8; 32], String::from("x")),
     );
     assert_eq!(unregistered.revert_reason(), Some("the caller is not a registered provider"));
+    let snooping = chain.call(stranger, actors.contract, "read_records", &(actors.patient,));
+    assert_eq!(snooping.revert_reason(), Some("the caller is not a registered provider"));
     let twice = chain.call(actors.patient, actors.contract, "register_patient", &());
     assert_eq!(twice.revert_reason(), Some("already registered"));
 }

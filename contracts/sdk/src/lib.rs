@@ -112,6 +112,47 @@ pub mod __private {
     pub fn input() -> Vec<u8> {
         host::input()
     }
+
+    /// `text` as an array of its bytes, for the interface section's statics.
+    pub const fn bytes<const N: usize>(text: &str) -> [u8; N] {
+        let source = text.as_bytes();
+        assert!(source.len() == N, "the interface text and its array differ in length");
+        let mut out = [0u8; N];
+        let mut index = 0;
+        while index < N {
+            out[index] = source[index];
+            index += 1;
+        }
+        out
+    }
+}
+
+/// The type a method declares it returns: `()` when it declares none.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __return_type {
+    () => {
+        ()
+    };
+    ($returns:ty) => {
+        $returns
+    };
+}
+
+/// Writes `$text` (a `&'static str` constant) into the module's `pactum_interface`
+/// custom section; the linker joins every such piece into one section.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __interface_section {
+    ($text:expr) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[allow(unsafe_code)] // `link_section` names the custom section; nothing runs.
+            #[unsafe(link_section = "pactum_interface")]
+            #[used]
+            static PACTUM_INTERFACE_PIECE: [u8; $text.len()] = $crate::__private::bytes($text);
+        };
+    };
 }
 
 /// Declares a struct whose fields are encoded one after another, so it can be stored,
@@ -136,34 +177,61 @@ macro_rules! record {
                 Ok(Self { $($field: <$type as $crate::Decode>::decode_from(input)?),* })
             }
         }
+
+        impl $name {
+            /// This record's line in the contract's interface section.
+            pub const INTERFACE: &'static str = concat!(
+                "record ", stringify!($name), "{", $(stringify!($field), ":", stringify!($type), ",",)* "}\n"
+            );
+        }
+
+        $crate::__interface_section!($name::INTERFACE);
     };
 }
 
-/// Declares a contract's entry points.
+/// Declares a contract's entry points and its interface.
 ///
 /// ```text
 /// pactum_sdk::contract! {
 ///     init(issuer: Address, name: String) => init;
 ///     methods {
 ///         mint(to: Address, amount: u128);
-///         balance(owner: Address);
+///         balance(owner: Address) -> u128;
 ///     }
 /// }
 /// ```
 ///
 /// `init` names the function run once at deploy with the deploy's input; each method is
 /// a function of the same name in the invoking module. Arguments arrive as the encoded
-/// tuple of their types; a function's `Ok` value is encoded as the return data. On native
-/// builds the macro also defines `NATIVE`, the contract's entry points for the test
-/// harness.
+/// tuple of their types; a function's `Ok` value is encoded as the return data, and its
+/// type must be the one declared after `->` (`()` when none is): the compiler checks it.
+///
+/// The declarations are also the contract's interface (`INTERFACE`, one line per init,
+/// method and — from [`record!`] — record), written into the module's
+/// `pactum_interface` custom section, which clients read to build argument forms and to
+/// decode return data. On native builds the macro also defines `NATIVE`, the contract's
+/// entry points for the test harness.
 #[macro_export]
 macro_rules! contract {
     (
         init($($init_argument:ident : $init_type:ty),* $(,)?) => $init:path;
         methods {
-            $( $method:ident ( $($argument:ident : $type:ty),* $(,)? ); )*
+            $( $method:ident ( $($argument:ident : $type:ty),* $(,)? ) $(-> $returns:ty)?; )*
         }
     ) => {
+        /// The contract's init and methods, as written into its interface section (with
+        /// each record's line).
+        pub const INTERFACE: &str = concat!(
+            "init(", $(stringify!($init_argument), ":", stringify!($init_type), ",",)* ")\n",
+            $(
+                "method ", stringify!($method), "(",
+                $(stringify!($argument), ":", stringify!($type), ",",)*
+                ")->", $(stringify!($returns),)? "\n",
+            )*
+        );
+
+        $crate::__interface_section!(INTERFACE);
+
         /// The deploy entry point, called once by the VM (or the test harness).
         pub fn __pactum_init_entry() {
             let input = $crate::__private::input();
@@ -184,7 +252,8 @@ macro_rules! contract {
                     $(
                         stringify!($method) => {
                             let ($($argument,)*) = <($($type,)*) as $crate::Decode>::decode(&input)?;
-                            let output = self::$method($($argument),*).map_err(::core::convert::Into::<$crate::Revert>::into)?;
+                            let output: $crate::__return_type!($($returns)?) =
+                                self::$method($($argument),*).map_err(::core::convert::Into::<$crate::Revert>::into)?;
                             Ok($crate::Encode::encode(&output))
                         }
                     )*

@@ -598,7 +598,7 @@ mod tests {
         crate::contract! {
             init() => init;
             methods {
-                relay(target: Address, fail: bool);
+                relay(target: Address, fail: bool) -> u8;
                 ping();
             }
         }
@@ -653,6 +653,15 @@ mod tests {
             crate::ensure!(!fail, "asked to fail");
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_interface_text_is_the_declarations() {
+        assert_eq!(
+            caller::INTERFACE,
+            "init()\nmethod relay(target:Address,fail:bool,)->u8\nmethod ping()->\n"
+        );
+        assert_eq!(callee::INTERFACE, "init()\nmethod echo(back:Address,fail:bool,)->\n");
     }
 
     fn setup() -> (MockChain, Address, Address) {

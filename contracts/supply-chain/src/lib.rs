@@ -81,15 +81,15 @@ pactum_sdk::contract! {
     init() => init;
     methods {
         register_party(party: Address, name: String, role: String);
-        party(party: Address);
+        party(party: Address) -> Option<Party>;
         register_product(id: String, origin: String, batch: String, metadata_hash: [u8; 32], location: String);
         transfer_custody(id: String, to: Address, location: String);
         record_inspection(id: String, passed: bool, report_hash: [u8; 32], notes: String);
         record_reading(id: String, sensor: String, value: i64);
         flag(id: String, reason: String);
         recall(id: String, reason: String);
-        product(id: String);
-        history(id: String);
+        product(id: String) -> Product;
+        history(id: String) -> Vec<Step>;
     }
 }
 

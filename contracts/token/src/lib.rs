@@ -30,13 +30,13 @@ pactum_sdk::contract! {
     methods {
         mint(to: Address, amount: u128);
         transfer(to: Address, amount: u128);
-        balance(owner: Address);
+        balance(owner: Address) -> u128;
         approve(spender: Address, amount: u128);
-        allowance(owner: Address, spender: Address);
+        allowance(owner: Address, spender: Address) -> u128;
         transfer_from(owner: Address, to: Address, amount: u128);
-        total_supply();
-        issuer();
-        name();
+        total_supply() -> u128;
+        issuer() -> Address;
+        name() -> String;
     }
 }
 

@@ -192,8 +192,7 @@ fn parse_fixed<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N]
 }
 
 fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|error| ApiError::bad_request("malformed_json", error.to_string()))
+    pactum_http::parse_json(body)
 }
 
 // ---- Transactions ----
@@ -509,11 +508,22 @@ async fn contract(
 ) -> Result<Json<Value>, ApiError> {
     let address = Address(parse_fixed(&address, "the contract address")?);
     match read(&node, move |node| node.contract(&address)).await? {
-        Some((code_hash, code_bytes)) => Ok(Json(json!({
-            "address": address,
-            "code_hash": code_hash,
-            "code_bytes": code_bytes,
-        }))),
+        Some((code_hash, code)) => {
+            // The interface the contract declares (`pactum_types::interface`): clients
+            // build argument forms and decode return data from it. A module without one
+            // has `null`; one that does not parse has `null` and the reason.
+            let (interface, interface_error) = match pactum_types::interface::of_module(&code) {
+                Ok(interface) => (json!(interface), Value::Null),
+                Err(error) => (Value::Null, json!(error)),
+            };
+            Ok(Json(json!({
+                "address": address,
+                "code_hash": code_hash,
+                "code_bytes": code.len(),
+                "interface": interface,
+                "interface_error": interface_error,
+            })))
+        }
         None => Err(ApiError::not_found(
             "unknown_contract",
             format!("no contract is deployed at {address}"),

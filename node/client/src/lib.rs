@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod changes;
+pub mod interface;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub enum ClientError {
     Invalid(String),
 }
 
-fn invalid(message: impl Into<String>) -> ClientError {
+pub(crate) fn invalid(message: impl Into<String>) -> ClientError {
     ClientError::Invalid(message.into())
 }
 

@@ -75,6 +75,38 @@ impl axum::response::IntoResponse for ApiError {
     }
 }
 
+/// `body` parsed as JSON, or a 400 `malformed_json` saying where it went wrong.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request("malformed_json", error.to_string()))
+}
+
+/// A JSON request body whose every failure is an [`ApiError`]: 400 `malformed_json`, 400
+/// `bad_body`, or 413 `body_too_large` past the router's body limit, rather than axum's
+/// plain-text rejections. The content type is not checked: the body must parse.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::http::StatusCode;
+        let body = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    rejection.body_text(),
+                )
+            } else {
+                ApiError::bad_request("bad_body", rejection.body_text())
+            }
+        })?;
+        parse_json(&body).map(JsonBody)
+    }
+}
+
 /// How a router is served.
 #[derive(Clone)]
 pub struct ServeOptions {

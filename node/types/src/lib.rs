@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod gas;
 pub mod governance;
 pub mod hash;
+pub mod interface;
 pub mod json;
 pub mod limits;
 pub mod merkle;

@@ -2243,8 +2243,8 @@ impl NodeHandle {
             .collect())
     }
 
-    /// A deployed contract's code hash and code size.
-    pub fn contract(&self, address: &Address) -> Result<Option<(Hash, usize)>, StorageError> {
+    /// A deployed contract's code hash and code.
+    pub fn contract(&self, address: &Address) -> Result<Option<(Hash, Vec<u8>)>, StorageError> {
         let ledger = self.shared.reader.snapshot();
         let Some(code_hash) = ledger.contract_code_hash(address).map_err(|error| match error {
             ExecutorError::Storage(storage) => storage,
@@ -2255,11 +2255,11 @@ impl NodeHandle {
         else {
             return Ok(None);
         };
-        let size = ledger
+        let code = ledger
             .store()
             .state_get(StateSpace::Ledger, &pactum_executor::ledger::code_key(&code_hash))?
-            .map_or(0, |code| code.len());
-        Ok(Some((code_hash, size)))
+            .unwrap_or_default();
+        Ok(Some((code_hash, code)))
     }
 
     /// A read-only, gas-limited call against the committed state; commits nothing.
