@@ -8,7 +8,9 @@
 #  4. runs each coverage-guided fuzz target of the decoders for 10 s (scripts/fuzz.sh);
 #  5. fuzzes the REST API of a running devnet from its OpenAPI document
 #     (scripts/api-fuzz.sh, schemathesis, three minutes);
-#  6. runs the browser tests of the admin console in headless Chromium against a devnet
+#  6. fuzzes the admin API of a devnet's console the same way, logged in
+#     (scripts/admin-fuzz.sh, two minutes);
+#  7. runs the browser tests of the admin console in headless Chromium against a devnet
 #     (tests/browser/console_test.py, Playwright driving Debian's chromium).
 #
 # Everything builds in the `release` profile only, so RocksDB's C++ is compiled once and
@@ -41,6 +43,8 @@ echo "test: coverage-guided fuzzing of the decoders (libFuzzer)"
 bash scripts/fuzz.sh 10
 echo "test: REST API fuzzing from the OpenAPI document (schemathesis)"
 API_FUZZ_SECONDS=180 bash scripts/api-fuzz.sh
+echo "test: admin API fuzzing from its OpenAPI document (schemathesis, logged in)"
+ADMIN_FUZZ_SECONDS=120 bash scripts/admin-fuzz.sh
 echo "test: browser tests of the console (Playwright, Debian's chromium)"
 "$HOME/.cache/pactum/venv/bin/python" tests/browser/console_test.py --pactum "$CARGO_TARGET_DIR/release/pactum"
 echo "test: done in $((SECONDS - start)) s"

@@ -8,6 +8,7 @@ const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 let session = null;
 let pollTimer = null;
+let eventStream = null;
 
 // ---- building blocks ----------------------------------------------------------------
 
@@ -172,6 +173,8 @@ const routes = [
   [/^#\/members$/, members],
   [/^#\/identities$/, identitiesPage],
   [/^#\/contracts$/, contractsPage],
+  [/^#\/supply-chain$/, supplyChainPage],
+  [/^#\/healthcare$/, healthcarePage],
   [/^#\/explorer$/, explorer],
   [/^#\/explorer\/block\/([0-9]+)$/, block],
   [/^#\/explorer\/transaction\/([0-9a-f]{64})$/, transaction],
@@ -183,6 +186,7 @@ const routes = [
 async function route() {
   if (!session) return;
   clearInterval(pollTimer);
+  if (eventStream) { eventStream.close(); eventStream = null; }
   const hash = location.hash || '#/overview';
   for (const link of nav.querySelectorAll('a')) {
     const target = link.getAttribute('href');
@@ -638,7 +642,8 @@ async function identitiesPage() {
     try {
       const result = await api('POST', '/admin/api/identities', { name: name.value.trim(), certificate_pem: certificate.value, private_key_pem: key.value });
       fill(outcome, message(result.outcome === 'ok' ? 'ok' : 'error', `Enrolled ${name.value}: ${result.outcome}`));
-      setTimeout(route, 800);
+      // Show the new identity in the list, unless the operator has gone to another page.
+      setTimeout(() => { if (location.hash === '#/identities') route(); }, 800);
     } catch (error) {
       fill(outcome, message('error', error.message));
     } finally {
@@ -659,6 +664,138 @@ async function identitiesPage() {
     h('h2', {}, 'Enrol a client certificate'), form);
 }
 
+// ---- contract interfaces ------------------------------------------------------------
+//
+// A contract built with the SDK declares its methods, their argument and return types
+// and its records (ADR 0024); the node serves the declaration with the contract. Forms
+// are built from it, the admin service encodes the values by it, and return data comes
+// back decoded (`decoded`), shown here by its type.
+
+const INTEGERS = new Set(['u8', 'u16', 'u32', 'u64', 'u128', 'i32', 'i64', 'i128']);
+
+function typeName(type) {
+  switch (type.kind) {
+    case 'vec': return `Vec<${typeName(type.item)}>`;
+    case 'option': return `Option<${typeName(type.item)}>`;
+    case 'tuple': return `(${type.items.map(typeName).join(', ')})`;
+    case 'record': return type.name;
+    case 'fixed_bytes': return `[u8; ${type.length}]`;
+    case 'string': return 'String';
+    case 'address': return 'Address';
+    case 'unit': return '()';
+    default: return type.kind;
+  }
+}
+
+function words(name) {
+  return name.replace(/_/g, ' ');
+}
+
+// One argument's input and how to read its JSON value back.
+function argumentField(prefix, field) {
+  const id = `${prefix}-${field.name}`;
+  const type = field.type;
+  const kind = type.kind;
+  if (kind === 'bool') {
+    const box = h('input', { id, name: field.name, type: 'checkbox' });
+    return { element: h('label', { for: id, class: 'check' }, box, words(field.name)), read: () => box.checked };
+  }
+  const hexBytes = kind === 'fixed_bytes' || (kind === 'vec' && type.item.kind === 'u8');
+  const line = INTEGERS.has(kind) || kind === 'string' || kind === 'address' || hexBytes;
+  const hints = {
+    address: 'an account\'s public key or a contract\'s address, 64 hex digits',
+    fixed_bytes: `hex, ${(type.length || 0) * 2} digits; empty for zeros`,
+  };
+  const hint = hints[kind] || (hexBytes ? 'hex' : line ? typeName(type) : `${typeName(type)} as JSON`);
+  const input = line
+    ? h('input', { id, name: field.name, spellcheck: 'false', autocomplete: 'off', inputmode: INTEGERS.has(kind) ? 'numeric' : null, list: kind === 'address' ? 'known-accounts' : null })
+    : h('textarea', { id, name: field.name, spellcheck: 'false' });
+  const read = () => {
+    const text = input.value;
+    if (kind === 'string') return text;
+    if (kind === 'fixed_bytes' && text.trim() === '') return '00'.repeat(type.length);
+    if (line) return text.trim();
+    try { return JSON.parse(text); } catch (_) { throw new Error(`${words(field.name)} is not JSON (${typeName(type)})`); }
+  };
+  return { element: h('label', { for: id }, words(field.name), h('span', { class: 'hint' }, hint), input), read, input };
+}
+
+// Who a key is, when the console knows it.
+function accountLink(key, names) {
+  const name = names && names.get(key);
+  return h('a', { class: 'mono', href: `#/explorer/account/${key}`, title: key }, name ? `${name} (${short(key)})` : short(key));
+}
+
+function renderValue(value, type, iface, names, fieldName = '') {
+  switch (type.kind) {
+    case 'unit': return h('span', { class: 'muted' }, 'nothing');
+    case 'bool': return value ? 'yes' : 'no';
+    case 'address': return accountLink(value, names);
+    case 'fixed_bytes': return h('span', { class: 'mono' }, /^0+$/.test(value) ? '(none)' : short(value));
+    case 'option': return value === null ? h('span', { class: 'muted' }, 'none') : renderValue(value, type.item, iface, names);
+    case 'tuple': return h('span', {}, type.items.map((item, index) => [index ? ', ' : '', renderValue(value[index], item, iface, names)]));
+    case 'vec': {
+      if (type.item.kind === 'u8') return h('span', { class: 'mono' }, hexText(value));
+      if (!value.length) return h('span', { class: 'muted' }, 'none');
+      const record = type.item.kind === 'record' && iface.records.find((item) => item.name === type.item.name);
+      if (record) {
+        return table(record.fields.map((field) => words(field.name)),
+          value.map((row) => record.fields.map((field) => renderValue(row[field.name], field.type, iface, names, field.name))));
+      }
+      return h('ul', {}, value.map((item) => h('li', {}, renderValue(item, type.item, iface, names))));
+    }
+    case 'record': {
+      const record = iface.records.find((item) => item.name === type.name);
+      if (!record) return h('span', { class: 'mono' }, JSON.stringify(value));
+      return h('dl', { class: 'pairs' }, record.fields.map((field) => [
+        h('dt', {}, words(field.name)), h('dd', {}, renderValue(value[field.name], field.type, iface, names, field.name))]));
+    }
+    default:
+      // Block times are milliseconds since the epoch.
+      if (fieldName.endsWith('_ms') && type.kind === 'u64') return new Date(Number(value)).toISOString().replace('T', ' ').slice(0, 19);
+      return String(value);
+  }
+}
+
+async function contractInterface(address) {
+  const detail = await node(`contracts/${address}`);
+  return detail.interface;
+}
+
+// The deployed contracts declaring every method in `methods`, with their interfaces.
+async function contractsDeclaring(methods) {
+  const list = await node('contracts?limit=100');
+  const found = [];
+  for (const item of list.contracts || []) {
+    const iface = await contractInterface(item.address);
+    if (iface && methods.every((name) => iface.methods.some((method) => method.name === name))) found.push({ address: item.address, iface });
+  }
+  return found;
+}
+
+function knownAccounts(identities) {
+  return h('datalist', { id: 'known-accounts' }, identities.map((identity) => h('option', { value: identity.public_key }, identity.name)));
+}
+
+// Runs `method` as a call (signed) or a query; the answer's receipt-like part and the
+// decoded return value.
+async function invoke(kind, identity, contract, method, values) {
+  const answer = await api('POST', `/admin/api/contracts/${kind}`, { identity, contract, method, values });
+  const receipt = kind === 'call' ? answer.receipt : answer;
+  return { answer, receipt, decoded: answer.decoded };
+}
+
+function receiptView(kind, answer, receipt, result) {
+  return h('div', { class: 'panel' },
+    message(receipt.status === 'success' ? 'ok' : 'error', `${kind}: ${receipt.status}${receipt.reason ? ` — ${receipt.reason}` : ''}`),
+    h('dl', { class: 'pairs' },
+      result !== null ? [h('dt', {}, 'Returned'), h('dd', { id: 'returned' }, result)] : null,
+      h('dt', {}, 'Return data'), h('dd', { class: 'mono' }, hexText(receipt.return_data) || '(none)'),
+      h('dt', {}, 'Gas used'), h('dd', {}, String(receipt.gas_used ?? '')),
+      answer.transaction ? [h('dt', {}, 'Transaction'), h('dd', {}, h('a', { class: 'mono', href: `#/explorer/transaction/${answer.transaction}` }, short(answer.transaction)))] : null),
+    (receipt.events || []).length ? table(['Topic', 'Data'], receipt.events.map((event) => [event.topic, h('span', { class: 'mono' }, hexText(event.data))])) : null);
+}
+
 // ---- contracts ----------------------------------------------------------------------
 
 const RETURN_TYPES = ['', 'string', 'bool', 'u8', 'u32', 'u64', 'u128', 'address', 'bytes'];
@@ -667,40 +804,78 @@ function lines(text) {
   return text.split('\n').map((line) => line.trim()).filter(Boolean);
 }
 
-async function identityOptions(id) {
-  const data = await api('GET', '/admin/api/identities');
-  return h('select', { id, name: 'identity' }, (data.identities || []).map((identity) => h('option', { value: identity.name }, identity.name)));
+async function identityOptions(id, identities) {
+  const list = identities || (await api('GET', '/admin/api/identities')).identities || [];
+  return h('select', { id, name: 'identity' }, list.map((identity) => h('option', { value: identity.name }, identity.name)));
 }
 
 async function contractsPage() {
-  const list = await node('contracts?limit=100');
+  const [list, ids] = await Promise.all([node('contracts?limit=100'), api('GET', '/admin/api/identities')]);
   const contracts = list.contracts || [];
-  const actAs = await identityOptions('call-identity');
+  const identities = ids.identities || [];
+  const names = new Map(identities.map((identity) => [identity.public_key, identity.name]));
+  const actAs = await identityOptions('call-identity', identities);
   const contract = h('select', { id: 'call-contract', name: 'contract' }, contracts.map((item) => h('option', { value: item.address }, short(item.address))));
-  const method = h('input', { id: 'call-method', name: 'method', required: true, spellcheck: 'false' });
+  const method = h('select', { id: 'call-method', name: 'method' });
+  const methodText = h('input', { id: 'call-method-name', name: 'method-name', spellcheck: 'false' });
+  const fields = h('div', { class: 'form', id: 'call-fields' });
   const args = h('textarea', { id: 'call-arguments', name: 'arguments', placeholder: 'one per line: type:value, e.g. string:hello, u128:5, account:<public key hex>' });
   const returns = h('select', { id: 'call-returns', name: 'returns' }, RETURN_TYPES.map((kind) => h('option', { value: kind }, kind || '(raw hex)')));
+  const declared = h('p', { class: 'muted', id: 'call-interface' });
+  const typed = h('div', { class: 'form' }, h('label', { for: 'call-method' }, 'Method', method), fields);
+  const raw = h('div', { class: 'form' },
+    h('label', { for: 'call-method-name' }, 'Method', methodText),
+    h('label', { for: 'call-arguments' }, 'Arguments', args),
+    h('label', { for: 'call-returns' }, 'Show the return data as', returns));
   const result = h('div', { 'aria-live': 'polite', id: 'call-result' });
+  let iface = null;
+  let loaded = null;
+  let readers = [];
+  const showFields = () => {
+    const declaredMethod = iface && iface.methods.find((item) => item.name === method.value);
+    const built = (declaredMethod ? declaredMethod.arguments : []).map((field) => argumentField('arg', field));
+    readers = built.map((field) => field.read);
+    fill(fields, built.map((field) => field.element),
+      declaredMethod ? h('p', { class: 'muted' }, `returns ${typeName(declaredMethod.returns)}`) : null);
+  };
+  const choose = async () => {
+    if (contract.value === loaded) return;
+    loaded = contract.value;
+    fill(result);
+    iface = contract.value ? await contractInterface(contract.value) : null;
+    typed.hidden = !iface;
+    raw.hidden = Boolean(iface);
+    fill(declared, iface
+      ? `This contract declares ${iface.methods.length} methods; the form follows its declaration.`
+      : 'This contract declares no interface: write the arguments as type:value lines.');
+    fill(method, (iface ? iface.methods : []).map((item) => h('option', { value: item.name }, item.name)));
+    showFields();
+  };
+  contract.addEventListener('change', choose);
+  method.addEventListener('change', () => { fill(result); showFields(); });
   const run = (kind) => async () => {
     try {
-      const body = { identity: actAs.value, contract: contract.value, method: method.value.trim(), arguments: lines(args.value), returns: returns.value || null };
-      const answer = await api('POST', `/admin/api/contracts/${kind}`, body);
-      const receipt = kind === 'call' ? answer.receipt : answer;
-      fill(result, h('div', { class: 'panel' },
-        message(receipt.status === 'success' ? 'ok' : 'error', `${kind}: ${receipt.status}${receipt.reason ? ` — ${receipt.reason}` : ''}`),
-        h('dl', { class: 'pairs' },
-          answer.returned !== undefined ? [h('dt', {}, 'Returned'), h('dd', { id: 'returned' }, answer.returned)] : null,
-          h('dt', {}, 'Return data'), h('dd', { class: 'mono' }, hexText(receipt.return_data) || '(none)'),
-          h('dt', {}, 'Gas used'), h('dd', {}, String(receipt.gas_used ?? '')),
-          answer.transaction ? [h('dt', {}, 'Transaction'), h('dd', {}, h('a', { class: 'mono', href: `#/explorer/transaction/${answer.transaction}` }, short(answer.transaction)))] : null),
-        (receipt.events || []).length ? table(['Topic', 'Data'], receipt.events.map((event) => [event.topic, h('span', { class: 'mono' }, hexText(event.data))])) : null));
+      let outcome;
+      if (iface) {
+        outcome = await invoke(kind, actAs.value, contract.value, method.value, readers.map((read) => read()));
+      } else {
+        const body = { identity: actAs.value, contract: contract.value, method: methodText.value.trim(), arguments: lines(args.value), returns: returns.value || null };
+        const answer = await api('POST', `/admin/api/contracts/${kind}`, body);
+        outcome = { answer, receipt: kind === 'call' ? answer.receipt : answer, decoded: undefined };
+      }
+      const { answer, receipt, decoded } = outcome;
+      const declaredMethod = iface && iface.methods.find((item) => item.name === method.value);
+      let shown = null;
+      if (decoded !== undefined && declaredMethod) shown = decoded && decoded.error && Object.keys(decoded).length === 1 ? `cannot decode: ${decoded.error}` : renderValue(decoded, declaredMethod.returns, iface, names);
+      else if (answer.returned !== undefined) shown = answer.returned;
+      fill(result, receiptView(kind, answer, receipt, shown));
     } catch (error) {
       fill(result, message('error', error.message));
     }
   };
   const code = h('input', { id: 'deploy-code', name: 'code', type: 'file', accept: '.wasm,application/wasm' });
-  const deployAs = await identityOptions('deploy-identity');
-  const initArgs = h('textarea', { id: 'deploy-arguments', name: 'init', placeholder: 'init arguments, one per line: type:value' });
+  const deployAs = await identityOptions('deploy-identity', identities);
+  const initArgs = h('textarea', { id: 'deploy-arguments', name: 'init', placeholder: 'init arguments, one per line: type:value; or a JSON array when the module declares its interface' });
   const deployed = h('div', { 'aria-live': 'polite' });
   const deploy = async () => {
     try {
@@ -708,7 +883,10 @@ async function contractsPage() {
       if (!file) throw new Error('Choose a .wasm file.');
       const bytes = new Uint8Array(await file.arrayBuffer());
       const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
-      const answer = await api('POST', '/admin/api/contracts/deploy', { identity: deployAs.value, code: hex, init_arguments: lines(initArgs.value) });
+      const text = initArgs.value.trim();
+      const body = { identity: deployAs.value, code: hex };
+      if (text.startsWith('[')) body.init_values = JSON.parse(text); else body.init_arguments = lines(text);
+      const answer = await api('POST', '/admin/api/contracts/deploy', body);
       fill(deployed, message(answer.outcome === 'ok' ? 'ok' : 'error', `Deployed: ${answer.outcome}; address ${answer.address}`));
     } catch (error) {
       fill(deployed, message('error', error.message));
@@ -718,13 +896,12 @@ async function contractsPage() {
     h('h2', {}, 'Deployed contracts'),
     table(['Address', 'Code hash'], contracts.map((item) => [h('a', { class: 'mono', href: `#/explorer/contract/${item.address}` }, item.address), h('span', { class: 'mono' }, short(item.code_hash))])),
     h('h2', {}, 'Call or query a method'),
-    h('p', { class: 'muted' }, 'A call is a signed transaction; a query reads the committed state and changes nothing. Arguments use the types of pactum contract call.'),
+    h('p', { class: 'muted' }, 'A call is a signed transaction; a query reads the committed state and changes nothing.'),
+    knownAccounts(identities),
     h('div', { class: 'form' },
       h('label', { for: 'call-identity' }, 'Act as', actAs),
       h('label', { for: 'call-contract' }, 'Contract', contract),
-      h('label', { for: 'call-method' }, 'Method', method),
-      h('label', { for: 'call-arguments' }, 'Arguments', args),
-      h('label', { for: 'call-returns' }, 'Show the return data as', returns),
+      declared, typed, raw,
       h('div', { class: 'row' }, h('button', { type: 'button', id: 'call', onclick: run('call') }, 'Call (sign)'), h('button', { type: 'button', class: 'secondary', id: 'query', onclick: run('query') }, 'Query')),
       result),
     h('h2', {}, 'Deploy a contract'),
@@ -734,6 +911,171 @@ async function contractsPage() {
       h('label', { for: 'deploy-arguments' }, 'Init arguments', initArgs),
       h('div', { class: 'row' }, h('button', { type: 'button', id: 'deploy', onclick: deploy }, 'Deploy (sign)')),
       deployed));
+  await choose();
+}
+
+// ---- sample applications ------------------------------------------------------------
+//
+// The supply-chain and healthcare pages work with any deployed contract that declares
+// their methods; their forms come from its interface, like the Contracts page's.
+
+async function applicationPage(title, intro, methods, build) {
+  const [found, ids] = await Promise.all([contractsDeclaring(methods), api('GET', '/admin/api/identities')]);
+  if (!found.length) {
+    show(h('h1', {}, title), message('error', `No deployed contract declares ${methods.join(', ')}. Deploy one from the Contracts page.`));
+    return;
+  }
+  const identities = ids.identities || [];
+  const app = {
+    names: new Map(identities.map((identity) => [identity.public_key, identity.name])),
+    contract: h('select', { id: 'app-contract', name: 'contract' }, found.map((item) => h('option', { value: item.address }, short(item.address)))),
+    actAs: await identityOptions('app-identity', identities),
+    shared: {},
+  };
+  app.iface = () => found.find((item) => item.address === app.contract.value).iface;
+  show(h('h1', {}, title), h('p', { class: 'muted' }, intro), knownAccounts(identities),
+    h('div', { class: 'form app-choice' },
+      h('label', { for: 'app-contract' }, 'Contract', app.contract),
+      h('label', { for: 'app-identity' }, 'Act as', h('span', { class: 'hint' }, 'the identity that signs each action below'), app.actAs)),
+    build(app));
+}
+
+// A form for one method: its inputs from the interface (less those the page shares),
+// a button, and the outcome. `after(decoded, receipt)` may add to the outcome.
+function action(app, { method, title, kind = 'call', label, after, wide = false }) {
+  const declared = app.iface().methods.find((item) => item.name === method);
+  const readers = new Map(Object.entries(app.shared).map(([name, shared]) => [name, shared.read]));
+  const built = declared.arguments.filter((field) => !app.shared[field.name]).map((field) => {
+    const input = argumentField(method, field);
+    readers.set(field.name, input.read);
+    return input;
+  });
+  const outcome = h('div', { 'aria-live': 'polite', id: `${method}-outcome` });
+  const form = h('form', { class: wide ? 'panel action wide' : 'panel action', id: `${method}-form`, onsubmit: async (event) => {
+    event.preventDefault();
+    const button = form.querySelector('button');
+    button.disabled = true;
+    fill(outcome, message('', kind === 'call' ? 'Signing and waiting for the block…' : 'Reading…'));
+    try {
+      const values = declared.arguments.map((field) => readers.get(field.name)());
+      const { receipt, decoded } = await invoke(kind, app.actAs.value, app.contract.value, method, values);
+      const ok = receipt.status === 'success';
+      const extra = ok && after ? after(decoded, receipt) : null;
+      fill(outcome,
+        extra && extra.message ? extra.message : message(ok ? 'ok' : 'error', ok ? `${title}: done${kind === 'call' ? ` (${app.actAs.value})` : ''}` : `${title}: refused — ${receipt.reason || receipt.status}`),
+        extra && extra.view ? extra.view : (!extra && ok && declared.returns.kind !== 'unit' ? renderValue(decoded, declared.returns, app.iface(), app.names) : null));
+    } catch (error) {
+      fill(outcome, message('error', error.message));
+    } finally {
+      button.disabled = false;
+    }
+  } },
+  h('h3', {}, title),
+  built.map((field) => field.element),
+  h('div', { class: 'row' }, h('button', { type: 'submit', id: `${method}-submit` }, label || title)),
+  outcome);
+  return form;
+}
+
+// A text input several forms share (the product id, the patient).
+function sharedField(app, name, labelText, hint, attributes = {}) {
+  const id = `shared-${name}`;
+  const input = h('input', { id, name, spellcheck: 'false', autocomplete: 'off', ...attributes });
+  app.shared[name] = { read: () => input.value.trim(), input };
+  return h('label', { for: id }, labelText, h('span', { class: 'hint' }, hint), input);
+}
+
+const STEP_NAMES = { registered: 'Registered', custody: 'Custody transferred', inspection: 'Inspection', reading: 'Sensor reading', flagged: 'Flagged', recalled: 'Recalled' };
+
+function provenance(app, product, steps) {
+  const state = product.recalled ? 'recalled' : product.flagged ? 'flagged' : 'in circulation';
+  return h('div', { id: 'provenance' },
+    h('div', { class: 'cards' },
+      card('Status', h('span', { class: product.recalled || product.flagged ? 'bad' : 'good', id: 'product-status' }, state)),
+      card('Custodian', accountLink(product.custodian, app.names)),
+      card('Location', product.location || '—'),
+      card('Steps', String(product.history_length))),
+    h('ol', { class: 'timeline', id: 'timeline' }, steps.map((step) => {
+      let what = STEP_NAMES[step.kind] || step.kind;
+      if (step.kind === 'reading') what = `Sensor reading: ${step.detail} = ${step.value}`;
+      if (step.kind === 'inspection') what = `Inspection ${step.value === '1' ? 'passed' : 'failed'}${step.detail ? `: ${step.detail}` : ''}`;
+      if ((step.kind === 'flagged' || step.kind === 'recalled') && step.detail) what = `${what}: ${step.detail}`;
+      if (step.kind === 'registered') what = `${what} (${step.detail})`;
+      return h('li', { 'data-kind': step.kind },
+        h('strong', {}, what),
+        h('div', { class: 'muted' }, 'by ', accountLink(step.actor, app.names), ` · block ${step.height} · ${renderValue(step.timestamp_ms, { kind: 'u64' }, null, null, 'timestamp_ms')}`),
+        h('div', {}, 'custodian ', accountLink(step.custodian, app.names), step.location ? ` at ${step.location}` : ''));
+    })));
+}
+
+async function supplyChainPage() {
+  await applicationPage('Supply chain',
+    'Register shipments, hand them from party to party, record sensor readings and inspections, flag and recall them, and follow each one\'s provenance. The contract\'s administrator (its deployer) registers the parties.',
+    ['register_party', 'register_product', 'transfer_custody', 'record_reading', 'record_inspection', 'flag', 'recall', 'product', 'history'],
+    (app) => {
+      const timeline = h('div', { 'aria-live': 'polite', id: 'provenance-view' });
+      const refresh = async () => {
+        const id = app.shared.id.read();
+        if (!id) return;
+        try {
+          const product = await invoke('query', app.actAs.value, app.contract.value, 'product', [id]);
+          if (product.receipt.status !== 'success') { fill(timeline, message('error', product.receipt.reason || product.receipt.status)); return; }
+          const history = await invoke('query', app.actAs.value, app.contract.value, 'history', [id]);
+          fill(timeline, provenance(app, product.decoded, history.decoded));
+        } catch (error) {
+          fill(timeline, message('error', error.message));
+        }
+      };
+      const step = (method, title, label) => action(app, { method, title, label, after: () => { refresh(); return null; } });
+      const parties = action(app, { method: 'register_party', title: 'Register a party', label: 'Register' });
+      const shipmentField = sharedField(app, 'id', 'Shipment', 'its product id, 1 to 64 bytes', { required: true });
+      return [
+        h('h2', {}, 'Parties'), parties,
+        h('h2', {}, 'Shipment'),
+        h('div', { class: 'form' }, shipmentField,
+          h('div', { class: 'row' }, h('button', { type: 'button', class: 'secondary', id: 'show-provenance', onclick: refresh }, 'Show its provenance'))),
+        h('div', { class: 'actions' },
+          step('register_product', 'Register the shipment', 'Register'),
+          step('transfer_custody', 'Transfer custody', 'Transfer'),
+          step('record_reading', 'Record a sensor reading', 'Record'),
+          step('record_inspection', 'Record an inspection', 'Record'),
+          step('flag', 'Flag', 'Flag'),
+          step('recall', 'Recall', 'Recall')),
+        h('h2', {}, 'Provenance'), timeline,
+      ];
+    });
+}
+
+async function healthcarePage() {
+  await applicationPage('Healthcare',
+    'Patients keep references to their records (a hash and a pointer, never the record) and decide which providers may read them. Every read, allowed or refused, is in the patient\'s audit trail, which only the patient reads. The contract\'s administrator registers providers.',
+    ['register_provider', 'register_patient', 'grant_consent', 'revoke_consent', 'add_record', 'read_records', 'my_records', 'audit_trail'],
+    (app) => {
+      const read = action(app, {
+        method: 'read_records', title: 'Read a patient\'s records', label: 'Read (signed, audited)', wide: true,
+        after: (access) => ({
+          message: access.granted
+            ? message('ok', `Read allowed: ${access.records.length} record reference(s)`)
+            : message('error', 'Read refused: the patient has not granted this provider consent. The attempt is in the patient\'s audit trail.'),
+          view: access.granted ? renderValue(access.records, { kind: 'vec', item: { kind: 'record', name: 'RecordReference' } }, app.iface(), app.names) : null,
+        }),
+      });
+      return [
+        h('h2', {}, 'Administrator'),
+        action(app, { method: 'register_provider', title: 'Register a provider', label: 'Register' }),
+        h('h2', {}, 'Patient'),
+        h('div', { class: 'actions' },
+          action(app, { method: 'register_patient', title: 'Register as a patient', label: 'Register' }),
+          action(app, { method: 'grant_consent', title: 'Grant consent to a provider', label: 'Grant' }),
+          action(app, { method: 'revoke_consent', title: 'Revoke a provider\'s consent', label: 'Revoke' }),
+          action(app, { method: 'my_records', title: 'My record references', kind: 'query', label: 'Show', wide: true }),
+          action(app, { method: 'audit_trail', title: 'My audit trail', kind: 'query', label: 'Show', wide: true })),
+        h('h2', {}, 'Provider'),
+        h('div', { class: 'actions' },
+          action(app, { method: 'add_record', title: 'Add a record reference', label: 'Add' }),
+          read),
+      ];
+    });
 }
 
 // ---- explorer -----------------------------------------------------------------------
@@ -769,7 +1111,8 @@ function searchForm() {
 
 async function explorer() {
   const list = h('div', {}, message('ok', 'Loading…'));
-  show(h('h1', {}, 'Explorer'), searchForm(), h('h2', {}, 'Latest blocks'), h('p', { class: 'muted' }, 'Refreshed every 2 s.'), list);
+  const live = h('p', { class: 'muted', id: 'live' }, 'Connecting to the event stream…');
+  show(h('h1', {}, 'Explorer'), searchForm(), h('h2', {}, 'Latest blocks'), live, list);
   const load = async () => {
     const status = await node('status');
     const from = Math.max(1, status.height - 19);
@@ -782,7 +1125,21 @@ async function explorer() {
       String(summary.view), String(summary.transactions), String(summary.certificate_signatures)])) : h('p', { class: 'muted' }, 'No blocks yet.'));
   };
   await load();
-  pollTimer = setInterval(() => { load().catch(() => {}); }, 2000);
+  // Live from the node's event stream, passed through by the admin service: each
+  // committed block reloads the list. Should the stream fail, poll every 2 s instead.
+  const stream = new EventSource('/admin/api/events?blocks=true');
+  eventStream = stream;
+  stream.addEventListener('open', () => fill(live, 'Live: each block appears as it commits.'));
+  stream.addEventListener('block', (event) => {
+    const committed = JSON.parse(event.data);
+    fill(live, `Live: block ${committed.height} committed ${new Date(committed.timestamp_ms).toISOString().replace('T', ' ').slice(11, 19)} UTC.`);
+    load().catch(() => {});
+  });
+  stream.addEventListener('error', () => {
+    if (stream.readyState !== EventSource.CLOSED) return; // it reconnects by itself
+    fill(live, 'The event stream is unavailable; refreshing every 2 s.');
+    pollTimer = setInterval(() => { load().catch(() => {}); }, 2000);
+  });
 }
 
 async function block(height) {
@@ -840,7 +1197,14 @@ async function contract(address) {
     h('dl', { class: 'pairs panel' },
       h('dt', {}, 'Address'), h('dd', { class: 'mono' }, data.address),
       h('dt', {}, 'Code hash'), h('dd', { class: 'mono' }, data.code_hash),
-      h('dt', {}, 'Code size'), h('dd', {}, `${data.code_bytes} bytes`)));
+      h('dt', {}, 'Code size'), h('dd', {}, `${data.code_bytes} bytes`)),
+    h('h2', {}, 'Interface'),
+    data.interface
+      ? table(['Method', 'Arguments', 'Returns'], data.interface.methods.map((method) => [
+        h('span', { class: 'mono' }, method.name),
+        h('span', { class: 'mono' }, method.arguments.map((field) => `${field.name}: ${typeName(field.type)}`).join(', ')),
+        h('span', { class: 'mono' }, typeName(method.returns))]))
+      : h('p', { class: 'muted' }, data.interface_error ? `Its interface section does not parse: ${data.interface_error}` : 'The contract declares no interface.'));
 }
 
 // ---- audit log ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -19,11 +20,12 @@ use axum::routing::{get, post};
 use pactum_client::changes::{self, GOVERNANCE_GAS};
 use pactum_client::{ClientError, NodeClient, parse_hex_array, sign_payload};
 use pactum_types::crypto::Keypair;
+use pactum_types::interface::Interface;
 use pactum_types::{GovernanceAction, GovernanceChange, Hash, Payload, PublicKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use pactum_http::ApiError;
+use pactum_http::{ApiError, JsonBody};
 
 use crate::Console;
 use crate::audit::{Entry, to_csv};
@@ -66,6 +68,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/admin/api/session", get(session))
         .route("/admin/api/logout", post(logout))
         .route("/admin/api/node/{*path}", get(node_read))
+        .route("/admin/api/events", get(crate::events::events))
         .route("/admin/api/overview", get(overview))
         .route("/admin/api/wizard", post(wizard))
         .route("/admin/api/proposals", post(propose))
@@ -251,7 +254,7 @@ struct Login {
 async fn login(
     State(console): State<Arc<Console>>,
     headers: HeaderMap,
-    Json(body): Json<Login>,
+    JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     if !same_origin(&headers) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "origin", "another origin's request"));
@@ -324,9 +327,10 @@ async fn session(
 /// A read of the node's REST API, passed through: `GET /admin/api/node/v1/...`.
 async fn node_read(
     State(console): State<Arc<Console>>,
-    Path(path): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     uri: axum::http::Uri,
 ) -> Result<Response, ApiError> {
+    let Path(path) = path.map_err(|rejection| bad_request(rejection.body_text()))?;
     let Some(rest) = path.strip_prefix("v1/") else {
         return Err(bad_request("only /v1/ reads pass through"));
     };
@@ -576,7 +580,7 @@ fn wizard_changes(node: &NodeClient, wizard: Wizard) -> Result<Vec<GovernanceCha
 /// quorum before and after, the approvals needed. Nothing is signed.
 async fn wizard(
     State(console): State<Arc<Console>>,
-    Json(wizard): Json<Wizard>,
+    JsonBody(wizard): JsonBody<Wizard>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(&console, move |console| {
         let changes = wizard_changes(&console.node, wizard)?;
@@ -608,7 +612,7 @@ fn default_expiry() -> u64 {
 async fn propose(
     State(console): State<Arc<Console>>,
     axum::Extension(session): axum::Extension<Session>,
-    Json(body): Json<Propose>,
+    JsonBody(body): JsonBody<Propose>,
 ) -> Result<Json<Value>, ApiError> {
     let title = body.title.clone();
     console.record(&session, "propose", &title, "asked", None)?;
@@ -630,8 +634,9 @@ async fn propose(
 async fn vote(
     State(console): State<Arc<Console>>,
     axum::Extension(session): axum::Extension<Session>,
-    Path((id, vote)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Path((id, vote)) = path.map_err(|rejection| bad_request(rejection.body_text()))?;
     let proposal =
         Hash(parse_hex_array(&id, "the proposal id").map_err(|error| client_error(&error))?);
     let action = match vote.as_str() {
@@ -686,8 +691,9 @@ struct AuditQuery {
 /// The audit log, as JSON (`{"entries": [...]}`) or CSV (`?format=csv`).
 async fn audit(
     State(console): State<Arc<Console>>,
-    Query(query): Query<AuditQuery>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| bad_request(rejection.body_text()))?;
     let entries = console.audit.entries().map_err(ApiError::internal)?;
     Ok(match query.format.as_deref() {
         None | Some("json") => Json(json!({ "entries": entries })).into_response(),
@@ -745,7 +751,7 @@ struct NewIdentity {
 async fn add_identity(
     State(console): State<Arc<Console>>,
     axum::Extension(session): axum::Extension<Session>,
-    Json(body): Json<NewIdentity>,
+    JsonBody(body): JsonBody<NewIdentity>,
 ) -> Result<Json<Value>, ApiError> {
     let identity = crate::identities::Identities::check(
         &body.name,
@@ -791,20 +797,50 @@ struct Deploy {
     code: String,
     #[serde(default)]
     init_arguments: Vec<String>,
+    /// The init arguments as JSON values, encoded by the interface the module declares.
+    init_values: Option<Vec<Value>>,
     gas_limit: Option<u64>,
+}
+
+/// A call's input: `values` encoded by the contract's declared interface, or else
+/// `type:value` arguments.
+fn call_input(
+    interface: Option<&Interface>,
+    method: &str,
+    values: Option<&[Value]>,
+    arguments: &[String],
+) -> Result<Vec<u8>, ApiError> {
+    match (values, interface) {
+        (None, _) => self::arguments(arguments),
+        (Some(_), None) => Err(bad_request(
+            "the contract declares no interface: give `type:value` arguments instead",
+        )),
+        (Some(values), Some(interface)) => {
+            pactum_client::interface::encode_call(interface, method, values)
+                .map_err(|error| bad_request(error.to_string()))
+        }
+    }
 }
 
 /// Deploys a contract as `identity`; the answer names its address.
 async fn deploy(
     State(console): State<Arc<Console>>,
     axum::Extension(session): axum::Extension<Session>,
-    Json(body): Json<Deploy>,
+    JsonBody(body): JsonBody<Deploy>,
 ) -> Result<Json<Value>, ApiError> {
     let code = hex::decode(body.code.trim()).map_err(|_| bad_request("the code is not hex"))?;
     if !code.starts_with(b"\0asm") {
         return Err(bad_request("the code is not a WebAssembly module"));
     }
-    let init_input = arguments(&body.init_arguments)?;
+    let interface = pactum_types::interface::of_module(&code)
+        .map_err(|error| bad_request(format!("the module's interface section: {error}")))?;
+    let init_input = match (&body.init_values, &interface) {
+        (Some(values), Some(interface)) => {
+            pactum_client::interface::encode_arguments(interface, "init", &interface.init, values)
+                .map_err(|error| bad_request(error.to_string()))?
+        }
+        _ => call_input(None, "", body.init_values.as_deref(), &body.init_arguments)?,
+    };
     let subject = format!("{} bytes of code as {}", code.len(), body.identity);
     console.record(&session, "deploy", &subject, "asked", None)?;
     let gas_limit = body.gas_limit.unwrap_or(CONTRACT_GAS_DEFAULT);
@@ -835,9 +871,50 @@ struct Call {
     method: String,
     #[serde(default)]
     arguments: Vec<String>,
-    /// How to show the return data: a type name of `pactum contract`, or none.
+    /// The arguments as JSON values, encoded by the contract's declared interface.
+    values: Option<Vec<Value>>,
+    /// How to show the return data: a type name of `pactum contract`, or none (then it is
+    /// decoded by the declared interface, when the contract has one).
     returns: Option<String>,
     gas_limit: Option<u64>,
+}
+
+/// The declared interface of the contract at `contract`, as its validator reads it.
+async fn interface_of(
+    console: &Arc<Console>,
+    contract: &str,
+) -> Result<Option<Interface>, ApiError> {
+    let contract = contract.trim().to_owned();
+    blocking(console, move |console| pactum_client::interface::fetch(&console.node, &contract))
+        .await
+}
+
+/// `answer` with its return data decoded: as the asked `returns` type, or else by the
+/// declared interface into `decoded`.
+fn with_return(
+    answer: Value,
+    interface: Option<&Interface>,
+    method: &str,
+    returns: Option<&str>,
+) -> Value {
+    let return_data = if answer["receipt"].is_object() {
+        answer["receipt"]["return_data"].clone()
+    } else {
+        answer["return_data"].clone()
+    };
+    let mut answer = decoded(answer, &return_data, returns);
+    let succeeded = answer["status"] == "success" || answer["receipt"]["status"] == "success";
+    if let (Some(interface), true, None) =
+        (interface, succeeded, returns.filter(|kind| !kind.is_empty()))
+    {
+        let bytes = hex::decode(return_data.as_str().unwrap_or("")).unwrap_or_default();
+        answer["decoded"] = match pactum_client::interface::decode_return(interface, method, &bytes)
+        {
+            Ok(value) => value,
+            Err(error) => json!({"error": error.to_string()}),
+        };
+    }
+    answer
 }
 
 fn parse_contract(text: &str) -> Result<pactum_types::Address, ApiError> {
@@ -851,10 +928,12 @@ fn parse_contract(text: &str) -> Result<pactum_types::Address, ApiError> {
 async fn call(
     State(console): State<Arc<Console>>,
     axum::Extension(session): axum::Extension<Session>,
-    Json(body): Json<Call>,
+    JsonBody(body): JsonBody<Call>,
 ) -> Result<Json<Value>, ApiError> {
     let contract = parse_contract(&body.contract)?;
-    let input = arguments(&body.arguments)?;
+    let interface = interface_of(&console, &body.contract).await?;
+    let input =
+        call_input(interface.as_ref(), &body.method, body.values.as_deref(), &body.arguments)?;
     let identity = body.identity.clone().unwrap_or_else(|| crate::identities::ADMIN.to_owned());
     let subject = format!("{}.{} as {identity}", short_hex(&body.contract), body.method);
     console.record(&session, "call", &subject, "asked", None)?;
@@ -866,8 +945,7 @@ async fn call(
     })
     .await;
     let mut reply = finish(&console, &session, "call", &subject, outcome)?;
-    let return_data = reply.0["receipt"]["return_data"].clone();
-    reply.0 = decoded(reply.0, &return_data, body.returns.as_deref());
+    reply.0 = with_return(reply.0, interface.as_ref(), &body.method, body.returns.as_deref());
     Ok(reply)
 }
 
@@ -875,11 +953,13 @@ async fn call(
 /// as the identity when one is named.
 async fn query(
     State(console): State<Arc<Console>>,
-    Json(body): Json<Call>,
+    JsonBody(body): JsonBody<Call>,
 ) -> Result<Json<Value>, ApiError> {
     let contract = parse_contract(&body.contract)?;
-    let input = arguments(&body.arguments)?;
     let gas_limit = body.gas_limit.unwrap_or(10_000_000);
+    let interface = interface_of(&console, &body.contract).await?;
+    let input =
+        call_input(interface.as_ref(), &body.method, body.values.as_deref(), &body.arguments)?;
     let answer = blocking(&console, move |console| {
         let caller = body.identity.as_deref().map(|name| console.actor(name)).transpose()?;
         let chain = console.node.chain_id()?;
@@ -893,8 +973,7 @@ async fn query(
             pactum_clock::unix_millis(),
         );
         let answer = console.node.post_json("/v1/query", &request)?.into_success("the query")?;
-        let return_data = answer["return_data"].clone();
-        Ok(decoded(answer, &return_data, body.returns.as_deref()))
+        Ok(with_return(answer, interface.as_ref(), &body.method, body.returns.as_deref()))
     })
     .await?;
     Ok(Json(answer))

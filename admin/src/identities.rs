@@ -4,13 +4,12 @@
 
 use std::path::PathBuf;
 
+use pactum_certs::authority::{CERTIFICATE_FILE, PRIVATE_KEY_FILE};
 use pactum_certs::identity::{CertificateInfo, Role, certificates_from_pem};
 use pactum_types::crypto::Keypair;
 
 /// The name the admin key goes by.
 pub const ADMIN: &str = "admin";
-const CERTIFICATE_FILE: &str = "certificate.pem";
-const PRIVATE_KEY_FILE: &str = "private-key.pem";
 
 /// One identity: its name, certificate and key.
 pub struct Identity {

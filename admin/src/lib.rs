@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod events;
 pub mod identities;
 pub mod session;
 
@@ -71,6 +72,8 @@ pub struct Console {
     pub(crate) sessions: session::Sessions,
     pub(crate) audit: audit::AuditLog,
     pub(crate) identities: identities::Identities,
+    /// Event streams passed through at once (`events::STREAMS_MAX`).
+    pub(crate) event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Console {
@@ -107,8 +110,14 @@ pub async fn start(options: AdminOptions) -> Result<Started, AdminError> {
     let tls = pactum_http::tls_config(&options.tls_certificate, &options.tls_key, None)?;
     let node = NodeClient::connect(&options.node)
         .map_err(|error| AdminError::Node { reason: error.to_string() })?;
-    let console =
-        Arc::new(Console { node, keypair: Arc::new(keypair), sessions, audit, identities });
+    let console = Arc::new(Console {
+        node,
+        keypair: Arc::new(keypair),
+        sessions,
+        audit,
+        identities,
+        event_streams: Arc::new(tokio::sync::Semaphore::new(events::STREAMS_MAX)),
+    });
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| AdminError::Listen { address: options.listen, source })?;

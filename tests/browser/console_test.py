@@ -9,6 +9,10 @@ console served by `pactum admin serve` over HTTPS:
    badge); the proposal is applied, the new validator (started from the genesis, as its
    operator would) joins, and both consoles show it voting. The actions each
    organisation took are counted and printed;
+2. the supply-chain flow, from registering the parties and a shipment to its recall,
+   checked in the shipment's provenance timeline;
+3. the healthcare consent flow: a provider's read refused without consent, allowed with
+   it, refused after revocation, each in the patient's audit trail;
 4. a proposal title holding markup is shown as text, and runs nothing;
 and, on every page, the layout at 1280 and 390 px wide and a keyboard-only path.
 
@@ -284,13 +288,26 @@ def test_markup_is_text(browser, devnet, screenshots):
     a.close()
 
 
-def test_explorer(browser, devnet, screenshots):
-    """Blocks, a block's transactions, a receipt with its events, and search."""
+def test_explorer(browser, devnet, pactum, screenshots):
+    """Blocks live from the event stream, a block's transactions, a receipt with its
+    events, and search."""
     operator = Operator(browser, devnet, 2, screenshots)
     operator.login()
     page = operator.page
     page.click("nav >> text=Explorer")
     expect(page.locator("main table")).to_contain_text("1")
+    expect(page.locator("#live")).to_contain_text("Live")
+    # A block committed now appears without a reload, named by the stream's block event.
+    height = node_get(API + 1, "/v1/status")["height"]
+    commit_one(pactum, devnet.directory)
+    live = page.locator("#live")
+
+    def streamed():
+        text = live.text_content() or ""
+        return text.startswith("Live: block ") and int(text.split()[2]) > height
+    wait("the committed block in the live explorer", streamed, seconds=30)
+    newest = int(live.text_content().split()[2])
+    expect(page.locator("main table tbody tr >> nth=0")).to_contain_text(str(newest))
     operator.shoot("explorer")
     # Block 6 deploys the token (pactum devnet up deploys the samples in blocks 6 to 9).
     page.fill("#search", "6")
@@ -338,18 +355,132 @@ def test_identities_and_contracts(browser, devnet, pactum, work, screenshots):
     page.click("nav >> text=Contracts")
     page.select_option("#call-identity", "alice")
     page.select_option("#call-contract", token)
-    page.fill("#call-method", "name")
-    page.select_option("#call-returns", "string")
+    # The form follows the token's declared interface: a method list, typed fields, and
+    # the return data decoded by the declared return type.
+    expect(page.locator("#call-interface")).to_contain_text("declares 9 methods")
+    page.select_option("#call-method", "name")
+    expect(page.locator("#call-fields")).to_contain_text("returns String")
     page.click("#query")
     expect(page.locator("#returned")).to_have_text("Devnet Token")
     # A signed call that the contract refuses: alice is not the token's issuer.
-    page.fill("#call-method", "mint")
+    page.select_option("#call-method", "mint")
     public = run(pactum, "keys", "show", "--key", os.path.join(client, "private-key.pem"), "--public").strip()
-    page.fill("#call-arguments", f"account:{public}\nu128:5")
-    page.select_option("#call-returns", "")
+    page.fill("#arg-to", public)
+    page.fill("#arg-amount", "5")
     page.click("#call")
     expect(page.locator("#call-result")).to_contain_text("call: reverted")
+    # A value that is not of the declared type is refused before anything is signed.
+    page.fill("#arg-amount", "-5")
+    page.click("#call")
+    expect(page.locator("#call-result")).to_contain_text("argument amount: \"-5\" is not a u128")
     operator.shoot("contracts")
+    page.goto(devnet.console(2) + f"#/explorer/contract/{token}")
+    expect(page.locator("main")).to_contain_text("transfer_from")
+    operator.close()
+
+
+def enrol(page, pactum, devnet, work, member, name):
+    """Issues a client certificate of `member`'s CA, enrols it on the Identities page and
+    returns its public key."""
+    directory = os.path.join(work, name)
+    run(pactum, "certs", "issue", "--ca", os.path.join(devnet.directory, "organisations", f"member-{member}"),
+        "--role", "client", "--name", name, "--out", directory)
+    page.click("nav >> text=Identities")
+    page.fill("#identity-name", name)
+    with open(os.path.join(directory, "certificate.pem")) as file:
+        page.fill("#identity-certificate", file.read())
+    with open(os.path.join(directory, "private-key.pem")) as file:
+        page.fill("#identity-key", file.read())
+    page.click("main button[type=submit]")
+    expect(page.locator("main")).to_contain_text(f"Enrolled {name}: ok")
+    return run(pactum, "keys", "show", "--key", os.path.join(directory, "private-key.pem"), "--public").strip()
+
+
+def act(operator, identity, method, fields, expected):
+    """One action on an application page, as `identity`: fill the method's form, sign."""
+    page = operator.page
+    page.select_option("#app-identity", identity)
+    for name, value in fields.items():
+        if isinstance(value, bool):
+            page.set_checked(f"#{method}-{name}", value)
+        else:
+            page.fill(f"#{method}-{name}", value)
+    page.click(f"#{method}-submit")
+    operator.act(f"{identity}: {method}")
+    expect(page.locator(f"#{method}-outcome")).to_contain_text(expected)
+
+
+def test_supply_chain(browser, devnet, pactum, work, screenshots):
+    """A shipment from registration to recall, checked in its provenance timeline."""
+    operator = Operator(browser, devnet, 1, screenshots)
+    operator.login()
+    page = operator.page
+    farm = enrol(page, pactum, devnet, work, 1, "farm")
+    carrier = enrol(page, pactum, devnet, work, 1, "carrier")
+    page.click("nav >> text=Supply chain")
+    expect(page.locator("h1")).to_have_text("Supply chain")
+    # The devnet client deployed the sample contracts, so it registers the parties.
+    act(operator, "devnet-client", "register_party", {"party": farm, "name": "Green Valley Farm", "role": "producer"}, "done (devnet-client)")
+    act(operator, "devnet-client", "register_party", {"party": carrier, "name": "Swift Freight", "role": "carrier"}, "done (devnet-client)")
+    page.fill("#shared-id", "crate-42")
+    act(operator, "farm", "register_product", {"origin": "Valencia", "batch": "B-7", "metadata_hash": "", "location": "Valencia farm"}, "done (farm)")
+    act(operator, "farm", "record_reading", {"sensor": "temperature_mc", "value": "4000"}, "done (farm)")
+    act(operator, "farm", "transfer_custody", {"to": carrier, "location": "Port of Valencia"}, "done (farm)")
+    act(operator, "carrier", "record_reading", {"sensor": "temperature_mc", "value": "11500"}, "done (carrier)")
+    act(operator, "carrier", "record_inspection", {"passed": False, "report_hash": "", "notes": "seal broken"}, "done (carrier)")
+    act(operator, "carrier", "flag", {"reason": "cold chain broken"}, "done (carrier)")
+    act(operator, "farm", "recall", {"reason": "temperature excursion"}, "done (farm)")
+    # A recalled shipment no longer moves: the contract refuses, and says why.
+    act(operator, "carrier", "transfer_custody", {"to": farm, "location": "Rotterdam"}, "product `crate-42` is recalled")
+    page.click("#show-provenance")
+    expect(page.locator("#product-status")).to_have_text("recalled")
+    steps = page.locator("#timeline li")
+    expect(steps).to_have_count(7)
+    kinds = steps.evaluate_all("items => items.map((item) => item.dataset.kind)")
+    assert kinds == ["registered", "reading", "custody", "reading", "inspection", "flagged", "recalled"], kinds
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text("Sensor reading: temperature_mc = 11500")
+    expect(timeline).to_contain_text("Inspection failed: seal broken")
+    expect(timeline).to_contain_text("Flagged: cold chain broken")
+    expect(timeline).to_contain_text("Recalled: temperature excursion")
+    expect(steps.nth(3)).to_contain_text("by carrier")
+    expect(steps.nth(2)).to_contain_text("at Port of Valencia")
+    operator.shoot("supply-chain")
+    operator.close()
+
+
+def test_healthcare(browser, devnet, pactum, work, screenshots):
+    """Consent: a read refused without it, allowed with it, refused after revocation,
+    each in the patient's audit trail."""
+    operator = Operator(browser, devnet, 1, screenshots)
+    operator.login()
+    page = operator.page
+    clinic = enrol(page, pactum, devnet, work, 1, "clinic")
+    patient = enrol(page, pactum, devnet, work, 1, "ana")
+    page.click("nav >> text=Healthcare")
+    expect(page.locator("h1")).to_have_text("Healthcare")
+    act(operator, "devnet-client", "register_provider", {"provider": clinic, "name": "City Clinic"}, "done (devnet-client)")
+    act(operator, "ana", "register_patient", {}, "done (ana)")
+    act(operator, "clinic", "read_records", {"patient": patient}, "Read refused")
+    act(operator, "ana", "grant_consent", {"provider": clinic}, "done (ana)")
+    # A reference to the record (its hash and where the clinic keeps it), never the record.
+    record_hash = hashlib.sha3_256(b"Ana's blood panel, 2026-11-30").hexdigest()
+    act(operator, "clinic", "add_record", {"patient": patient, "content_hash": record_hash,
+        "pointer": "https://records.city-clinic.example/ana/blood-panel-2026-11-30"}, "done (clinic)")
+    act(operator, "clinic", "read_records", {"patient": patient}, "Read allowed: 1 record reference")
+    expect(page.locator("#read_records-outcome")).to_contain_text("blood-panel-2026-11-30")
+    act(operator, "ana", "revoke_consent", {"provider": clinic}, "done (ana)")
+    act(operator, "clinic", "read_records", {"patient": patient}, "Read refused")
+    act(operator, "ana", "audit_trail", {}, "My audit trail: done")
+    rows = page.locator("#audit_trail-outcome tbody tr")
+    expect(rows).to_have_count(6)
+    trail = rows.evaluate_all("rows => rows.map((row) => [row.cells[0].textContent, row.cells[1].textContent])")
+    actions = [action for _, action in trail]
+    assert actions == ["read_refused", "consent_granted", "record_added", "records_read", "consent_revoked", "read_refused"], trail
+    assert all(actor.startswith("clinic") for actor, action in trail if action in ("read_refused", "records_read", "record_added")), trail
+    operator.shoot("healthcare")
+    # Only the patient reads the trail.
+    act(operator, "clinic", "audit_trail", {}, "refused — not a registered patient")
     operator.close()
 
 
@@ -406,8 +537,10 @@ def main():
             for name, test in [
                 ("onboarding", lambda: test_onboarding(browser, devnet, arguments.pactum, work, screenshots)),
                 ("markup is text", lambda: test_markup_is_text(browser, devnet, screenshots)),
-                ("explorer", lambda: test_explorer(browser, devnet, screenshots)),
+                ("explorer", lambda: test_explorer(browser, devnet, arguments.pactum, screenshots)),
                 ("identities and contracts", lambda: test_identities_and_contracts(browser, devnet, arguments.pactum, work, screenshots)),
+                ("supply chain", lambda: test_supply_chain(browser, devnet, arguments.pactum, work, screenshots)),
+                ("healthcare", lambda: test_healthcare(browser, devnet, arguments.pactum, work, screenshots)),
                 ("keyboard", lambda: test_keyboard(browser, devnet, screenshots)),
             ]:
                 test_started = time.monotonic()

@@ -203,6 +203,61 @@ fn the_console_serves_one_organisation_safely_over_https() {
     assert!(text.starts_with("time_ms,session,action,subject,outcome,transaction\n"), "{text}");
     assert!(text.contains(&id), "{text}");
 
+    // Contracts are called by their declared interface: JSON values in, the return value
+    // decoded out; a value of the wrong type is refused before anything is signed.
+    let token = devnet.contract("token").to_string();
+    let query = |method: &str, values: Value| {
+        let body = json!({ "contract": token, "method": method, "values": values });
+        console.send("POST", "/admin/api/contracts/query", &headers, Some(&body))
+    };
+    let name = query("name", json!([]));
+    assert_eq!(
+        (name.status, &name.body["decoded"]),
+        (200, &json!("Devnet Token")),
+        "{}",
+        name.body
+    );
+    let balance = query("balance", json!(["00".repeat(32)]));
+    assert_eq!(balance.body["decoded"], "0", "{}", balance.body);
+    let wrong = query("balance", json!([12]));
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(wrong.body["message"].as_str().unwrap().contains("argument owner"), "{}", wrong.body);
+    let unknown = query("burn", json!([]));
+    assert!(unknown.body["message"].as_str().unwrap().contains("no method \"burn\""));
+
+    // The node's event stream passes through: a block committed now arrives on it.
+    let mut stream = console
+        .client
+        .agent()
+        .get(format!("{}/admin/api/events?blocks=true", console.base))
+        .header("Cookie", &cookie)
+        .call()
+        .expect("the event stream opens");
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let refused_filter = console.send(
+        "GET",
+        "/admin/api/events?topic=a%26blocks%3Dtrue",
+        &[("Cookie", &cookie)],
+        None,
+    );
+    assert_eq!(refused_filter.status, 400);
+    let second_title =
+        json!({ "title": "a block for the stream", "changes": checked.body["changes"] });
+    let again = console.send("POST", "/admin/api/proposals", &headers, Some(&second_title));
+    assert_eq!(again.body["outcome"], "ok", "{}", again.body);
+    let mut reader = std::io::BufReader::new(stream.body_mut().as_reader());
+    let mut line = String::new();
+    let mut seen = Vec::new();
+    while std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0 {
+        seen.push(line.trim_end().to_string());
+        if line.starts_with("event: block") {
+            break;
+        }
+        line.clear();
+    }
+    assert_eq!(seen.last().map(String::as_str), Some("event: block"), "{seen:?}");
+
     // Logged out, the cookie opens nothing.
     console.send("POST", "/admin/api/logout", &headers, Some(&json!({})));
     let after = console.send("GET", "/admin/api/session", &[("Cookie", &cookie)], None);

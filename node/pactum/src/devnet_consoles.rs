@@ -70,6 +70,9 @@ pub fn start(
             .context("the console port is past 65535")?;
         let address = format!("127.0.0.1:{port}");
         let data = console.join("data");
+        if member == 1 {
+            keep_samples_administrator(&data, deployed)?;
+        }
         let pid_file = console.join("console.pid");
         let token_file = data.join("login-token");
         if running_pid_in(&pid_file, MARKER).is_none() {
@@ -115,6 +118,34 @@ pub fn start(
         });
     }
     Ok(consoles)
+}
+
+/// Gives the first member's console the devnet client as the identity `devnet-client`:
+/// it deployed the sample contracts, so it administers them (registers supply-chain
+/// parties and healthcare providers) from the console's application pages.
+fn keep_samples_administrator(data: &Path, deployed: &DeployedContracts) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let identity = data.join("identities").join("devnet-client");
+    if identity.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&identity)?;
+    for (source, file, mode) in [
+        (&deployed.client_certificate, CERTIFICATE_FILE, 0o644),
+        (&deployed.client_key, PRIVATE_KEY_FILE, 0o600),
+    ] {
+        let bytes =
+            std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(identity.join(file))
+            .and_then(|mut out| out.write_all(&bytes))
+            .with_context(|| format!("keeping the devnet client in {}", identity.display()))?;
+    }
+    Ok(())
 }
 
 /// Prints each console's address and current login token.
