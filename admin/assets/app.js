@@ -480,6 +480,29 @@ const wizards = {
     fields: [{ name: 'settings', label: 'Settings', type: 'textarea' }],
     build: (values) => ({ kind: 'set_gas_schedule', settings: settings(values.settings) }),
   },
+  approve_code: {
+    title: 'Approve a contract for deployment',
+    help: 'Under the by-proposal deploy policy only code a proposal approved may be deployed. Choose the .wasm module; the proposal names its SHA3-256 hash, and once applied anyone enrolled may deploy exactly that code.',
+    fields: [{ name: 'code', label: 'WebAssembly module', type: 'wasm' }],
+    build: (values) => ({ kind: 'approve_code', code: values.code }),
+  },
+  upgrade_contract: {
+    title: 'Upgrade a contract',
+    help: 'Replaces a deployed contract\'s code with the chosen module; its address and state stay.',
+    fields: [{ name: 'contract', label: 'Contract', type: 'contract' }, { name: 'code', label: 'New WebAssembly module', type: 'wasm' }],
+    build: (values) => ({ kind: 'upgrade_contract', contract: values.contract, code: values.code }),
+  },
+  set_deploy_policy: {
+    title: 'Change who may deploy contracts',
+    fields: [
+      { name: 'rule', label: 'Rule', type: 'select', options: ['open', 'organisations', 'by_proposal'] },
+      { name: 'organisations', label: 'Organisations (one per line, for the organisations rule)', type: 'textarea' },
+    ],
+    build: (values) => ({
+      kind: 'set_deploy_policy',
+      policy: values.rule === 'organisations' ? { rule: 'organisations', organisations: lines(values.organisations) } : { rule: values.rule },
+    }),
+  },
   changes: {
     title: 'Changes as JSON',
     help: 'A JSON array of changes, as pactum gov propose --changes takes them (docs/governance.md).',
@@ -522,12 +545,14 @@ async function wizard(kind) {
   const sign = h('button', { type: 'submit', id: 'sign', disabled: true }, 'Sign and propose');
   let checked = null;
   const consortium = await node('consortium');
+  const needsContracts = spec.fields.some((field) => field.type === 'contract');
+  const deployed = needsContracts ? ((await node('contracts?limit=100')).contracts || []) : [];
 
   const runCheck = async () => {
     checked = null;
     sign.disabled = true;
     try {
-      for (const input of inputs) if (input.name !== 'files') values[input.name] = input.value;
+      for (const input of inputs) if (input.type !== 'file') values[input.name] = input.value;
       const result = await api('POST', '/admin/api/wizard', spec.build(values));
       checked = result.changes;
       if (!title.value && spec.defaultTitle) title.value = spec.defaultTitle(result.changes);
@@ -554,6 +579,15 @@ async function wizard(kind) {
         if (!values.json.length) { fill(check, message('error', 'None of the files is a join request.')); return; }
         await runCheck();
       });
+    } else if (field.type === 'wasm') {
+      input = h('input', { id, name: field.name, type: 'file', accept: '.wasm,application/wasm' });
+      input.addEventListener('change', async () => {
+        const bytes = new Uint8Array(await input.files[0].arrayBuffer());
+        values[field.name] = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+        await runCheck();
+      });
+    } else if (field.type === 'contract') {
+      input = h('select', { id, name: field.name }, deployed.map((item) => h('option', { value: item.address }, item.address)));
     } else if (field.type === 'textarea') {
       input = h('textarea', { id, name: field.name });
     } else if (field.type === 'select') {

@@ -513,6 +513,19 @@ enum Wizard {
     SetGasSchedule {
         settings: Vec<(String, u64)>,
     },
+    /// Approve a module (hex) for deployment under the `by_proposal` deploy policy: the
+    /// proposal names its SHA3-256 hash.
+    ApproveCode {
+        code: String,
+    },
+    /// Replace a deployed contract's code with a module (hex), keeping its state.
+    UpgradeContract {
+        contract: String,
+        code: String,
+    },
+    SetDeployPolicy {
+        policy: pactum_types::DeployPolicy,
+    },
     /// Changes written out (JSON), as `pactum gov propose --changes` takes them.
     Changes {
         changes: Vec<GovernanceChange>,
@@ -572,8 +585,31 @@ fn wizard_changes(node: &NodeClient, wizard: Wizard) -> Result<Vec<GovernanceCha
         Wizard::SetGasSchedule { settings } => {
             vec![changes::set_gas_schedule(&consortium()?, &settings)?]
         }
+        Wizard::ApproveCode { code } => {
+            vec![GovernanceChange::ApproveCode {
+                code_hash: pactum_types::hash::sha3_256(&module(&code)?),
+            }]
+        }
+        Wizard::UpgradeContract { contract, code } => vec![GovernanceChange::UpgradeContract {
+            contract: pactum_types::Address(parse_hex_array(
+                contract.trim(),
+                "the contract address",
+            )?),
+            code: module(&code)?,
+        }],
+        Wizard::SetDeployPolicy { policy } => vec![GovernanceChange::SetDeployPolicy { policy }],
         Wizard::Changes { changes } => changes,
     })
+}
+
+/// A WebAssembly module sent as hex.
+fn module(hex_code: &str) -> Result<Vec<u8>, ClientError> {
+    let code = hex::decode(hex_code.trim())
+        .map_err(|_| ClientError::Invalid("the module is not hex".into()))?;
+    if !code.starts_with(b"\0asm") {
+        return Err(ClientError::Invalid("that file is not a WebAssembly module".into()));
+    }
+    Ok(code)
 }
 
 /// A wizard's changes and the node's dry run of them: every check's result, n, f and

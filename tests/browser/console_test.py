@@ -484,6 +484,42 @@ def test_healthcare(browser, devnet, pactum, work, screenshots):
     operator.close()
 
 
+def sample_module(pactum, name):
+    """A sample contract's module, as the build left it beside the binary."""
+    import glob
+    target = os.path.dirname(os.path.dirname(pactum))
+    built = glob.glob(os.path.join(target, "release", "build", "pactum-contract-wasm-*", "out", f"pactum_contract_{name}.wasm"))
+    assert built, f"no built {name} module under {target}"
+    return max(built, key=os.path.getmtime)
+
+
+def test_contract_wizards(browser, devnet, pactum, screenshots):
+    """Approving a module for deployment and upgrading a contract: chosen as files, each
+    checked by the dry run before anything can be signed."""
+    operator = Operator(browser, devnet, 3, screenshots)
+    operator.login()
+    page = operator.page
+    module = sample_module(pactum, "escrow")
+    with open(module, "rb") as file:
+        code_hash = hashlib.sha3_256(file.read()).hexdigest()
+    page.goto(devnet.console(3) + "#/new/approve_code")
+    expect(page.locator("h1")).to_have_text("Approve a contract for deployment")
+    page.set_input_files("#field-code", module)  # the dry run runs once the file is read
+    expect(page.locator("#dry-run")).to_contain_text("Valid")
+    expect(page.locator("main")).to_contain_text(f"Approve code {code_hash[:8]}")
+    expect(page.locator("#sign")).to_be_enabled()
+    with open(os.path.join(devnet.directory, "contracts.json")) as file:
+        token = json.load(file)["contracts"]["token"]
+    page.goto(devnet.console(3) + "#/new/upgrade_contract")
+    expect(page.locator("h1")).to_have_text("Upgrade a contract")
+    page.select_option("#field-contract", token)
+    page.set_input_files("#field-code", sample_module(pactum, "token"))
+    expect(page.locator("#dry-run")).to_contain_text("Valid")
+    expect(page.locator("main")).to_contain_text(f"Upgrade contract {token[:8]}")
+    operator.shoot("wizard-upgrade")
+    operator.close()
+
+
 def test_keyboard(browser, devnet, screenshots):
     """Log in and reach a page by keyboard alone."""
     operator = Operator(browser, devnet, 4, screenshots)
@@ -541,6 +577,7 @@ def main():
                 ("identities and contracts", lambda: test_identities_and_contracts(browser, devnet, arguments.pactum, work, screenshots)),
                 ("supply chain", lambda: test_supply_chain(browser, devnet, arguments.pactum, work, screenshots)),
                 ("healthcare", lambda: test_healthcare(browser, devnet, arguments.pactum, work, screenshots)),
+                ("contract wizards", lambda: test_contract_wizards(browser, devnet, arguments.pactum, screenshots)),
                 ("keyboard", lambda: test_keyboard(browser, devnet, screenshots)),
             ]:
                 test_started = time.monotonic()

@@ -455,7 +455,7 @@ async fn state(
             format!("a state key is at most {} bytes", limits::STATE_KEY_BYTES_MAX),
         ));
     }
-    if read(&node, move |node| node.contract(&contract)).await?.is_none() {
+    if read(&node, move |node| node.contract_code_hash(&contract)).await?.is_none() {
         return Err(ApiError::not_found(
             "unknown_contract",
             format!("no contract is deployed at {contract}"),

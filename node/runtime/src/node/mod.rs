@@ -2243,18 +2243,23 @@ impl NodeHandle {
             .collect())
     }
 
-    /// A deployed contract's code hash and code.
-    pub fn contract(&self, address: &Address) -> Result<Option<(Hash, Vec<u8>)>, StorageError> {
+    /// A deployed contract's code hash, or `None` when nothing is deployed at `address`.
+    pub fn contract_code_hash(&self, address: &Address) -> Result<Option<Hash>, StorageError> {
         let ledger = self.shared.reader.snapshot();
-        let Some(code_hash) = ledger.contract_code_hash(address).map_err(|error| match error {
+        ledger.contract_code_hash(address).map_err(|error| match error {
             ExecutorError::Storage(storage) => storage,
             other => {
                 StorageError::Corrupt { what: "contract record".into(), detail: other.to_string() }
             }
-        })?
-        else {
+        })
+    }
+
+    /// A deployed contract's code hash and code.
+    pub fn contract(&self, address: &Address) -> Result<Option<(Hash, Vec<u8>)>, StorageError> {
+        let Some(code_hash) = self.contract_code_hash(address)? else {
             return Ok(None);
         };
+        let ledger = self.shared.reader.snapshot();
         let code = ledger
             .store()
             .state_get(StateSpace::Ledger, &pactum_executor::ledger::code_key(&code_hash))?
