@@ -29,6 +29,8 @@ pub const STREAMS_MAX: usize = 8;
 pub const STREAM_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Longest wait for the node's next bytes: its keep-alives come every 15 s.
 const NODE_SILENCE_MAX: Duration = Duration::from_secs(60);
+/// Longest wait for the node to accept the connection and answer the request.
+const NODE_ANSWER_MAX: Duration = Duration::from_secs(10);
 
 /// The filters `/v1/events` takes, checked here so only they reach the node.
 #[derive(Debug, Deserialize)]
@@ -116,6 +118,8 @@ fn forward(
         .header("accept", "text/event-stream")
         .config()
         .timeout_global(Some(STREAM_LIFETIME))
+        .timeout_connect(Some(NODE_ANSWER_MAX))
+        .timeout_recv_response(Some(NODE_ANSWER_MAX))
         .timeout_recv_body(Some(NODE_SILENCE_MAX))
         .build();
     let response = match request.call() {
