@@ -124,28 +124,19 @@ pub fn start(
 /// it deployed the sample contracts, so it administers them (registers supply-chain
 /// parties and healthcare providers) from the console's application pages.
 fn keep_samples_administrator(data: &Path, deployed: &DeployedContracts) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let identity = data.join("identities").join("devnet-client");
-    if identity.exists() {
+    use pactum_admin::identities::Identities;
+    let identities = Identities::open(data.join("identities"))?;
+    if identities.load("devnet-client").is_ok() {
         return Ok(());
     }
-    std::fs::create_dir_all(&identity)?;
-    for (source, file, mode) in [
-        (&deployed.client_certificate, CERTIFICATE_FILE, 0o644),
-        (&deployed.client_key, PRIVATE_KEY_FILE, 0o600),
-    ] {
-        let bytes =
-            std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(identity.join(file))
-            .and_then(|mut out| out.write_all(&bytes))
-            .with_context(|| format!("keeping the devnet client in {}", identity.display()))?;
-    }
-    Ok(())
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let certificate = read(&deployed.client_certificate)?;
+    let key = read(&deployed.client_key)?;
+    let identity = Identities::check("devnet-client", &certificate, &key)
+        .map_err(|reason| anyhow::anyhow!("the devnet client as a console identity: {reason}"))?;
+    identities.save(&identity, &certificate, &key).map_err(|reason| anyhow::anyhow!(reason))
 }
 
 /// Prints each console's address and current login token.
